@@ -1,0 +1,1 @@
+//! Flow definitions: parsing, validation and the pure evaluation pieces the engine builds on.
