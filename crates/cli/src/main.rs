@@ -1,2 +1,86 @@
-//! The sluice command.
-fn main() {}
+//! `sluice`: run, validate and inspect flows.
+//!
+//! Data goes to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 the flow
+//! failed, 2 a bad definition or bad usage.
+
+mod app;
+mod inspect;
+mod run;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Sluice: durable flows, functions and queues in one binary.
+#[derive(Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    /// Where executions and history are kept.
+    #[arg(
+        long,
+        global = true,
+        default_value = ".sluice",
+        env = "SLUICE_DATA_DIR"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a flow to the end and print its output.
+    Run(run::RunArgs),
+    /// Resume executions a stopped process left running, and wait for them.
+    Resume(run::ResumeArgs),
+    /// Check definitions and report every problem with its position.
+    Validate {
+        /// Definition files (ASL JSON/YAML or CloudFlow FDL).
+        files: Vec<PathBuf>,
+    },
+    /// List executions, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one execution.
+    Describe {
+        /// Execution id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an execution's history events.
+    History {
+        /// Execution id.
+        id: String,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&cli.data_dir, args),
+        Command::Resume(args) => run::resume(&cli.data_dir, args),
+        Command::Validate { files } => validate::validate(&files),
+        Command::List { limit, json } => inspect::list(&cli.data_dir, limit, json),
+        Command::Describe { id, json } => inspect::describe(&cli.data_dir, &id, json),
+        Command::History { id, json } => inspect::history(&cli.data_dir, &id, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

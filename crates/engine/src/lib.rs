@@ -1,1 +1,15 @@
-//! Sluice engine.
+//! The Sluice flow interpreter.
+//!
+//! [`interpreter`] is the pure transition function over [`model::ExecutionState`];
+//! [`driver`] commits its effects through a [`store::Store`] in groups and dispatches the
+//! commands they carry to an [`invoke::Invoker`].
+
+pub mod driver;
+pub mod effects;
+pub mod interpreter;
+pub mod invoke;
+pub mod model;
+pub mod run_info;
+pub mod store;
+
+pub use driver::{ClockMode, Engine, EngineError, EngineOptions, Outcome, StartRequest};

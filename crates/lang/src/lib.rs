@@ -4,9 +4,14 @@
 //! out, and the evaluation helpers ([`jsonpath`], [`intrinsics`], [`dataflow`], [`choice`]) turn
 //! JSON values into JSON values.
 
+pub mod choice;
+pub mod compile;
+pub mod dataflow;
 pub mod diagnostic;
 pub mod intrinsics;
+pub mod ir;
 pub mod jsonpath;
+pub mod lower;
 pub mod source;
 pub mod timestamp;
 pub mod validate;

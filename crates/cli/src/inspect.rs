@@ -1,0 +1,102 @@
+//! `sluice list`, `describe` and `history`: read-only views of the store.
+
+use crate::app::open_store;
+use anyhow::anyhow;
+use serde_json::json;
+use sluice_engine::run_info::epoch;
+use sluice_engine::store::Store;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn time(ms: i64) -> String {
+    epoch(ms).format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
+/// Lists executions, newest first.
+pub fn list(data_dir: &Path, limit: usize, json_lines: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(data_dir)?;
+    let rows = store.list(limit)?;
+    if json_lines {
+        for r in rows {
+            println!(
+                "{}",
+                json!({"execution": r.id, "flow": r.flow, "status": r.status.as_str(), "start_ms": r.start_ms, "stop_ms": r.stop_ms})
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<38} {:<24} {:<10} {:<23} DURATION",
+        "EXECUTION", "FLOW", "STATUS", "STARTED"
+    );
+    for r in rows {
+        let duration = r
+            .stop_ms
+            .map(|s| format!("{:.3}s", (s - r.start_ms) as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<38} {:<24} {:<10} {:<23} {duration}",
+            r.id,
+            r.flow,
+            r.status.as_str(),
+            time(r.start_ms)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Shows one execution.
+pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(data_dir)?;
+    let e = store
+        .execution(id)?
+        .ok_or_else(|| anyhow!("no execution '{id}'"))?;
+    let st = &e.state;
+    let value = json!({
+        "execution": e.id,
+        "executionArn": e.info.execution_arn(),
+        "stateMachineArn": e.info.state_machine_arn(),
+        "status": st.status.as_str(),
+        "startDate": time(e.info.start_ms),
+        "stopDate": e.stop_ms.map(time),
+        "input": e.input,
+        "output": st.output,
+        "error": st.error,
+        "cause": st.cause,
+        "currentState": st.root.as_ref().map(|f| f.state.clone()),
+    });
+    if json_out {
+        println!("{value}");
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an execution's history.
+pub fn history(data_dir: &Path, id: &str, json_lines: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(data_dir)?;
+    if store.execution(id)?.is_none() {
+        return Err(anyhow!("no execution '{id}'"));
+    }
+    for h in store.history(id)? {
+        if json_lines {
+            println!(
+                "{}",
+                json!({"id": h.id, "timestamp_ms": h.timestamp_ms, "type": h.kind, "details": h.details})
+            );
+        } else {
+            let name = h.details.get("name").and_then(|v| v.as_str()).unwrap_or("");
+            println!(
+                "{:>5}  {}  {:<28} {name}",
+                h.id,
+                time(h.timestamp_ms),
+                h.kind
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

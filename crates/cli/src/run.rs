@@ -1,0 +1,283 @@
+//! `sluice run` and `sluice resume`.
+
+use crate::app::App;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use sluice_engine::model::Status;
+use sluice_engine::run_info::RunInfo;
+use sluice_engine::store::Store;
+use sluice_engine::{ClockMode, EngineOptions, Outcome, StartRequest};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Arguments of `sluice run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A flow definition file (ASL JSON/YAML or CloudFlow FDL).
+    pub file: PathBuf,
+    /// Execution input (JSON text). Default `{}`.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Print one JSON line `{status, output, error, cause}` instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Account, region, names and role to run under (JSON with `account_id`, `region`,
+    /// `state_machine_name`, `execution_name`, `role_arn`, `state_machine_type`).
+    #[arg(long)]
+    pub aws_context: Option<String>,
+    /// Let Wait states and retry backoff advance a virtual clock instead of sleeping.
+    #[arg(long)]
+    pub virtual_clock: bool,
+    /// Execution id (default: a new UUID).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Start this many executions of the flow at once and wait for all (ids get `-1`, `-2`...).
+    #[arg(long, default_value_t = 1)]
+    pub executions: usize,
+}
+
+/// Arguments of `sluice resume`.
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    /// Print one JSON line per execution.
+    #[arg(long)]
+    pub json: bool,
+    /// Let timers advance a virtual clock.
+    #[arg(long)]
+    pub virtual_clock: bool,
+}
+
+fn options(virtual_clock: bool) -> EngineOptions {
+    EngineOptions {
+        clock: if virtual_clock {
+            ClockMode::Virtual
+        } else {
+            ClockMode::Real
+        },
+        ..EngineOptions::default()
+    }
+}
+
+/// Runs one flow file to the end.
+pub fn run(data_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let file = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {file}"))?;
+    let definition = match sluice_lang::compile::compile(&file, &text) {
+        Ok(d) => Arc::new(d),
+        Err(diagnostics) => {
+            crate::validate::print_diagnostics(&diagnostics);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let input = read_input(args.input.as_deref())?;
+    let id = args
+        .name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let flow = flow_name(&args.file);
+    let info = match &args.aws_context {
+        Some(text) => aws_context(text, &flow, &id)?,
+        None => RunInfo::local(&flow, &id, 0),
+    };
+    let app = App::start(data_dir, options(args.virtual_clock))?;
+    let definition_id = app.store.put_definition(&flow, &file, &text)?;
+    let started = Instant::now();
+    let count = args.executions.max(1);
+    let outcomes = app.runtime.block_on(async {
+        let progress = (!args.json && std::io::stderr().is_terminal())
+            .then(|| Progress::spawn(app.engine.clone(), started));
+        let mut ids = Vec::with_capacity(count);
+        for i in 0..count {
+            let (id, mut info) = (id.clone(), info.clone());
+            let id = if count == 1 {
+                id
+            } else {
+                format!("{id}-{}", i + 1)
+            };
+            if count > 1 {
+                info.execution_name = id.clone();
+            }
+            let engine = app.engine.clone();
+            let request = StartRequest {
+                id,
+                definition_id: definition_id.clone(),
+                definition: definition.clone(),
+                info,
+                input: input.clone(),
+            };
+            ids.push(tokio::spawn(async move {
+                engine.start_execution(request).await
+            }));
+        }
+        let mut outcomes = Vec::with_capacity(count);
+        for handle in ids {
+            let id = handle.await.map_err(anyhow::Error::from)??;
+            outcomes.push(app.engine.wait(&id).await?);
+        }
+        if let Some(p) = progress {
+            p.stop();
+        }
+        anyhow::Ok(outcomes)
+    })?;
+    let elapsed = started.elapsed();
+    let stats = app.engine.stats();
+    let transitions = stats.transitions.load(std::sync::atomic::Ordering::Relaxed);
+    let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+    app.engine.shutdown();
+    for outcome in &outcomes {
+        report(outcome, args.json, elapsed);
+    }
+    if count > 1 || !args.json {
+        eprintln!(
+            "{count} execution{} {transitions} state transitions in {:.3}s ({:.0}/s, {commits} commits)",
+            if count == 1 { "," } else { "s," },
+            elapsed.as_secs_f64(),
+            transitions as f64 / elapsed.as_secs_f64().max(1e-9),
+        );
+    }
+    Ok(outcomes
+        .iter()
+        .find(|o| o.status != Status::Succeeded)
+        .map(exit_code)
+        .unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Reads `--input`: JSON text, or `@path` to read it from a file; default `{}`.
+fn read_input(arg: Option<&str>) -> anyhow::Result<Value> {
+    let text = match arg {
+        None => return Ok(json!({})),
+        Some(a) => match a.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
+            }
+            None => a.to_string(),
+        },
+    };
+    serde_json::from_str(&text).context("--input is not valid JSON")
+}
+
+/// Resumes what a stopped process left running and waits for all of it.
+pub fn resume(data_dir: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let ids: Vec<String> = crate::app::open_store(data_dir)?
+        .running()?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let app = App::start(data_dir, options(args.virtual_clock))?;
+    let started = Instant::now();
+    let mut code = ExitCode::SUCCESS;
+    for id in ids {
+        let outcome = app.runtime.block_on(app.engine.wait(&id))?;
+        report(&outcome, args.json, started.elapsed());
+        if outcome.status != Status::Succeeded {
+            code = ExitCode::from(1);
+        }
+    }
+    app.engine.shutdown();
+    Ok(code)
+}
+
+fn flow_name(file: &Path) -> String {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "flow".into());
+    name.split('.').next().unwrap_or("flow").to_string()
+}
+
+fn aws_context(text: &str, flow: &str, id: &str) -> anyhow::Result<RunInfo> {
+    let v: Value = serde_json::from_str(text).context("--aws-context is not valid JSON")?;
+    let get = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let local = RunInfo::local(flow, id, 0);
+    if !v.is_object() {
+        bail!("--aws-context must be a JSON object");
+    }
+    Ok(RunInfo {
+        account_id: get("account_id").unwrap_or(local.account_id),
+        region: get("region").unwrap_or(local.region),
+        state_machine_name: get("state_machine_name").unwrap_or(local.state_machine_name),
+        execution_name: get("execution_name").unwrap_or(local.execution_name),
+        role_arn: get("role_arn").unwrap_or(local.role_arn),
+        state_machine_type: get("state_machine_type").unwrap_or(local.state_machine_type),
+        start_ms: 0,
+    })
+}
+
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    if outcome.status == Status::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn report(outcome: &Outcome, json_line: bool, elapsed: Duration) {
+    if json_line {
+        let line = json!({
+            "execution": outcome.id,
+            "status": outcome.status.as_str(),
+            "output": outcome.output,
+            "error": outcome.error,
+            "cause": outcome.cause,
+        });
+        println!("{line}");
+        return;
+    }
+    eprintln!(
+        "{} in {:.3}s (execution {})",
+        outcome.status.as_str(),
+        elapsed.as_secs_f64(),
+        outcome.id
+    );
+    match outcome.status {
+        Status::Succeeded => {
+            let out = outcome.output.clone().unwrap_or(Value::Null);
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        _ => {
+            println!("error: {}", outcome.error.as_deref().unwrap_or("-"));
+            println!("cause: {}", outcome.cause.as_deref().unwrap_or("-"));
+        }
+    }
+}
+
+/// A live progress line on stderr.
+struct Progress {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Progress {
+    fn spawn(engine: sluice_engine::Engine, started: Instant) -> Progress {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::spawn(move || {
+            let spinner = ['|', '/', '-', '\\'];
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let stats = engine.stats();
+                eprint!(
+                    "\r{} running: {} states entered, {} task calls, {:.1}s ",
+                    spinner[i % 4],
+                    stats.transitions.load(Ordering::Relaxed),
+                    stats.invocations.load(Ordering::Relaxed),
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+                i += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            eprint!("\r\x1b[2K");
+        });
+        Progress { done, thread }
+    }
+
+    fn stop(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}

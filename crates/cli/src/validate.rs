@@ -1,0 +1,42 @@
+//! `sluice validate`: every problem of every file, with positions.
+
+use sluice_lang::diagnostic::Diagnostic;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Prints diagnostics to stderr, one block each, and a count.
+pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("error: {d}");
+    }
+    eprintln!(
+        "{} problem{} found",
+        diagnostics.len(),
+        if diagnostics.len() == 1 { "" } else { "s" }
+    );
+}
+
+/// Validates each file; exit 2 if any has a problem.
+pub fn validate(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    if files.is_empty() {
+        anyhow::bail!("give at least one definition file");
+    }
+    let mut all = Vec::new();
+    for path in files {
+        let file = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => anyhow::bail!("reading {file}: {e}"),
+        };
+        match sluice_lang::compile::compile(&file, &text) {
+            Ok(_) => println!("{file}: ok"),
+            Err(ds) => all.extend(ds),
+        }
+    }
+    if all.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        print_diagnostics(&all);
+        Ok(ExitCode::from(2))
+    }
+}

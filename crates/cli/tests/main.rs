@@ -1,0 +1,248 @@
+//! End-to-end tests of the `sluice` binary: real processes, a real SQLite file.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn sluice(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.arg("--data-dir").arg(data_dir);
+    cmd
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn last_json_line(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON line in stdout: {text}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(line).expect("valid JSON line")
+}
+
+fn write_flow(dir: &Path, name: &str, flow: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(flow).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn hello_example_runs_to_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sluice(dir.path())
+        .arg("run")
+        .arg(repo().join("examples/hello/flow.asl.json"))
+        .arg("--input")
+        .arg(format!(
+            "@{}",
+            repo().join("examples/hello/input.json").display()
+        ))
+        .arg("--json")
+        .arg("--virtual-clock")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "SUCCEEDED");
+    assert_eq!(line["output"], json!({"orders": 3, "revenue": 47}));
+}
+
+#[test]
+fn failing_flow_reports_error_and_exit_code_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "fail.json",
+        &json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "it broke"}}}),
+    );
+    let out = sluice(dir.path())
+        .arg("run")
+        .arg(&flow)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "FAILED");
+    assert_eq!(line["error"], "Boom");
+    assert_eq!(line["cause"], "it broke");
+}
+
+#[test]
+fn validate_reports_every_problem_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.asl.json");
+    std::fs::write(
+        &path,
+        r#"{
+  "StartAt": "First",
+  "States": {
+    "First": { "Type": "Pass", "Next": "Secnd" },
+    "Second": { "Type": "Pass", "End": true },
+    "Pick": { "Type": "Choice", "Choices": [], "Default": "First" },
+    "Loose": { "Type": "Task", "Resource": "sluice:function:f" }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let out = sluice(dir.path())
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.asl.json:4:"),
+        "Next typo at line 4: {err}"
+    );
+    assert!(err.contains("Secnd"), "{err}");
+    assert!(
+        err.contains("broken.asl.json:6:"),
+        "empty Choices at line 6: {err}"
+    );
+    assert!(
+        err.contains("broken.asl.json:7:"),
+        "missing Next/End at line 7: {err}"
+    );
+    let same_run = sluice(dir.path()).arg("run").arg(&path).output().unwrap();
+    assert_eq!(
+        same_run.status.code(),
+        Some(2),
+        "run refuses an invalid flow"
+    );
+}
+
+/// A flow that waits between steps, so a process can be killed in the middle.
+fn slow_flow() -> Value {
+    json!({
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Result": {"items": [1, 2, 3, 4]}, "Next": "Each"},
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "Nap",
+                    "States": {
+                        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Double"},
+                        "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"}, "End": true}
+                    }
+                },
+                "Next": "Rest"
+            },
+            "Rest": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
+            "Done": {"Type": "Pass", "End": true}
+        }
+    })
+}
+
+fn count_events(data_dir: &Path, id: &str, kind: &str) -> usize {
+    let out = sluice(data_dir)
+        .args(["history", id, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == kind)
+        .count()
+}
+
+#[test]
+fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), "slow.json", &slow_flow());
+
+    let reference = sluice(&dir.path().join("reference"))
+        .arg("run")
+        .arg(&flow)
+        .args(["--json", "--virtual-clock", "--name", "ref"])
+        .output()
+        .unwrap();
+    assert!(reference.status.success());
+    let expected = last_json_line(&reference)["output"].clone();
+    assert_eq!(expected, json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}]));
+
+    let data = dir.path().join("crashy");
+    let mut child = sluice(&data)
+        .arg("run")
+        .arg(&flow)
+        .args(["--json", "--name", "victim"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        count_events(&data, "victim", "MapIterationSucceeded") < 4,
+        "the process was killed before the Map finished"
+    );
+
+    let resumed = sluice(&data).args(["resume", "--json"]).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let line = last_json_line(&resumed);
+    assert_eq!(line["execution"], "victim");
+    assert_eq!(line["status"], "SUCCEEDED");
+    assert_eq!(line["output"], expected);
+    assert_eq!(
+        count_events(&data, "victim", "MapIterationSucceeded"),
+        4,
+        "each item exactly once"
+    );
+    assert_eq!(count_events(&data, "victim", "ExecutionSucceeded"), 1);
+}
+
+#[test]
+fn list_describe_and_history_show_the_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "two.json",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": true}}}),
+    );
+    let out = sluice(dir.path())
+        .arg("run")
+        .arg(&flow)
+        .args(["--json", "--name", "seen", "--input", "{\"x\": 1}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let list = sluice(dir.path()).args(["list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("seen") && text.contains("SUCCEEDED"),
+        "{text}"
+    );
+    let describe = sluice(dir.path())
+        .args(["describe", "seen", "--json"])
+        .output()
+        .unwrap();
+    let d: Value = serde_json::from_slice(&describe.stdout).unwrap();
+    assert_eq!(d["output"], json!({"x": 1}));
+    assert_eq!(count_events(dir.path(), "seen", "PassStateEntered"), 2);
+    assert_eq!(count_events(dir.path(), "seen", "ExecutionStarted"), 1);
+}

@@ -1,0 +1,604 @@
+//! The driver: applies events to executions, commits each batch of transitions and their history
+//! in one store transaction (group commit), then dispatches the commands those transitions caused.
+//!
+//! It runs on a thread of its own and owns every live execution; invocations run as tasks on a
+//! tokio runtime and report back through the driver's channel.
+
+use crate::effects::{Command, Effects, HistoryEvent};
+use crate::interpreter::{self, Event};
+use crate::invoke::Invoker;
+use crate::model::{Status, TaskOutcome};
+use crate::run_info::RunInfo;
+use crate::store::{ExecutionWrite, Store, StoreError, StoredExecution};
+use serde_json::Value;
+use sluice_lang::ir::Definition;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the driver keeps time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClockMode {
+    /// Wall-clock time: timers sleep.
+    #[default]
+    Real,
+    /// Virtual time: when nothing else can happen, time jumps to the next timer.
+    Virtual,
+}
+
+/// Driver settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Clock mode.
+    pub clock: ClockMode,
+    /// Most events applied before a commit.
+    pub max_batch: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            clock: ClockMode::Real,
+            max_batch: 4096,
+        }
+    }
+}
+
+/// Loads a stored definition's source into the IR (so the driver can resume executions).
+pub type DefinitionLoader = Arc<dyn Fn(&str, &str) -> Result<Definition, String> + Send + Sync>;
+
+/// An engine error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An execution with this name exists already.
+    #[error("an execution named '{0}' already exists")]
+    Duplicate(String),
+    /// No such execution.
+    #[error("no execution '{0}'")]
+    NotFound(String),
+    /// The driver has stopped.
+    #[error("the engine has stopped: {0}")]
+    Stopped(String),
+}
+
+/// How an execution ended (or that it has not).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Execution id.
+    pub id: String,
+    /// Status.
+    pub status: Status,
+    /// Output when succeeded.
+    pub output: Option<Value>,
+    /// Error name when failed.
+    pub error: Option<String>,
+    /// Cause when failed.
+    pub cause: Option<String>,
+}
+
+/// Counters the driver keeps, readable while it runs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// States entered.
+    pub transitions: AtomicU64,
+    /// Store commits.
+    pub commits: AtomicU64,
+    /// Invocations dispatched.
+    pub invocations: AtomicU64,
+    /// Executions finished.
+    pub finished: AtomicU64,
+}
+
+/// A request to start an execution.
+pub struct StartRequest {
+    /// Execution id, unique in the store.
+    pub id: String,
+    /// Stored definition id.
+    pub definition_id: String,
+    /// The definition.
+    pub definition: Arc<Definition>,
+    /// Names and ARNs.
+    pub info: RunInfo,
+    /// Input.
+    pub input: Value,
+}
+
+enum Msg {
+    Start(
+        StartRequest,
+        tokio::sync::oneshot::Sender<Result<String, EngineError>>,
+    ),
+    Task {
+        exec: String,
+        path: Vec<u32>,
+        token: u64,
+        outcome: TaskOutcome,
+    },
+    Watch(
+        String,
+        tokio::sync::oneshot::Sender<Result<Outcome, EngineError>>,
+    ),
+    Shutdown,
+}
+
+/// A running engine: a cheap handle to the driver thread.
+#[derive(Clone)]
+pub struct Engine {
+    tx: mpsc::Sender<Msg>,
+    stats: Arc<Stats>,
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl Engine {
+    /// Starts the driver, resuming every execution the store says is running.
+    pub fn start(
+        store: Arc<dyn Store>,
+        invoker: Arc<dyn Invoker>,
+        runtime: tokio::runtime::Handle,
+        loader: DefinitionLoader,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        let (tx, rx) = mpsc::channel();
+        let stats = Arc::new(Stats::default());
+        let mut driver = Driver {
+            store,
+            invoker,
+            runtime,
+            loader,
+            options,
+            tx: tx.clone(),
+            rx,
+            stats: stats.clone(),
+            live: HashMap::new(),
+            definitions: HashMap::new(),
+            timers: BinaryHeap::new(),
+            watchers: HashMap::new(),
+            in_flight: 0,
+            virtual_now: now_ms(),
+            dirty: Vec::new(),
+            commands: Vec::new(),
+        };
+        driver.recover()?;
+        let thread = std::thread::Builder::new()
+            .name("sluice-driver".into())
+            .spawn(move || driver.run())
+            .map_err(|e| EngineError::Stopped(e.to_string()))?;
+        Ok(Engine {
+            tx,
+            stats,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Starts an execution and returns its id once its first steps are committed.
+    pub async fn start_execution(&self, request: StartRequest) -> Result<String, EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Start(request, reply))?;
+        rx.await
+            .map_err(|_| EngineError::Stopped("driver gone".into()))?
+    }
+
+    /// Waits until the execution stops and returns how it ended.
+    pub async fn wait(&self, id: &str) -> Result<Outcome, EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Watch(id.to_string(), reply))?;
+        rx.await
+            .map_err(|_| EngineError::Stopped("driver gone".into()))?
+    }
+
+    /// The driver's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Stops the driver after its current batch.
+    pub fn shutdown(&self) {
+        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut g| g.take()) {
+            let _ = t.join();
+        }
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), EngineError> {
+        self.tx
+            .send(msg)
+            .map_err(|_| EngineError::Stopped("driver gone".into()))
+    }
+}
+
+struct Live {
+    record: StoredExecution,
+    definition: Arc<Definition>,
+    history: Vec<HistoryEvent>,
+    new: bool,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    due_ms: i64,
+    exec: String,
+    path: Vec<u32>,
+    token: u64,
+    deadline: bool,
+}
+
+struct Driver {
+    store: Arc<dyn Store>,
+    invoker: Arc<dyn Invoker>,
+    runtime: tokio::runtime::Handle,
+    loader: DefinitionLoader,
+    options: EngineOptions,
+    tx: mpsc::Sender<Msg>,
+    rx: mpsc::Receiver<Msg>,
+    stats: Arc<Stats>,
+    live: HashMap<String, Live>,
+    definitions: HashMap<String, Arc<Definition>>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    watchers: HashMap<String, Vec<tokio::sync::oneshot::Sender<Result<Outcome, EngineError>>>>,
+    in_flight: usize,
+    virtual_now: i64,
+    dirty: Vec<String>,
+    commands: Vec<(String, Command)>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Driver {
+    fn now(&self) -> i64 {
+        match self.options.clock {
+            ClockMode::Real => now_ms(),
+            ClockMode::Virtual => self.virtual_now,
+        }
+    }
+
+    fn recover(&mut self) -> Result<(), EngineError> {
+        for record in self.store.running()? {
+            let definition = match self.definition(&record.definition_id) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("sluice: cannot resume execution '{}': {e}", record.id);
+                    continue;
+                }
+            };
+            for cmd in interpreter::pending_commands(&record.state) {
+                self.commands.push((record.id.clone(), cmd));
+            }
+            if let Some(deadline) = record.state.deadline_ms {
+                self.timers.push(Reverse(Timer {
+                    due_ms: deadline,
+                    exec: record.id.clone(),
+                    path: Vec::new(),
+                    token: 0,
+                    deadline: true,
+                }));
+            }
+            self.live.insert(
+                record.id.clone(),
+                Live {
+                    record,
+                    definition,
+                    history: Vec::new(),
+                    new: false,
+                },
+            );
+        }
+        self.dispatch();
+        Ok(())
+    }
+
+    fn definition(&mut self, id: &str) -> Result<Arc<Definition>, String> {
+        if let Some(d) = self.definitions.get(id) {
+            return Ok(d.clone());
+        }
+        let stored = self
+            .store
+            .definition(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("definition {id} is missing"))?;
+        let def = Arc::new((self.loader)(&stored.file, &stored.source)?);
+        self.definitions.insert(id.to_string(), def.clone());
+        Ok(def)
+    }
+
+    fn run(mut self) {
+        loop {
+            let first = match self.rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) => {
+                    if self.options.clock == ClockMode::Virtual && self.in_flight == 0 {
+                        if let Some(Reverse(t)) = self.timers.peek() {
+                            self.virtual_now = self.virtual_now.max(t.due_ms);
+                        }
+                        if self.timers.is_empty() {
+                            self.recv_blocking(None)
+                        } else {
+                            None
+                        }
+                    } else {
+                        let wait = self.timers.peek().map(|Reverse(t)| {
+                            Duration::from_millis((t.due_ms - self.now()).max(0) as u64)
+                        });
+                        self.recv_blocking(wait)
+                    }
+                }
+            };
+            let mut handled = 0;
+            let mut next = first;
+            loop {
+                match next {
+                    Some(Msg::Shutdown) => {
+                        self.commit();
+                        return;
+                    }
+                    Some(m) => {
+                        self.handle(m);
+                        handled += 1;
+                    }
+                    None => {}
+                }
+                if handled >= self.options.max_batch {
+                    break;
+                }
+                next = match self.rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                };
+            }
+            self.fire_due_timers();
+            self.commit();
+            self.dispatch();
+        }
+    }
+
+    fn recv_blocking(&self, wait: Option<Duration>) -> Option<Msg> {
+        match wait {
+            None => self.rx.recv().ok().or(Some(Msg::Shutdown)),
+            Some(d) => match self.rx.recv_timeout(d) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Msg::Shutdown),
+            },
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Start(req, reply) => {
+                let result = self.start_execution(req);
+                let _ = reply.send(result);
+            }
+            Msg::Task {
+                exec,
+                path,
+                token,
+                outcome,
+            } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.apply(
+                    &exec,
+                    Event::TaskResult {
+                        path,
+                        token,
+                        outcome,
+                    },
+                );
+            }
+            Msg::Watch(id, reply) => {
+                if self.live.contains_key(&id) {
+                    self.watchers.entry(id).or_default().push(reply);
+                } else {
+                    let result = match self.store.execution(&id) {
+                        Ok(Some(rec)) => Ok(outcome_of(&rec)),
+                        Ok(None) => Err(EngineError::NotFound(id)),
+                        Err(e) => Err(e.into()),
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+            Msg::Shutdown => {}
+        }
+    }
+
+    fn start_execution(&mut self, req: StartRequest) -> Result<String, EngineError> {
+        let id = req.id.clone();
+        if self.live.contains_key(&id) || self.store.execution(&id)?.is_some() {
+            return Err(EngineError::Duplicate(id));
+        }
+        let mut info = req.info;
+        info.start_ms = self.now();
+        let (state, fx) =
+            interpreter::start(&req.definition, &info, req.input.clone(), info.start_ms);
+        if let Some(deadline) = state.deadline_ms {
+            self.timers.push(Reverse(Timer {
+                due_ms: deadline,
+                exec: id.clone(),
+                path: Vec::new(),
+                token: 0,
+                deadline: true,
+            }));
+        }
+        self.definitions
+            .insert(req.definition_id.clone(), req.definition.clone());
+        self.live.insert(
+            id.clone(),
+            Live {
+                record: StoredExecution {
+                    id: id.clone(),
+                    definition_id: req.definition_id,
+                    info,
+                    input: req.input,
+                    state,
+                    stop_ms: None,
+                },
+                definition: req.definition,
+                history: Vec::new(),
+                new: true,
+            },
+        );
+        self.absorb(&id, fx);
+        Ok(id)
+    }
+
+    fn apply(&mut self, exec: &str, event: Event) {
+        let now = self.now();
+        let Some(live) = self.live.get_mut(exec) else {
+            return;
+        };
+        let fx = interpreter::apply(
+            &live.definition,
+            &live.record.info,
+            &live.record.input,
+            &mut live.record.state,
+            event,
+            now,
+        );
+        self.absorb(exec, fx);
+    }
+
+    fn absorb(&mut self, exec: &str, fx: Effects) {
+        let now = self.now();
+        let Some(live) = self.live.get_mut(exec) else {
+            return;
+        };
+        self.stats
+            .transitions
+            .fetch_add(fx.transitions, Ordering::Relaxed);
+        live.history.extend(fx.history);
+        if live.record.state.status != Status::Running && live.record.stop_ms.is_none() {
+            live.record.stop_ms = Some(now);
+        }
+        self.dirty.push(exec.to_string());
+        for cmd in fx.commands {
+            self.commands.push((exec.to_string(), cmd));
+        }
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = self.now();
+        while let Some(Reverse(t)) = self.timers.peek() {
+            if t.due_ms > now {
+                break;
+            }
+            let Some(Reverse(t)) = self.timers.pop() else {
+                break;
+            };
+            let event = if t.deadline {
+                Event::ExecutionTimeout
+            } else {
+                Event::TimerFired {
+                    path: t.path,
+                    token: t.token,
+                }
+            };
+            self.apply(&t.exec, event);
+        }
+    }
+
+    fn commit(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        self.dirty.sort();
+        self.dirty.dedup();
+        let dirty = std::mem::take(&mut self.dirty);
+        let result = {
+            let writes: Vec<ExecutionWrite> = dirty
+                .iter()
+                .filter_map(|id| self.live.get(id))
+                .map(|l| ExecutionWrite {
+                    execution: &l.record,
+                    new: l.new,
+                    history: &l.history,
+                })
+                .collect();
+            self.store.commit(&writes)
+        };
+        if let Err(e) = result {
+            eprintln!("sluice: commit failed, stopping: {e}");
+            std::process::exit(70);
+        }
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        for id in dirty {
+            let finished = match self.live.get_mut(&id) {
+                Some(l) => {
+                    l.history.clear();
+                    l.new = false;
+                    l.record.state.status != Status::Running
+                }
+                None => false,
+            };
+            if finished && let Some(l) = self.live.remove(&id) {
+                self.stats.finished.fetch_add(1, Ordering::Relaxed);
+                let outcome = outcome_of(&l.record);
+                for w in self.watchers.remove(&id).unwrap_or_default() {
+                    let _ = w.send(Ok(outcome.clone()));
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self) {
+        for (exec, cmd) in std::mem::take(&mut self.commands) {
+            if !self.live.contains_key(&exec) {
+                continue;
+            }
+            match cmd {
+                Command::Timer {
+                    path,
+                    token,
+                    due_ms,
+                } => self.timers.push(Reverse(Timer {
+                    due_ms,
+                    exec,
+                    path,
+                    token,
+                    deadline: false,
+                })),
+                Command::Invoke {
+                    path,
+                    token,
+                    request,
+                } => {
+                    self.in_flight += 1;
+                    self.stats.invocations.fetch_add(1, Ordering::Relaxed);
+                    let invoker = self.invoker.clone();
+                    let tx = self.tx.clone();
+                    self.runtime.spawn(async move {
+                        let outcome = match invoker.invoke(request).await {
+                            Ok(v) => TaskOutcome::Ok(v),
+                            Err(e) => TaskOutcome::Err {
+                                error: e.error,
+                                cause: e.cause,
+                            },
+                        };
+                        let _ = tx.send(Msg::Task {
+                            exec,
+                            path,
+                            token,
+                            outcome,
+                        });
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn outcome_of(rec: &StoredExecution) -> Outcome {
+    Outcome {
+        id: rec.id.clone(),
+        status: rec.state.status,
+        output: rec.state.output.clone(),
+        error: rec.state.error.clone(),
+        cause: rec.state.cause.clone(),
+    }
+}

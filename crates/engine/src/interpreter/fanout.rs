@@ -1,0 +1,497 @@
+//! Map and Parallel: starting children, bounding their concurrency, collecting results in order.
+
+use super::io::{self, Eval};
+use super::states::transition;
+use super::{Cx, Flow, Progress, run};
+use crate::invoke::TaskError;
+use crate::model::{Fanout, Frame, Step};
+use serde_json::{Map, Value, json};
+use sluice_lang::dataflow::{self, Failure, FdlVars};
+use sluice_lang::ir::{Field, Io, MapSpec, Scope, State, StateKind};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The scope a child of this Map or Parallel state runs.
+pub(super) fn child_scope(state: &State, index: u32) -> Option<&Scope> {
+    match &state.kind {
+        StateKind::Parallel { branches } => branches.get(index as usize),
+        StateKind::Map(spec) => Some(&spec.processor),
+        _ => None,
+    }
+}
+
+/// Enters a Map or Parallel state: computes the children's inputs and starts them.
+pub(super) fn begin(
+    cx: &mut Cx,
+    state: &State,
+    frame: &mut Frame,
+    outer: &[&Map<String, Value>],
+) -> Result<Flow, Failure> {
+    let fan = {
+        let ev = Eval::new(cx, state, frame, outer);
+        match &state.kind {
+            StateKind::Parallel { branches } => {
+                let effective = io::effective_input(state, &frame.input, &ev, &cx.st.globals)?;
+                Fanout {
+                    pending: (0..branches.len() as u32)
+                        .map(|i| (i, effective.clone()))
+                        .collect(),
+                    running: BTreeMap::new(),
+                    results: vec![None; branches.len()],
+                    max_concurrency: 0,
+                    failed: 0,
+                    tolerated_count: None,
+                    tolerated_percent: None,
+                    effective_input: effective,
+                    failure: None,
+                }
+            }
+            StateKind::Map(spec) => map_fanout(cx, state, spec, frame, &ev)?,
+            _ => unreachable!("fanout::begin on a state without children"),
+        }
+    };
+    if matches!(state.kind, StateKind::Map(_)) {
+        cx.event("MapStateStarted", json!({ "length": fan.results.len() }));
+    } else {
+        cx.event("ParallelStateStarted", json!({}));
+    }
+    frame.step = Step::Fanout(Box::new(fan));
+    pump(cx, state, frame, outer)
+}
+
+fn map_fanout(
+    cx: &Cx,
+    state: &State,
+    spec: &MapSpec,
+    frame: &Frame,
+    ev: &Eval,
+) -> Result<Fanout, Failure> {
+    let raw = &frame.input;
+    let (effective, items) = match &state.io {
+        Io::JsonPath { input_path, .. } => {
+            let effective = dataflow::apply_path(input_path, raw.clone(), &ev.env())?;
+            let items = match &spec.items_path {
+                sluice_lang::ir::OptPath::Path(p) if p != "$" => {
+                    dataflow::select(p, &effective, &ev.env())?.ok_or_else(|| {
+                        Failure::runtime(format!("Invalid path '{p}' : No results for path: {p}"))
+                    })?
+                }
+                _ => effective.clone(),
+            };
+            (effective, items)
+        }
+        Io::Jsonata { .. } => {
+            let items = match &spec.items {
+                Some(v) => {
+                    let out = ev.jsonata(v, &ev.states(raw, None, None), "Items")?;
+                    if !out.is_array() {
+                        let src = v
+                            .as_str()
+                            .and_then(dataflow::jsonata_source)
+                            .map(str::trim)
+                            .map(str::to_string)
+                            .unwrap_or_else(|| dataflow::compact(v));
+                        return Err(Failure::query(format!(
+                            "The JSONata expression '{src}' specified for the field 'Items' returned an unexpected result type. Expected 'array', but was '{}' for value: {}",
+                            json_type(&out),
+                            dataflow::compact(&out)
+                        )));
+                    }
+                    out
+                }
+                None => raw.clone(),
+            };
+            (raw.clone(), items)
+        }
+        Io::Fdl { .. } => {
+            let effective = io::effective_input(state, raw, ev, &cx.st.globals)?;
+            let items = match &spec.items_path {
+                sluice_lang::ir::OptPath::Path(p) => {
+                    let global = Value::Object(cx.st.globals.clone());
+                    dataflow::fdl_expression(
+                        p,
+                        &FdlVars {
+                            input: &effective,
+                            output: None,
+                            context: &ev.context,
+                            global: &global,
+                            item: None,
+                        },
+                        "ItemsPath",
+                    )?
+                }
+                _ => effective.clone(),
+            };
+            (effective, items)
+        }
+    };
+    let Value::Array(items) = items else {
+        return Err(Failure::query(format!(
+            "Map state input must be an array but was: {}",
+            dataflow::compact(&items)
+        )));
+    };
+    let mut inputs = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        inputs.push(select_item(
+            cx, state, spec, &effective, raw, index, item, ev,
+        )?);
+    }
+    let inputs = batch(spec, inputs, &effective, ev)?;
+    let max_concurrency = count_field(
+        spec.max_concurrency.as_ref(),
+        "MaxConcurrency",
+        raw,
+        &effective,
+        ev,
+    )?
+    .unwrap_or(0) as usize;
+    let tolerated_count = count_field(
+        spec.tolerated_failure_count.as_ref(),
+        "ToleratedFailureCount",
+        raw,
+        &effective,
+        ev,
+    )?;
+    let tolerated_percent = match &spec.tolerated_failure_percentage {
+        None => None,
+        Some(f) => Some(number_field(
+            f,
+            "ToleratedFailurePercentage",
+            raw,
+            &effective,
+            ev,
+        )?),
+    };
+    Ok(Fanout {
+        results: vec![None; inputs.len()],
+        pending: inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, v))
+            .collect::<VecDeque<_>>(),
+        running: BTreeMap::new(),
+        max_concurrency,
+        failed: 0,
+        tolerated_count: tolerated_count.map(|n| n as u64),
+        tolerated_percent,
+        effective_input: effective,
+        failure: None,
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn select_item(
+    cx: &Cx,
+    state: &State,
+    spec: &MapSpec,
+    effective: &Value,
+    raw: &Value,
+    index: usize,
+    item: Value,
+    ev: &Eval,
+) -> Result<Value, Failure> {
+    let Some(selector) = &spec.item_selector else {
+        return Ok(item);
+    };
+    let map_item = json!({ "Index": index, "Value": item });
+    let mut context = ev.context.clone();
+    if let Some(c) = context.as_object_mut() {
+        c.insert("Map".into(), json!({ "Item": map_item }));
+    }
+    match &state.io {
+        Io::JsonPath { .. } => {
+            let env = dataflow::Env {
+                context: &context,
+                vars: &ev.chain,
+            };
+            dataflow::template(selector, effective, &env)
+        }
+        Io::Jsonata { .. } => {
+            let mut states = ev.states(raw, None, None);
+            if let Some(s) = states.as_object_mut() {
+                s.insert("context".into(), context);
+            }
+            ev.jsonata(selector, &states, "ItemSelector")
+        }
+        Io::Fdl { .. } => {
+            let global = Value::Object(cx.st.globals.clone());
+            dataflow::fdl_template(
+                selector,
+                &FdlVars {
+                    input: effective,
+                    output: None,
+                    context: &context,
+                    global: &global,
+                    item: map_item.get("Value"),
+                },
+            )
+        }
+    }
+}
+
+/// Groups items as `ItemBatcher` says: `{"Items": [...], "BatchInput": ...}` per batch.
+fn batch(
+    spec: &MapSpec,
+    items: Vec<Value>,
+    effective: &Value,
+    ev: &Eval,
+) -> Result<Vec<Value>, Failure> {
+    let Some(batcher) = &spec.item_batcher else {
+        return Ok(items);
+    };
+    let max_items = batcher
+        .get("MaxItemsPerBatch")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX)
+        .max(1) as usize;
+    let max_bytes = batcher
+        .get("MaxInputBytesPerBatch")
+        .and_then(Value::as_u64)
+        .unwrap_or(256 * 1024) as usize;
+    let batch_input = match batcher.get("BatchInput") {
+        Some(tpl) => Some(dataflow::template(tpl, effective, &ev.env())?),
+        None => None,
+    };
+    let mut out = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    let mut bytes = 0usize;
+    for item in items {
+        let size = dataflow::compact(&item).len();
+        if !current.is_empty() && (current.len() >= max_items || bytes + size > max_bytes) {
+            out.push(batch_value(std::mem::take(&mut current), &batch_input));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(item);
+    }
+    if !current.is_empty() {
+        out.push(batch_value(current, &batch_input));
+    }
+    Ok(out)
+}
+
+fn batch_value(items: Vec<Value>, batch_input: &Option<Value>) -> Value {
+    let mut m = Map::new();
+    if let Some(b) = batch_input {
+        m.insert("BatchInput".into(), b.clone());
+    }
+    m.insert("Items".into(), Value::Array(items));
+    Value::Object(m)
+}
+
+/// Evaluates a non-negative integer field (literal, JSONata or `...Path`).
+fn count_field(
+    field: Option<&Field>,
+    name: &str,
+    raw: &Value,
+    effective: &Value,
+    ev: &Eval,
+) -> Result<Option<i64>, Failure> {
+    let Some(field) = field else {
+        return Ok(None);
+    };
+    let (v, from_path) = field_value(field, name, raw, effective, ev)?;
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && n >= 0.0 => Ok(Some(n as i64)),
+        Some(n) if n < 0.0 => Err(Failure::runtime(format!("{name} cannot be negative."))),
+        _ => Err(match from_path {
+            Some(p) => Failure::runtime(format!(
+                "The {name}Path field refers to value \"{}\" which is not a valid integer: {p}",
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| dataflow::compact(&v))
+            )),
+            None => Failure::query(format!(
+                "The {name} field must be a non-negative integer, not {}",
+                dataflow::compact(&v)
+            )),
+        }),
+    }
+}
+
+fn number_field(
+    field: &Field,
+    name: &str,
+    raw: &Value,
+    effective: &Value,
+    ev: &Eval,
+) -> Result<f64, Failure> {
+    let (v, _) = field_value(field, name, raw, effective, ev)?;
+    v.as_f64()
+        .filter(|n| (0.0..=100.0).contains(n))
+        .ok_or_else(|| {
+            Failure::runtime(format!(
+                "{name} must be a number between 0 and 100, not {}",
+                dataflow::compact(&v)
+            ))
+        })
+}
+
+fn field_value(
+    field: &Field,
+    name: &str,
+    raw: &Value,
+    effective: &Value,
+    ev: &Eval,
+) -> Result<(Value, Option<String>), Failure> {
+    match field {
+        Field::Literal(Value::String(s)) if dataflow::jsonata_source(s).is_some() => Ok((
+            ev.jsonata(&Value::String(s.clone()), &ev.states(raw, None, None), name)?,
+            None,
+        )),
+        Field::Literal(v) => Ok((v.clone(), None)),
+        Field::Path(p) => Ok((
+            dataflow::select(p, effective, &ev.env())?.unwrap_or(Value::Null),
+            Some(p.clone()),
+        )),
+    }
+}
+
+/// Starts children while the concurrency limit allows; completes the state when all are done.
+pub(super) fn pump(
+    cx: &mut Cx,
+    state: &State,
+    frame: &mut Frame,
+    outer: &[&Map<String, Value>],
+) -> Result<Flow, Failure> {
+    let is_map = matches!(state.kind, StateKind::Map(_));
+    {
+        let Frame { vars, step, .. } = &mut *frame;
+        let Step::Fanout(fan) = step else {
+            return Ok(Flow::Block);
+        };
+        let mut chain: Vec<&Map<String, Value>> = Vec::with_capacity(outer.len() + 1);
+        chain.push(vars);
+        chain.extend_from_slice(outer);
+        while fan.failure.is_none()
+            && (fan.max_concurrency == 0 || fan.running.len() < fan.max_concurrency)
+        {
+            let Some((index, input)) = fan.pending.pop_front() else {
+                break;
+            };
+            let Some(scope) = child_scope(state, index) else {
+                break;
+            };
+            if is_map {
+                cx.event(
+                    "MapIterationStarted",
+                    json!({ "index": index, "name": state.name }),
+                );
+            }
+            cx.path.push(index);
+            let mut child = cx.new_frame(scope, input, Map::new());
+            let progress = run(cx, scope, &mut child, &chain);
+            cx.path.pop();
+            match progress {
+                Progress::Blocked => {
+                    fan.running.insert(index, child);
+                }
+                Progress::Done(result) => child_done(cx, state, fan, index, result),
+            }
+        }
+        if let Some(err) = fan.failure.take() {
+            frame.step = Step::Ready;
+            return Err(Failure::new(err.error, err.cause));
+        }
+        if !fan.running.is_empty() || !fan.pending.is_empty() {
+            return Ok(Flow::Block);
+        }
+    }
+    let Step::Fanout(fan) = std::mem::replace(&mut frame.step, Step::Ready) else {
+        return Ok(Flow::Block);
+    };
+    let results: Vec<Value> = fan
+        .results
+        .into_iter()
+        .map(|r| r.unwrap_or(Value::Null))
+        .collect();
+    let result = match (&state.io, is_map) {
+        (Io::Fdl { .. }, true) => json!({ "Items": results }),
+        (Io::Fdl { .. }, false) => Value::Object(
+            results
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("Branch{i}"), v))
+                .collect(),
+        ),
+        _ => Value::Array(results),
+    };
+    cx.event(
+        if is_map {
+            "MapStateSucceeded"
+        } else {
+            "ParallelStateSucceeded"
+        },
+        json!({}),
+    );
+    let ev = Eval::new(cx, state, frame, outer);
+    let (output, assigned) =
+        io::output_with_result(state, &frame.input, result, &ev, &mut cx.st.globals)?;
+    drop(ev);
+    Ok(transition(state, frame, output, assigned))
+}
+
+/// Records a finished child; decides whether its failure fails the whole state.
+pub(super) fn child_done(
+    cx: &mut Cx,
+    state: &State,
+    fan: &mut Fanout,
+    index: u32,
+    result: Result<Value, Failure>,
+) {
+    fan.running.remove(&index);
+    let is_map = matches!(state.kind, StateKind::Map(_));
+    match result {
+        Ok(v) => {
+            if is_map {
+                cx.event(
+                    "MapIterationSucceeded",
+                    json!({ "index": index, "name": state.name }),
+                );
+            }
+            if let Some(slot) = fan.results.get_mut(index as usize) {
+                *slot = Some(v);
+            }
+        }
+        Err(f) => {
+            if is_map {
+                cx.event(
+                    "MapIterationFailed",
+                    json!({ "index": index, "name": state.name }),
+                );
+            }
+            fan.failed += 1;
+            let total = fan.results.len().max(1) as f64;
+            let tolerant = fan.tolerated_count.is_some() || fan.tolerated_percent.is_some();
+            let within = fan.tolerated_count.is_some_and(|n| fan.failed as u64 <= n)
+                || fan
+                    .tolerated_percent
+                    .is_some_and(|p| fan.failed as f64 * 100.0 / total <= p);
+            let fatal = f.error == "States.Runtime" || f.error == "States.DataLimitExceeded";
+            if !is_map || fatal || !tolerant {
+                fan.failure = Some(TaskError {
+                    error: f.error,
+                    cause: f.cause,
+                });
+            } else if !within {
+                fan.failure = Some(TaskError {
+                    error: "States.ExceedToleratedFailureThreshold".into(),
+                    cause: "The specified tolerated failure threshold was exceeded".into(),
+                });
+            } else if let Some(slot) = fan.results.get_mut(index as usize) {
+                *slot = Some(io::error_output(&f));
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! The transition function: `(execution state, event) -> (new state, effects)`.
+//!
+//! No I/O and no clock of its own: the caller passes `now_ms`, applies the returned
+//! [`Effects`] (commit history, dispatch commands) and feeds outcomes back as [`Event`]s.
+//! A frame runs until it must wait (a task, a timer) or its scope ends; Map and Parallel
+//! states hold child frames, addressed by a path of child indices.
+
+mod errors;
+mod fanout;
+mod io;
+mod states;
+
+use crate::effects::{Command, Effects, HistoryEvent};
+use crate::model::{ExecutionState, Frame, Status, Step, TaskOutcome};
+use crate::run_info::RunInfo;
+use serde_json::{Map, Value, json};
+use sluice_lang::dataflow::Failure;
+use sluice_lang::ir::{Definition, Scope};
+
+/// Something that happened to an execution.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A task attempt finished.
+    TaskResult {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Attempt token.
+        token: u64,
+        /// Result or error.
+        outcome: TaskOutcome,
+    },
+    /// A timer fired.
+    TimerFired {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Timer token.
+        token: u64,
+    },
+    /// The whole-execution timeout passed.
+    ExecutionTimeout,
+}
+
+/// Starts an execution: records `ExecutionStarted` and runs until the first wait.
+pub fn start(
+    def: &Definition,
+    info: &RunInfo,
+    input: Value,
+    now_ms: i64,
+) -> (ExecutionState, Effects) {
+    let mut st = ExecutionState {
+        status: Status::Running,
+        output: None,
+        error: None,
+        cause: None,
+        root: None,
+        next_event_id: 1,
+        next_token: 1,
+        globals: Map::new(),
+        deadline_ms: def.timeout_seconds.map(|s| now_ms + s as i64 * 1000),
+    };
+    let mut fx = Effects::default();
+    let execution_input = input.clone();
+    let mut cx = Cx {
+        info,
+        execution_input: &execution_input,
+        st: Counters::take(&mut st),
+        fx: &mut fx,
+        now_ms,
+        path: Vec::new(),
+    };
+    cx.event(
+        "ExecutionStarted",
+        json!({ "input": input, "roleArn": info.role_arn }),
+    );
+    let mut root = cx.new_frame(&def.root, input, Map::new());
+    let progress = run(&mut cx, &def.root, &mut root, &[]);
+    finish(cx, &mut st, root, progress);
+    (st, fx)
+}
+
+/// Applies an event to a running execution.
+pub fn apply(
+    def: &Definition,
+    info: &RunInfo,
+    execution_input: &Value,
+    st: &mut ExecutionState,
+    event: Event,
+    now_ms: i64,
+) -> Effects {
+    let mut fx = Effects::default();
+    let Some(mut root) = st.root.take() else {
+        return fx;
+    };
+    let mut cx = Cx {
+        info,
+        execution_input,
+        st: Counters::take(st),
+        fx: &mut fx,
+        now_ms,
+        path: Vec::new(),
+    };
+    let progress = match event {
+        Event::ExecutionTimeout => Progress::Done(Err(Failure::new("States.Timeout", ""))),
+        Event::TaskResult {
+            path,
+            token,
+            outcome,
+        } => deliver(
+            &mut cx,
+            &def.root,
+            &mut root,
+            &[],
+            &path,
+            Delivery::Task(token, outcome),
+        ),
+        Event::TimerFired { path, token } => deliver(
+            &mut cx,
+            &def.root,
+            &mut root,
+            &[],
+            &path,
+            Delivery::Timer(token),
+        ),
+    };
+    finish(cx, st, root, progress);
+    fx
+}
+
+/// Commands needed to resume a loaded execution: every pending task and timer, again.
+pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
+    let mut out = Vec::new();
+    if let Some(root) = &st.root {
+        collect_pending(root, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
+    match &frame.step {
+        Step::Task { token, request } => out.push(Command::Invoke {
+            path: path.clone(),
+            token: *token,
+            request: request.clone(),
+        }),
+        Step::Timer { token, due_ms, .. } => out.push(Command::Timer {
+            path: path.clone(),
+            token: *token,
+            due_ms: *due_ms,
+        }),
+        Step::Fanout(fan) => {
+            for (i, child) in &fan.running {
+                path.push(*i);
+                collect_pending(child, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn finish(cx: Cx, st: &mut ExecutionState, root: Frame, progress: Progress) {
+    let Cx {
+        st: counters,
+        fx,
+        now_ms,
+        ..
+    } = cx;
+    counters.put(st);
+    match progress {
+        Progress::Blocked => st.root = Some(root),
+        Progress::Done(result) => {
+            let (kind, details) = match result {
+                Ok(output) => {
+                    st.status = Status::Succeeded;
+                    let d = json!({ "output": output });
+                    st.output = Some(output);
+                    ("ExecutionSucceeded", d)
+                }
+                Err(f) if f.error == "States.Timeout" && f.cause.is_empty() => {
+                    st.status = Status::TimedOut;
+                    st.error = None;
+                    st.cause = None;
+                    ("ExecutionTimedOut", json!({}))
+                }
+                Err(f) => {
+                    st.status = Status::Failed;
+                    let d = json!({ "error": f.error, "cause": f.cause });
+                    st.error = Some(f.error).filter(|e| !e.is_empty());
+                    st.cause = Some(f.cause).filter(|c| !c.is_empty());
+                    ("ExecutionFailed", d)
+                }
+            };
+            let id = st.next_event_id;
+            st.next_event_id += 1;
+            fx.history.push(HistoryEvent {
+                id,
+                timestamp_ms: now_ms,
+                kind: kind.to_string(),
+                details,
+            });
+        }
+    }
+}
+
+/// Counters and execution-wide values taken out of the state while frames are borrowed.
+struct Counters {
+    next_event_id: u64,
+    next_token: u64,
+    globals: Map<String, Value>,
+}
+
+impl Counters {
+    fn take(st: &mut ExecutionState) -> Counters {
+        Counters {
+            next_event_id: st.next_event_id,
+            next_token: st.next_token,
+            globals: std::mem::take(&mut st.globals),
+        }
+    }
+
+    fn put(self, st: &mut ExecutionState) {
+        st.next_event_id = self.next_event_id;
+        st.next_token = self.next_token;
+        st.globals = self.globals;
+    }
+}
+
+/// Everything a transition needs besides the frame it works on.
+struct Cx<'a> {
+    info: &'a RunInfo,
+    execution_input: &'a Value,
+    st: Counters,
+    fx: &'a mut Effects,
+    now_ms: i64,
+    path: Vec<u32>,
+}
+
+impl Cx<'_> {
+    /// Records a history event and returns its id.
+    fn event(&mut self, kind: &str, details: Value) -> u64 {
+        let id = self.st.next_event_id;
+        self.st.next_event_id += 1;
+        self.fx.history.push(HistoryEvent {
+            id,
+            timestamp_ms: self.now_ms,
+            kind: kind.to_string(),
+            details,
+        });
+        id
+    }
+
+    fn token(&mut self) -> u64 {
+        let t = self.st.next_token;
+        self.st.next_token += 1;
+        t
+    }
+
+    /// A frame at the scope's first state, with its entered event recorded.
+    fn new_frame(&mut self, scope: &Scope, input: Value, vars: Map<String, Value>) -> Frame {
+        let mut frame = Frame {
+            vars,
+            state: scope.start_at.clone(),
+            input,
+            entered_event: 0,
+            entered_ms: self.now_ms,
+            retries: Vec::new(),
+            step: Step::Ready,
+            map_item: None,
+        };
+        self.enter(scope, &mut frame);
+        frame
+    }
+
+    /// Records that the frame entered its current state.
+    fn enter(&mut self, scope: &Scope, frame: &mut Frame) {
+        let type_name = scope
+            .state(&frame.state)
+            .map(|s| s.type_name())
+            .unwrap_or("Pass");
+        frame.entered_event = self.event(
+            &format!("{type_name}StateEntered"),
+            json!({ "name": frame.state, "input": frame.input }),
+        );
+        frame.entered_ms = self.now_ms;
+        frame.retries.clear();
+        self.fx.transitions += 1;
+    }
+
+    /// The context object for the frame's current state.
+    fn context(&self, frame: &Frame) -> Value {
+        let mut m = self.info.context_base(self.execution_input);
+        let retry_count: u32 = frame.retries.iter().sum();
+        m.insert(
+            "State".into(),
+            json!({
+                "EnteredTime": sluice_lang::timestamp::format(crate::run_info::epoch(frame.entered_ms)),
+                "Name": frame.state,
+                "RetryCount": retry_count,
+            }),
+        );
+        Value::Object(m)
+    }
+}
+
+/// How far a frame got.
+enum Progress {
+    /// It waits for a task or timer.
+    Blocked,
+    /// Its scope ended with an output or an error.
+    Done(Result<Value, Failure>),
+}
+
+/// An outcome addressed to one frame.
+enum Delivery {
+    Task(u64, TaskOutcome),
+    Timer(u64),
+}
+
+/// Walks down `path` and hands the delivery to the frame there, then lets each frame on the way
+/// back up react to its child finishing.
+fn deliver(
+    cx: &mut Cx,
+    scope: &Scope,
+    frame: &mut Frame,
+    outer: &[&Map<String, Value>],
+    path: &[u32],
+    delivery: Delivery,
+) -> Progress {
+    let Some((&index, rest)) = path.split_first() else {
+        let accepted = match (&frame.step, delivery) {
+            (Step::Task { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
+                frame.step = Step::TaskDone(outcome);
+                true
+            }
+            (
+                Step::Timer {
+                    token, wait_state, ..
+                },
+                Delivery::Timer(t),
+            ) if *token == t => {
+                frame.step = Step::TimerFired {
+                    wait_state: *wait_state,
+                };
+                true
+            }
+            _ => false,
+        };
+        return if accepted {
+            run(cx, scope, frame, outer)
+        } else {
+            Progress::Blocked
+        };
+    };
+    let Some(state) = scope.state(&frame.state) else {
+        return Progress::Blocked;
+    };
+    let Frame { vars, step, .. } = frame;
+    let Step::Fanout(fan) = step else {
+        return Progress::Blocked;
+    };
+    let Some(child) = fan.running.get_mut(&index) else {
+        return Progress::Blocked;
+    };
+    let Some(child_scope) = fanout::child_scope(state, index) else {
+        return Progress::Blocked;
+    };
+    let mut chain: Vec<&Map<String, Value>> = Vec::with_capacity(outer.len() + 1);
+    chain.push(vars);
+    chain.extend_from_slice(outer);
+    cx.path.push(index);
+    let progress = deliver(cx, child_scope, child, &chain, rest, delivery);
+    cx.path.pop();
+    match progress {
+        Progress::Blocked => Progress::Blocked,
+        Progress::Done(result) => {
+            fanout::child_done(cx, state, fan, index, result);
+            run(cx, scope, frame, outer)
+        }
+    }
+}
+
+/// What a state decided.
+pub(crate) enum Flow {
+    /// The frame waits (its step says for what).
+    Block,
+    /// Go to the next state with this output.
+    Goto(String, Value),
+    /// The scope ends with this output.
+    End(Value),
+    /// The state raised an error; Retry and Catch apply.
+    Raise(Failure),
+    /// The scope fails with this error; no Retry or Catch at this state (a Fail state).
+    Fail(Failure),
+}
+
+/// Runs a frame until it blocks or its scope ends.
+fn run(cx: &mut Cx, scope: &Scope, frame: &mut Frame, outer: &[&Map<String, Value>]) -> Progress {
+    loop {
+        let Some(state) = scope.state(&frame.state) else {
+            return Progress::Done(Err(Failure::runtime(format!(
+                "the state '{}' does not exist",
+                frame.state
+            ))));
+        };
+        let flow = states::step(cx, state, frame, outer);
+        let flow = match flow {
+            Flow::Raise(failure) => errors::handle(cx, state, frame, outer, failure),
+            other => other,
+        };
+        match flow {
+            Flow::Block => return Progress::Blocked,
+            Flow::Goto(next, output) => {
+                exit(cx, state.type_name(), frame, &output);
+                frame.state = next;
+                frame.input = output;
+                frame.step = Step::Ready;
+                cx.enter(scope, frame);
+            }
+            Flow::End(output) => {
+                exit(cx, state.type_name(), frame, &output);
+                return Progress::Done(Ok(output));
+            }
+            Flow::Raise(failure) | Flow::Fail(failure) => {
+                return Progress::Done(Err(failure));
+            }
+        }
+    }
+}
+
+fn exit(cx: &mut Cx, type_name: &str, frame: &Frame, output: &Value) {
+    cx.event(
+        &format!("{type_name}StateExited"),
+        json!({ "name": frame.state, "output": output }),
+    );
+}

@@ -1,0 +1,86 @@
+//! The fixed facts of an execution: names, ARNs and start time, from which the context object
+//! (`$$` / `$states.context`) is built.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// Names and identifiers an execution runs under.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Account id used in ARNs.
+    pub account_id: String,
+    /// Region used in ARNs.
+    pub region: String,
+    /// State machine (flow) name.
+    pub state_machine_name: String,
+    /// Execution name.
+    pub execution_name: String,
+    /// Role ARN reported in the context object.
+    pub role_arn: String,
+    /// `STANDARD` or `EXPRESS`.
+    pub state_machine_type: String,
+    /// Start time, epoch ms.
+    pub start_ms: i64,
+}
+
+impl RunInfo {
+    /// Defaults for a local run of `flow` named `execution`.
+    pub fn local(flow: &str, execution: &str, start_ms: i64) -> RunInfo {
+        RunInfo {
+            account_id: "000000000000".into(),
+            region: "local".into(),
+            state_machine_name: flow.into(),
+            execution_name: execution.into(),
+            role_arn: "arn:aws:iam::000000000000:role/sluice".into(),
+            state_machine_type: "STANDARD".into(),
+            start_ms,
+        }
+    }
+
+    /// The state machine ARN.
+    pub fn state_machine_arn(&self) -> String {
+        format!(
+            "arn:aws:states:{}:{}:stateMachine:{}",
+            self.region, self.account_id, self.state_machine_name
+        )
+    }
+
+    /// The execution ARN.
+    pub fn execution_arn(&self) -> String {
+        let kind = if self.state_machine_type == "EXPRESS" {
+            "express"
+        } else {
+            "execution"
+        };
+        format!(
+            "arn:aws:states:{}:{}:{kind}:{}:{}",
+            self.region, self.account_id, self.state_machine_name, self.execution_name
+        )
+    }
+
+    /// The parts of the context object that never change during the execution.
+    pub fn context_base(&self, input: &Value) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert(
+            "Execution".into(),
+            json!({
+                "Id": self.execution_arn(),
+                "Input": input,
+                "StartTime": sluice_lang::timestamp::format(epoch(self.start_ms)),
+                "Name": self.execution_name,
+                "RoleArn": self.role_arn,
+                "RedriveCount": 0,
+            }),
+        );
+        m.insert(
+            "StateMachine".into(),
+            json!({ "Id": self.state_machine_arn(), "Name": self.state_machine_name }),
+        );
+        m
+    }
+}
+
+/// An epoch-millisecond instant as a UTC date-time.
+pub fn epoch(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

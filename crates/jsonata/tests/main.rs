@@ -1,0 +1,3 @@
+//! Test suite of the JSONata evaluator (one binary; the modules live in `suite/`).
+
+mod suite;
