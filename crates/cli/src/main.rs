@@ -5,6 +5,9 @@
 
 mod app;
 mod inspect;
+mod invoker;
+mod logs;
+mod project;
 mod run;
 mod validate;
 
@@ -16,14 +19,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "sluice", version, about)]
 struct Cli {
-    /// Where executions and history are kept.
-    #[arg(
-        long,
-        global = true,
-        default_value = ".sluice",
-        env = "SLUICE_DATA_DIR"
-    )]
-    data_dir: PathBuf,
+    /// Where executions and history are kept (default: `.sluice` in the project directory, or
+    /// in the current directory).
+    #[arg(long, global = true, env = "SLUICE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +55,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what functions printed: for a function name, or for every call of an execution.
+    Logs {
+        /// A function name or an execution id.
+        target: String,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show an execution's history events.
     History {
         /// Execution id.
@@ -68,13 +75,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let given = cli.data_dir.as_deref();
+    let data_dir = run::data_dir_for(given, None);
     let result = match cli.command {
-        Command::Run(args) => run::run(&cli.data_dir, args),
-        Command::Resume(args) => run::resume(&cli.data_dir, args),
+        Command::Run(args) => run::run(given, args),
+        Command::Resume(args) => run::resume(given, args),
+        Command::Logs { target, json } => logs::logs(&data_dir, &target, json),
         Command::Validate { files } => validate::validate(&files),
-        Command::List { limit, json } => inspect::list(&cli.data_dir, limit, json),
-        Command::Describe { id, json } => inspect::describe(&cli.data_dir, &id, json),
-        Command::History { id, json } => inspect::history(&cli.data_dir, &id, json),
+        Command::List { limit, json } => inspect::list(&data_dir, limit, json),
+        Command::Describe { id, json } => inspect::describe(&data_dir, &id, json),
+        Command::History { id, json } => inspect::history(&data_dir, &id, json),
     };
     match result {
         Ok(code) => code,

@@ -1,12 +1,15 @@
 //! `sluice run` and `sluice resume`.
 
 use crate::app::App;
+use crate::project::{self, Project};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sluice_engine::model::Status;
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::Store;
 use sluice_engine::{ClockMode, EngineOptions, Outcome, StartRequest};
+use sluice_functions::FunctionPool;
+use sluice_lang::diagnostic::Diagnostic;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,8 +20,12 @@ use std::time::{Duration, Instant};
 /// Arguments of `sluice run`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// A flow definition file (ASL JSON/YAML or CloudFlow FDL).
+    /// A flow definition file (ASL JSON/YAML or CloudFlow FDL), or a project directory with
+    /// `sluice.yaml`.
     pub file: PathBuf,
+    /// Which flow of the project to run (default: the first declared).
+    #[arg(long)]
+    pub flow: Option<String>,
     /// Execution input (JSON text). Default `{}`.
     #[arg(long)]
     pub input: Option<String>,
@@ -43,6 +50,8 @@ pub struct RunArgs {
 /// Arguments of `sluice resume`.
 #[derive(clap::Args)]
 pub struct ResumeArgs {
+    /// The project directory whose functions the executions call.
+    pub project: Option<PathBuf>,
     /// Print one JSON line per execution.
     #[arg(long)]
     pub json: bool,
@@ -62,12 +71,74 @@ fn options(virtual_clock: bool) -> EngineOptions {
     }
 }
 
-/// Runs one flow file to the end.
-pub fn run(data_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
+/// What `sluice run` was pointed at, loaded and validated.
+struct Target {
+    flow: String,
+    file: String,
+    source: String,
+    definition: Arc<sluice_lang::ir::Definition>,
+    project: Option<Project>,
+}
+
+fn load_target(args: &RunArgs) -> anyhow::Result<Result<Target, Vec<Diagnostic>>> {
+    if args.file.is_dir() {
+        let project = match project::load(&args.file) {
+            Ok(p) => p,
+            Err(ds) => return Ok(Err(ds)),
+        };
+        let flow = project
+            .flow(args.flow.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        return Ok(Ok(Target {
+            flow: flow.name.clone(),
+            file: flow.file.clone(),
+            source: flow.source.clone(),
+            definition: flow.definition.clone(),
+            project: Some(project),
+        }));
+    }
     let file = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {file}"))?;
-    let definition = match sluice_lang::compile::compile(&file, &text) {
-        Ok(d) => Arc::new(d),
+    let source = std::fs::read_to_string(&args.file).with_context(|| format!("reading {file}"))?;
+    Ok(match sluice_lang::compile::compile(&file, &source) {
+        Ok(d) => Ok(Target {
+            flow: flow_name(&args.file),
+            file,
+            source,
+            definition: Arc::new(d),
+            project: None,
+        }),
+        Err(ds) => Err(ds),
+    })
+}
+
+/// The data directory: the one given, else `.sluice` inside a project, else `./.sluice`.
+pub fn data_dir_for(given: Option<&Path>, project: Option<&Path>) -> PathBuf {
+    match (given, project) {
+        (Some(d), _) => d.to_path_buf(),
+        (None, Some(p)) => p.join(".sluice"),
+        (None, None) => PathBuf::from(".sluice"),
+    }
+}
+
+/// Starts the engine, with the project's functions when there is a project.
+fn start_app(
+    data_dir: &Path,
+    options: EngineOptions,
+    project: Option<&Project>,
+) -> anyhow::Result<(App, Option<FunctionPool>)> {
+    match project {
+        Some(p) => {
+            let (app, pool) = App::start_project(data_dir, options, p)?;
+            Ok((app, Some(pool)))
+        }
+        None => Ok((App::start(data_dir, options)?, None)),
+    }
+}
+
+/// Runs one flow (a definition file, or a flow of a project directory) to the end.
+pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let target = match load_target(&args)? {
+        Ok(t) => t,
         Err(diagnostics) => {
             crate::validate::print_diagnostics(&diagnostics);
             return Ok(ExitCode::from(2));
@@ -78,18 +149,25 @@ pub fn run(data_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         .name
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let flow = flow_name(&args.file);
     let info = match &args.aws_context {
-        Some(text) => aws_context(text, &flow, &id)?,
-        None => RunInfo::local(&flow, &id, 0),
+        Some(text) => aws_context(text, &target.flow, &id)?,
+        None => RunInfo::local(&target.flow, &id, 0),
     };
-    let app = App::start(data_dir, options(args.virtual_clock))?;
-    let definition_id = app.store.put_definition(&flow, &file, &text)?;
+    let data_dir = data_dir_for(data_dir, target.project.as_ref().map(|p| p.dir.as_path()));
+    let (app, pool) = start_app(
+        &data_dir,
+        options(args.virtual_clock),
+        target.project.as_ref(),
+    )?;
+    let definition_id = app
+        .store
+        .put_definition(&target.flow, &target.file, &target.source)?;
+    let definition = target.definition.clone();
     let started = Instant::now();
     let count = args.executions.max(1);
     let outcomes = app.runtime.block_on(async {
         let progress = (!args.json && std::io::stderr().is_terminal())
-            .then(|| Progress::spawn(app.engine.clone(), started));
+            .then(|| Progress::spawn(app.engine.clone(), pool.clone(), started));
         let mut ids = Vec::with_capacity(count);
         for i in 0..count {
             let (id, mut info) = (id.clone(), info.clone());
@@ -125,9 +203,12 @@ pub fn run(data_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     })?;
     let elapsed = started.elapsed();
     let stats = app.engine.stats();
-    let transitions = stats.transitions.load(std::sync::atomic::Ordering::Relaxed);
-    let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+    let transitions = stats.transitions.load(Ordering::Relaxed);
+    let commits = stats.commits.load(Ordering::Relaxed);
     app.engine.shutdown();
+    if let Some(pool) = &pool {
+        app.runtime.block_on(pool.shutdown());
+    }
     for outcome in &outcomes {
         report(outcome, args.json, elapsed);
     }
@@ -146,6 +227,41 @@ pub fn run(data_dir: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(ExitCode::SUCCESS))
 }
 
+/// Resumes what a stopped process left running and waits for all of it.
+pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let project = match &args.project {
+        Some(dir) => match project::load(dir) {
+            Ok(p) => Some(p),
+            Err(ds) => {
+                crate::validate::print_diagnostics(&ds);
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
+    let data_dir = data_dir_for(data_dir, args.project.as_deref());
+    let ids: Vec<String> = crate::app::open_store(&data_dir)?
+        .running()?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let (app, pool) = start_app(&data_dir, options(args.virtual_clock), project.as_ref())?;
+    let started = Instant::now();
+    let mut code = ExitCode::SUCCESS;
+    for id in ids {
+        let outcome = app.runtime.block_on(app.engine.wait(&id))?;
+        report(&outcome, args.json, started.elapsed());
+        if outcome.status != Status::Succeeded {
+            code = ExitCode::from(1);
+        }
+    }
+    app.engine.shutdown();
+    if let Some(pool) = &pool {
+        app.runtime.block_on(pool.shutdown());
+    }
+    Ok(code)
+}
+
 /// Reads `--input`: JSON text, or `@path` to read it from a file; default `{}`.
 fn read_input(arg: Option<&str>) -> anyhow::Result<Value> {
     let text = match arg {
@@ -158,27 +274,6 @@ fn read_input(arg: Option<&str>) -> anyhow::Result<Value> {
         },
     };
     serde_json::from_str(&text).context("--input is not valid JSON")
-}
-
-/// Resumes what a stopped process left running and waits for all of it.
-pub fn resume(data_dir: &Path, args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let ids: Vec<String> = crate::app::open_store(data_dir)?
-        .running()?
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
-    let app = App::start(data_dir, options(args.virtual_clock))?;
-    let started = Instant::now();
-    let mut code = ExitCode::SUCCESS;
-    for id in ids {
-        let outcome = app.runtime.block_on(app.engine.wait(&id))?;
-        report(&outcome, args.json, started.elapsed());
-        if outcome.status != Status::Succeeded {
-            code = ExitCode::from(1);
-        }
-    }
-    app.engine.shutdown();
-    Ok(code)
 }
 
 fn flow_name(file: &Path) -> String {
@@ -252,7 +347,11 @@ struct Progress {
 }
 
 impl Progress {
-    fn spawn(engine: sluice_engine::Engine, started: Instant) -> Progress {
+    fn spawn(
+        engine: sluice_engine::Engine,
+        pool: Option<FunctionPool>,
+        started: Instant,
+    ) -> Progress {
         let done = Arc::new(AtomicBool::new(false));
         let flag = done.clone();
         let thread = std::thread::spawn(move || {
@@ -260,11 +359,16 @@ impl Progress {
             let mut i = 0;
             while !flag.load(Ordering::Relaxed) {
                 let stats = engine.stats();
+                let warm: usize = pool
+                    .as_ref()
+                    .map(|p| p.stats().iter().map(|f| f.instances).sum())
+                    .unwrap_or(0);
                 eprint!(
-                    "\r{} running: {} states entered, {} task calls, {:.1}s ",
+                    "\r{} running: {} states entered, {} task calls, {} function instances warm, {:.1}s ",
                     spinner[i % 4],
                     stats.transitions.load(Ordering::Relaxed),
                     stats.invocations.load(Ordering::Relaxed),
+                    warm,
                     started.elapsed().as_secs_f64()
                 );
                 let _ = std::io::stderr().flush();

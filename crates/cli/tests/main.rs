@@ -246,3 +246,112 @@ fn list_describe_and_history_show_the_execution() {
     assert_eq!(count_events(dir.path(), "seen", "PassStateEntered"), 2);
     assert_eq!(count_events(dir.path(), "seen", "ExecutionStarted"), 1);
 }
+
+/// Copies a project directory (without its data) into a temp dir, so runs leave the tree clean.
+fn copy_project(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let name = entry.file_name();
+        if name == "data" || name == ".sluice" || name == "__pycache__" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_project(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn wordcount_example_counts_exactly_with_both_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount");
+    copy_project(&repo().join("examples/wordcount"), &project);
+    for flow in ["wordcount", "wordcount-asl"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("run")
+            .arg(&project)
+            .args(["--flow", flow, "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{flow}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = last_json_line(&out);
+        assert_eq!(line["status"], "SUCCEEDED", "{flow}: {line}");
+        assert_eq!(
+            line["output"]["totals"],
+            json!({"data_1": 12066, "data_2": 7934}),
+            "{flow}"
+        );
+        assert_eq!(line["output"]["shards"], 8, "{flow}");
+    }
+    let logs = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--data-dir")
+        .arg(project.join(".sluice"))
+        .args(["logs", "splitter"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("split 4 objects into 8 shards"), "{text}");
+}
+
+#[test]
+fn misbehaving_functions_fail_their_tasks_with_lambda_errors_and_retry_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("faulty");
+    copy_project(&repo().join("crates/cli/tests/fixtures/faulty"), &project);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("run")
+        .arg(&project)
+        .args(["--json", "--virtual-clock"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let output = last_json_line(&out)["output"].clone();
+    assert_eq!(
+        output[0],
+        json!({"attempts": 3}),
+        "two failures retried, third call succeeds"
+    );
+    assert_eq!(output[1]["Error"], "States.Timeout");
+    assert_eq!(output[2]["Error"], "Runtime.ExitError");
+    assert_eq!(output[3]["Error"], "Runtime.MarshalError");
+    assert_eq!(output[4]["Error"], "ValueError");
+    let cause: Value = serde_json::from_str(output[4]["Cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause["errorMessage"], "boom");
+    assert_eq!(cause["errorType"], "ValueError");
+}
+
+#[test]
+fn a_project_naming_an_undeclared_function_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        "flows:\n  main: flows/main.json\nqueues: {}\n",
+    )
+    .unwrap();
+    write_flow(
+        &dir.path().join("flows"),
+        "main.json",
+        &json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "sluice:function:nobody", "End": true}}}),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("run")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nobody"), "{err}");
+    assert!(err.contains("queues are not supported yet"), "{err}");
+}

@@ -1,1 +1,57 @@
-//! Sluice functions.
+//! Sluice functions: user handlers run as warm worker processes that speak the
+//! [AWS Lambda Runtime API](https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html).
+//!
+//! A [`FunctionPool`] owns one warm pool per configured function: from zero up to
+//! `concurrency` instances started on demand, one invocation at a time each, idle
+//! instances reused and stopped after `idle_timeout`, callers queued first come,
+//! first served while every instance is busy. [`FunctionPool::start`] must be called
+//! inside a Tokio runtime.
+//!
+//! # Instances
+//!
+//! Each instance is a process in its own process group, started in the function's
+//! code directory with an environment made only of `PATH`, `HOME` and `LANG` from
+//! Sluice's own environment, Lambda's variables (`AWS_LAMBDA_RUNTIME_API`,
+//! `_HANDLER`, `LAMBDA_TASK_ROOT`, `AWS_LAMBDA_FUNCTION_NAME`,
+//! `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_FUNCTION_VERSION`, `AWS_REGION`,
+//! `AWS_LAMBDA_LOG_GROUP_NAME`, `AWS_LAMBDA_LOG_STREAM_NAME`, `TZ`, ...) and the
+//! function's configured variables. `AWS_LAMBDA_RUNTIME_API` is a loopback
+//! `host:port` of the instance's own listener, so any Lambda custom runtime runs
+//! unchanged. Sluice ships bootstraps for `python3` (`def handler(event, context)`)
+//! and `node` (`exports.handler`), so plain handler files work too.
+//!
+//! # Object API
+//!
+//! The same listener serves the pool's [`object_store::ObjectStore`] to the function:
+//! `GET /sluice/objects/{key}` (bytes, 404 when missing), `PUT /sluice/objects/{key}`
+//! (body = bytes, answers `{"key","size"}`) and `GET /sluice/objects?prefix=p`
+//! (`[{"key","size"}]`). Keys are checked by [`validate_key`]; a rejected key answers
+//! 400. The bootstraps expose it as `context.objects` (`get`, `put`, `list`).
+//!
+//! # Errors
+//!
+//! Every failure is an [`InvokeError`] carrying a Step Functions error name and cause.
+//! A function's own error keeps the `errorType` it reported, with the JSON text of
+//! `{"errorMessage","errorType","requestId","stackTrace"}` as cause; the names the
+//! pool produces itself are listed in [`error_names`].
+//!
+//! # Logs
+//!
+//! Standard output and error are captured line by line and attributed to the
+//! request in flight ([`FunctionPool::logs`], [`FunctionPool::logs_for_request`]);
+//! results never travel over standard output.
+
+mod bootstrap;
+mod config;
+mod error;
+mod instance;
+mod logs;
+mod objects;
+mod pool;
+mod server;
+
+pub use config::{DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions, Runtime};
+pub use error::{InvokeError, PoolError, error_names};
+pub use logs::{LogLine, LogStream};
+pub use objects::validate_key;
+pub use pool::{FunctionPool, FunctionStats};

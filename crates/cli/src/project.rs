@@ -1,0 +1,390 @@
+//! The project file: a directory with `sluice.yaml` declaring storage, functions and flows.
+//!
+//! Loading validates everything first and reports every problem at once: the file's own shape,
+//! each flow definition, each function's handler file, and every Task that names a function the
+//! project does not declare.
+
+use serde_json::Value;
+use sluice_engine::invoke::{Target, resolve};
+use sluice_functions::{FunctionConfig, Runtime};
+use sluice_lang::diagnostic::Diagnostic;
+use sluice_lang::ir::{Definition, Scope, StateKind};
+use sluice_lang::source::Document;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The name of the project file.
+pub const PROJECT_FILE: &str = "sluice.yaml";
+
+/// A loaded, validated project.
+pub struct Project {
+    /// The project directory.
+    pub dir: PathBuf,
+    /// Object storage URL (`file://...`).
+    pub storage: String,
+    /// Functions, in declaration order.
+    pub functions: Vec<FunctionConfig>,
+    /// Flows in declaration order: name, file (relative to `dir`), source text and IR.
+    pub flows: Vec<Flow>,
+}
+
+/// One flow of a project.
+pub struct Flow {
+    /// Flow name.
+    pub name: String,
+    /// Definition file, as written in the project file.
+    pub file: String,
+    /// Source text.
+    pub source: String,
+    /// Compiled definition.
+    pub definition: Arc<Definition>,
+}
+
+impl Project {
+    /// The flow with this name, or the first declared one when `name` is `None`.
+    pub fn flow(&self, name: Option<&str>) -> Result<&Flow, String> {
+        match name {
+            Some(n) => self.flows.iter().find(|f| f.name == n).ok_or_else(|| {
+                let known: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "no flow named '{n}' (the project has: {})",
+                    known.join(", ")
+                )
+            }),
+            None => self
+                .flows
+                .first()
+                .ok_or_else(|| "the project declares no flows".to_string()),
+        }
+    }
+
+    /// The local directory behind a `file://` storage URL.
+    pub fn storage_dir(&self) -> Result<PathBuf, String> {
+        let rest = self.storage.strip_prefix("file://").ok_or_else(|| {
+            format!(
+                "storage '{}' is not supported yet: use file://DIR",
+                self.storage
+            )
+        })?;
+        let path = Path::new(rest);
+        Ok(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.dir.join(path)
+        })
+    }
+}
+
+/// Loads and validates `dir/sluice.yaml` and everything it names.
+pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
+    let path = dir.join(PROJECT_FILE);
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        vec![Diagnostic::new(
+            &file,
+            "",
+            format!("cannot read the project file: {e}"),
+        )]
+    })?;
+    let doc = Document::parse(&file, &text)?;
+    let mut problems = Vec::new();
+    let Some(top) = doc.value.as_object() else {
+        return Err(vec![
+            doc.diagnostic("", "the project file must be a mapping"),
+        ]);
+    };
+    for key in top.keys() {
+        match key.as_str() {
+            "storage" | "functions" | "flows" => {}
+            "queues" | "triggers" => problems.push(doc.diagnostic(
+                &format!("/{key}"),
+                format!("{key} are not supported yet by this version of sluice"),
+            )),
+            other => problems.push(
+                doc.diagnostic(&format!("/{other}"), format!("unknown field '{other}'"))
+                    .with_hint("the project file has storage, functions and flows"),
+            ),
+        }
+    }
+    let storage = match top.get("storage") {
+        None => "file://./data".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            problems
+                .push(doc.diagnostic("/storage", "storage must be a URL such as file://./data"));
+            String::new()
+        }
+    };
+    let functions = functions(dir, &doc, top.get("functions"), &mut problems);
+    let flows = flows(dir, &doc, top.get("flows"), &mut problems);
+    let declared: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+    for flow in &flows {
+        for name in called_functions(&flow.definition.root) {
+            if !declared.contains(&name.as_str()) {
+                problems.push(
+                    Diagnostic::new(
+                        &flow.file,
+                        "",
+                        format!(
+                            "a Task calls the function '{name}', which sluice.yaml does not declare"
+                        ),
+                    )
+                    .with_hint(format!(
+                        "declare it under functions: (declared: {})",
+                        declared.join(", ")
+                    )),
+                );
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Project {
+        dir: dir.to_path_buf(),
+        storage,
+        functions,
+        flows,
+    })
+}
+
+fn functions(
+    dir: &Path,
+    doc: &Document,
+    value: Option<&Value>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<FunctionConfig> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    let Some(map) = value.as_object() else {
+        problems.push(doc.diagnostic(
+            "/functions",
+            "functions must be a mapping of name to settings",
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, spec) in map {
+        let at = format!("/functions/{name}");
+        let Some(spec) = spec.as_object() else {
+            problems
+                .push(doc.diagnostic(&at, "a function must be a mapping with runtime and handler"));
+            continue;
+        };
+        let runtime = match spec
+            .get("runtime")
+            .and_then(Value::as_str)
+            .map(str::parse::<Runtime>)
+        {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                problems.push(doc.diagnostic(&format!("{at}/runtime"), e));
+                continue;
+            }
+            None => {
+                problems
+                    .push(doc.diagnostic(&at, "runtime is required (python3, node or provided)"));
+                continue;
+            }
+        };
+        let Some(handler) = spec.get("handler").and_then(Value::as_str) else {
+            problems
+                .push(doc.diagnostic(&at, "handler is required, e.g. functions/mapper.handler"));
+            continue;
+        };
+        let code_dir = match spec.get("code").and_then(Value::as_str) {
+            Some(c) => dir.join(c),
+            None => dir.to_path_buf(),
+        };
+        if let Some(missing) = missing_handler_file(&code_dir, runtime, handler) {
+            problems.push(doc.diagnostic(
+                &format!("{at}/handler"),
+                format!("the handler file {} does not exist", missing.display()),
+            ));
+        }
+        let mut config = FunctionConfig::new(name.clone(), runtime, handler, code_dir);
+        for (key, v) in spec {
+            let here = format!("{at}/{key}");
+            let result = match key.as_str() {
+                "runtime" | "handler" | "code" => Ok(()),
+                "timeout" => duration(v).map(|d| config.timeout = d),
+                "idle_timeout" => duration(v).map(|d| config.idle_timeout = d),
+                "memory" => v
+                    .as_u64()
+                    .map(|m| config.memory_mb = m as u32)
+                    .ok_or_else(|| "memory must be a number of MB".to_string()),
+                "concurrency" => match v.as_u64() {
+                    Some(n) if n >= 1 => {
+                        config.concurrency = n as usize;
+                        Ok(())
+                    }
+                    _ => Err("concurrency must be a whole number of at least 1".to_string()),
+                },
+                "env" => match v.as_object() {
+                    Some(env) => {
+                        config.env = env
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str()
+                                        .map(str::to_string)
+                                        .unwrap_or_else(|| v.to_string()),
+                                )
+                            })
+                            .collect::<BTreeMap<_, _>>();
+                        Ok(())
+                    }
+                    None => Err("env must be a mapping of variable to value".to_string()),
+                },
+                other => Err(format!(
+                    "unknown function setting '{other}' (runtime, handler, code, timeout, idle_timeout, memory, concurrency, env)"
+                )),
+            };
+            if let Err(message) = result {
+                problems.push(doc.diagnostic(&here, message));
+            }
+        }
+        out.push(config);
+    }
+    out
+}
+
+/// The file a handler string points at, when it does not exist.
+fn missing_handler_file(code_dir: &Path, runtime: Runtime, handler: &str) -> Option<PathBuf> {
+    let file = match runtime {
+        Runtime::Python3 | Runtime::Node => {
+            let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or(handler);
+            let ext = if runtime == Runtime::Python3 {
+                "py"
+            } else {
+                "js"
+            };
+            code_dir.join(format!("{module}.{ext}"))
+        }
+        Runtime::Provided => code_dir.join(if handler.is_empty() {
+            "bootstrap"
+        } else {
+            handler
+        }),
+    };
+    let exists = file.exists()
+        || (runtime == Runtime::Node
+            && ["mjs", "cjs"]
+                .iter()
+                .any(|e| file.with_extension(e).exists()));
+    (!exists).then_some(file)
+}
+
+/// Parses `60s`, `5m`, `500ms`, `1h` or a number of seconds.
+fn duration(v: &Value) -> Result<Duration, String> {
+    if let Some(secs) = v.as_f64() {
+        return Ok(Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let text = v.as_str().unwrap_or_default().trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration such as 60s, 5m or 500ms"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a duration such as 60s, 5m or 500ms"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn flows(
+    dir: &Path,
+    doc: &Document,
+    value: Option<&Value>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<Flow> {
+    let Some(value) = value else {
+        problems.push(
+            doc.diagnostic("", "the project declares no flows")
+                .with_hint("add flows: { name: flows/name.asl.json }"),
+        );
+        return Vec::new();
+    };
+    let Some(map) = value.as_object() else {
+        problems.push(doc.diagnostic(
+            "/flows",
+            "flows must be a mapping of name to definition file",
+        ));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, file) in map {
+        let Some(file) = file.as_str() else {
+            problems.push(doc.diagnostic(
+                &format!("/flows/{name}"),
+                "a flow is the path of its definition file",
+            ));
+            continue;
+        };
+        let path = dir.join(file);
+        let shown = path.display().to_string();
+        let source = match std::fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(doc.diagnostic(
+                    &format!("/flows/{name}"),
+                    format!("cannot read {shown}: {e}"),
+                ));
+                continue;
+            }
+        };
+        match sluice_lang::compile::compile(&shown, &source) {
+            Ok(definition) => out.push(Flow {
+                name: name.clone(),
+                file: shown,
+                source,
+                definition: Arc::new(definition),
+            }),
+            Err(ds) => problems.extend(ds),
+        }
+    }
+    out
+}
+
+/// Function names that Tasks in a scope call with a fixed resource.
+fn called_functions(scope: &Scope) -> Vec<String> {
+    let mut out = Vec::new();
+    for state in &scope.states {
+        match &state.kind {
+            StateKind::Task(task) => {
+                let params = match &state.io {
+                    sluice_lang::ir::Io::JsonPath { parameters, .. } => parameters.clone(),
+                    sluice_lang::ir::Io::Jsonata { arguments, .. } => arguments.clone(),
+                    sluice_lang::ir::Io::Fdl { parameters, .. } => parameters.clone(),
+                };
+                let input = params.unwrap_or(Value::Null);
+                if let Ok((Target::Function { name, .. }, _)) = resolve(&task.resource, &input) {
+                    let dynamic = name.contains("{%") || name.is_empty();
+                    if !dynamic {
+                        out.push(name);
+                    }
+                }
+            }
+            StateKind::Parallel { branches } => branches
+                .iter()
+                .for_each(|b| out.extend(called_functions(b))),
+            StateKind::Map(spec) => out.extend(called_functions(&spec.processor)),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,295 @@
+'use strict';
+// Sluice runtime for Node.js handlers.
+//
+// An AWS Lambda Runtime API client using only Node's standard library. It loads the
+// handler named by _HANDLER (`path/to/module.export`) from LAMBDA_TASK_ROOT, calls it
+// as Lambda does (async, Promise-returning, callback-style or plain return value) and
+// posts results to /response and errors to /error in the format of AWS's Node runtime.
+
+const http = require('http');
+const fs = require('fs');
+const path = require('path');
+const { pathToFileURL } = require('url');
+
+const RUNTIME_API = process.env.AWS_LAMBDA_RUNTIME_API;
+const SEP = RUNTIME_API.lastIndexOf(':');
+const HOST = RUNTIME_API.slice(0, SEP);
+const PORT = Number(RUNTIME_API.slice(SEP + 1));
+const PREFIX = '/2018-06-01/runtime';
+
+const runtimeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const objectsAgent = new http.Agent({ keepAlive: true });
+
+function request(agent, method, urlPath, body, headers, retried) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: HOST, port: PORT, method, path: urlPath, agent, headers: headers || {} },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', (err) => {
+      // A kept-alive socket may have been closed by the server: retry once.
+      if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+        request(agent, method, urlPath, body, headers, true).then(resolve, reject);
+      } else {
+        reject(err);
+      }
+    });
+    if (body !== undefined && body !== null) req.write(body);
+    req.end();
+  });
+}
+
+class ObjectError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'ObjectError';
+    this.code = code;
+  }
+}
+
+function objectPath(key) {
+  return '/sluice/objects/' + String(key).split('/').map(encodeURIComponent).join('/');
+}
+
+async function objectCall(method, urlPath, body) {
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length };
+  const res = await request(objectsAgent, method, urlPath, body, headers);
+  if (res.status >= 200 && res.status < 300) return res.body;
+  let message = res.body.toString('utf8');
+  try {
+    message = JSON.parse(message).errorMessage || message;
+  } catch (_) {
+    // keep the raw text
+  }
+  const code = res.status === 404 ? 'NoSuchKey' : res.status === 400 ? 'InvalidKey' : 'ObjectStoreError';
+  throw new ObjectError(message, code);
+}
+
+// Sluice's object API: the configured object store, whatever its backend.
+const objects = {
+  // Resolves to a Buffer; rejects with code 'NoSuchKey' when the object is missing.
+  async get(key) {
+    return objectCall('GET', objectPath(key));
+  },
+  // Stores a Buffer, Uint8Array or string (UTF-8); resolves to {key, size}.
+  async put(key, data) {
+    const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
+    return JSON.parse((await objectCall('PUT', objectPath(key), body)).toString('utf8'));
+  },
+  // Resolves to [{key, size}] for keys starting with prefix.
+  async list(prefix) {
+    const query = new URLSearchParams({ prefix: prefix || '' }).toString();
+    return JSON.parse((await objectCall('GET', '/sluice/objects?' + query)).toString('utf8'));
+  },
+};
+
+class Fault extends Error {
+  constructor(errorType, message) {
+    super(message);
+    this.errorType = errorType;
+  }
+}
+
+function errorBody(err) {
+  if (err instanceof Fault) {
+    return { errorType: err.errorType, errorMessage: err.message, trace: [] };
+  }
+  if (err instanceof Error) {
+    return {
+      errorType: err.name || 'Error',
+      errorMessage: err.message,
+      trace: typeof err.stack === 'string' ? err.stack.split('\n') : [],
+    };
+  }
+  let message;
+  try {
+    message = typeof err === 'string' ? err : JSON.stringify(err);
+  } catch (_) {
+    message = String(err);
+  }
+  return { errorType: typeof err, errorMessage: String(message), trace: [] };
+}
+
+function logError(body) {
+  const lines = [`ERROR\t${JSON.stringify(body)}`];
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+async function postError(urlPath, body, errorType) {
+  return request(runtimeAgent, 'POST', urlPath, JSON.stringify(body), {
+    'Content-Type': 'application/vnd.aws.lambda.error+json',
+    'Lambda-Runtime-Function-Error-Type': errorType,
+  });
+}
+
+function splitHandler(handler) {
+  const slash = handler.lastIndexOf('/');
+  const dot = handler.indexOf('.', slash + 1);
+  if (dot < 0) throw new Fault('Runtime.MalformedHandlerName', `Bad handler ${handler}`);
+  return [handler.slice(0, dot), handler.slice(dot + 1)];
+}
+
+async function loadModule(modulePath) {
+  for (const ext of ['.mjs', '.cjs']) {
+    if (fs.existsSync(modulePath + ext)) {
+      return ext === '.mjs' ? import(pathToFileURL(modulePath + ext).href) : require(modulePath + ext);
+    }
+  }
+  try {
+    return require(modulePath);
+  } catch (err) {
+    if (err && err.code === 'ERR_REQUIRE_ESM') {
+      return import(pathToFileURL(require.resolve(modulePath)).href);
+    }
+    throw err;
+  }
+}
+
+async function loadHandler(handler, taskRoot) {
+  const [moduleName, exportPath] = splitHandler(handler);
+  let mod;
+  try {
+    mod = await loadModule(path.resolve(taskRoot, moduleName));
+  } catch (err) {
+    if (err && err.code === 'MODULE_NOT_FOUND') {
+      throw new Fault('Runtime.ImportModuleError', `Error: ${err.message}`);
+    }
+    if (err instanceof SyntaxError) {
+      throw new Fault('Runtime.UserCodeSyntaxError', `${err.name}: ${err.message}`);
+    }
+    throw err;
+  }
+  const lookup = (root) => exportPath.split('.').reduce((o, k) => (o == null ? undefined : o[k]), root);
+  let fn = lookup(mod);
+  if (typeof fn !== 'function' && mod && mod.default) fn = lookup(mod.default);
+  if (typeof fn !== 'function') {
+    throw new Fault('Runtime.HandlerNotFound', `${handler} is undefined or not exported`);
+  }
+  return fn;
+}
+
+function parseJsonHeader(value) {
+  if (!value) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (_) {
+    return undefined;
+  }
+}
+
+function makeContext(headers) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms'] || 0);
+  const clientContext = parseJsonHeader(headers['lambda-runtime-client-context']);
+  const custom = (clientContext && clientContext.custom) || {};
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+    identity: parseJsonHeader(headers['lambda-runtime-cognito-identity']),
+    clientContext,
+    execution: custom.execution,
+    idempotencyKey: custom.idempotency_key,
+    objects,
+    getRemainingTimeInMillis() {
+      return Math.max(0, deadline - Date.now());
+    },
+  };
+}
+
+function callHandler(handler, event, context) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const callback = (err, result) => {
+      if (settled) return;
+      settled = true;
+      if (err !== undefined && err !== null) reject(err);
+      else resolve(result);
+    };
+    context.done = callback;
+    context.succeed = (result) => callback(null, result);
+    context.fail = (err) => callback(err || new Error('handler failed'));
+    let returned;
+    try {
+      returned = handler(event, context, callback);
+    } catch (err) {
+      callback(err);
+      return;
+    }
+    if (returned && typeof returned.then === 'function') {
+      returned.then((r) => callback(null, r), (e) => callback(e === undefined ? new Error('rejected') : e));
+    } else if (handler.length < 3) {
+      callback(null, returned);
+    }
+  });
+}
+
+async function handleOne(handler, res) {
+  const headers = res.headers;
+  const requestId = headers['lambda-runtime-aws-request-id'];
+  const base = `${PREFIX}/invocation/${encodeURIComponent(requestId)}`;
+  if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
+  else delete process.env._X_AMZN_TRACE_ID;
+
+  const fail = async (body) => {
+    logError(body);
+    const r = await postError(`${base}/error`, body, 'Unhandled');
+    if (r.status !== 202) process.stderr.write(`error report rejected (HTTP ${r.status}): ${r.body}\n`);
+  };
+
+  let event;
+  try {
+    event = res.body.length ? JSON.parse(res.body.toString('utf8')) : null;
+  } catch (err) {
+    return fail(errorBody(new Fault('Runtime.UnmarshalError', `Unable to unmarshal input: ${err.message}`)));
+  }
+  let result;
+  try {
+    result = await callHandler(handler, event, makeContext(headers));
+  } catch (err) {
+    return fail(errorBody(err));
+  }
+  let payload;
+  try {
+    payload = JSON.stringify(result === undefined ? null : result);
+  } catch (err) {
+    return fail(errorBody(new Fault('Runtime.MarshalError', `Unable to stringify response body: ${err.message}`)));
+  }
+  const r = await request(runtimeAgent, 'POST', `${base}/response`, payload, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+  });
+  if (r.status !== 202) process.stderr.write(`response rejected (HTTP ${r.status}): ${r.body}\n`);
+}
+
+async function main() {
+  const taskRoot = process.env.LAMBDA_TASK_ROOT || process.cwd();
+  let handler;
+  try {
+    handler = await loadHandler(process.env._HANDLER || '', taskRoot);
+  } catch (err) {
+    const body = errorBody(err);
+    logError(body);
+    await postError(`${PREFIX}/init/error`, body, body.errorType);
+    process.exit(1);
+  }
+  for (;;) {
+    const res = await request(runtimeAgent, 'GET', `${PREFIX}/invocation/next`);
+    if (res.status !== 200) process.exit(res.status === 500 ? 0 : 1);
+    await handleOne(handler, res);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`runtime failure: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});

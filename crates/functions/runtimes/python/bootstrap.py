@@ -1,0 +1,341 @@
+"""Sluice runtime for Python handlers.
+
+An AWS Lambda Runtime API client written with the standard library only. It loads
+the handler named by ``_HANDLER`` (``path/to/module.function``) from
+``LAMBDA_TASK_ROOT`` and serves invocations one at a time, posting results to
+``/response`` and exceptions to ``/error`` in the format of AWS's Python runtime.
+"""
+
+import decimal
+import http.client
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.parse
+
+RUNTIME_API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+_HOST, _, _PORT = RUNTIME_API.rpartition(":")
+_PREFIX = "/2018-06-01/runtime"
+_ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
+
+
+class _Api:
+    """A kept-alive HTTP connection to the Runtime API (no read timeout: /next long-polls)."""
+
+    def __init__(self):
+        self._conn = None
+
+    def request(self, method, path, body=None, headers=None):
+        for attempt in range(2):
+            fresh = self._conn is None
+            if fresh:
+                self._conn = http.client.HTTPConnection(_HOST, int(_PORT))
+            try:
+                self._conn.request(method, path, body=body, headers=headers or {})
+                resp = self._conn.getresponse()
+                return resp.status, resp.headers, resp.read()
+            except (http.client.HTTPException, OSError):
+                self._conn.close()
+                self._conn = None
+                # A kept-alive connection may have been closed by the server: retry once.
+                if fresh or attempt:
+                    raise
+        raise RuntimeError("unreachable")
+
+
+class ObjectError(Exception):
+    """An object API call failed."""
+
+
+class NoSuchKey(ObjectError, KeyError):
+    """The object does not exist."""
+
+
+class InvalidKey(ObjectError, ValueError):
+    """The key was rejected (absolute, '..', empty segment, backslash, ...)."""
+
+
+class Objects:
+    """Sluice's object API: the configured object store, whatever its backend."""
+
+    def _call(self, method, path, body=None):
+        conn = http.client.HTTPConnection(_HOST, int(_PORT))
+        try:
+            headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status in (200, 201, 204):
+            return data
+        try:
+            message = json.loads(data).get("errorMessage", "")
+        except ValueError:
+            message = data.decode("utf-8", "replace")
+        if resp.status == 404:
+            raise NoSuchKey(message)
+        if resp.status == 400:
+            raise InvalidKey(message)
+        raise ObjectError("%s (HTTP %d)" % (message, resp.status))
+
+    @staticmethod
+    def _path(key):
+        return "/sluice/objects/" + urllib.parse.quote(key, safe="/")
+
+    def get(self, key):
+        """Returns the bytes of object ``key``; raises ``NoSuchKey`` (a ``KeyError``)."""
+        return self._call("GET", self._path(key))
+
+    def put(self, key, data):
+        """Stores ``data`` (bytes or str, UTF-8 encoded) as ``key``; returns ``{key, size}``."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return json.loads(self._call("PUT", self._path(key), bytes(data)))
+
+    def list(self, prefix=""):
+        """Lists objects whose key starts with ``prefix``: ``[{"key": .., "size": ..}]``."""
+        query = urllib.parse.urlencode({"prefix": prefix})
+        return json.loads(self._call("GET", "/sluice/objects?" + query))
+
+
+class ClientContext:
+    """Mobile-SDK style client context; Sluice puts its extras under ``custom``."""
+
+    def __init__(self, raw):
+        self.client = raw.get("client")
+        self.custom = raw.get("custom") or {}
+        self.env = raw.get("env")
+
+
+class CognitoIdentity:
+    """Cognito identity of the caller, when any."""
+
+    def __init__(self, raw):
+        self.cognito_identity_id = raw.get("cognitoIdentityId")
+        self.cognito_identity_pool_id = raw.get("cognitoIdentityPoolId")
+
+
+class LambdaContext:
+    """The ``context`` argument of a handler."""
+
+    def __init__(self, request_id, deadline_ms, arn, client_context, identity):
+        self.aws_request_id = request_id
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.invoked_function_arn = arn
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.client_context = ClientContext(client_context) if client_context is not None else None
+        self.identity = CognitoIdentity(identity) if identity is not None else None
+        custom = self.client_context.custom if self.client_context else {}
+        self.execution = custom.get("execution")
+        self.idempotency_key = custom.get("idempotency_key")
+        self.objects = OBJECTS
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+    def __repr__(self):
+        return "LambdaContext(aws_request_id=%r, function_name=%r)" % (
+            self.aws_request_id,
+            self.function_name,
+        )
+
+
+OBJECTS = Objects()
+
+
+class Fault(Exception):
+    """A runtime-level failure with a Lambda error type."""
+
+    def __init__(self, error_type, message, trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, o):
+        if isinstance(o, decimal.Decimal):
+            return int(o) if o == o.to_integral_value() else float(o)
+        return super().default(o)
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _user_frames(tb):
+    frames = traceback.extract_tb(tb)
+    return [f for f in frames if os.path.abspath(f.filename) != os.path.abspath(__file__)]
+
+
+def _exception_body(exc):
+    stack = traceback.format_list(_user_frames(exc.__traceback__))
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": "",
+        "stackTrace": stack,
+    }
+
+
+def _fault_body(fault):
+    return {
+        "errorMessage": fault.message,
+        "errorType": fault.error_type,
+        "requestId": "",
+        "stackTrace": fault.trace,
+    }
+
+
+def _log_error(body):
+    lines = ["[ERROR] %s: %s" % (body["errorType"], body["errorMessage"])]
+    if body.get("stackTrace"):
+        lines.append("Traceback (most recent call last):")
+        lines.extend(s.rstrip("\n") for s in body["stackTrace"])
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _load_handler(handler):
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise Fault("Runtime.MalformedHandlerName", "Bad handler '%s': %s" % (handler, e))
+    try:
+        if modname.split(".")[0] in sys.builtin_module_names:
+            raise Fault(
+                "Runtime.BuiltInModuleConflict",
+                "Cannot use built-in module %s as a handler module" % modname,
+            )
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise Fault(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s" % (modname, e),
+        )
+    except SyntaxError as e:
+        trace = ['  File "%s" Line %s\n    %s' % (e.filename, e.lineno, e.text)]
+        raise Fault(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s" % (modname, e),
+            trace,
+        )
+    fn = getattr(module, fname, None)
+    if not callable(fn):
+        raise Fault(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' missing on module '%s'" % (fname, modname),
+        )
+    return fn
+
+
+def _post_error(api, path, body, error_type):
+    data = json.dumps(body).encode("utf-8")
+    headers = {
+        "Content-Type": _ERROR_CONTENT_TYPE,
+        "Lambda-Runtime-Function-Error-Type": error_type,
+    }
+    return api.request("POST", path, data, headers)
+
+
+def _report_init_error(api, body):
+    _log_error(body)
+    _flush()
+    _post_error(api, _PREFIX + "/init/error", body, body["errorType"])
+
+
+def _parse_json_header(headers, name):
+    value = headers.get(name)
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None
+
+
+def _handle(api, handler, headers, body):
+    request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+    trace_id = headers.get("Lambda-Runtime-Trace-Id")
+    if trace_id:
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
+    base = "%s/invocation/%s" % (_PREFIX, urllib.parse.quote(request_id, safe=""))
+
+    def fail(err):
+        err["requestId"] = request_id
+        _log_error(err)
+        _flush()
+        status, _, data = _post_error(api, base + "/error", err, "Unhandled")
+        if status != 202:
+            print("[ERROR] error report rejected (HTTP %d): %r" % (status, data), file=sys.stderr)
+
+    try:
+        event = json.loads(body) if body else None
+    except ValueError as e:
+        return fail(_fault_body(Fault("Runtime.UnmarshalError", "Unable to unmarshal input: %s" % e)))
+    context = LambdaContext(
+        request_id,
+        int(headers.get("Lambda-Runtime-Deadline-Ms") or 0),
+        headers.get("Lambda-Runtime-Invoked-Function-Arn"),
+        _parse_json_header(headers, "Lambda-Runtime-Client-Context"),
+        _parse_json_header(headers, "Lambda-Runtime-Cognito-Identity"),
+    )
+    try:
+        result = handler(event, context)
+    except Exception as e:
+        return fail(_exception_body(e))
+    try:
+        payload = json.dumps(result, cls=_Encoder).encode("utf-8")
+    except Exception as e:
+        return fail(_fault_body(Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e)))
+    _flush()
+    status, _, data = api.request(
+        "POST", base + "/response", payload, {"Content-Type": "application/json"}
+    )
+    if status != 202:
+        print("[ERROR] response rejected (HTTP %d): %s" % (status, data.decode("utf-8", "replace")), file=sys.stderr)
+
+
+def main():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except Exception:
+            pass
+    api = _Api()
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    sys.path.insert(0, task_root)
+    try:
+        handler = _load_handler(os.environ.get("_HANDLER", ""))
+    except Fault as f:
+        _report_init_error(api, _fault_body(f))
+        sys.exit(1)
+    except Exception as e:
+        _report_init_error(api, _exception_body(e))
+        sys.exit(1)
+
+    while True:
+        _flush()
+        status, headers, body = api.request("GET", _PREFIX + "/invocation/next")
+        if status != 200:
+            # The platform is stopping this instance.
+            sys.exit(0 if status == 500 else 1)
+        _handle(api, handler, headers, body)
+
+
+if __name__ == "__main__":
+    main()

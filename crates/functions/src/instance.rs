@@ -1,0 +1,563 @@
+//! One function instance: a process in its own process group, its loopback server
+//! and the hand-over of one invocation at a time.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use object_store::ObjectStore;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio::sync::{Notify, OnceCell, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::bootstrap::Bootstraps;
+use crate::config::{FunctionConfig, PoolOptions, Runtime};
+use crate::error::{InvokeError, PoolError, error_names};
+use crate::logs::{Capture, LogSink, LogStream};
+use crate::server::{self, InitError, Invocation, Outcome, RuntimeState};
+
+/// Variables a function's configuration may not set.
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+];
+
+/// Variables inherited from Sluice's own environment; nothing else is.
+const INHERITED_ENV: &[(&str, Option<&str>)] = &[
+    ("PATH", Some("/usr/local/bin:/usr/bin:/bin")),
+    ("HOME", None),
+    ("LANG", Some("C.UTF-8")),
+];
+
+/// Everything needed to start instances of one function, prepared at pool start.
+pub(crate) struct FunctionSpec {
+    pub config: FunctionConfig,
+    pub arn: String,
+    code_dir: PathBuf,
+    program: PathBuf,
+    args: Vec<PathBuf>,
+    env: BTreeMap<String, String>,
+    /// The interpreter `program` resolves to, looked up on first use.
+    interpreter: OnceCell<PathBuf>,
+}
+
+impl FunctionSpec {
+    /// Validates `config` and computes its command line and base environment.
+    pub(crate) fn new(
+        config: FunctionConfig,
+        options: &PoolOptions,
+        bootstraps: &Bootstraps,
+    ) -> Result<FunctionSpec, PoolError> {
+        let invalid = |message: String| PoolError::InvalidConfig {
+            function: config.name.clone(),
+            message,
+        };
+        let name_ok = !config.name.is_empty()
+            && config.name.len() <= 64
+            && config
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(invalid(
+                "the name must be 1-64 characters of [A-Za-z0-9_-]".into(),
+            ));
+        }
+        if config.concurrency == 0 {
+            return Err(invalid("concurrency must be at least 1".into()));
+        }
+        if config.timeout.is_zero() || config.init_timeout.is_zero() {
+            return Err(invalid("timeouts must be positive".into()));
+        }
+        if config.runtime != Runtime::Provided && !config.handler.contains('.') {
+            return Err(invalid(format!(
+                "handler '{}' must look like module.function",
+                config.handler
+            )));
+        }
+        if let Some(key) = config.env.keys().find(|k| is_reserved(k)) {
+            return Err(invalid(format!("environment variable {key} is reserved")));
+        }
+        let code_dir = std::fs::canonicalize(&config.code_dir)
+            .map_err(|e| invalid(format!("code directory {}: {e}", config.code_dir.display())))?;
+        if !code_dir.is_dir() {
+            return Err(invalid(format!(
+                "{} is not a directory",
+                code_dir.display()
+            )));
+        }
+        let (program, args) = bootstraps.command(&config, &code_dir);
+
+        let mut env = BTreeMap::new();
+        for (key, default) in INHERITED_ENV {
+            if let Some(value) = std::env::var(key)
+                .ok()
+                .or_else(|| default.map(str::to_string))
+            {
+                env.insert(key.to_string(), value);
+            }
+        }
+        let set = |env: &mut BTreeMap<String, String>, k: &str, v: String| {
+            env.insert(k.to_string(), v);
+        };
+        set(&mut env, "TZ", ":UTC".into());
+        set(&mut env, "_HANDLER", config.handler.clone());
+        set(&mut env, "LAMBDA_TASK_ROOT", code_dir.display().to_string());
+        set(
+            &mut env,
+            "LAMBDA_RUNTIME_DIR",
+            bootstraps.dir.display().to_string(),
+        );
+        set(&mut env, "AWS_LAMBDA_FUNCTION_NAME", config.name.clone());
+        set(
+            &mut env,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            config.memory_mb.to_string(),
+        );
+        set(&mut env, "AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into());
+        set(
+            &mut env,
+            "AWS_LAMBDA_FUNCTION_TIMEOUT",
+            config.timeout.as_secs().max(1).to_string(),
+        );
+        set(
+            &mut env,
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", config.name),
+        );
+        set(
+            &mut env,
+            "AWS_LAMBDA_INITIALIZATION_TYPE",
+            "on-demand".into(),
+        );
+        set(&mut env, "AWS_REGION", options.region.clone());
+        set(&mut env, "AWS_DEFAULT_REGION", options.region.clone());
+        if config.runtime == Runtime::Python3 {
+            let cache = std::path::absolute(options.cache_dir.join("pycache"))
+                .unwrap_or_else(|_| options.cache_dir.join("pycache"));
+            set(&mut env, "PYTHONPYCACHEPREFIX", cache.display().to_string());
+        }
+        env.extend(config.env.clone());
+
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            options.region, options.account_id, config.name
+        );
+        Ok(FunctionSpec {
+            config,
+            arn,
+            code_dir,
+            program,
+            args,
+            env,
+            interpreter: OnceCell::new(),
+        })
+    }
+
+    /// The executable to start. For the bundled runtimes this is the interpreter's
+    /// real path, asked once from `python3`/`node` themselves (in the code directory
+    /// and environment of the function, so version managers pick the same version),
+    /// which skips wrapper scripts such as version-manager shims on every cold start.
+    async fn executable(&self) -> PathBuf {
+        let probe: &[&str] = match self.config.runtime {
+            Runtime::Provided => return self.program.clone(),
+            Runtime::Python3 => &["-c", "import sys; sys.stdout.write(sys.executable)"],
+            Runtime::Node => &["-e", "process.stdout.write(process.execPath)"],
+        };
+        self.interpreter
+            .get_or_init(|| async {
+                let output = Command::new(&self.program)
+                    .args(probe)
+                    .current_dir(&self.code_dir)
+                    .env_clear()
+                    .envs(&self.env)
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .kill_on_drop(true)
+                    .output();
+                match tokio::time::timeout(Duration::from_secs(30), output).await {
+                    Ok(Ok(out)) if out.status.success() => {
+                        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                        if path.is_absolute() && path.is_file() {
+                            path
+                        } else {
+                            self.program.clone()
+                        }
+                    }
+                    _ => self.program.clone(),
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+fn is_reserved(key: &str) -> bool {
+    RESERVED_ENV.contains(&key) || key.starts_with("AWS_LAMBDA_")
+}
+
+/// One invocation as handed to an instance.
+pub(crate) struct Call {
+    pub request_id: String,
+    pub payload: Bytes,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+}
+
+/// A running instance.
+pub(crate) struct Instance {
+    pub id: u64,
+    pub pid: u32,
+    spec: Arc<FunctionSpec>,
+    queue: mpsc::Sender<Invocation>,
+    capture: Arc<Capture>,
+    exit: watch::Receiver<Option<String>>,
+    init_error: watch::Receiver<Option<InitError>>,
+    kill_now: Arc<Notify>,
+    killed: AtomicBool,
+    server: JoinHandle<()>,
+}
+
+impl Instance {
+    /// Binds the instance's listener and starts its process.
+    pub(crate) async fn start(
+        id: u64,
+        spec: Arc<FunctionSpec>,
+        sink: Arc<LogSink>,
+        objects: Option<Arc<dyn ObjectStore>>,
+    ) -> Result<Instance, InvokeError> {
+        let service = |what: &str, e: io::Error| InvokeError::service(format!("{what}: {e}"));
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| service("cannot bind the runtime API", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| service("cannot bind the runtime API", e))?;
+
+        let (queue_tx, queue_rx) = mpsc::channel(1);
+        let (init_tx, init_rx) = watch::channel(None);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let capture = Capture::new(Arc::from(spec.config.name.as_str()), sink);
+        let state = RuntimeState::new(
+            queue_rx,
+            init_tx,
+            stop_rx.clone(),
+            capture.clone(),
+            spec.config.max_response_bytes,
+        );
+        let app = server::router(state, objects);
+        let mut stop_signal = stop_rx;
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_signal.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(%e, "runtime API server failed");
+            }
+        });
+
+        let log_stream = format!(
+            "{}/[$LATEST]{}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            uuid::Uuid::new_v4().simple()
+        );
+        let program = spec.executable().await;
+        let mut command = Command::new(&program);
+        command
+            .args(&spec.args)
+            .current_dir(&spec.code_dir)
+            .env_clear()
+            .envs(&spec.env)
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                server.abort();
+                return Err(InvokeError::new(
+                    error_names::INVALID_ENTRYPOINT,
+                    format!("cannot start {}: {e}", program.display()),
+                ));
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let pipes = [
+            (
+                child.stdout.take().map(|p| p.into_owned_fd()),
+                LogStream::Stdout,
+            ),
+            (
+                child.stderr.take().map(|p| p.into_owned_fd()),
+                LogStream::Stderr,
+            ),
+        ];
+        for (fd, stream) in pipes {
+            if let Some(Ok(fd)) = fd
+                && let Err(e) = capture.spawn_reader(fd, stream)
+            {
+                tracing::warn!(%e, "cannot capture function output");
+            }
+        }
+
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let kill_now = Arc::new(Notify::new());
+        let kill = kill_now.clone();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status,
+                _ = kill.notified() => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            exit_tx.send_replace(Some(describe_exit(status)));
+            stop_tx.send_replace(true);
+        });
+        tracing::debug!(function = %spec.config.name, pid, %addr, "instance started");
+        Ok(Instance {
+            id,
+            pid,
+            spec,
+            queue: queue_tx,
+            capture,
+            exit: exit_rx,
+            init_error: init_rx,
+            kill_now,
+            killed: AtomicBool::new(false),
+            server,
+        })
+    }
+
+    /// True while the process runs and has not been told to stop.
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.killed.load(Ordering::SeqCst) && self.exit.borrow().is_none()
+    }
+
+    /// Kills the instance's whole process group.
+    pub(crate) fn kill(&self) {
+        if self.killed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if self.pid != 0 {
+            kill_process_group(self.pid);
+        }
+        self.kill_now.notify_one();
+    }
+
+    /// Waits (up to `limit`) until the process has exited and been reaped.
+    pub(crate) async fn wait_exit(&self, limit: Duration) {
+        let mut exit = self.exit.clone();
+        let _ = tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await;
+    }
+
+    /// Runs one invocation. Returns the result and whether the instance may be reused.
+    pub(crate) async fn invoke(&self, call: Call) -> (Result<Value, InvokeError>, bool) {
+        let config = &self.spec.config;
+        let id = call.request_id;
+        let (dispatched_tx, dispatched_rx) = oneshot::channel();
+        let (done_tx, mut done_rx) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: id.clone(),
+            payload: call.payload,
+            timeout: config.timeout,
+            function_arn: self.spec.arn.clone(),
+            trace_id: call.trace_id,
+            client_context: call.client_context,
+            dispatched: dispatched_tx,
+            done: done_tx,
+        };
+        if self.queue.try_send(invocation).is_err() {
+            return self
+                .fail(InvokeError::service("the instance is not accepting work"))
+                .await;
+        }
+        let mut exit = self.exit.clone();
+        let mut init_error = self.init_error.clone();
+
+        // Until the runtime takes the event, the instance is initialising.
+        let deadline = tokio::select! {
+            biased;
+            deadline = dispatched_rx => match deadline {
+                Ok(d) => d,
+                Err(_) => return self.lost(&id, &mut exit).await,
+            },
+            report = wait_some(&mut init_error) => {
+                return self.fail(init_failure(&id, &report)).await;
+            }
+            status = wait_some(&mut exit) => {
+                let error = match self.init_error.borrow().clone() {
+                    Some(report) => init_failure(&id, &report),
+                    None => InvokeError::exit(&id, &status),
+                };
+                return self.fail(error).await;
+            }
+            _ = tokio::time::sleep(config.init_timeout) => {
+                return self.fail(InvokeError::timeout(&id, "Init", config.init_timeout)).await;
+            }
+        };
+
+        let outcome = tokio::select! {
+            biased;
+            outcome = &mut done_rx => match outcome {
+                Ok(o) => o,
+                Err(_) => return self.lost(&id, &mut exit).await,
+            },
+            status = wait_some(&mut exit) => match done_rx.try_recv() {
+                Ok(o) => o,
+                Err(_) => return self.fail(InvokeError::exit(&id, &status)).await,
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                return self.fail(InvokeError::timeout(&id, "Task", config.timeout)).await;
+            }
+        };
+        self.end_invocation().await;
+        (outcome_result(&id, outcome), self.is_alive())
+    }
+
+    /// The server dropped the invocation, which only happens when it stops because
+    /// the process exited: reports that exit.
+    async fn lost(
+        &self,
+        request_id: &str,
+        exit: &mut watch::Receiver<Option<String>>,
+    ) -> (Result<Value, InvokeError>, bool) {
+        let error = match tokio::time::timeout(Duration::from_secs(2), wait_some(exit)).await {
+            Ok(status) => match self.init_error.borrow().clone() {
+                Some(report) => init_failure(request_id, &report),
+                None => InvokeError::exit(request_id, &status),
+            },
+            Err(_) => InvokeError::service("the runtime API dropped the invocation"),
+        };
+        self.fail(error).await
+    }
+
+    /// Kills the instance after a failure and collects its last output.
+    async fn fail(&self, error: InvokeError) -> (Result<Value, InvokeError>, bool) {
+        tracing::debug!(function = %self.spec.config.name, pid = self.pid, error = %error.error, "instance failed");
+        self.kill();
+        self.wait_exit(Duration::from_secs(2)).await;
+        self.end_invocation().await;
+        (Err(error), false)
+    }
+
+    async fn end_invocation(&self) {
+        self.capture.drain().await;
+        self.capture.set_current(None);
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+        self.server.abort();
+    }
+}
+
+/// Resolves with the value once the watched option is set; never if it is closed unset.
+async fn wait_some<T: Clone>(rx: &mut watch::Receiver<Option<T>>) -> T {
+    let value = match rx.wait_for(Option::is_some).await {
+        Ok(value) => value.clone(),
+        Err(_) => None,
+    };
+    match value {
+        Some(value) => value,
+        None => std::future::pending().await,
+    }
+}
+
+fn init_failure(request_id: &str, report: &InitError) -> InvokeError {
+    InvokeError::from_reported(
+        request_id,
+        report.error_type.as_deref(),
+        &report.body,
+        error_names::RUNTIME_UNKNOWN,
+    )
+}
+
+/// Maps what the runtime reported to the invocation's result.
+fn outcome_result(request_id: &str, outcome: Outcome) -> Result<Value, InvokeError> {
+    match outcome {
+        Outcome::Response(body) => {
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Value::Null);
+            }
+            serde_json::from_slice(&body).map_err(|e| {
+                InvokeError::new(
+                    error_names::INVALID_RESPONSE,
+                    format!("RequestId: {request_id} Error: the response is not valid JSON: {e}"),
+                )
+            })
+        }
+        Outcome::TooLarge { size, limit } => Err(InvokeError::new(
+            error_names::RESPONSE_TOO_LARGE,
+            format!(
+                "RequestId: {request_id} Error: Response payload size ({size} bytes) exceeded maximum allowed payload size ({limit} bytes)."
+            ),
+        )),
+        Outcome::Error { error_type, body } => Err(InvokeError::from_reported(
+            request_id,
+            error_type.as_deref(),
+            &body,
+            error_names::UNKNOWN,
+        )),
+    }
+}
+
+/// Describes an exit the way Lambda does (`exit status 1`, `signal: killed`).
+fn describe_exit(status: io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("signal: {}", signal_name(signal)),
+            _ => "unknown exit".to_string(),
+        },
+        Err(e) => format!("cannot wait for the process: {e}"),
+    }
+}
+
+fn signal_name(signal: i32) -> String {
+    match signal {
+        1 => "hangup".into(),
+        2 => "interrupt".into(),
+        6 => "aborted".into(),
+        9 => "killed".into(),
+        11 => "segmentation fault".into(),
+        13 => "broken pipe".into(),
+        15 => "terminated".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// Sends SIGKILL to every process of the group led by `pgid`.
+fn kill_process_group(pgid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if let Err(e) = status {
+        tracing::warn!(pgid, %e, "cannot run kill; only the leader will be stopped");
+    }
+}

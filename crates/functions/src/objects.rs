@@ -1,0 +1,233 @@
+//! The object API served to functions on their loopback listener:
+//! `GET|PUT /sluice/objects/{key}` and `GET /sluice/objects?prefix=p`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http_body_util::BodyExt;
+use object_store::path::Path;
+use object_store::{GetOptions, ObjectStore, PutOptions, PutPayload};
+use serde::Serialize;
+
+use crate::server::api_error;
+
+/// Checks that `key` is a safe object key: relative, `/`-separated, with no empty,
+/// `.` or `..` segment, no backslash and no control character.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("object key is empty".into());
+    }
+    if key.starts_with('/') {
+        return Err(format!("object key '{key}' is absolute"));
+    }
+    if key.contains('\\') {
+        return Err(format!("object key '{key}' contains a backslash"));
+    }
+    if key.chars().any(char::is_control) {
+        return Err("object key contains a control character".into());
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" => return Err(format!("object key '{key}' has an empty segment")),
+            "." | ".." => return Err(format!("object key '{key}' has a '{segment}' segment")),
+            _ => {}
+        }
+    }
+    Path::parse(key).map_err(|e| format!("invalid object key '{key}': {e}"))?;
+    Ok(())
+}
+
+/// A listing entry.
+#[derive(Debug, Serialize)]
+struct Entry {
+    key: String,
+    size: u64,
+}
+
+type Store = Option<Arc<dyn ObjectStore>>;
+
+/// Routes of the object API over `store`.
+pub(crate) fn router(store: Store) -> Router {
+    Router::new()
+        .route("/sluice/objects", get(list))
+        .route("/sluice/objects/{*key}", get(get_object).put(put_object))
+        .with_state(store)
+}
+
+/// An object API failure, answered as Lambda's `ErrorResponse` shape.
+struct ApiError {
+    status: StatusCode,
+    error_type: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error_type,
+            message: message.into(),
+        }
+    }
+
+    fn invalid_key(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidKey", message)
+    }
+
+    fn store(e: object_store::Error, key: &str) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchKey",
+                format!("object not found: {key}"),
+            ),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ObjectStoreError",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        api_error(self.status, self.error_type, &self.message)
+    }
+}
+
+fn configured(store: &Store) -> Result<&Arc<dyn ObjectStore>, ApiError> {
+    store.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NoObjectStore",
+            "no object store is configured",
+        )
+    })
+}
+
+fn parse_key(key: &str) -> Result<Path, ApiError> {
+    validate_key(key).map_err(ApiError::invalid_key)?;
+    Path::parse(key).map_err(|e| ApiError::invalid_key(e.to_string()))
+}
+
+async fn get_object(
+    State(store): State<Store>,
+    UrlPath(key): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let store = configured(&store)?;
+    let path = parse_key(&key)?;
+    let result = store
+        .get_opts(&path, GetOptions::default())
+        .await
+        .map_err(|e| ApiError::store(e, &key))?;
+    let bytes = result.bytes().await.map_err(|e| ApiError::store(e, &key))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn put_object(
+    State(store): State<Store>,
+    UrlPath(key): UrlPath<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let store = configured(&store)?;
+    let path = parse_key(&key)?;
+    let bytes: Bytes = body
+        .collect()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidBody", e.to_string()))?
+        .to_bytes();
+    let size = bytes.len() as u64;
+    store
+        .put_opts(&path, PutPayload::from(bytes), PutOptions::default())
+        .await
+        .map_err(|e| ApiError::store(e, &key))?;
+    Ok(axum::Json(Entry { key, size }).into_response())
+}
+
+async fn list(
+    State(store): State<Store>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let store = configured(&store)?;
+    let prefix = query.get("prefix").map(String::as_str).unwrap_or("");
+    // A plain string prefix: its directory part must be a valid key, its last
+    // segment a valid key fragment.
+    let (dir, tail) = match prefix.rfind('/') {
+        Some(i) => (&prefix[..i], &prefix[i + 1..]),
+        None => ("", prefix),
+    };
+    let start = if dir.is_empty() {
+        if prefix.starts_with('/') {
+            return Err(ApiError::invalid_key("prefix is absolute"));
+        }
+        None
+    } else {
+        Some(parse_key(dir)?)
+    };
+    if tail.contains('\\') || tail.chars().any(char::is_control) {
+        return Err(ApiError::invalid_key("invalid prefix"));
+    }
+    let entries = list_prefix(store.as_ref(), start, prefix)
+        .await
+        .map_err(|e| ApiError::store(e, prefix))?;
+    Ok(axum::Json(entries).into_response())
+}
+
+/// Lists every object whose key starts with `prefix`, walking directories from
+/// `start` and skipping those that cannot match.
+async fn list_prefix(
+    store: &dyn ObjectStore,
+    start: Option<Path>,
+    prefix: &str,
+) -> Result<Vec<Entry>, object_store::Error> {
+    let mut out = Vec::new();
+    let mut pending = vec![start];
+    while let Some(dir) = pending.pop() {
+        let listing = match store.list_with_delimiter(dir.as_ref()).await {
+            Ok(l) => l,
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        for meta in listing.objects {
+            let key = meta.location.to_string();
+            if key.starts_with(prefix) {
+                out.push(Entry {
+                    key,
+                    size: meta.size,
+                });
+            }
+        }
+        for sub in listing.common_prefixes {
+            let as_dir = format!("{sub}/");
+            if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
+                pending.push(Some(sub));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_key;
+
+    #[test]
+    fn keys_are_validated() {
+        for good in ["a", "a/b.txt", "raw/2024/data_1.csv", "x..y", ".hidden"] {
+            assert!(validate_key(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "/a", "../x", "a/../b", "a//b", "a/", "./a", "a\\b", "a\0b", "a/.", "a\nb",
+        ] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}
