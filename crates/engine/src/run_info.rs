@@ -52,26 +52,33 @@ impl RunInfo {
         } else {
             "execution"
         };
-        format!(
+        let arn = format!(
             "arn:aws:states:{}:{}:{kind}:{}:{}",
             self.region, self.account_id, self.state_machine_name, self.execution_name
-        )
+        );
+        if kind == "express" {
+            // Express execution ARNs end with a per-run id.
+            let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, arn.as_bytes());
+            format!("{arn}:{id}")
+        } else {
+            arn
+        }
     }
 
     /// The parts of the context object that never change during the execution.
     pub fn context_base(&self, input: &Value) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert(
-            "Execution".into(),
-            json!({
-                "Id": self.execution_arn(),
-                "Input": input,
-                "StartTime": sluice_lang::timestamp::format(epoch(self.start_ms)),
-                "Name": self.execution_name,
-                "RoleArn": self.role_arn,
-                "RedriveCount": 0,
-            }),
-        );
+        let mut execution = json!({
+            "Id": self.execution_arn(),
+            "Input": input,
+            "StartTime": sluice_lang::timestamp::format(epoch(self.start_ms)),
+            "Name": self.execution_name,
+            "RoleArn": self.role_arn,
+        });
+        if self.state_machine_type != "EXPRESS" {
+            execution["RedriveCount"] = json!(0);
+        }
+        m.insert("Execution".into(), execution);
         m.insert(
             "StateMachine".into(),
             json!({ "Id": self.state_machine_arn(), "Name": self.state_machine_name }),

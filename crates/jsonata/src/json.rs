@@ -126,7 +126,14 @@ fn newline(out: &mut String, style: Style, depth: usize) {
     }
 }
 
+/// Deepest nesting rendered; deeper values are written as `null`.
+const MAX_DEPTH: usize = 1000;
+
 fn write_value(out: &mut String, v: &Value<'_>, style: Style, depth: usize) {
+    if depth > MAX_DEPTH {
+        out.push_str("null");
+        return;
+    }
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),

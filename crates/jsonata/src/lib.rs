@@ -31,6 +31,7 @@ mod parser;
 mod process;
 mod regex;
 mod signature;
+mod stack;
 mod value;
 
 use std::collections::HashMap;
@@ -107,7 +108,7 @@ impl Expression {
     /// Parses with a syntax flavour.
     pub fn parse_with(source: &str, syntax: Syntax) -> Result<Expression, Error> {
         let raw = parser::Parser::parse(source, syntax).map_err(Failure::into_error)?;
-        let mut processor = Processor::default();
+        let mut processor = Processor::new();
         let root = processor.process_root(raw).map_err(Failure::into_error)?;
         Ok(Expression {
             source: source.to_string(),
@@ -137,6 +138,7 @@ impl Expression {
             None => Ok(None),
             Some(v) => value::to_json(&v).map(Some).map_err(|e| match e {
                 OutputError::NotFinite => Failure::new("D1001").value("null").into_error(),
+                OutputError::TooDeep => Failure::new("U1001").into_error(),
                 OutputError::Unsupported => Error {
                     code: UNSUPPORTED_RESULT.to_string(),
                     message:

@@ -7,6 +7,7 @@ use crate::error::{Failure, Res};
 use crate::lexer::{Lexer, Tok, Token};
 use crate::regex::RegexLit;
 use crate::signature::Signature;
+use crate::stack::StackGuard;
 
 /// A raw syntax tree node.
 #[derive(Debug)]
@@ -106,6 +107,7 @@ pub(crate) struct Parser {
     lexer: Lexer,
     node: Token,
     syntax: Syntax,
+    stack: StackGuard,
 }
 
 fn token_text(tok: &Tok) -> String {
@@ -134,6 +136,7 @@ impl Parser {
                 pos: 0,
             },
             syntax,
+            stack: StackGuard::new(),
         };
         parser.set_node(first)?;
         let expr = parser.expression(0)?;
@@ -207,6 +210,7 @@ impl Parser {
     }
 
     fn expression(&mut self, rbp: u32) -> Res<Raw> {
+        self.stack.check().map_err(|e| e.at(self.node.pos))?;
         let t = self.take_node();
         self.advance(None, true)?;
         let mut left = self.nud(t)?;

@@ -5,6 +5,7 @@
 use crate::ast::{Group, Kind, LambdaDef, Node, SlotId, SortTerm, Stage};
 use crate::error::{Failure, Res};
 use crate::parser::{Raw, RawKind};
+use crate::stack::StackGuard;
 
 /// A `%` binding slot: the label its value is stored under and how many steps up it points.
 #[derive(Clone, Debug)]
@@ -14,9 +15,9 @@ pub(crate) struct Slot {
 }
 
 /// Turns raw trees into evaluator trees.
-#[derive(Default)]
 pub(crate) struct Processor {
     pub slots: Vec<Slot>,
+    stack: StackGuard,
 }
 
 fn path_of(steps: Vec<Node>, pos: usize) -> Node {
@@ -73,6 +74,14 @@ fn tail_call_optimize(mut node: Node) -> Node {
 }
 
 impl Processor {
+    /// A processor with no slots yet.
+    pub fn new() -> Processor {
+        Processor {
+            slots: Vec::new(),
+            stack: StackGuard::new(),
+        }
+    }
+
     /// Processes the top-level expression.
     pub fn process_root(&mut self, raw: Raw) -> Res<Node> {
         let node = self.process(raw)?;
@@ -191,6 +200,7 @@ impl Processor {
     /// Processes one raw node.
     pub fn process(&mut self, raw: Raw) -> Res<Node> {
         let pos = raw.pos;
+        self.stack.check().map_err(|e| e.at(pos))?;
         let keep_array = raw.keep_array;
         let mut result = match raw.kind {
             RawKind::Dot(lhs, rhs) => self.dot(*lhs, *rhs, pos)?,

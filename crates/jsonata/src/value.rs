@@ -91,6 +91,50 @@ impl<'a> Array<'a> {
     }
 }
 
+/// Moves the children of uniquely owned arrays and objects out before they are dropped, so
+/// that dropping deeply nested values does not recurse.
+fn drop_iteratively(mut pending: Vec<Value<'_>>) {
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Array(rc) => {
+                if let Ok(mut arr) = Rc::try_unwrap(rc) {
+                    pending.append(&mut arr.items);
+                }
+            }
+            Value::Object(rc) => {
+                if let Ok(mut obj) = Rc::try_unwrap(rc) {
+                    pending.extend(obj.entries.drain(..).map(|(_, v)| v));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Drop for Array<'_> {
+    fn drop(&mut self) {
+        if self
+            .items
+            .iter()
+            .any(|v| matches!(v, Value::Array(_) | Value::Object(_)))
+        {
+            drop_iteratively(std::mem::take(&mut self.items));
+        }
+    }
+}
+
+impl Drop for Object<'_> {
+    fn drop(&mut self) {
+        if self
+            .entries
+            .iter()
+            .any(|(_, v)| matches!(v, Value::Array(_) | Value::Object(_)))
+        {
+            drop_iteratively(self.entries.drain(..).map(|(_, v)| v).collect());
+        }
+    }
+}
+
 /// An object built during evaluation; keeps insertion order.
 #[derive(Default)]
 pub(crate) struct Object<'a> {
@@ -485,7 +529,12 @@ pub(crate) enum OutputError {
     NotFinite,
     /// A function (or other non-JSON value).
     Unsupported,
+    /// Nested deeper than [`MAX_OUTPUT_DEPTH`].
+    TooDeep,
 }
+
+/// Deepest nesting converted to JSON.
+const MAX_OUTPUT_DEPTH: usize = 1000;
 
 /// Converts a number to JSON: integral values in the i64 range become integers.
 pub(crate) fn number_to_json(n: f64) -> Result<Json, OutputError> {
@@ -502,6 +551,14 @@ pub(crate) fn number_to_json(n: f64) -> Result<Json, OutputError> {
 
 /// Converts a value to an owned JSON value.
 pub(crate) fn to_json(v: &Value<'_>) -> Result<Json, OutputError> {
+    to_json_at(v, 0)
+}
+
+fn to_json_at(v: &Value<'_>, depth: usize) -> Result<Json, OutputError> {
+    if depth > MAX_OUTPUT_DEPTH {
+        return Err(OutputError::TooDeep);
+    }
+    let to_json = |v: &Value<'_>| to_json_at(v, depth + 1);
     Ok(match v {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
@@ -514,7 +571,7 @@ pub(crate) fn to_json(v: &Value<'_>) -> Result<Json, OutputError> {
             if a.is_outer_wrapper() && a.items.len() == 1 {
                 return to_json(&a.items[0]);
             }
-            Json::Array(a.items.iter().map(to_json).collect::<Result<_, _>>()?)
+            Json::Array(a.items.iter().map(&to_json).collect::<Result<_, _>>()?)
         }
         Value::Object(o) => {
             let mut map = Map::with_capacity(o.len());

@@ -45,6 +45,23 @@ impl Failure {
     }
 }
 
+/// The most bytes a state's result may have (256 KiB), as on AWS.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Fails with `States.DataLimitExceeded` when a state's result is larger than
+/// [`MAX_PAYLOAD_BYTES`].
+pub fn check_result_size(state: &str, result: &Value) -> Result<(), Failure> {
+    if compact(result).len() > MAX_PAYLOAD_BYTES {
+        return Err(Failure::new(
+            "States.DataLimitExceeded",
+            format!(
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.error, self.cause)
@@ -316,6 +333,11 @@ pub fn evaluate_jsonata(
         ))
     })?;
     expr.evaluate(input, vars).map_err(|e| {
+        if e.code == sluice_jsonata::UNSUPPORTED_RESULT {
+            return Failure::query(format!(
+                "The JSONata expression '{trimmed}' specified for the field '{field}' returned an unsupported result type."
+            ));
+        }
         Failure::query(format!(
             "The JSONata expression '{trimmed}' specified for the field '{field}' threw an error during evaluation. {e}"
         ))

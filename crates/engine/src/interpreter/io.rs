@@ -28,7 +28,7 @@ impl<'a> Eval<'a> {
         chain.extend_from_slice(outer);
         Eval {
             context: if state.uses_context {
-                cx.context(frame)
+                cx.context(state, frame)
             } else {
                 Value::Null
             },

@@ -15,7 +15,7 @@ use crate::model::{ExecutionState, Frame, Status, Step, TaskOutcome};
 use crate::run_info::RunInfo;
 use serde_json::{Map, Value, json};
 use sluice_lang::dataflow::Failure;
-use sluice_lang::ir::{Definition, Scope};
+use sluice_lang::ir::{Definition, Scope, State, StateKind};
 
 /// Something that happened to an execution.
 #[derive(Clone, Debug)]
@@ -286,18 +286,22 @@ impl Cx<'_> {
         self.fx.transitions += 1;
     }
 
-    /// The context object for the frame's current state.
-    fn context(&self, frame: &Frame) -> Value {
+    /// The context object for the frame's current state. `RetryCount` is only there for states
+    /// that can retry (Task, Parallel, Map), as on AWS.
+    fn context(&self, state: &State, frame: &Frame) -> Value {
         let mut m = self.info.context_base(self.execution_input);
-        let retry_count: u32 = frame.retries.iter().sum();
-        m.insert(
-            "State".into(),
-            json!({
-                "EnteredTime": sluice_lang::timestamp::format(crate::run_info::epoch(frame.entered_ms)),
-                "Name": frame.state,
-                "RetryCount": retry_count,
-            }),
-        );
+        let mut current = json!({
+            "EnteredTime": sluice_lang::timestamp::format(crate::run_info::epoch(frame.entered_ms)),
+            "Name": frame.state,
+        });
+        if matches!(
+            state.kind,
+            StateKind::Task(_) | StateKind::Parallel { .. } | StateKind::Map(_)
+        ) {
+            let retry_count: u32 = frame.retries.iter().sum();
+            current["RetryCount"] = json!(retry_count);
+        }
+        m.insert("State".into(), current);
         Value::Object(m)
     }
 }

@@ -63,7 +63,10 @@ fn start(
         StateKind::Pass { result } => {
             let ev = Eval::new(cx, state, frame, outer);
             let res = match (result, &state.io) {
-                (Some(r), Io::JsonPath { .. }) => r.clone(),
+                (Some(r), Io::JsonPath { .. }) => {
+                    dataflow::check_result_size(&state.name, r)?;
+                    r.clone()
+                }
                 _ => io::effective_input(state, &frame.input, &ev, &cx.st.globals)?,
             };
             let (output, assigned) = match &state.io {
@@ -186,6 +189,7 @@ fn task_done(
 ) -> Result<Flow, Failure> {
     let result = match outcome {
         TaskOutcome::Ok(v) => {
+            dataflow::check_result_size(&state.name, &v)?;
             cx.event("TaskSucceeded", serde_json::json!({ "output": v }));
             v
         }

@@ -154,9 +154,7 @@ impl<'a> Evaluator<'a> {
             return Ok(None);
         };
         self.enter()?;
-        let result = self.tail_call(call, procedure, args, thunk_input, *frame, input);
-        self.leave();
-        result
+        self.tail_call(call, procedure, args, thunk_input, *frame, input)
     }
 
     fn tail_call(

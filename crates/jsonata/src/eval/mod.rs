@@ -14,15 +14,12 @@ use crate::builtins;
 use crate::env::{FrameId, Frames};
 use crate::error::{Failure, Res};
 use crate::process::Slot;
+use crate::stack::StackGuard;
 use crate::value::{Func, Object, Opt, Value};
 
 pub(crate) use ops::{append, boolean, compare_strings, deep_equal, to_string};
 pub(crate) use path::merge_sort;
 pub(crate) use transform::deep_clone;
-
-/// Maximum nesting of evaluations (deep non-tail recursion fails with `U1001` instead of
-/// overflowing the native stack).
-const MAX_DEPTH: usize = 100_000;
 
 /// Wall-clock budget for one evaluation.
 const TIME_LIMIT: Duration = Duration::from_secs(10);
@@ -34,7 +31,7 @@ pub(crate) struct Evaluator<'a> {
     slots: &'a [Slot],
     /// Milliseconds since the epoch, fixed for the whole evaluation (`$now()`, `$millis()`).
     pub now_millis: i64,
-    depth: Cell<usize>,
+    stack: StackGuard,
     ticks: Cell<u32>,
     deadline: Instant,
 }
@@ -49,18 +46,14 @@ impl<'a> Evaluator<'a> {
             vars,
             slots,
             now_millis: chrono::Utc::now().timestamp_millis(),
-            depth: Cell::new(0),
+            stack: StackGuard::new(),
             ticks: Cell::new(0),
             deadline: Instant::now() + TIME_LIMIT,
         }
     }
 
     fn enter(&self) -> Res<()> {
-        let depth = self.depth.get() + 1;
-        if depth > max_depth() {
-            return Err(Failure::new("U1001"));
-        }
-        self.depth.set(depth);
+        self.stack.check()?;
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
         if ticks % 4096 == 0 && Instant::now() > self.deadline {
@@ -75,13 +68,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a node against `input` in scope `env`.
     pub fn eval(&self, node: &'a Node, input: &Opt<'a>, env: FrameId) -> Res<Opt<'a>> {
         self.enter()?;
-        let result = self.eval_node(node, input, env);
-        self.leave();
-        result
-    }
-
-    fn leave(&self) {
-        self.depth.set(self.depth.get() - 1);
+        self.eval_node(node, input, env)
     }
 
     fn eval_node(&self, node: &'a Node, input: &Opt<'a>, env: FrameId) -> Res<Opt<'a>> {
@@ -336,10 +323,6 @@ impl<'a> Evaluator<'a> {
             Value::array(result)
         }))
     }
-}
-
-fn max_depth() -> usize {
-    MAX_DEPTH
 }
 
 /// Field lookup, mapping over arrays and flattening one level (`fn.lookup`).
