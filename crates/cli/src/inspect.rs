@@ -18,23 +18,26 @@ pub fn list(data_dir: &Path, limit: usize, json_lines: bool) -> anyhow::Result<E
     let rows = store.list(limit)?;
     if json_lines {
         for r in rows {
-            println!(
+            outln!(
                 "{}",
                 json!({"execution": r.id, "flow": r.flow, "status": r.status.as_str(), "start_ms": r.start_ms, "stop_ms": r.stop_ms})
             );
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<38} {:<24} {:<10} {:<23} DURATION",
-        "EXECUTION", "FLOW", "STATUS", "STARTED"
+        "EXECUTION",
+        "FLOW",
+        "STATUS",
+        "STARTED"
     );
     for r in rows {
         let duration = r
             .stop_ms
             .map(|s| format!("{:.3}s", (s - r.start_ms) as f64 / 1000.0))
             .unwrap_or_else(|| "-".into());
-        println!(
+        outln!(
             "{:<38} {:<24} {:<10} {:<23} {duration}",
             r.id,
             r.flow,
@@ -66,9 +69,9 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
         "currentState": st.root.as_ref().map(|f| f.state.clone()),
     });
     if json_out {
-        println!("{value}");
+        outln!("{value}");
     } else {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
         );
@@ -84,13 +87,13 @@ pub fn history(data_dir: &Path, id: &str, json_lines: bool) -> anyhow::Result<Ex
     }
     for h in store.history(id)? {
         if json_lines {
-            println!(
+            outln!(
                 "{}",
                 json!({"id": h.id, "timestamp_ms": h.timestamp_ms, "type": h.kind, "details": h.details})
             );
         } else {
             let name = h.details.get("name").and_then(|v| v.as_str()).unwrap_or("");
-            println!(
+            outln!(
                 "{:>5}  {}  {:<28} {name}",
                 h.id,
                 time(h.timestamp_ms),

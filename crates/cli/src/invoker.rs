@@ -7,6 +7,7 @@ use sluice_functions::{FunctionPool, InvokeMeta};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The file mapping request ids to executions, inside the logs directory.
 pub const REQUESTS_FILE: &str = "requests.jsonl";
@@ -67,12 +68,23 @@ impl Invoker for PoolInvoker {
                 execution: Some(request.execution.clone()),
                 trace_id: None,
             };
-            pool.invoke(&name, request.payload, meta)
-                .await
-                .map_err(|e| TaskError {
-                    error: e.error,
-                    cause: e.cause,
-                })
+            let call = pool.invoke(&name, request.payload, meta);
+            let result = match request.timeout_seconds {
+                Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), call).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(TaskError {
+                            error: "States.Timeout".into(),
+                            cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
+                        });
+                    }
+                },
+                None => call.await,
+            };
+            result.map_err(|e| TaskError {
+                error: e.error,
+                cause: e.cause,
+            })
         })
     }
 }

@@ -52,9 +52,9 @@ pub fn logs(data_dir: &Path, target: &str, json_out: bool) -> anyhow::Result<Exi
     };
     for l in lines {
         if json_out {
-            println!("{l}");
+            outln!("{l}");
         } else {
-            println!(
+            outln!(
                 "{} {:<10} {:<36} {}",
                 l["ts"].as_str().unwrap_or(""),
                 l["function"].as_str().unwrap_or(""),

@@ -3,6 +3,16 @@
 //! Data goes to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 the flow
 //! failed, 2 a bad definition or bad usage.
 
+/// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod app;
 mod inspect;
 mod invoker;

@@ -281,7 +281,11 @@ fn flow_name(file: &Path) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "flow".into());
-    name.split('.').next().unwrap_or("flow").to_string()
+    let stem = name.split('.').next().unwrap_or("flow");
+    match (stem, file.parent().and_then(Path::file_name)) {
+        ("flow", Some(dir)) => dir.to_string_lossy().to_string(),
+        _ => stem.to_string(),
+    }
 }
 
 fn aws_context(text: &str, flow: &str, id: &str) -> anyhow::Result<RunInfo> {
@@ -319,7 +323,7 @@ fn report(outcome: &Outcome, json_line: bool, elapsed: Duration) {
             "error": outcome.error,
             "cause": outcome.cause,
         });
-        println!("{line}");
+        outln!("{line}");
         return;
     }
     eprintln!(
@@ -331,11 +335,11 @@ fn report(outcome: &Outcome, json_line: bool, elapsed: Duration) {
     match outcome.status {
         Status::Succeeded => {
             let out = outcome.output.clone().unwrap_or(Value::Null);
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         _ => {
-            println!("error: {}", outcome.error.as_deref().unwrap_or("-"));
-            println!("cause: {}", outcome.cause.as_deref().unwrap_or("-"));
+            outln!("error: {}", outcome.error.as_deref().unwrap_or("-"));
+            outln!("cause: {}", outcome.cause.as_deref().unwrap_or("-"));
         }
     }
 }

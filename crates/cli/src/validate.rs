@@ -29,7 +29,7 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
             Err(e) => anyhow::bail!("reading {file}: {e}"),
         };
         match sluice_lang::compile::compile(&file, &text) {
-            Ok(_) => println!("{file}: ok"),
+            Ok(_) => outln!("{file}: ok"),
             Err(ds) => all.extend(ds),
         }
     }
