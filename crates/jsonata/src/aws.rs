@@ -60,7 +60,7 @@ const MAX_RANGE: f64 = 1e7;
 /// Splits `items` into chunks of `size` (which must be at least 1 after rounding down).
 pub(crate) fn partition_items<'a>(items: Vec<Value<'a>>, size: f64) -> Res<Value<'a>> {
     let size = size.floor();
-    if !(size >= 1.0) {
+    if size.is_nan() || size < 1.0 {
         return Err(Failure::new("D3200").message(format!(
             "The size argument of $partition must be a positive integer, got {}",
             crate::json::number_to_string(size)
@@ -95,7 +95,7 @@ pub(crate) fn range_items<'a>(start: f64, end: f64, step: f64) -> Res<Vec<Value<
             crate::json::number_to_string(MAX_RANGE)
         )));
     }
-    if !(count >= 1.0) {
+    if count.is_nan() || count < 1.0 {
         return Ok(Vec::new());
     }
     Ok((0..count as u64)

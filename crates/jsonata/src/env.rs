@@ -46,7 +46,7 @@ impl<'a> Frames<'a> {
     }
 
     /// Creates a child frame holding a tuple's bindings.
-    pub fn from_tuple(&self, parent: FrameId, tuple: &Tuple<'a>) -> FrameId {
+    pub fn push_tuple(&self, parent: FrameId, tuple: &Tuple<'a>) -> FrameId {
         let mut frames = self.frames.borrow_mut();
         frames.push(Frame {
             parent: Some(parent),

@@ -254,12 +254,11 @@ impl Lexer {
             if let Ok(low) = u16::from_str_radix(&hex, 16)
                 && hex.len() == 4
                 && (0xDC00..0xE000).contains(&low)
+                && let Some(c) = char::decode_utf16([unit, low]).next().and_then(Result::ok)
             {
-                if let Some(c) = char::decode_utf16([unit, low]).next().and_then(Result::ok) {
-                    s.push(c);
-                    self.pos += 6;
-                    return;
-                }
+                s.push(c);
+                self.pos += 6;
+                return;
             }
         }
         s.push(char::from_u32(unit as u32).unwrap_or('\u{FFFD}'));
@@ -309,9 +308,7 @@ impl Lexer {
         while let Some(c) = self.at(self.pos) {
             if c == '/' && depth == 0 {
                 let mut backslashes = 0;
-                while self.pos >= backslashes + 1
-                    && self.at(self.pos - backslashes - 1) == Some('\\')
-                {
+                while self.pos > backslashes && self.at(self.pos - backslashes - 1) == Some('\\') {
                     backslashes += 1;
                 }
                 if backslashes % 2 == 0 {

@@ -171,8 +171,8 @@ impl Processor {
         Ok(())
     }
 
-    fn process_box(&mut self, raw: Box<Raw>) -> Res<Box<Node>> {
-        Ok(Box::new(self.process(*raw)?))
+    fn process_box(&mut self, raw: Raw) -> Res<Box<Node>> {
+        Ok(Box::new(self.process(raw)?))
     }
 
     fn process_pairs(
@@ -260,7 +260,7 @@ impl Processor {
                 result
             }
             RawKind::Bind(name, value) => {
-                let value = self.process_box(value)?;
+                let value = self.process_box(*value)?;
                 let mut result = Node::new(Kind::Null, pos);
                 push_ancestry(&mut result, &value);
                 result.kind = Kind::Bind { name, value };
@@ -305,16 +305,16 @@ impl Processor {
                 result
             }
             RawKind::Apply(lhs, rhs) => {
-                let lhs = self.process_box(lhs)?;
-                let rhs = self.process_box(rhs)?;
+                let lhs = self.process_box(*lhs)?;
+                let rhs = self.process_box(*rhs)?;
                 let keep = lhs.keep_array || rhs.keep_array;
                 let mut result = Node::new(Kind::Apply { lhs, rhs }, pos);
                 result.keep_array = keep;
                 result
             }
             RawKind::Op(op, lhs, rhs) => {
-                let lhs = self.process_box(lhs)?;
-                let rhs = self.process_box(rhs)?;
+                let lhs = self.process_box(*lhs)?;
+                let rhs = self.process_box(*rhs)?;
                 let mut result = Node::new(Kind::Null, pos);
                 push_ancestry(&mut result, &lhs);
                 push_ancestry(&mut result, &rhs);
@@ -374,7 +374,7 @@ impl Processor {
                         processed.push(Some(a));
                     }
                 }
-                let procedure = self.process_box(procedure)?;
+                let procedure = self.process_box(*procedure)?;
                 result.kind = if partial {
                     Kind::Partial {
                         procedure,
@@ -420,13 +420,13 @@ impl Processor {
             }
             RawKind::Condition(cond, then, otherwise) => {
                 let mut result = Node::new(Kind::Null, pos);
-                let condition = self.process_box(cond)?;
+                let condition = self.process_box(*cond)?;
                 push_ancestry(&mut result, &condition);
-                let then = self.process_box(then)?;
+                let then = self.process_box(*then)?;
                 push_ancestry(&mut result, &then);
                 let otherwise = match otherwise {
                     Some(o) => {
-                        let o = self.process_box(o)?;
+                        let o = self.process_box(*o)?;
                         push_ancestry(&mut result, &o);
                         Some(o)
                     }
@@ -440,21 +440,21 @@ impl Processor {
                 result
             }
             RawKind::Elvis(lhs, rhs) => {
-                let (lhs, rhs, mut result) = self.pair(lhs, rhs, pos)?;
+                let (lhs, rhs, mut result) = self.pair(*lhs, *rhs, pos)?;
                 result.kind = Kind::Elvis(lhs, rhs);
                 result
             }
             RawKind::Coalesce(lhs, rhs) => {
-                let (lhs, rhs, mut result) = self.pair(lhs, rhs, pos)?;
+                let (lhs, rhs, mut result) = self.pair(*lhs, *rhs, pos)?;
                 result.kind = Kind::Coalesce(lhs, rhs);
                 result
             }
             RawKind::Transform(pattern, update, delete) => Node::new(
                 Kind::Transform {
-                    pattern: self.process_box(pattern)?,
-                    update: self.process_box(update)?,
+                    pattern: self.process_box(*pattern)?,
+                    update: self.process_box(*update)?,
                     delete: match delete {
-                        Some(d) => Some(self.process_box(d)?),
+                        Some(d) => Some(self.process_box(*d)?),
                         None => None,
                     },
                 },
@@ -480,14 +480,13 @@ impl Processor {
                 let mut step = Node::new(Kind::Name(name), pos);
                 step.keep_array = keep_array;
                 let mut path = path_of(vec![step], pos);
-                if keep_array {
-                    if let Kind::Path {
+                if keep_array
+                    && let Kind::Path {
                         keep_singleton_array,
                         ..
                     } = &mut path.kind
-                    {
-                        *keep_singleton_array = true;
-                    }
+                {
+                    *keep_singleton_array = true;
                 }
                 path
             }
@@ -510,12 +509,7 @@ impl Processor {
         Ok(result)
     }
 
-    fn pair(
-        &mut self,
-        lhs: Box<Raw>,
-        rhs: Box<Raw>,
-        pos: usize,
-    ) -> Res<(Box<Node>, Box<Node>, Node)> {
+    fn pair(&mut self, lhs: Raw, rhs: Raw, pos: usize) -> Res<(Box<Node>, Box<Node>, Node)> {
         let mut result = Node::new(Kind::Null, pos);
         let lhs = self.process_box(lhs)?;
         push_ancestry(&mut result, &lhs);

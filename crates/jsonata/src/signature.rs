@@ -202,7 +202,7 @@ impl Signature {
                                 && !items.is_empty()
                             {
                                 let first = symbol(items.get(0).as_ref());
-                                if Some(first) != sub.chars().next() {
+                                if !sub.starts_with(first) {
                                     ok = false;
                                 } else {
                                     ok = items.iter().all(|v| symbol(Some(&v)) == first);

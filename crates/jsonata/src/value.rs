@@ -541,7 +541,7 @@ pub(crate) fn number_to_json(n: f64) -> Result<Json, OutputError> {
     if !n.is_finite() {
         return Err(OutputError::NotFinite);
     }
-    if n.fract() == 0.0 && n >= -9.223_372_036_854_775e18 && n <= 9.223_372_036_854_775e18 {
+    if n.fract() == 0.0 && (-9.223_372_036_854_775e18..=9.223_372_036_854_775e18).contains(&n) {
         return Ok(Json::from(n as i64));
     }
     serde_json::Number::from_f64(n)

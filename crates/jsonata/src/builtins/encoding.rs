@@ -73,7 +73,7 @@ pub(crate) fn decode_base64_lenient(s: &str) -> Vec<u8> {
     if clean.len() % 4 == 1 {
         clean.pop();
     }
-    while clean.len() % 4 != 0 {
+    while !clean.len().is_multiple_of(4) {
         clean.push('=');
     }
     STANDARD.decode(clean.as_bytes()).unwrap_or_default()

@@ -430,7 +430,7 @@ fn from_words(s: &str) -> Option<f64> {
     let mut total = 0u64;
     let mut current = 0u64;
     for token in lower
-        .split(|c: char| c == ' ' || c == '-' || c == ',')
+        .split([' ', '-', ','])
         .filter(|t| !t.is_empty() && *t != "and")
     {
         let find = |list: &[&str]| list.iter().position(|w| w.to_lowercase() == token);

@@ -391,8 +391,10 @@ fn format_with(value: f64, picture: &str, p: &Properties) -> Res<String> {
         s.extend(std::iter::repeat_n(p.zero, pad_right as usize));
     }
     let mut decimal_pos = index_of(&s, p.decimal).unwrap_or(s.len());
-    if pic.regular_grouping > 0 {
-        let group_count = (decimal_pos.saturating_sub(1)) / pic.regular_grouping;
+    if let Some(group_count) = decimal_pos
+        .saturating_sub(1)
+        .checked_div(pic.regular_grouping)
+    {
         for group in 1..=group_count {
             let at = decimal_pos - group * pic.regular_grouping;
             s.insert(at, p.grouping);

@@ -56,7 +56,7 @@ impl<'a> Evaluator<'a> {
         self.stack.check()?;
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
-        if ticks % 4096 == 0 && Instant::now() > self.deadline {
+        if ticks.is_multiple_of(4096) && Instant::now() > self.deadline {
             return Err(Failure::new("U1004").message(format!(
                 "Evaluation exceeded the time limit of {} seconds",
                 TIME_LIMIT.as_secs()

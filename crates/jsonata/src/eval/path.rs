@@ -278,7 +278,7 @@ impl<'a> Evaluator<'a> {
         });
         let mut result = Vec::new();
         for tuple in &stream {
-            let frame = self.frames.from_tuple(env, tuple);
+            let frame = self.frames.push_tuple(env, tuple);
             let context = tuple_get(tuple, "@");
             let Some(res) = self.eval(step, &context, frame)? else {
                 continue;
@@ -430,7 +430,7 @@ impl<'a> Evaluator<'a> {
         let len = stream.len();
         let mut results = Vec::new();
         for (index, tuple) in stream.into_iter().enumerate() {
-            let frame = self.frames.from_tuple(env, &tuple);
+            let frame = self.frames.push_tuple(env, &tuple);
             let res = self.eval(predicate, &tuple_get(&tuple, "@"), frame)?;
             if self.selects(res, index, len)? {
                 results.push(tuple);
@@ -525,8 +525,8 @@ impl<'a> Evaluator<'a> {
             return Ok(stream);
         }
         merge_sort(stream, &mut |a: &Tuple<'a>, b: &Tuple<'a>| {
-            let fa = self.frames.from_tuple(env, a);
-            let fb = self.frames.from_tuple(env, b);
+            let fa = self.frames.push_tuple(env, a);
+            let fb = self.frames.push_tuple(env, b);
             self.sort_swap(
                 node,
                 terms,
@@ -563,7 +563,7 @@ impl<'a> Evaluator<'a> {
         for item in items {
             let (context, frame) = match &item {
                 GroupItem::Value(v) => (v.clone(), env),
-                GroupItem::Tuple(t) => (tuple_get(t, "@"), self.frames.from_tuple(env, t)),
+                GroupItem::Tuple(t) => (tuple_get(t, "@"), self.frames.push_tuple(env, t)),
             };
             for (pi, (key_node, _)) in group.pairs.iter().enumerate() {
                 let key = self.eval(key_node, &context, frame)?;
@@ -613,7 +613,7 @@ impl<'a> Evaluator<'a> {
                     let mut tuple = reduce_tuple_stream(ts);
                     let context = tuple_get(&tuple, "@");
                     tuple.retain(|(k, _)| *k != "@");
-                    (context, self.frames.from_tuple(env, &tuple))
+                    (context, self.frames.push_tuple(env, &tuple))
                 }
             };
             if let Some(v) = self.eval(&group.pairs[pi].1, &context, frame)? {

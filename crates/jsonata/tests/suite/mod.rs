@@ -1,4 +1,4 @@
 //! Test modules.
 
 mod common;
-mod scratch;
+mod expressions;
