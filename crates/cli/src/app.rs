@@ -102,6 +102,7 @@ impl App {
         let engine = Engine::start(
             store.clone(),
             invoker,
+            Arc::new(sluice_engine::items::NoStorage),
             runtime.handle().clone(),
             loader(),
             options,

@@ -243,6 +243,7 @@ pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitC
     let ids: Vec<String> = crate::app::open_store(&data_dir)?
         .running()?
         .into_iter()
+        .filter(|e| e.info.parent.is_none())
         .map(|e| e.id)
         .collect();
     let (app, pool) = start_app(&data_dir, options(args.virtual_clock), project.as_ref())?;
@@ -303,6 +304,7 @@ fn aws_context(text: &str, flow: &str, id: &str) -> anyhow::Result<RunInfo> {
         role_arn: get("role_arn").unwrap_or(local.role_arn),
         state_machine_type: get("state_machine_type").unwrap_or(local.state_machine_type),
         start_ms: 0,
+        parent: None,
     })
 }
 

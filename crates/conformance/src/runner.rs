@@ -11,7 +11,8 @@ use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::{Invoker, NoFunctions};
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
-    ExecutionSummary, ExecutionWrite, Store, StoreError, StoredDefinition, StoredExecution,
+    Batch, ExecutionSummary, ItemRecord, MapRunRecord, Store, StoreError, StoredDefinition,
+    StoredExecution,
 };
 use sluice_engine::{ClockMode, Engine, EngineError, EngineOptions, StartRequest};
 use sluice_lang::compile::compile_document;
@@ -101,9 +102,9 @@ impl Store for TracedStore {
         self.note();
         self.inner.definition(id)
     }
-    fn commit(&self, writes: &[ExecutionWrite<'_>]) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch<'_>) -> Result<(), StoreError> {
         self.note();
-        self.inner.commit(writes)
+        self.inner.commit(batch)
     }
     fn running(&self) -> Result<Vec<StoredExecution>, StoreError> {
         self.note();
@@ -120,6 +121,18 @@ impl Store for TracedStore {
     fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
         self.note();
         self.inner.history(id)
+    }
+    fn open_map_runs(&self) -> Result<Vec<MapRunRecord>, StoreError> {
+        self.note();
+        self.inner.open_map_runs()
+    }
+    fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        self.note();
+        self.inner.map_runs_of(execution)
+    }
+    fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
+        self.note();
+        self.inner.map_items(run, from, limit)
     }
 }
 
@@ -158,6 +171,7 @@ async fn execute(case: &Value) -> Actual {
         role_arn: text(run, "role_arn", "").into(),
         state_machine_type: text(run, "state_machine_type", "STANDARD").into(),
         start_ms: 0,
+        parent: None,
     };
 
     let definition = case["definition"].clone();
@@ -199,6 +213,7 @@ async fn execute(case: &Value) -> Actual {
     let engine = match Engine::start(
         store.clone(),
         invoker,
+        Arc::new(sluice_engine::items::NoStorage),
         tokio::runtime::Handle::current(),
         loader,
         EngineOptions {

@@ -38,6 +38,16 @@ pub enum Command {
         /// Due time, epoch ms.
         due_ms: i64,
     },
+    /// Run (or resume) a Distributed Map; deliver its outcome to the frame at `path` as a task
+    /// result.
+    MapRun {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Run token.
+        token: u64,
+        /// What to run.
+        spec: Box<crate::map_run::MapRunSpec>,
+    },
 }
 
 /// Everything one call into the interpreter produced.

@@ -8,6 +8,8 @@ pub mod driver;
 pub mod effects;
 pub mod interpreter;
 pub mod invoke;
+pub mod items;
+pub mod map_run;
 pub mod model;
 pub mod run_info;
 pub mod store;

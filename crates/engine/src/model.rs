@@ -122,6 +122,13 @@ pub enum Step {
     TaskDone(TaskOutcome),
     /// Running children (Map iterations or Parallel branches).
     Fanout(Box<Fanout>),
+    /// Waiting for a Distributed Map run; its outcome arrives like a task's.
+    MapRun {
+        /// Token of the run.
+        token: u64,
+        /// The run, kept to start it again after a restart.
+        spec: Box<crate::map_run::MapRunSpec>,
+    },
 }
 
 /// A task's result or error.

@@ -21,6 +21,21 @@ pub struct RunInfo {
     pub state_machine_type: String,
     /// Start time, epoch ms.
     pub start_ms: i64,
+    /// For a child of a Distributed Map: the run it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRun>,
+}
+
+/// Where a Distributed Map child belongs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParentRun {
+    /// The map run id.
+    pub run: String,
+    /// The child's index in the run.
+    pub index: u64,
+    /// The item processor it runs, as a path from the definition's root (see
+    /// [`crate::map_run::ScopeStep`]).
+    pub processor: Vec<crate::map_run::ScopeStep>,
 }
 
 impl RunInfo {
@@ -34,6 +49,7 @@ impl RunInfo {
             role_arn: "arn:aws:iam::000000000000:role/sluice".into(),
             state_machine_type: "STANDARD".into(),
             start_ms,
+            parent: None,
         }
     }
 

@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::model::{ExecutionState, Status};
 use sluice_engine::store::{
-    ExecutionSummary, ExecutionWrite, Store, StoreError, StoredDefinition, StoredExecution,
+    Batch, ExecutionSummary, ItemRecord, MapRunRecord, Store, StoreError, StoredDefinition,
+    StoredExecution,
 };
 use std::path::Path;
 use std::sync::Mutex;
@@ -39,6 +40,23 @@ CREATE TABLE IF NOT EXISTS history (
     details TEXT NOT NULL,
     PRIMARY KEY (execution_id, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS map_runs (
+    id TEXT PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    done INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    path TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    progress TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS map_runs_open ON map_runs(done);
+CREATE INDEX IF NOT EXISTS map_runs_execution ON map_runs(execution_id);
+CREATE TABLE IF NOT EXISTS map_items (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
 ";
 
 /// A SQLite-backed [`Store`].
@@ -65,6 +83,62 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Rows of one JSON `record` column, decoded.
+    fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+        let rows = stmt
+            .query_map(args, |r| r.get::<_, String>(0))
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        rows.iter().map(|r| from_json(r)).collect()
+    }
+
+    /// Map runs matching `condition`, oldest first.
+    fn map_runs_where(
+        &self,
+        condition: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<MapRunRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT execution_id, done, spec, path, token, progress FROM map_runs WHERE {condition} ORDER BY rowid"
+            ))
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(args, |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        rows.into_iter()
+            .map(|(execution, done, spec, path, token, progress)| {
+                Ok(MapRunRecord {
+                    spec: from_json(&spec)?,
+                    execution,
+                    path: from_json(&path)?,
+                    token: token as u64,
+                    progress: from_json(&progress)?,
+                    done,
+                })
+            })
+            .collect()
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -155,7 +229,7 @@ impl Store for SqliteStore {
             .map_err(err)
     }
 
-    fn commit(&self, writes: &[ExecutionWrite<'_>]) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch<'_>) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(err)?;
         {
@@ -175,7 +249,7 @@ impl Store for SqliteStore {
                     "INSERT OR REPLACE INTO history (execution_id, event_id, timestamp_ms, kind, details) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err)?;
-            for w in writes {
+            for w in &batch.executions {
                 let e = w.execution;
                 let state = to_json(&e.state)?;
                 if w.new {
@@ -209,8 +283,59 @@ impl Store for SqliteStore {
                         .map_err(err)?;
                 }
             }
+            let mut new_run = tx
+                .prepare_cached(
+                    "INSERT INTO map_runs (id, execution_id, done, spec, path, token, progress) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            let mut run = tx
+                .prepare_cached("UPDATE map_runs SET done = ?2, progress = ?3 WHERE id = ?1")
+                .map_err(err)?;
+            for w in &batch.map_runs {
+                let r = w.record;
+                if w.new {
+                    new_run
+                        .execute(params![
+                            r.spec.id,
+                            r.execution,
+                            r.done,
+                            to_json(&r.spec)?,
+                            to_json(&r.path)?,
+                            r.token as i64,
+                            to_json(&r.progress)?
+                        ])
+                        .map_err(err)?;
+                } else {
+                    run.execute(params![r.spec.id, r.done, to_json(&r.progress)?])
+                        .map_err(err)?;
+                }
+            }
+            let mut item = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO map_items (run_id, idx, record) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(err)?;
+            for i in &batch.items {
+                item.execute(params![i.run, i.index as i64, to_json(i)?])
+                    .map_err(err)?;
+            }
         }
         tx.commit().map_err(err)
+    }
+
+    fn open_map_runs(&self) -> Result<Vec<MapRunRecord>, StoreError> {
+        self.map_runs_where("done = 0", params![])
+    }
+
+    fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        self.map_runs_where("execution_id = ?1", params![execution])
+    }
+
+    fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
+        self.records(
+            "SELECT record FROM map_items WHERE run_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+            params![run, from as i64, limit as i64],
+        )
     }
 
     fn running(&self) -> Result<Vec<StoredExecution>, StoreError> {

@@ -4,6 +4,7 @@ use super::io::{self, Eval};
 use super::states::transition;
 use super::{Cx, Flow, Progress, run};
 use crate::invoke::TaskError;
+use crate::map_run::{Batcher, BatcherSpec};
 use crate::model::{Fanout, Frame, Step};
 use serde_json::{Map, Value, json};
 use sluice_lang::dataflow::{self, Failure, FdlVars};
@@ -45,6 +46,10 @@ pub(super) fn begin(
                     failure: None,
                 }
             }
+            StateKind::Map(spec) if spec.distributed => {
+                drop(ev);
+                return super::distributed::begin(cx, state, spec, frame, outer);
+            }
             StateKind::Map(spec) => map_fanout(cx, state, spec, frame, &ev)?,
             _ => unreachable!("fanout::begin on a state without children"),
         }
@@ -66,7 +71,116 @@ fn map_fanout(
     ev: &Eval,
 ) -> Result<Fanout, Failure> {
     let raw = &frame.input;
-    let (effective, items) = match &state.io {
+    let (effective, items) = effective_and_items(cx, state, spec, raw, ev)?;
+    let Value::Array(items) = items else {
+        return Err(not_an_array(&items));
+    };
+    let mut inputs = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        inputs.push(select_item(
+            &cx.st.globals,
+            &state.io,
+            spec.item_selector.as_ref(),
+            &effective,
+            raw,
+            index,
+            item,
+            ev,
+        )?);
+    }
+    let inputs = match batcher_spec(state, spec, raw, &effective, ev)? {
+        None => inputs,
+        Some(b) => {
+            let mut batcher = Batcher::new(&b);
+            let mut out: Vec<Value> = inputs.into_iter().filter_map(|i| batcher.push(i)).collect();
+            out.extend(batcher.finish());
+            out
+        }
+    };
+    let limits = limits(spec, raw, &effective, ev)?;
+    Ok(Fanout {
+        results: vec![None; inputs.len()],
+        pending: inputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i as u32, v))
+            .collect::<VecDeque<_>>(),
+        running: BTreeMap::new(),
+        max_concurrency: limits.max_concurrency,
+        failed: 0,
+        tolerated_count: limits.tolerated_count,
+        tolerated_percent: limits.tolerated_percent,
+        effective_input: effective,
+        failure: None,
+    })
+}
+
+/// The error of a Map whose items are not an array.
+pub(super) fn not_an_array(items: &Value) -> Failure {
+    Failure::query(format!(
+        "Map state input must be an array but was: {}",
+        dataflow::compact(items)
+    ))
+}
+
+/// A Map's concurrency and failure tolerance, evaluated.
+pub(super) struct Limits {
+    /// `MaxConcurrency` (0 = unbounded).
+    pub max_concurrency: usize,
+    /// `ToleratedFailureCount`.
+    pub tolerated_count: Option<u64>,
+    /// `ToleratedFailurePercentage`.
+    pub tolerated_percent: Option<f64>,
+}
+
+/// Evaluates `MaxConcurrency` and the tolerated failure fields.
+pub(super) fn limits(
+    spec: &MapSpec,
+    raw: &Value,
+    effective: &Value,
+    ev: &Eval,
+) -> Result<Limits, Failure> {
+    let max_concurrency = count_field(
+        spec.max_concurrency.as_ref(),
+        "MaxConcurrency",
+        raw,
+        effective,
+        ev,
+    )?
+    .unwrap_or(0) as usize;
+    let tolerated_count = count_field(
+        spec.tolerated_failure_count.as_ref(),
+        "ToleratedFailureCount",
+        raw,
+        effective,
+        ev,
+    )?;
+    let tolerated_percent = match &spec.tolerated_failure_percentage {
+        None => None,
+        Some(f) => Some(number_field(
+            f,
+            "ToleratedFailurePercentage",
+            raw,
+            effective,
+            ev,
+        )?),
+    };
+    Ok(Limits {
+        max_concurrency,
+        tolerated_count: tolerated_count.map(|n| n as u64),
+        tolerated_percent,
+    })
+}
+
+/// The Map's effective input and its items (not yet checked to be an array).
+pub(super) fn effective_and_items(
+    cx: &Cx,
+    state: &State,
+    spec: &MapSpec,
+    raw: &Value,
+    ev: &Eval,
+) -> Result<(Value, Value), Failure> {
+    Ok(match &state.io {
         Io::JsonPath { input_path, .. } => {
             let effective = dataflow::apply_path(input_path, raw.clone(), &ev.env())?;
             let items = match &spec.items_path {
@@ -123,59 +237,6 @@ fn map_fanout(
             };
             (effective, items)
         }
-    };
-    let Value::Array(items) = items else {
-        return Err(Failure::query(format!(
-            "Map state input must be an array but was: {}",
-            dataflow::compact(&items)
-        )));
-    };
-    let mut inputs = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        inputs.push(select_item(
-            cx, state, spec, &effective, raw, index, item, ev,
-        )?);
-    }
-    let inputs = batch(spec, inputs, &effective, ev)?;
-    let max_concurrency = count_field(
-        spec.max_concurrency.as_ref(),
-        "MaxConcurrency",
-        raw,
-        &effective,
-        ev,
-    )?
-    .unwrap_or(0) as usize;
-    let tolerated_count = count_field(
-        spec.tolerated_failure_count.as_ref(),
-        "ToleratedFailureCount",
-        raw,
-        &effective,
-        ev,
-    )?;
-    let tolerated_percent = match &spec.tolerated_failure_percentage {
-        None => None,
-        Some(f) => Some(number_field(
-            f,
-            "ToleratedFailurePercentage",
-            raw,
-            &effective,
-            ev,
-        )?),
-    };
-    Ok(Fanout {
-        results: vec![None; inputs.len()],
-        pending: inputs
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (i as u32, v))
-            .collect::<VecDeque<_>>(),
-        running: BTreeMap::new(),
-        max_concurrency,
-        failed: 0,
-        tolerated_count: tolerated_count.map(|n| n as u64),
-        tolerated_percent,
-        effective_input: effective,
-        failure: None,
     })
 }
 
@@ -190,18 +251,19 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// An item's child input: the item itself, or what `ItemSelector` makes of it.
 #[allow(clippy::too_many_arguments)]
-fn select_item(
-    cx: &Cx,
-    state: &State,
-    spec: &MapSpec,
+pub(super) fn select_item(
+    globals: &Map<String, Value>,
+    io: &Io,
+    selector: Option<&Value>,
     effective: &Value,
     raw: &Value,
     index: usize,
     item: Value,
     ev: &Eval,
 ) -> Result<Value, Failure> {
-    let Some(selector) = &spec.item_selector else {
+    let Some(selector) = selector else {
         return Ok(item);
     };
     let map_item = json!({ "Index": index, "Value": item });
@@ -209,7 +271,7 @@ fn select_item(
     if let Some(c) = context.as_object_mut() {
         c.insert("Map".into(), json!({ "Item": map_item }));
     }
-    match &state.io {
+    match io {
         Io::JsonPath { .. } => {
             let env = dataflow::Env {
                 context: &context,
@@ -225,7 +287,7 @@ fn select_item(
             ev.jsonata(selector, &states, "ItemSelector")
         }
         Io::Fdl { .. } => {
-            let global = Value::Object(cx.st.globals.clone());
+            let global = Value::Object(globals.clone());
             dataflow::fdl_template(
                 selector,
                 &FdlVars {
@@ -240,58 +302,65 @@ fn select_item(
     }
 }
 
-/// Groups items as `ItemBatcher` says: `{"Items": [...], "BatchInput": ...}` per batch.
-fn batch(
+/// Evaluates `ItemBatcher`: its limits (literal, JSONata or `...Path`) and `BatchInput`.
+pub(super) fn batcher_spec(
+    state: &State,
     spec: &MapSpec,
-    items: Vec<Value>,
+    raw: &Value,
     effective: &Value,
     ev: &Eval,
-) -> Result<Vec<Value>, Failure> {
+) -> Result<Option<BatcherSpec>, Failure> {
     let Some(batcher) = &spec.item_batcher else {
-        return Ok(items);
+        return Ok(None);
     };
-    let max_items = batcher
-        .get("MaxItemsPerBatch")
-        .and_then(Value::as_u64)
-        .unwrap_or(u64::MAX)
-        .max(1) as usize;
-    let max_bytes = batcher
-        .get("MaxInputBytesPerBatch")
-        .and_then(Value::as_u64)
-        .unwrap_or(256 * 1024) as usize;
+    let limit = |name: &str| -> Result<Option<i64>, Failure> {
+        let path = format!("{name}Path");
+        let field = match (
+            batcher.get(name),
+            batcher.get(&path).and_then(Value::as_str),
+        ) {
+            (Some(v), _) => Some(Field::Literal(v.clone())),
+            (None, Some(p)) => Some(Field::Path(p.to_string())),
+            (None, None) => None,
+        };
+        let Some(field) = field else {
+            return Ok(None);
+        };
+        let (value, _) = field_value(&field, name, raw, effective, ev)?;
+        count_field(
+            Some(&Field::Literal(numeric(value))),
+            name,
+            raw,
+            effective,
+            ev,
+        )
+    };
+    let max_items = limit("MaxItemsPerBatch")?.filter(|n| *n > 0);
+    let max_bytes = limit("MaxInputBytesPerBatch")?.filter(|n| *n > 0);
     let batch_input = match batcher.get("BatchInput") {
-        Some(tpl) => Some(dataflow::template(tpl, effective, &ev.env())?),
         None => None,
+        Some(tpl) => Some(match &state.io {
+            Io::Jsonata { .. } => ev.jsonata(tpl, &ev.states(raw, None, None), "BatchInput")?,
+            _ => dataflow::template(tpl, effective, &ev.env())?,
+        }),
     };
-    let mut out = Vec::new();
-    let mut current: Vec<Value> = Vec::new();
-    let mut bytes = 0usize;
-    for item in items {
-        let size = dataflow::compact(&item).len();
-        if !current.is_empty() && (current.len() >= max_items || bytes + size > max_bytes) {
-            out.push(batch_value(std::mem::take(&mut current), &batch_input));
-            bytes = 0;
-        }
-        bytes += size;
-        current.push(item);
-    }
-    if !current.is_empty() {
-        out.push(batch_value(current, &batch_input));
-    }
-    Ok(out)
+    Ok(Some(BatcherSpec {
+        max_items: max_items.map_or(usize::MAX, |n| n as usize),
+        max_bytes: max_bytes.map_or(256 * 1024, |n| n as usize),
+        batch_input,
+    }))
 }
 
-fn batch_value(items: Vec<Value>, batch_input: &Option<Value>) -> Value {
-    let mut m = Map::new();
-    if let Some(b) = batch_input {
-        m.insert("BatchInput".into(), b.clone());
+/// A string holding an integer (as variables often do) read as that number.
+pub(super) fn numeric(v: Value) -> Value {
+    match v.as_str().and_then(|s| s.trim().parse::<i64>().ok()) {
+        Some(n) => Value::from(n),
+        None => v,
     }
-    m.insert("Items".into(), Value::Array(items));
-    Value::Object(m)
 }
 
 /// Evaluates a non-negative integer field (literal, JSONata or `...Path`).
-fn count_field(
+pub(super) fn count_field(
     field: Option<&Field>,
     name: &str,
     raw: &Value,
@@ -320,7 +389,7 @@ fn count_field(
     }
 }
 
-fn number_field(
+pub(super) fn number_field(
     field: &Field,
     name: &str,
     raw: &Value,
@@ -338,7 +407,7 @@ fn number_field(
         })
 }
 
-fn field_value(
+pub(super) fn field_value(
     field: &Field,
     name: &str,
     raw: &Value,
@@ -389,10 +458,10 @@ pub(super) fn pump(
                     json!({ "index": index, "name": state.name }),
                 );
             }
-            cx.path.push(index);
+            cx.descend(state, index);
             let mut child = cx.new_frame(scope, input, Map::new());
             let progress = run(cx, scope, &mut child, &chain);
-            cx.path.pop();
+            cx.ascend();
             match progress {
                 Progress::Blocked => {
                     fan.running.insert(index, child);

@@ -5,12 +5,14 @@
 //! A frame runs until it must wait (a task, a timer) or its scope ends; Map and Parallel
 //! states hold child frames, addressed by a path of child indices.
 
+mod distributed;
 mod errors;
 mod fanout;
 mod io;
 mod states;
 
 use crate::effects::{Command, Effects, HistoryEvent};
+use crate::map_run::ScopeStep;
 use crate::model::{ExecutionState, Frame, Status, Step, TaskOutcome};
 use crate::run_info::RunInfo;
 use serde_json::{Map, Value, json};
@@ -67,6 +69,7 @@ pub fn start(
         fx: &mut fx,
         now_ms,
         path: Vec::new(),
+        scopes: Vec::new(),
     };
     cx.event(
         "ExecutionStarted",
@@ -98,6 +101,7 @@ pub fn apply(
         fx: &mut fx,
         now_ms,
         path: Vec::new(),
+        scopes: Vec::new(),
     };
     let progress = match event {
         Event::ExecutionTimeout => Progress::Done(Err(Failure::new("States.Timeout", ""))),
@@ -126,6 +130,8 @@ pub fn apply(
     fx
 }
 
+pub use distributed::item_input;
+
 /// Commands needed to resume a loaded execution: every pending task and timer, again.
 pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
     let mut out = Vec::new();
@@ -146,6 +152,11 @@ fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
             path: path.clone(),
             token: *token,
             due_ms: *due_ms,
+        }),
+        Step::MapRun { token, spec } => out.push(Command::MapRun {
+            path: path.clone(),
+            token: *token,
+            spec: spec.clone(),
         }),
         Step::Fanout(fan) => {
             for (i, child) in &fan.running {
@@ -233,9 +244,28 @@ struct Cx<'a> {
     fx: &'a mut Effects,
     now_ms: i64,
     path: Vec<u32>,
+    /// The scopes entered on the way to the current frame, for naming item processors.
+    scopes: Vec<ScopeStep>,
 }
 
 impl Cx<'_> {
+    /// Enters child `index` of `state`.
+    fn descend(&mut self, state: &State, index: u32) {
+        self.path.push(index);
+        let branch = if matches!(state.kind, StateKind::Map(_)) {
+            0
+        } else {
+            index
+        };
+        self.scopes.push((state.name.clone(), branch));
+    }
+
+    /// Leaves the child entered last.
+    fn ascend(&mut self) {
+        self.path.pop();
+        self.scopes.pop();
+    }
+
     /// Records a history event and returns its id.
     fn event(&mut self, kind: &str, details: Value) -> u64 {
         let id = self.st.next_event_id;
@@ -332,7 +362,9 @@ fn deliver(
 ) -> Progress {
     let Some((&index, rest)) = path.split_first() else {
         let accepted = match (&frame.step, delivery) {
-            (Step::Task { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
+            (Step::Task { token, .. } | Step::MapRun { token, .. }, Delivery::Task(t, outcome))
+                if *token == t =>
+            {
                 frame.step = Step::TaskDone(outcome);
                 true
             }
@@ -371,9 +403,9 @@ fn deliver(
     let mut chain: Vec<&Map<String, Value>> = Vec::with_capacity(outer.len() + 1);
     chain.push(vars);
     chain.extend_from_slice(outer);
-    cx.path.push(index);
+    cx.descend(state, index);
     let progress = deliver(cx, child_scope, child, &chain, rest, delivery);
-    cx.path.pop();
+    cx.ascend();
     match progress {
         Progress::Blocked => Progress::Blocked,
         Progress::Done(result) => {

@@ -25,12 +25,15 @@ pub(super) fn step(
             effective.and_then(|eff| finish_passthrough(cx, state, frame, outer, &eff, None, None))
         }
         Step::TimerFired { wait_state: false } => start(cx, state, frame, outer),
+        Step::TaskDone(outcome) if matches!(state.kind, StateKind::Map(_)) => {
+            super::distributed::done(cx, state, frame, outer, outcome)
+        }
         Step::TaskDone(outcome) => task_done(cx, state, frame, outer, outcome),
         Step::Fanout(fan) => {
             frame.step = Step::Fanout(fan);
             fanout::pump(cx, state, frame, outer)
         }
-        waiting @ (Step::Task { .. } | Step::Timer { .. }) => {
+        waiting @ (Step::Task { .. } | Step::Timer { .. } | Step::MapRun { .. }) => {
             frame.step = waiting;
             Ok(Flow::Block)
         }

@@ -2,14 +2,19 @@
 //! in one store transaction (group commit), then dispatches the commands those transitions caused.
 //!
 //! It runs on a thread of its own and owns every live execution; invocations run as tasks on a
-//! tokio runtime and report back through the driver's channel.
+//! tokio runtime and report back through the driver's channel. Distributed Map runs live here
+//! too ([`map_runs`]): their children are executions like any other.
+
+mod map_runs;
 
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::interpreter::{self, Event};
-use crate::invoke::Invoker;
+use crate::invoke::{Invoker, TaskError};
+use crate::items::ItemStore;
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::RunInfo;
-use crate::store::{ExecutionWrite, Store, StoreError, StoredExecution};
+use crate::store::{Batch, ExecutionWrite, MapRunWrite, Store, StoreError, StoredExecution};
+use map_runs::{Fed, LiveRun};
 use serde_json::Value;
 use sluice_lang::ir::Definition;
 use std::cmp::Reverse;
@@ -111,7 +116,7 @@ pub struct StartRequest {
 
 enum Msg {
     Start(
-        StartRequest,
+        Box<StartRequest>,
         tokio::sync::oneshot::Sender<Result<String, EngineError>>,
     ),
     Task {
@@ -124,6 +129,18 @@ enum Msg {
         String,
         tokio::sync::oneshot::Sender<Result<Outcome, EngineError>>,
     ),
+    /// Items read for a map run.
+    Fed {
+        run: String,
+        items: Vec<Fed>,
+        done: bool,
+        error: Option<TaskError>,
+    },
+    /// A map run's outcome, once its results are collected (and written).
+    RunFinished {
+        run: String,
+        outcome: TaskOutcome,
+    },
     Shutdown,
 }
 
@@ -136,10 +153,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the driver, resuming every execution the store says is running.
+    /// Starts the driver, resuming every execution the store says is running. `items` serves
+    /// Distributed Map readers and writers.
     pub fn start(
         store: Arc<dyn Store>,
         invoker: Arc<dyn Invoker>,
+        items: Arc<dyn ItemStore>,
         runtime: tokio::runtime::Handle,
         loader: DefinitionLoader,
         options: EngineOptions,
@@ -149,6 +168,7 @@ impl Engine {
         let mut driver = Driver {
             store,
             invoker,
+            items,
             runtime,
             loader,
             options,
@@ -163,6 +183,11 @@ impl Engine {
             virtual_now: now_ms(),
             dirty: Vec::new(),
             commands: Vec::new(),
+            runs: HashMap::new(),
+            dirty_runs: Vec::new(),
+            finished_items: Vec::new(),
+            pumps: Vec::new(),
+            finalize: Vec::new(),
         };
         driver.recover()?;
         let thread = std::thread::Builder::new()
@@ -179,7 +204,7 @@ impl Engine {
     /// Starts an execution and returns its id once its first steps are committed.
     pub async fn start_execution(&self, request: StartRequest) -> Result<String, EngineError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.send(Msg::Start(request, reply))?;
+        self.send(Msg::Start(Box::new(request), reply))?;
         rx.await
             .map_err(|_| EngineError::Stopped("driver gone".into()))?
     }
@@ -231,6 +256,7 @@ struct Timer {
 struct Driver {
     store: Arc<dyn Store>,
     invoker: Arc<dyn Invoker>,
+    items: Arc<dyn ItemStore>,
     runtime: tokio::runtime::Handle,
     loader: DefinitionLoader,
     options: EngineOptions,
@@ -245,6 +271,16 @@ struct Driver {
     virtual_now: i64,
     dirty: Vec<String>,
     commands: Vec<(String, Command)>,
+    /// Map runs in progress, by id.
+    runs: HashMap<String, LiveRun>,
+    /// Map runs changed since the last commit.
+    dirty_runs: Vec<String>,
+    /// Map items finished since the last commit.
+    finished_items: Vec<crate::store::ItemRecord>,
+    /// Map runs that may start more children.
+    pumps: Vec<String>,
+    /// Map runs to conclude once the next commit made their items durable.
+    finalize: Vec<String>,
 }
 
 fn now_ms() -> i64 {
@@ -260,8 +296,14 @@ impl Driver {
     }
 
     fn recover(&mut self) -> Result<(), EngineError> {
+        self.recover_map_runs()?;
         for record in self.store.running()? {
-            let definition = match self.definition(&record.definition_id) {
+            if let Some(parent) = &record.info.parent
+                && let Some(run) = self.runs.get_mut(&parent.run)
+            {
+                run.running += 1;
+            }
+            let definition = match self.execution_definition(&record) {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("sluice: cannot resume execution '{}': {e}", record.id);
@@ -290,8 +332,22 @@ impl Driver {
                 },
             );
         }
+        self.pumps.extend(self.runs.keys().cloned());
+        self.pump_runs();
+        self.commit();
         self.dispatch();
         Ok(())
+    }
+
+    /// The definition an execution runs: its flow's, or for a map child its item processor.
+    fn execution_definition(
+        &mut self,
+        record: &StoredExecution,
+    ) -> Result<Arc<Definition>, String> {
+        match &record.info.parent {
+            Some(p) => self.processor_definition(&record.definition_id, &p.processor),
+            None => self.definition(&record.definition_id),
+        }
     }
 
     fn definition(&mut self, id: &str) -> Result<Arc<Definition>, String> {
@@ -313,6 +369,7 @@ impl Driver {
             let first = match self.rx.try_recv() {
                 Ok(m) => Some(m),
                 Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Empty) if self.has_work() => None,
                 Err(mpsc::TryRecvError::Empty) => {
                     if self.options.clock == ClockMode::Virtual && self.in_flight == 0 {
                         if let Some(Reverse(t)) = self.timers.peek() {
@@ -354,9 +411,20 @@ impl Driver {
                 };
             }
             self.fire_due_timers();
+            self.pump_runs();
             self.commit();
             self.dispatch();
         }
+    }
+
+    /// Whether something is waiting to be committed or started without any message arriving.
+    fn has_work(&self) -> bool {
+        !self.dirty.is_empty()
+            || !self.dirty_runs.is_empty()
+            || !self.finished_items.is_empty()
+            || !self.pumps.is_empty()
+            || !self.commands.is_empty()
+            || !self.finalize.is_empty()
     }
 
     fn recv_blocking(&self, wait: Option<Duration>) -> Option<Msg> {
@@ -373,7 +441,7 @@ impl Driver {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Start(req, reply) => {
-                let result = self.start_execution(req);
+                let result = self.start_execution(*req);
                 let _ = reply.send(result);
             }
             Msg::Task {
@@ -404,6 +472,13 @@ impl Driver {
                     let _ = reply.send(result);
                 }
             }
+            Msg::Fed {
+                run,
+                items,
+                done,
+                error,
+            } => self.fed(&run, items, done, error),
+            Msg::RunFinished { run, outcome } => self.run_finished(&run, outcome),
             Msg::Shutdown => {}
         }
     }
@@ -473,12 +548,17 @@ impl Driver {
             .transitions
             .fetch_add(fx.transitions, Ordering::Relaxed);
         live.history.extend(fx.history);
-        if live.record.state.status != Status::Running && live.record.stop_ms.is_none() {
+        let just_finished =
+            live.record.state.status != Status::Running && live.record.stop_ms.is_none();
+        if just_finished {
             live.record.stop_ms = Some(now);
         }
         self.dirty.push(exec.to_string());
         for cmd in fx.commands {
             self.commands.push((exec.to_string(), cmd));
+        }
+        if just_finished {
+            self.child_finished(exec);
         }
     }
 
@@ -504,29 +584,53 @@ impl Driver {
     }
 
     fn commit(&mut self) {
-        if self.dirty.is_empty() {
+        if self.dirty.is_empty() && self.dirty_runs.is_empty() && self.finished_items.is_empty() {
             return;
         }
         self.dirty.sort();
         self.dirty.dedup();
+        self.dirty_runs.sort();
+        self.dirty_runs.dedup();
         let dirty = std::mem::take(&mut self.dirty);
+        let dirty_runs = std::mem::take(&mut self.dirty_runs);
+        let items = std::mem::take(&mut self.finished_items);
         let result = {
-            let writes: Vec<ExecutionWrite> = dirty
-                .iter()
-                .filter_map(|id| self.live.get(id))
-                .map(|l| ExecutionWrite {
-                    execution: &l.record,
-                    new: l.new,
-                    history: &l.history,
-                })
-                .collect();
-            self.store.commit(&writes)
+            let batch = Batch {
+                executions: dirty
+                    .iter()
+                    .filter_map(|id| self.live.get(id))
+                    .map(|l| ExecutionWrite {
+                        execution: &l.record,
+                        new: l.new,
+                        history: &l.history,
+                    })
+                    .collect(),
+                map_runs: dirty_runs
+                    .iter()
+                    .filter_map(|id| self.runs.get(id))
+                    .map(|r| MapRunWrite {
+                        record: &r.record,
+                        new: r.new,
+                    })
+                    .collect(),
+                items,
+            };
+            self.store.commit(&batch)
         };
         if let Err(e) = result {
             eprintln!("sluice: commit failed, stopping: {e}");
             std::process::exit(70);
         }
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        for id in dirty_runs {
+            match self.runs.get_mut(&id) {
+                Some(r) if r.record.done => {
+                    self.runs.remove(&id);
+                }
+                Some(r) => r.new = false,
+                None => {}
+            }
+        }
         for id in dirty {
             let finished = match self.live.get_mut(&id) {
                 Some(l) => {
@@ -547,6 +651,9 @@ impl Driver {
     }
 
     fn dispatch(&mut self) {
+        for run in std::mem::take(&mut self.finalize) {
+            self.conclude(&run);
+        }
         for (exec, cmd) in std::mem::take(&mut self.commands) {
             if !self.live.contains_key(&exec) {
                 continue;
@@ -563,6 +670,7 @@ impl Driver {
                     token,
                     deadline: false,
                 })),
+                Command::MapRun { path, token, spec } => self.open_run(&exec, path, token, *spec),
                 Command::Invoke {
                     path,
                     token,

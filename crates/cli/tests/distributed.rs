@@ -1,0 +1,148 @@
+//! Distributed Map through the real binary: children as executions, and a `kill -9` in the
+//! middle of a run that a restart finishes with every item exactly once.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn sluice(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.arg("--data-dir").arg(data_dir);
+    cmd
+}
+
+fn last_json_line(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{'));
+    let line = line.unwrap_or_else(|| {
+        panic!(
+            "no JSON line in stdout: {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    serde_json::from_str(line).expect("valid JSON line")
+}
+
+/// 60 items, 6 at a time, each child napping for a second: about ten seconds in all.
+fn distributed_flow() -> Value {
+    json!({
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 6,
+                "ItemSelector": {"n.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Nap",
+                    "States": {
+                        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Double"},
+                        "Double": {
+                            "Type": "Pass",
+                            "Parameters": {"i.$": "$.i", "v.$": "States.MathAdd($.n, $.n)"},
+                            "End": true
+                        }
+                    }
+                },
+                "End": true
+            }
+        }
+    })
+}
+
+fn expected_output() -> Value {
+    Value::Array((0..60).map(|i| json!({"i": i, "v": 2 * i})).collect())
+}
+
+fn executions(data_dir: &Path) -> Vec<Value> {
+    let out = sluice(data_dir)
+        .args(["list", "--json", "--limit", "1000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn distributed_map_runs_children_as_executions_and_survives_kill_dash_nine() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("fan.json");
+    std::fs::write(&flow, distributed_flow().to_string()).unwrap();
+    let input = json!({"items": (0..60).collect::<Vec<_>>()}).to_string();
+
+    let reference = sluice(&dir.path().join("reference"))
+        .arg("run")
+        .arg(&flow)
+        .args([
+            "--json",
+            "--virtual-clock",
+            "--name",
+            "ref",
+            "--input",
+            &input,
+        ])
+        .output()
+        .unwrap();
+    let line = last_json_line(&reference);
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    assert_eq!(line["output"], expected_output());
+    let children = executions(&dir.path().join("reference"))
+        .into_iter()
+        .filter(|e| {
+            e["execution"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("ref/Fan:"))
+        })
+        .count();
+    assert_eq!(children, 60, "every item ran as a child execution");
+
+    let data = dir.path().join("crashy");
+    let mut child = sluice(&data)
+        .arg("run")
+        .arg(&flow)
+        .args(["--json", "--name", "victim", "--input", &input])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done_before = executions(&data)
+        .iter()
+        .filter(|e| e["status"] == "SUCCEEDED")
+        .count();
+    assert!(
+        done_before < 60,
+        "the process was killed before the run finished ({done_before} children done)"
+    );
+
+    let resumed = sluice(&data).args(["resume", "--json"]).output().unwrap();
+    let line = last_json_line(&resumed);
+    assert_eq!(line["execution"], "victim");
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    assert_eq!(
+        line["output"],
+        expected_output(),
+        "every item exactly once, in order"
+    );
+    let children = executions(&data)
+        .into_iter()
+        .filter(|e| {
+            e["execution"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("victim/Fan:"))
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(children.len(), 60, "no child started twice");
+    assert!(children.iter().all(|c| c["status"] == "SUCCEEDED"));
+}

@@ -1,0 +1,633 @@
+//! Distributed Map runs: reading items on a feeder thread, starting each as a child execution
+//! within `MaxConcurrency`, recording every child's outcome in the same commit as the child's
+//! last step, and concluding the run (results collected or written) once all are durable.
+//!
+//! A run resumes after a restart from its record: children already started are executions in
+//! the store (finished ones have their item recorded), and the reader skips the items consumed.
+
+use super::{Driver, Live, Msg};
+use crate::interpreter::{self, Event};
+use crate::invoke::TaskError;
+use crate::items::{ItemOutcome, ItemStore, ReadItem};
+use crate::map_run::{
+    Batcher, ItemSource, MapRunSpec, ScopeStep, tolerance_exceeded, within_tolerance,
+};
+use crate::model::{Status, TaskOutcome};
+use crate::run_info::{ParentRun, epoch};
+use crate::store::{ItemRecord, MapRunProgress, MapRunRecord, Store, StoredExecution};
+use serde_json::{Value, json};
+use sluice_lang::ir::{Definition, Scope, StateKind};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+/// Children running at once when the Map sets no `MaxConcurrency`.
+pub const DEFAULT_RUN_CONCURRENCY: usize = 1000;
+
+/// Fewest items asked of a feeder at a time, so that small runs still read in large chunks.
+const MIN_ITEMS_REQUEST: usize = 1024;
+
+/// Finished items read per page when collecting a run's results.
+const RESULT_PAGE: usize = 1000;
+
+/// One child's input as the feeder produced it.
+pub(crate) struct Fed {
+    /// Items consumed from the source up to and including this child.
+    consumed: u64,
+    /// The input, or why the item could not become one.
+    input: Result<Value, TaskError>,
+}
+
+/// A run the driver is working on.
+pub(crate) struct LiveRun {
+    /// The durable part.
+    pub record: MapRunRecord,
+    /// Children running now.
+    pub running: usize,
+    /// Not stored yet.
+    pub new: bool,
+    buffer: VecDeque<Fed>,
+    credits: Option<mpsc::Sender<usize>>,
+    requested: bool,
+    exhausted: bool,
+    concluding: bool,
+}
+
+impl LiveRun {
+    fn new(record: MapRunRecord) -> LiveRun {
+        LiveRun {
+            record,
+            running: 0,
+            new: false,
+            buffer: VecDeque::new(),
+            credits: None,
+            requested: false,
+            exhausted: false,
+            concluding: false,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        match self.record.spec.max_concurrency {
+            0 => DEFAULT_RUN_CONCURRENCY,
+            n => n,
+        }
+    }
+}
+
+impl Driver {
+    /// Loads the runs a previous process left open.
+    pub(super) fn recover_map_runs(&mut self) -> Result<(), crate::EngineError> {
+        for record in self.store.open_map_runs()? {
+            self.runs
+                .insert(record.spec.id.clone(), LiveRun::new(record));
+        }
+        Ok(())
+    }
+
+    /// Starts a run the interpreter asked for (or ignores it when it is running already).
+    pub(super) fn open_run(&mut self, exec: &str, path: Vec<u32>, token: u64, spec: MapRunSpec) {
+        if self.runs.contains_key(&spec.id) {
+            return;
+        }
+        let id = spec.id.clone();
+        let record = MapRunRecord {
+            spec,
+            execution: exec.to_string(),
+            path,
+            token,
+            progress: MapRunProgress::default(),
+            done: false,
+        };
+        let mut run = LiveRun::new(record);
+        run.new = true;
+        self.runs.insert(id.clone(), run);
+        self.dirty_runs.push(id.clone());
+        self.pumps.push(id);
+        self.pump_runs();
+    }
+
+    /// Starts children of every run that has room, until none can start more.
+    pub(super) fn pump_runs(&mut self) {
+        while let Some(id) = self.pumps.pop() {
+            self.pump_run(&id);
+        }
+    }
+
+    fn pump_run(&mut self, id: &str) {
+        loop {
+            let Some(run) = self.runs.get_mut(id) else {
+                return;
+            };
+            if run.concluding || run.record.done {
+                return;
+            }
+            if run.record.progress.failure.is_some() {
+                if run.running == 0 {
+                    run.concluding = true;
+                    self.finalize.push(id.to_string());
+                }
+                return;
+            }
+            if run.running >= run.capacity() {
+                return;
+            }
+            let Some(fed) = run.buffer.pop_front() else {
+                if run.exhausted {
+                    run.record.progress.source_done = true;
+                    self.dirty_runs.push(id.to_string());
+                    if run.running == 0 {
+                        run.concluding = true;
+                        self.finalize.push(id.to_string());
+                    }
+                } else if !run.requested {
+                    self.request_items(id);
+                }
+                return;
+            };
+            let progress = &mut run.record.progress;
+            let index = progress.started;
+            progress.started += 1;
+            progress.consumed = fed.consumed;
+            self.dirty_runs.push(id.to_string());
+            match fed.input {
+                Ok(input) => self.start_child(id, index, input),
+                Err(e) => {
+                    let now = self.now();
+                    let item = ItemRecord {
+                        run: id.to_string(),
+                        index,
+                        status: "FAILED".into(),
+                        input: Value::Null,
+                        output: json!({ "Error": e.error, "Cause": e.cause }),
+                        execution: None,
+                        start_ms: now,
+                        stop_ms: now,
+                    };
+                    self.record_item(item, false);
+                }
+            }
+        }
+    }
+
+    /// Asks the run's feeder for more items, starting the feeder first if needed.
+    fn request_items(&mut self, id: &str) {
+        let Some(run) = self.runs.get_mut(id) else {
+            return;
+        };
+        let want = (run.capacity() * 2)
+            .max(MIN_ITEMS_REQUEST)
+            .saturating_sub(run.buffer.len())
+            .max(1);
+        if run.credits.is_none() {
+            let (credits, wanted) = mpsc::channel();
+            let spec = run.record.spec.clone();
+            let skip = run.record.progress.consumed;
+            let items = self.items.clone();
+            let tx = self.tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("sluice-items".into())
+                .spawn(move || feed(spec, items, skip, wanted, tx));
+            if let Err(e) = spawned {
+                run.record.progress.failure = Some(TaskError {
+                    error: "States.Runtime".into(),
+                    cause: format!("cannot start the item reader: {e}"),
+                });
+                self.pumps.push(id.to_string());
+                return;
+            }
+            run.credits = Some(credits);
+        }
+        if let Some(c) = &run.credits
+            && c.send(want).is_ok()
+        {
+            run.requested = true;
+            self.in_flight += 1;
+        }
+    }
+
+    /// Items arrived from a feeder.
+    pub(super) fn fed(&mut self, id: &str, items: Vec<Fed>, done: bool, error: Option<TaskError>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(run) = self.runs.get_mut(id) else {
+            return;
+        };
+        run.requested = false;
+        run.buffer.extend(items);
+        if done {
+            run.exhausted = true;
+            run.credits = None;
+        }
+        if let Some(e) = error {
+            run.record.progress.failure = Some(e);
+            self.dirty_runs.push(id.to_string());
+        }
+        self.pumps.push(id.to_string());
+    }
+
+    fn start_child(&mut self, run_id: &str, index: u64, input: Value) {
+        let Some(run) = self.runs.get(run_id) else {
+            return;
+        };
+        let processor = run.record.spec.processor.clone();
+        let Some(parent) = self.live.get(&run.record.execution) else {
+            return;
+        };
+        let definition_id = parent.record.definition_id.clone();
+        let mut info = parent.record.info.clone();
+        let child_id = format!("{run_id}/{index}");
+        info.execution_name = child_id.clone();
+        info.start_ms = self.now();
+        info.parent = Some(ParentRun {
+            run: run_id.to_string(),
+            index,
+            processor: processor.clone(),
+        });
+        let definition = match self.processor_definition(&definition_id, &processor) {
+            Ok(d) => d,
+            Err(cause) => {
+                if let Some(run) = self.runs.get_mut(run_id) {
+                    run.record.progress.failure = Some(TaskError {
+                        error: "States.Runtime".into(),
+                        cause,
+                    });
+                }
+                return;
+            }
+        };
+        let (state, fx) = interpreter::start(&definition, &info, input.clone(), info.start_ms);
+        self.live.insert(
+            child_id.clone(),
+            Live {
+                record: StoredExecution {
+                    id: child_id.clone(),
+                    definition_id,
+                    info,
+                    input,
+                    state,
+                    stop_ms: None,
+                },
+                definition,
+                history: Vec::new(),
+                new: true,
+            },
+        );
+        if let Some(run) = self.runs.get_mut(run_id) {
+            run.running += 1;
+        }
+        self.absorb(&child_id, fx);
+    }
+
+    /// Records the item of a map child that just finished (in the commit of its last step).
+    pub(super) fn child_finished(&mut self, exec: &str) {
+        let now = self.now();
+        let Some(live) = self.live.get(exec) else {
+            return;
+        };
+        let Some(parent) = &live.record.info.parent else {
+            return;
+        };
+        let st = &live.record.state;
+        let output = match st.status {
+            Status::Succeeded => st.output.clone().unwrap_or(Value::Null),
+            _ => json!({
+                "Error": st.error.clone().unwrap_or_else(|| st.status.as_str().to_string()),
+                "Cause": st.cause.clone().unwrap_or_default(),
+            }),
+        };
+        let item = ItemRecord {
+            run: parent.run.clone(),
+            index: parent.index,
+            status: st.status.as_str().to_string(),
+            input: live.record.input.clone(),
+            output,
+            execution: Some(exec.to_string()),
+            start_ms: live.record.info.start_ms,
+            stop_ms: now,
+        };
+        let succeeded = st.status == Status::Succeeded;
+        if let Some(run) = self.runs.get_mut(&parent.run) {
+            run.running = run.running.saturating_sub(1);
+        }
+        self.record_item(item, succeeded);
+    }
+
+    fn record_item(&mut self, item: ItemRecord, succeeded: bool) {
+        let id = item.run.clone();
+        self.finished_items.push(item);
+        let Some(run) = self.runs.get_mut(&id) else {
+            return;
+        };
+        let progress = &mut run.record.progress;
+        if succeeded {
+            progress.succeeded += 1;
+        } else {
+            progress.failed += 1;
+            let spec = &run.record.spec;
+            let counted = spec.tolerated_count.is_some() || spec.tolerated_percent.is_some();
+            let over_count = spec.tolerated_count.is_some_and(|n| progress.failed > n)
+                && spec.tolerated_percent.is_none();
+            if progress.failure.is_none() && (!counted || over_count) {
+                progress.failure = Some(tolerance_exceeded());
+            }
+        }
+        self.dirty_runs.push(id.clone());
+        self.pumps.push(id);
+    }
+
+    /// Collects (and writes) a finished run's results on a thread; the outcome comes back as
+    /// [`Msg::RunFinished`].
+    pub(super) fn conclude(&mut self, id: &str) {
+        let Some(run) = self.runs.get(id) else {
+            return;
+        };
+        let record = run.record.clone();
+        let store = self.store.clone();
+        let items = self.items.clone();
+        let tx = self.tx.clone();
+        let run_id = id.to_string();
+        self.in_flight += 1;
+        let spawned = std::thread::Builder::new()
+            .name("sluice-results".into())
+            .spawn(move || {
+                let outcome = match outcome(&record, store.as_ref(), items.as_ref()) {
+                    Ok(v) => TaskOutcome::Ok(v),
+                    Err(e) => TaskOutcome::Err {
+                        error: e.error,
+                        cause: e.cause,
+                    },
+                };
+                let _ = tx.send(Msg::RunFinished {
+                    run: run_id,
+                    outcome,
+                });
+            });
+        if spawned.is_err() {
+            self.in_flight -= 1;
+            self.run_finished(
+                id,
+                TaskOutcome::Err {
+                    error: "States.Runtime".into(),
+                    cause: "cannot start the result writer".into(),
+                },
+            );
+        }
+    }
+
+    /// Delivers a run's outcome to the Map state that started it.
+    pub(super) fn run_finished(&mut self, id: &str, outcome: TaskOutcome) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(run) = self.runs.get_mut(id) else {
+            return;
+        };
+        run.record.done = true;
+        let exec = run.record.execution.clone();
+        let path = run.record.path.clone();
+        let token = run.record.token;
+        self.dirty_runs.push(id.to_string());
+        self.apply(
+            &exec,
+            Event::TaskResult {
+                path,
+                token,
+                outcome,
+            },
+        );
+    }
+
+    /// The definition whose root is the item processor at `processor`.
+    pub(super) fn processor_definition(
+        &mut self,
+        definition_id: &str,
+        processor: &[ScopeStep],
+    ) -> Result<Arc<Definition>, String> {
+        let key = format!("{definition_id}#{processor:?}");
+        if let Some(d) = self.definitions.get(&key) {
+            return Ok(d.clone());
+        }
+        let root = self.definition(definition_id)?;
+        let scope = scope_at(&root.root, processor).ok_or_else(|| {
+            format!("definition {definition_id} has no item processor at {processor:?}")
+        })?;
+        let def = Arc::new(Definition {
+            root: scope.clone(),
+            timeout_seconds: None,
+            fdl: root.fdl,
+        });
+        self.definitions.insert(key, def.clone());
+        Ok(def)
+    }
+}
+
+/// The scope reached from `root` by following `path`.
+fn scope_at<'a>(root: &'a Scope, path: &[ScopeStep]) -> Option<&'a Scope> {
+    let mut scope = root;
+    for (name, branch) in path {
+        scope = match &scope.state(name)?.kind {
+            StateKind::Map(spec) => &spec.processor,
+            StateKind::Parallel { branches } => branches.get(*branch as usize)?,
+            _ => return None,
+        };
+    }
+    Some(scope)
+}
+
+/// Reads items on demand: each number received asks for that many child inputs.
+fn feed(
+    spec: MapRunSpec,
+    items: Arc<dyn ItemStore>,
+    skip: u64,
+    wanted: mpsc::Receiver<usize>,
+    tx: mpsc::Sender<Msg>,
+) {
+    let send = |items: Vec<Fed>, done: bool, error: Option<TaskError>| {
+        tx.send(Msg::Fed {
+            run: spec.id.clone(),
+            items,
+            done,
+            error,
+        })
+        .is_ok()
+    };
+    let mut source: Box<dyn Iterator<Item = Result<ReadItem, TaskError>> + Send> =
+        match &spec.source {
+            ItemSource::Inline(values) => Box::new(
+                values
+                    .clone()
+                    .into_iter()
+                    .skip(skip as usize)
+                    .map(|v| Ok(ReadItem::Item(v))),
+            ),
+            ItemSource::Reader(reader) => match items.read(reader, skip) {
+                Ok(iter) => iter,
+                Err(e) => {
+                    if wanted.recv().is_ok() {
+                        send(Vec::new(), true, Some(e));
+                    }
+                    return;
+                }
+            },
+        };
+    let mut batcher = spec.batcher.as_ref().map(Batcher::new);
+    let mut consumed = skip;
+    while let Ok(n) = wanted.recv() {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let next = source.next();
+            let input = match next {
+                None => {
+                    if let Some(batch) = batcher.take().and_then(Batcher::finish) {
+                        out.push(Fed {
+                            consumed,
+                            input: Ok(batch),
+                        });
+                    }
+                    send(out, true, None);
+                    return;
+                }
+                Some(Err(e)) => {
+                    send(out, true, Some(e));
+                    return;
+                }
+                Some(Ok(ReadItem::Malformed(e))) => Err(e),
+                Some(Ok(ReadItem::Item(v))) => interpreter::item_input(&spec, consumed, v),
+            };
+            consumed += 1;
+            match (input, &mut batcher) {
+                (Ok(v), None) => out.push(Fed {
+                    consumed,
+                    input: Ok(v),
+                }),
+                (Ok(v), Some(b)) => {
+                    if let Some(batch) = b.push(v) {
+                        out.push(Fed {
+                            consumed: consumed - 1,
+                            input: Ok(batch),
+                        });
+                    }
+                }
+                (Err(e), batch) => {
+                    // A failed item closes the batch being filled, so that the items consumed
+                    // stay in order with the children created.
+                    if let Some(b) = batch.take() {
+                        if let Some(closed) = b.finish() {
+                            out.push(Fed {
+                                consumed: consumed - 1,
+                                input: Ok(closed),
+                            });
+                        }
+                        *batch = spec.batcher.as_ref().map(Batcher::new);
+                    }
+                    out.push(Fed {
+                        consumed,
+                        input: Err(e),
+                    });
+                }
+            }
+        }
+        if !send(out, false, None) {
+            return;
+        }
+    }
+}
+
+/// A finished run's result: the children's outputs in order (or the `ResultWriter`'s details),
+/// or the run's error.
+fn outcome(
+    record: &MapRunRecord,
+    store: &dyn Store,
+    items: &dyn ItemStore,
+) -> Result<Value, TaskError> {
+    let spec = &record.spec;
+    let progress = &record.progress;
+    let failure = progress.failure.clone().or_else(|| {
+        (!within_tolerance(spec, progress.failed, progress.started)).then(tolerance_exceeded)
+    });
+    let mut pages = ItemPages {
+        store,
+        run: &spec.id,
+        next: 0,
+        page: VecDeque::new(),
+        error: None,
+    };
+    if let Some(writer) = &spec.writer {
+        let mut outcomes = (&mut pages).map(|i| ItemOutcome {
+            status: i.status.clone(),
+            entry: result_entry(record, &i),
+        });
+        let details = items.write_results(writer, &spec.arn, &mut outcomes)?;
+        if let Some(e) = pages.error.take() {
+            return Err(e);
+        }
+        return match failure {
+            Some(f) => Err(f),
+            None => Ok(details),
+        };
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let outputs: Vec<Value> = (&mut pages).map(|i| i.output).collect();
+    if let Some(e) = pages.error.take() {
+        return Err(e);
+    }
+    Ok(if spec.fdl {
+        json!({ "Items": outputs })
+    } else {
+        Value::Array(outputs)
+    })
+}
+
+/// The entry AWS writes in a `ResultWriter` file for one child.
+fn result_entry(record: &MapRunRecord, item: &ItemRecord) -> Value {
+    let date = |ms: i64| sluice_lang::timestamp::format(epoch(ms));
+    let name = item.execution.clone().unwrap_or_default();
+    let mut entry = json!({
+        "ExecutionArn": format!("{}:{}", record.spec.arn, item.index),
+        "Input": item.input.to_string(),
+        "InputDetails": { "Included": true },
+        "Name": name,
+        "StartDate": date(item.start_ms),
+        "StateMachineArn": record.spec.arn,
+        "Status": item.status,
+        "StopDate": date(item.stop_ms),
+    });
+    if item.status == "SUCCEEDED" {
+        entry["Output"] = json!(item.output.to_string());
+        entry["OutputDetails"] = json!({ "Included": true });
+    } else {
+        entry["Error"] = item.output.get("Error").cloned().unwrap_or(Value::Null);
+        entry["Cause"] = item.output.get("Cause").cloned().unwrap_or(Value::Null);
+    }
+    entry
+}
+
+/// A run's finished items, read from the store a page at a time.
+struct ItemPages<'a> {
+    store: &'a dyn Store,
+    run: &'a str,
+    next: u64,
+    page: VecDeque<ItemRecord>,
+    error: Option<TaskError>,
+}
+
+impl Iterator for ItemPages<'_> {
+    type Item = ItemRecord;
+
+    fn next(&mut self) -> Option<ItemRecord> {
+        if self.page.is_empty() && self.error.is_none() {
+            match self.store.map_items(self.run, self.next, RESULT_PAGE) {
+                Ok(rows) => self.page.extend(rows),
+                Err(e) => {
+                    self.error = Some(TaskError {
+                        error: "States.Runtime".into(),
+                        cause: e.to_string(),
+                    })
+                }
+            }
+        }
+        let item = self.page.pop_front()?;
+        self.next = item.index + 1;
+        Some(item)
+    }
+}
