@@ -1,19 +1,20 @@
 //! Opening the data directory: the store, the engine and the async runtime behind them.
 
-use crate::invoker::PoolInvoker;
+use crate::invoker::RecordingInvoker;
 use crate::project::Project;
 use anyhow::Context;
-use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use sluice_engine::driver::DefinitionLoader;
 use sluice_engine::invoke::{Invoker, NoFunctions};
+use sluice_engine::items::{ItemStore, NoStorage};
 use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
+use sluice_io::{ObjectIntegrations, ObjectItemStore, Storage};
 use sluice_store::SqliteStore;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// The async runtime the engine and the function pools run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -40,6 +41,36 @@ pub fn loader() -> DefinitionLoader {
     })
 }
 
+/// Where function logs are kept inside a data directory.
+fn log_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+/// Starts the warm pool of a project's functions on `runtime`: objects served from the project's
+/// storage, bootstraps under `DATA_DIR/runtimes`, logs under `DATA_DIR/logs`. No process starts
+/// before the first invocation.
+pub fn start_pool(
+    runtime: &tokio::runtime::Runtime,
+    data_dir: &Path,
+    project: &Project,
+) -> anyhow::Result<FunctionPool> {
+    start_pool_on(runtime, data_dir, project, &project.open_storage()?)
+}
+
+fn start_pool_on(
+    runtime: &tokio::runtime::Runtime,
+    data_dir: &Path,
+    project: &Project,
+    storage: &Storage,
+) -> anyhow::Result<FunctionPool> {
+    let mut pool_options = PoolOptions::new(data_dir.join("runtimes"));
+    pool_options.objects = Some(storage.object_store());
+    pool_options.log_dir = Some(log_dir(data_dir));
+    runtime
+        .block_on(FunctionPool::start(project.functions.clone(), pool_options))
+        .context("starting the function pool")
+}
+
 /// A running engine with its runtime.
 pub struct App {
     /// The async runtime invocations run on.
@@ -56,30 +87,20 @@ impl App {
         Self::start_with(data_dir, options, Arc::new(NoFunctions))
     }
 
-    /// Opens the data directory and starts the engine with a project's functions.
+    /// Opens the data directory and starts the engine with a project's functions and storage
+    /// (Distributed Map items and results, `s3:*` Task integrations).
     pub fn start_project(
         data_dir: &Path,
         options: EngineOptions,
         project: &Project,
     ) -> anyhow::Result<(App, FunctionPool)> {
         let runtime = runtime()?;
-        let storage = project.storage_dir().map_err(anyhow::Error::msg)?;
-        std::fs::create_dir_all(&storage)
-            .with_context(|| format!("creating the storage directory {}", storage.display()))?;
-        let objects: Arc<dyn ObjectStore> = Arc::new(
-            LocalFileSystem::new_with_prefix(&storage)
-                .with_context(|| format!("opening the storage directory {}", storage.display()))?,
-        );
-        let log_dir = data_dir.join("logs");
-        let mut pool_options = PoolOptions::new(data_dir.join("runtimes"));
-        pool_options.objects = Some(objects);
-        pool_options.log_dir = Some(log_dir.clone());
-        let functions = project.functions.clone();
-        let pool = runtime
-            .block_on(FunctionPool::start(functions, pool_options))
-            .context("starting the function pool")?;
-        let invoker = Arc::new(PoolInvoker::new(pool.clone(), &log_dir)?);
-        let app = Self::start_on(runtime, data_dir, options, invoker)?;
+        let storage = project.open_storage()?;
+        let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
+        let functions = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
+        let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
+        let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
+        let app = Self::start_on(runtime, data_dir, options, invoker, items)?;
         Ok((app, pool))
     }
 
@@ -89,7 +110,7 @@ impl App {
         options: EngineOptions,
         invoker: Arc<dyn Invoker>,
     ) -> anyhow::Result<App> {
-        Self::start_on(runtime()?, data_dir, options, invoker)
+        Self::start_on(runtime()?, data_dir, options, invoker, Arc::new(NoStorage))
     }
 
     fn start_on(
@@ -97,12 +118,13 @@ impl App {
         data_dir: &Path,
         options: EngineOptions,
         invoker: Arc<dyn Invoker>,
+        items: Arc<dyn ItemStore>,
     ) -> anyhow::Result<App> {
         let store = open_store(data_dir)?;
         let engine = Engine::start(
             store.clone(),
             invoker,
-            Arc::new(sluice_engine::items::NoStorage),
+            items,
             runtime.handle().clone(),
             loader(),
             options,

@@ -15,6 +15,7 @@ macro_rules! outln {
 
 mod app;
 mod inspect;
+mod invoke;
 mod invoker;
 mod logs;
 mod project;
@@ -43,6 +44,8 @@ enum Command {
     Run(run::RunArgs),
     /// Resume executions a stopped process left running, and wait for them.
     Resume(run::ResumeArgs),
+    /// Call one function of a project directly, once or many times, and print its result.
+    Invoke(invoke::InvokeArgs),
     /// Check definitions and report every problem with its position.
     Validate {
         /// Definition files (ASL JSON/YAML or CloudFlow FDL).
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(given, args),
         Command::Resume(args) => run::resume(given, args),
+        Command::Invoke(args) => invoke::invoke(given, args),
         Command::Logs { target, json } => logs::logs(&data_dir, &target, json),
         Command::Validate { files } => validate::validate(&files),
         Command::List { limit, json } => inspect::list(&data_dir, limit, json),

@@ -7,6 +7,7 @@
 use serde_json::Value;
 use sluice_engine::invoke::{Target, resolve};
 use sluice_functions::{FunctionConfig, Runtime};
+use sluice_io::{Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::{Definition, Scope, StateKind};
 use sluice_lang::source::Document;
@@ -22,7 +23,7 @@ pub const PROJECT_FILE: &str = "sluice.yaml";
 pub struct Project {
     /// The project directory.
     pub dir: PathBuf,
-    /// Object storage URL (`file://...`).
+    /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`).
     pub storage: String,
     /// Functions, in declaration order.
     pub functions: Vec<FunctionConfig>,
@@ -60,20 +61,10 @@ impl Project {
         }
     }
 
-    /// The local directory behind a `file://` storage URL.
-    pub fn storage_dir(&self) -> Result<PathBuf, String> {
-        let rest = self.storage.strip_prefix("file://").ok_or_else(|| {
-            format!(
-                "storage '{}' is not supported yet: use file://DIR",
-                self.storage
-            )
-        })?;
-        let path = Path::new(rest);
-        Ok(if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.dir.join(path)
-        })
+    /// Opens the project's storage; a relative `file://` directory is relative to the project
+    /// (and created if missing).
+    pub fn open_storage(&self) -> Result<Storage, StorageError> {
+        Storage::from_url(&self.storage, &self.dir)
     }
 }
 
@@ -117,6 +108,11 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             String::new()
         }
     };
+    if !storage.is_empty()
+        && let Err(e) = StorageConfig::parse(&storage, dir)
+    {
+        problems.push(doc.diagnostic("/storage", e.to_string()));
+    }
     let functions = functions(dir, &doc, top.get("functions"), &mut problems);
     let flows = flows(dir, &doc, top.get("flows"), &mut problems);
     let declared: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();

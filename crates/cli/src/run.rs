@@ -212,14 +212,12 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
     for outcome in &outcomes {
         report(outcome, args.json, elapsed);
     }
-    if count > 1 || !args.json {
-        eprintln!(
-            "{count} execution{} {transitions} state transitions in {:.3}s ({:.0}/s, {commits} commits)",
-            if count == 1 { "," } else { "s," },
-            elapsed.as_secs_f64(),
-            transitions as f64 / elapsed.as_secs_f64().max(1e-9),
-        );
-    }
+    eprintln!(
+        "{count} execution{} {transitions} state transitions in {:.3}s ({:.0}/s, {commits} commits)",
+        if count == 1 { "," } else { "s," },
+        elapsed.as_secs_f64(),
+        transitions as f64 / elapsed.as_secs_f64().max(1e-9),
+    );
     Ok(outcomes
         .iter()
         .find(|o| o.status != Status::Succeeded)
@@ -264,7 +262,7 @@ pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitC
 }
 
 /// Reads `--input`: JSON text, or `@path` to read it from a file; default `{}`.
-fn read_input(arg: Option<&str>) -> anyhow::Result<Value> {
+pub fn read_input(arg: Option<&str>) -> anyhow::Result<Value> {
     let text = match arg {
         None => return Ok(json!({})),
         Some(a) => match a.strip_prefix('@') {

@@ -355,3 +355,122 @@ fn a_project_naming_an_undeclared_function_is_refused() {
     assert!(err.contains("nobody"), "{err}");
     assert!(err.contains("queues are not supported yet"), "{err}");
 }
+
+#[test]
+fn invoke_calls_an_example_function_and_repeat_reports_latencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount");
+    copy_project(&repo().join("examples/wordcount"), &project);
+    let records = dir.path().join("records.jsonl");
+    let lines: String = (0..5)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"id": i, "user": "u000001", "value": format!("data_{}", i % 2 + 1)})
+            )
+        })
+        .collect();
+    std::fs::write(&records, &lines).unwrap();
+    let source = format!("file://{}", records.display());
+
+    let out = sluice(&dir.path().join(".sluice"))
+        .arg("invoke")
+        .arg(&project)
+        .arg("splitter")
+        .arg("--input")
+        .arg(json!({"source": source, "shard_lines": 2}).to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let output: Value = serde_json::from_slice(&out.stdout).expect("the output as JSON");
+    let ends: Vec<u64> = output["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["end"].as_u64().unwrap())
+        .collect();
+    let line_end = |n: usize| {
+        lines
+            .split_inclusive('\n')
+            .take(n)
+            .map(str::len)
+            .sum::<usize>() as u64
+    };
+    assert_eq!(
+        ends,
+        vec![line_end(2), line_end(4), line_end(5)],
+        "{output}"
+    );
+    assert!(out.stderr.is_empty(), "no statistics without --repeat");
+
+    let shard = output["shards"][1].clone();
+    let mut event = shard.clone();
+    event["partials"] = json!("intermediate/invoke/");
+    let out = sluice(&dir.path().join(".sluice"))
+        .arg("invoke")
+        .arg(&project)
+        .arg("mapper")
+        .arg("--input")
+        .arg(event.to_string())
+        .args(["--repeat", "5", "--warmup", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let output: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(output["records"], 2, "{output}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stats: Value = serde_json::from_str(stderr.trim()).expect("one JSON line of statistics");
+    assert_eq!(stats["function"], "mapper");
+    assert_eq!(stats["calls"], 5);
+    assert_eq!(stats["warm_calls"], 3);
+    assert!(stats["cold_start_us"].as_f64().unwrap() > 0.0, "{stats}");
+    let (p50, p99, max) = (
+        stats["p50_us"].as_f64().unwrap(),
+        stats["p99_us"].as_f64().unwrap(),
+        stats["max_us"].as_f64().unwrap(),
+    );
+    assert!(
+        0.0 < p50 && p50 <= stats["p90_us"].as_f64().unwrap() && p99 <= max,
+        "{stats}"
+    );
+    let partial = project.join("data/intermediate/invoke/shard-00001.json");
+    let counts: Value = serde_json::from_slice(&std::fs::read(partial).unwrap()).unwrap();
+    assert_eq!(counts, json!({"data_1": 1, "data_2": 1}));
+
+    let out = sluice(&dir.path().join(".sluice"))
+        .arg("invoke")
+        .arg(&project)
+        .arg("mapper")
+        .arg("--input")
+        .arg(event.to_string())
+        .args(["--repeat", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = last_json_line(&out);
+    assert_eq!(line["output"]["records"], 2, "{line}");
+    assert_eq!(line["error"], Value::Null);
+    assert_eq!(line["stats"]["calls"], 2, "{line}");
+    assert_eq!(line["stats"]["warm_calls"], 1, "{line}");
+
+    let out = sluice(&dir.path().join(".sluice"))
+        .arg("invoke")
+        .arg(&project)
+        .arg("nobody")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("declared: splitter, mapper, reducer"));
+}

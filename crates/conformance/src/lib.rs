@@ -5,13 +5,15 @@
 //! - [`canonical`]: the recorder's masks and the canonical form C both sides are brought to.
 //! - [`compare`](mod@compare): [`compare()`] of one case's expectation with an [`Actual`].
 //! - [`runner`]: [`run_case`] runs one case in-process on a virtual clock.
+//! - [`stubs`]: the functions of `lambda_stub` cases as real Python handlers in a function pool.
 //!
-//! The corpus test (`tests/corpus.rs`) runs every `pure` case and fails when fewer pass than
-//! the number committed in `baseline.txt`.
+//! The corpus test (`tests/corpus.rs`) runs every `pure` case, and every `lambda_stub` case when
+//! `python3` is there, and fails when fewer of a kind pass than `baseline.txt` records for it.
 
 pub mod canonical;
 pub mod compare;
 pub mod runner;
+pub mod stubs;
 
 pub use canonical::{apply_masks, canonical};
 pub use compare::{Actual, compare};

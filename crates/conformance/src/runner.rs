@@ -8,7 +8,7 @@
 use crate::compare::Actual;
 use serde_json::Value;
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::invoke::{Invoker, NoFunctions};
+use sluice_engine::invoke::Invoker;
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
     Batch, ExecutionSummary, ItemRecord, MapRunRecord, Store, StoreError, StoredDefinition,
@@ -136,15 +136,16 @@ impl Store for TracedStore {
     }
 }
 
-/// Runs one case (its `definition`, `input` and `run` context) and reports how it ended.
+/// Runs one case (its `definition`, `input` and `run` context) with Task calls made by
+/// `invoker`, and reports how it ended.
 ///
 /// Must be called inside a multi-thread tokio runtime. The case runs in a task of its own, so a
 /// panic in it is reported instead of propagated; a case still running after [`CASE_TIMEOUT`]
 /// is reported as hung.
-pub async fn run_case(case: &Value) -> Actual {
+pub async fn run_case(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
     install_panic_hook();
     let case = case.clone();
-    let task = tokio::spawn(async move { execute(&case).await });
+    let task = tokio::spawn(async move { execute(&case, invoker).await });
     match tokio::time::timeout(CASE_TIMEOUT + Duration::from_secs(10), task).await {
         Ok(Ok(actual)) => actual,
         Ok(Err(e)) if e.is_panic() => Actual::harness_error(
@@ -160,7 +161,7 @@ fn text<'a>(run: &'a Value, key: &str, default: &'a str) -> &'a str {
     run[key].as_str().unwrap_or(default)
 }
 
-async fn execute(case: &Value) -> Actual {
+async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
     let run = &case["run"];
     let execution_name = text(run, "execution_name", "exec-1").to_string();
     let info = RunInfo {
@@ -209,7 +210,6 @@ async fn execute(case: &Value) -> Actual {
     let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
         sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
     });
-    let invoker: Arc<dyn Invoker> = Arc::new(NoFunctions);
     let engine = match Engine::start(
         store.clone(),
         invoker,

@@ -1,9 +1,13 @@
-//! Runs every `pure` case of the ASL conformance corpus and checks the pass count against
-//! `baseline.txt`. Run with `-- --nocapture` to see the summary; the full list of failures is
-//! written to `target/conformance-failures.txt`.
+//! Runs the ASL conformance corpus and checks the pass count of each kind of case against
+//! `baseline.txt`: every `pure` case, and every `lambda_stub` case with its functions as real
+//! Python handlers (skipped, and said so, when `python3` is missing). Run with
+//! `-- --nocapture` to see the summary; the full list of failures is written to
+//! `target/conformance-failures.txt`.
 
 use serde_json::Value;
-use sluice_conformance::{compare, corpus_path, load_corpus, run_case};
+use sluice_conformance::stubs::{StubFunctions, python_available};
+use sluice_conformance::{Actual, compare, corpus_path, load_corpus, run_case};
+use sluice_engine::invoke::{Invoker, NoFunctions};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -44,29 +48,46 @@ fn failure_kind(mismatch: &str) -> String {
     parts.join("+")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pure_cases() {
-    let path = corpus_path();
-    if !path.exists() {
-        println!(
-            "conformance: skipped (corpus not found at {})",
-            path.display()
-        );
-        return;
-    }
-    let cases: Vec<Value> = load_corpus(&path)
-        .into_iter()
-        .filter(|c| c["kind"] == "pure")
-        .collect();
-    let started = Instant::now();
+/// The kinds of case run, in the order they are reported.
+const KINDS: [&str; 2] = ["pure", "lambda_stub"];
 
+/// Pass counts per kind from `baseline.txt` (`kind=count` lines; `#` starts a comment).
+fn read_baseline(path: &Path) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let (kind, count) = line.split_once('=').unwrap_or_else(|| {
+                panic!("{}: expected kind=count, found {line:?}", path.display())
+            });
+            let count = count
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: {line:?}: not a count: {e}", path.display()));
+            (kind.trim().to_string(), count)
+        })
+        .collect()
+}
+
+/// Runs `cases` a few at a time, `lambda_stub` cases calling `stubs`; the results are in the
+/// order of `cases`.
+async fn run_all(cases: &[Value], stubs: Option<&StubFunctions>) -> Vec<Result<(), String>> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, case) in cases.iter().cloned().enumerate() {
         let permits = permits.clone();
+        let invoker: Result<Arc<dyn Invoker>, String> = match stubs {
+            Some(stubs) if case["kind"] == "lambda_stub" => stubs.invoker(&case),
+            _ => Ok(Arc::new(NoFunctions)),
+        };
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("semaphore open");
-            let actual = run_case(&case).await;
+            let actual = match invoker {
+                Ok(invoker) => run_case(&case, invoker).await,
+                Err(e) => Actual::harness_error("functions", e),
+            };
             (index, compare(&case, &actual))
         });
     }
@@ -75,11 +96,57 @@ async fn pure_cases() {
         let (index, result) = joined.expect("run_case reports panics itself");
         results[index] = Some(result);
     }
+    results
+        .into_iter()
+        .map(|r| r.expect("every case reported"))
+        .collect()
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corpus_cases() {
+    let path = corpus_path();
+    if !path.exists() {
+        println!(
+            "conformance: skipped (corpus not found at {})",
+            path.display()
+        );
+        return;
+    }
+    let python = python_available();
+    if !python {
+        println!("conformance: lambda_stub cases skipped (python3 not found)");
+    }
+    let cases: Vec<Value> = load_corpus(&path)
+        .into_iter()
+        .filter(|c| c["kind"] == "pure" || (python && c["kind"] == "lambda_stub"))
+        .collect();
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let stubs = if python {
+        let lambda_cases: Vec<Value> = cases
+            .iter()
+            .filter(|c| c["kind"] == "lambda_stub")
+            .cloned()
+            .collect();
+        let stubs = StubFunctions::start(&lambda_cases, dir.path()).await;
+        Some(stubs.unwrap_or_else(|e| panic!("cannot start the lambda stubs: {e}")))
+    } else {
+        None
+    };
+    let results = run_all(&cases, stubs.as_ref()).await;
+    if let Some(stubs) = &stubs {
+        stubs.shutdown().await;
+    }
+
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     for (case, result) in cases.iter().zip(results) {
-        if let Some(Err(mismatch)) = result {
-            failures.push(Failure {
+        let kind = case["kind"].as_str().unwrap_or_default();
+        let (passed, total) = counts.entry(kind).or_default();
+        *total += 1;
+        match result {
+            Ok(()) => *passed += 1,
+            Err(mismatch) => failures.push(Failure {
                 id: case["id"].as_str().unwrap_or("?").to_string(),
                 features: case["features"]
                     .as_array()
@@ -91,7 +158,7 @@ async fn pure_cases() {
                     })
                     .unwrap_or_default(),
                 mismatch,
-            });
+            }),
         }
     }
     let total = cases.len();
@@ -99,6 +166,15 @@ async fn pure_cases() {
     let passed = total - failed;
 
     println!("conformance: {passed} passed, {failed} failed");
+    let per_kind: Vec<String> = KINDS
+        .iter()
+        .filter_map(|kind| {
+            counts
+                .get(kind)
+                .map(|(passed, total)| format!("{passed}/{total} {kind}"))
+        })
+        .collect();
+    println!("conformance: {} passed", per_kind.join(", "));
     let percent = if total == 0 {
         0.0
     } else {
@@ -106,10 +182,9 @@ async fn pure_cases() {
     };
     println!("({percent:.1}%)");
     println!(
-        "ran {total} pure cases in {:.1}s",
+        "ran {total} cases in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     for f in &failures {
         *by_kind.entry(failure_kind(&f.mismatch)).or_default() += 1;
@@ -137,8 +212,7 @@ async fn pure_cases() {
         }
     }
 
-    let mut report =
-        format!("conformance: {passed} passed, {failed} failed of {total} pure cases\n\n");
+    let mut report = format!("conformance: {passed} passed, {failed} failed of {total} cases\n\n");
     for f in &failures {
         let _ = writeln!(
             report,
@@ -161,16 +235,17 @@ async fn pure_cases() {
     }
 
     let baseline_path = manifest_dir.join("baseline.txt");
-    let baseline: usize = std::fs::read_to_string(&baseline_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", baseline_path.display()))
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{} must hold one integer: {e}", baseline_path.display()));
-    assert!(
-        passed >= baseline,
-        "conformance regressed: {passed} cases pass, the baseline in {} is {baseline}",
-        baseline_path.display()
-    );
+    let baseline = read_baseline(&baseline_path);
+    for (kind, (passed, _)) in &counts {
+        let floor = *baseline
+            .get(*kind)
+            .unwrap_or_else(|| panic!("{} has no line for {kind}", baseline_path.display()));
+        assert!(
+            *passed >= floor,
+            "conformance regressed: {passed} {kind} cases pass, the baseline in {} is {floor}",
+            baseline_path.display()
+        );
+    }
 }
 
 /// The comparison accepts what AWS itself recorded, for every case of every kind.

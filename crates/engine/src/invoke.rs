@@ -92,7 +92,12 @@ pub fn resolve(resource: &str, input: &Value) -> Result<(Target, Value), String>
             .get("FunctionName")
             .and_then(Value::as_str)
             .ok_or("lambda:invoke needs a FunctionName parameter")?;
-        let payload = input.get("Payload").cloned().unwrap_or(json!({}));
+        // No payload (or a null one) reaches the function as `{}`, as Lambda sends it.
+        let payload = input
+            .get("Payload")
+            .filter(|p| !p.is_null())
+            .cloned()
+            .unwrap_or(json!({}));
         return Ok((function(function_name(name), true), payload));
     }
     if resource.starts_with("arn:aws:lambda:") {

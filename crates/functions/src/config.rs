@@ -145,6 +145,14 @@ impl PoolOptions {
             log_capacity: 10_000,
         }
     }
+
+    /// The ARN of function `name` in this pool's region and account.
+    pub fn function_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{name}",
+            self.region, self.account_id
+        )
+    }
 }
 
 impl fmt::Debug for PoolOptions {

@@ -47,10 +47,12 @@ impl InvokeError {
         }
     }
 
-    pub(crate) fn not_found(function: &str) -> Self {
+    /// The error for a function the pool does not have, named by its ARN as Lambda names it
+    /// for an unqualified call.
+    pub(crate) fn not_found(function_arn: &str) -> Self {
         Self::new(
             error_names::NOT_FOUND,
-            format!("Function not found: {function}"),
+            format!("Function not found: {function_arn}:$LATEST"),
         )
     }
 
@@ -78,18 +80,20 @@ impl InvokeError {
     /// Builds the error for a body posted to `/invocation/{id}/error` or
     /// `/init/error`: the name is the body's `errorType` (else the
     /// `Lambda-Runtime-Function-Error-Type` header, else `fallback`), the cause the
-    /// JSON text `{"errorMessage","errorType","requestId","stackTrace",...}`.
+    /// JSON text `{"errorMessage","errorType","requestId","stackTrace",...}`: the body
+    /// itself when it already is that document (as AWS's runtimes post it), else one built
+    /// from it.
     pub(crate) fn from_reported(
         request_id: &str,
         header_type: Option<&str>,
         body: &[u8],
         fallback: &str,
     ) -> Self {
-        let parsed = serde_json::from_slice::<Value>(body).ok();
-        let mut fields = match parsed {
-            Some(Value::Object(map)) => map,
-            _ => Map::new(),
+        let posted = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
         };
+        let mut fields = posted.clone().unwrap_or_default();
         let header_type = header_type.map(str::trim).filter(|h| !h.is_empty());
         let error_type = match fields.get("errorType") {
             Some(Value::String(t)) if !t.is_empty() => t.clone(),
@@ -119,7 +123,15 @@ impl InvokeError {
             cause.insert("stackTrace".into(), trace);
         }
         cause.extend(fields);
-        Self::new(error_type, Value::Object(cause).to_string())
+        // A document posted in exactly this form is kept as the function wrote it, spacing
+        // included: Lambda hands it on byte for byte.
+        let text = match posted {
+            Some(posted) if posted.iter().eq(cause.iter()) => {
+                String::from_utf8_lossy(body.trim_ascii()).into_owned()
+            }
+            _ => Value::Object(cause).to_string(),
+        };
+        Self::new(error_type, text)
     }
 }
 
@@ -184,6 +196,15 @@ mod tests {
             e.cause,
             r#"{"errorMessage":"boom","errorType":"ValueError","requestId":"r1","stackTrace":["  File x"]}"#
         );
+    }
+
+    #[test]
+    fn a_complete_document_is_kept_as_posted() {
+        let body = br#"{"errorMessage": "boom", "errorType": "ValueError", "requestId": "r1", "stackTrace": []}"#;
+        let e = InvokeError::from_reported("r1", None, body, error_names::UNKNOWN);
+        assert_eq!(e.cause.as_bytes(), body);
+        let other_request = InvokeError::from_reported("r2", None, body, error_names::UNKNOWN);
+        assert!(other_request.cause.starts_with(r#"{"errorMessage":"boom""#));
     }
 
     #[test]

@@ -152,10 +152,7 @@ impl FunctionSpec {
         }
         env.extend(config.env.clone());
 
-        let arn = format!(
-            "arn:aws:lambda:{}:{}:function:{}",
-            options.region, options.account_id, config.name
-        );
+        let arn = options.function_arn(&config.name);
         Ok(FunctionSpec {
             config,
             arn,

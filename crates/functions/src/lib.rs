@@ -32,8 +32,16 @@
 //!
 //! Every failure is an [`InvokeError`] carrying a Step Functions error name and cause.
 //! A function's own error keeps the `errorType` it reported, with the JSON text of
-//! `{"errorMessage","errorType","requestId","stackTrace"}` as cause; the names the
-//! pool produces itself are listed in [`error_names`].
+//! `{"errorMessage","errorType","requestId","stackTrace"}` as cause (the text the function
+//! posted when it posted exactly that, as AWS's runtimes do); the names the pool produces
+//! itself are listed in [`error_names`].
+//!
+//! # Flows
+//!
+//! [`PoolInvoker`] is the engine's [`Invoker`](sluice_engine::invoke::Invoker) over a pool: it
+//! calls the function a Task names, bounds the call by the Task's `TimeoutSeconds`, and gives
+//! errors raised by the service itself (an unknown function, a pool shut down) the SDK details
+//! Step Functions shows with them.
 //!
 //! # Logs
 //!
@@ -45,6 +53,7 @@ mod bootstrap;
 mod config;
 mod error;
 mod instance;
+pub mod invoker;
 mod logs;
 mod objects;
 mod pool;
@@ -52,6 +61,7 @@ mod server;
 
 pub use config::{DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions, Runtime};
 pub use error::{InvokeError, PoolError, error_names};
+pub use invoker::PoolInvoker;
 pub use logs::{LogLine, LogStream};
 pub use objects::validate_key;
 pub use pool::{FunctionPool, FunctionStats};

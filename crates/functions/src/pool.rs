@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use object_store::ObjectStore;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -57,7 +56,7 @@ struct PoolInner {
     slots: HashMap<String, Arc<Slot>>,
     order: Vec<String>,
     sink: Arc<LogSink>,
-    objects: Option<Arc<dyn ObjectStore>>,
+    options: PoolOptions,
     next_instance: AtomicU64,
     closed: AtomicBool,
     reaper: Mutex<Option<JoinHandle<()>>>,
@@ -330,7 +329,7 @@ impl FunctionPool {
             slots,
             order,
             sink: Arc::new(sink),
-            objects: options.objects,
+            options,
             next_instance: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             reaper: Mutex::new(None),
@@ -348,12 +347,10 @@ impl FunctionPool {
         payload: Value,
         meta: InvokeMeta,
     ) -> Result<Value, InvokeError> {
-        let slot = self
-            .inner
-            .slots
-            .get(function)
-            .cloned()
-            .ok_or_else(|| InvokeError::not_found(function))?;
+        let slot =
+            self.inner.slots.get(function).cloned().ok_or_else(|| {
+                InvokeError::not_found(&self.inner.options.function_arn(function))
+            })?;
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Slot::shut_down_error());
         }
@@ -375,7 +372,7 @@ impl FunctionPool {
                         id,
                         slot.spec.clone(),
                         self.inner.sink.clone(),
-                        self.inner.objects.clone(),
+                        self.inner.options.objects.clone(),
                     )
                     .await?,
                 );

@@ -289,7 +289,9 @@ async fn python_exception_becomes_step_functions_error() {
     );
     assert!(
         err.cause
-            .starts_with(r#"{"errorMessage":"boom","errorType":"ValueError","requestId""#)
+            .starts_with(r#"{"errorMessage": "boom", "errorType": "ValueError", "requestId""#),
+        "the document as the runtime posted it: {}",
+        err.cause
     );
     // A handled error leaves the instance usable.
     assert!(h.invoke("fail", json!({})).await.is_err());
@@ -709,7 +711,7 @@ async fn unknown_function_is_resource_not_found() {
         err,
         InvokeError::new(
             "Lambda.ResourceNotFoundException",
-            "Function not found: nope"
+            "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope:$LATEST"
         )
     );
     h.pool.shutdown().await;

@@ -2,8 +2,19 @@
 import json
 
 
+def read_lines(event, context):
+    """The shard's lines: lines `start` to `end` of an object, or bytes `start` to `end` of a
+    `file://` path."""
+    key = event["key"]
+    if key.startswith("file://"):
+        with open(key[len("file://"):], "rb") as f:
+            f.seek(event["start"])
+            return f.read(event["end"] - event["start"]).splitlines()
+    return context.objects.get(key).splitlines()[event["start"]:event["end"]]
+
+
 def handler(event, context):
-    lines = context.objects.get(event["key"]).splitlines()[event["start"]:event["end"]]
+    lines = read_lines(event, context)
     counts = {}
     for line in lines:
         if line.strip():

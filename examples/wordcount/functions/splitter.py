@@ -1,7 +1,8 @@
 """Lists the raw record objects under `source` and cuts them into shards of `shard_lines` lines.
 
 When nothing is there yet, it first writes a deterministic sample of `sample_records` records, so
-the example runs on a fresh checkout.
+the example runs on a fresh checkout. A `source` of the form `file:///absolute/path.jsonl` names
+one local file outside the project's storage instead; its shards are byte ranges of whole lines.
 """
 import json
 import random
@@ -20,9 +21,28 @@ def write_sample(objects, source, records):
         objects.put(f"{source}part-{part:03d}.jsonl", "\n".join(lines) + "\n")
 
 
+def file_shards(source, shard_lines):
+    """Shards of `shard_lines` lines of a local file, with `start` and `end` as byte offsets."""
+    shards, start, offset, lines = [], 0, 0, 0
+    with open(source[len("file://"):], "rb") as f:
+        for line in f:
+            offset += len(line)
+            lines += 1
+            if lines == shard_lines:
+                shards.append({"shardId": len(shards), "key": source, "start": start, "end": offset})
+                start, lines = offset, 0
+    if offset > start:
+        shards.append({"shardId": len(shards), "key": source, "start": start, "end": offset})
+    return shards
+
+
 def handler(event, context):
     source = event.get("source") or "raw/"
     shard_lines = int(event.get("shard_lines") or 2500)
+    if source.startswith("file://"):
+        shards = file_shards(source, shard_lines)
+        print(f"split {source} into {len(shards)} shards")
+        return {"shards": shards, "objects": 1}
     listing = context.objects.list(source)
     if not listing:
         write_sample(context.objects, source, int(event.get("sample_records") or 20000))

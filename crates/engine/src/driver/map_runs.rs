@@ -469,6 +469,7 @@ fn feed(
             },
         };
     let mut batcher = spec.batcher.as_ref().map(Batcher::new);
+    let mut inputs = interpreter::ItemInputs::new(&spec);
     let mut consumed = skip;
     while let Ok(n) = wanted.recv() {
         let mut out = Vec::new();
@@ -490,7 +491,7 @@ fn feed(
                     return;
                 }
                 Some(Ok(ReadItem::Malformed(e))) => Err(e),
-                Some(Ok(ReadItem::Item(v))) => interpreter::item_input(&spec, consumed, v),
+                Some(Ok(ReadItem::Item(v))) => inputs.input(consumed, v),
             };
             consumed += 1;
             match (input, &mut batcher) {

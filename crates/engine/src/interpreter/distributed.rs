@@ -131,48 +131,68 @@ pub(super) fn done(
     Ok(transition(state, frame, output, assigned))
 }
 
-/// A child's input for item `index`: the item, or what the run's `ItemSelector` makes of it.
-pub fn item_input(spec: &MapRunSpec, index: u64, item: Value) -> Result<Value, TaskError> {
-    let Some(sel) = &spec.selector else {
-        return Ok(item);
-    };
-    let io = match sel.language {
-        SelectorLanguage::JsonPath => Io::JsonPath {
-            input_path: Default::default(),
-            parameters: None,
-            result_selector: None,
-            result_path: Default::default(),
-            output_path: Default::default(),
-        },
-        SelectorLanguage::Jsonata => Io::Jsonata {
-            arguments: None,
-            output: None,
-        },
-        SelectorLanguage::Fdl => Io::Fdl {
-            input: None,
-            parameters: None,
-            output: None,
-            global: None,
-        },
-    };
-    let ev = Eval {
-        context: sel.context.clone(),
-        chain: ScopeChain(vec![&sel.vars]),
-    };
-    fanout::select_item(
-        &sel.globals,
-        &io,
-        Some(&sel.template),
-        &sel.effective,
-        &sel.raw,
-        index as usize,
-        item,
-        &ev,
-    )
-    .map_err(|f| TaskError {
-        error: f.error,
-        cause: f.cause,
-    })
+/// Turns a run's items into child inputs with its `ItemSelector`.
+pub struct ItemInputs {
+    spec: Option<SelectorSnapshot>,
+    io: Io,
+}
+
+impl ItemInputs {
+    /// The inputs maker of a run.
+    pub fn new(spec: &MapRunSpec) -> ItemInputs {
+        let language = spec
+            .selector
+            .as_ref()
+            .map_or(SelectorLanguage::JsonPath, |s| s.language);
+        let io = match language {
+            SelectorLanguage::JsonPath => Io::JsonPath {
+                input_path: Default::default(),
+                parameters: None,
+                result_selector: None,
+                result_path: Default::default(),
+                output_path: Default::default(),
+            },
+            SelectorLanguage::Jsonata => Io::Jsonata {
+                arguments: None,
+                output: None,
+            },
+            SelectorLanguage::Fdl => Io::Fdl {
+                input: None,
+                parameters: None,
+                output: None,
+                global: None,
+            },
+        };
+        ItemInputs {
+            spec: spec.selector.clone(),
+            io,
+        }
+    }
+
+    /// The child input for item `index`.
+    pub fn input(&mut self, index: u64, item: Value) -> Result<Value, TaskError> {
+        let Some(sel) = &mut self.spec else {
+            return Ok(item);
+        };
+        let ev = Eval {
+            context: Value::Null,
+            chain: ScopeChain(vec![&sel.vars]),
+        };
+        let mut scope = fanout::SelectorScope {
+            globals: &sel.globals,
+            io: &self.io,
+            effective: &sel.effective,
+            raw: &sel.raw,
+            ev: &ev,
+            context: &mut sel.context,
+        };
+        fanout::select_item(&mut scope, Some(&sel.template), index as usize, item).map_err(|f| {
+            TaskError {
+                error: f.error,
+                cause: f.cause,
+            }
+        })
+    }
 }
 
 /// Every variable visible from the state, inner scopes shadowing outer ones.

@@ -76,16 +76,21 @@ fn map_fanout(
         return Err(not_an_array(&items));
     };
     let mut inputs = Vec::with_capacity(items.len());
+    let mut context = ev.context.clone();
+    let mut scope = SelectorScope {
+        globals: &cx.st.globals,
+        io: &state.io,
+        effective: &effective,
+        raw,
+        ev,
+        context: &mut context,
+    };
     for (index, item) in items.into_iter().enumerate() {
         inputs.push(select_item(
-            &cx.st.globals,
-            &state.io,
+            &mut scope,
             spec.item_selector.as_ref(),
-            &effective,
-            raw,
             index,
             item,
-            ev,
         )?);
     }
     let inputs = match batcher_spec(state, spec, raw, &effective, ev)? {
@@ -251,51 +256,78 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// What an `ItemSelector` reads besides the item: the state's values and its context object.
+pub(super) struct SelectorScope<'a> {
+    /// CloudFlow globals.
+    pub globals: &'a Map<String, Value>,
+    /// The state's query language.
+    pub io: &'a Io,
+    /// The state's effective input.
+    pub effective: &'a Value,
+    /// The state's raw input.
+    pub raw: &'a Value,
+    /// Variables in scope.
+    pub ev: &'a Eval<'a>,
+    /// The context object; `Map.Item` is set in it for each item and removed after.
+    pub context: &'a mut Value,
+}
+
 /// An item's child input: the item itself, or what `ItemSelector` makes of it.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn select_item(
-    globals: &Map<String, Value>,
-    io: &Io,
+    scope: &mut SelectorScope,
     selector: Option<&Value>,
-    effective: &Value,
-    raw: &Value,
     index: usize,
     item: Value,
-    ev: &Eval,
 ) -> Result<Value, Failure> {
     let Some(selector) = selector else {
         return Ok(item);
     };
-    let map_item = json!({ "Index": index, "Value": item });
-    let mut context = ev.context.clone();
-    if let Some(c) = context.as_object_mut() {
-        c.insert("Map".into(), json!({ "Item": map_item }));
+    if !scope.context.is_object() {
+        // The state reads no context object; the item is still offered as `$$.Map.Item`.
+        *scope.context = Value::Object(Map::new());
     }
-    match io {
+    let Some(context) = scope.context.as_object_mut() else {
+        return Ok(item);
+    };
+    context.insert(
+        "Map".into(),
+        json!({ "Item": { "Index": index, "Value": item } }),
+    );
+    let result = evaluate_selector(scope, selector);
+    if let Some(context) = scope.context.as_object_mut() {
+        context.remove("Map");
+    }
+    result
+}
+
+fn evaluate_selector(scope: &SelectorScope, selector: &Value) -> Result<Value, Failure> {
+    let context = &*scope.context;
+    let ev = scope.ev;
+    match scope.io {
         Io::JsonPath { .. } => {
             let env = dataflow::Env {
-                context: &context,
+                context,
                 vars: &ev.chain,
             };
-            dataflow::template(selector, effective, &env)
+            dataflow::template(selector, scope.effective, &env)
         }
         Io::Jsonata { .. } => {
-            let mut states = ev.states(raw, None, None);
+            let mut states = ev.states(scope.raw, None, None);
             if let Some(s) = states.as_object_mut() {
-                s.insert("context".into(), context);
+                s.insert("context".into(), context.clone());
             }
             ev.jsonata(selector, &states, "ItemSelector")
         }
         Io::Fdl { .. } => {
-            let global = Value::Object(globals.clone());
+            let global = Value::Object(scope.globals.clone());
             dataflow::fdl_template(
                 selector,
                 &FdlVars {
-                    input: effective,
+                    input: scope.effective,
                     output: None,
-                    context: &context,
+                    context,
                     global: &global,
-                    item: map_item.get("Value"),
+                    item: context.pointer("/Map/Item/Value"),
                 },
             )
         }

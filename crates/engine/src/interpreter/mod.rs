@@ -130,7 +130,7 @@ pub fn apply(
     fx
 }
 
-pub use distributed::item_input;
+pub use distributed::ItemInputs;
 
 /// Commands needed to resume a loaded execution: every pending task and timer, again.
 pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {

@@ -3,7 +3,8 @@
 An AWS Lambda Runtime API client written with the standard library only. It loads
 the handler named by ``_HANDLER`` (``path/to/module.function``) from
 ``LAMBDA_TASK_ROOT`` and serves invocations one at a time, posting results to
-``/response`` and exceptions to ``/error`` in the format of AWS's Python runtime.
+``/response`` (JSON, or bytes as they are) and exceptions to ``/error`` in the format of
+AWS's Python runtime.
 """
 
 import decimal
@@ -177,8 +178,13 @@ def _flush():
 
 
 def _user_frames(tb):
-    frames = traceback.extract_tb(tb)
-    return [f for f in frames if os.path.abspath(f.filename) != os.path.abspath(__file__)]
+    # Plain tuples, as AWS's runtime formats them: no column markers under the lines.
+    here = os.path.abspath(__file__)
+    return [
+        (f.filename, f.lineno, f.name, f.line)
+        for f in traceback.extract_tb(tb)
+        if os.path.abspath(f.filename) != here
+    ]
 
 
 def _exception_body(exc):
@@ -298,14 +304,17 @@ def _handle(api, handler, headers, body):
         result = handler(event, context)
     except Exception as e:
         return fail(_exception_body(e))
-    try:
-        payload = json.dumps(result, cls=_Encoder).encode("utf-8")
-    except Exception as e:
-        return fail(_fault_body(Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e)))
+    if isinstance(result, bytes):
+        # Sent as they are, as AWS's runtime sends them.
+        payload, content_type = result, "application/unknown"
+    else:
+        try:
+            payload = json.dumps(result, cls=_Encoder).encode("utf-8")
+        except Exception as e:
+            return fail(_fault_body(Fault("Runtime.MarshalError", "Unable to marshal response: %s" % e)))
+        content_type = "application/json"
     _flush()
-    status, _, data = api.request(
-        "POST", base + "/response", payload, {"Content-Type": "application/json"}
-    )
+    status, _, data = api.request("POST", base + "/response", payload, {"Content-Type": content_type})
     if status != 202:
         print("[ERROR] response rejected (HTTP %d): %s" % (status, data.decode("utf-8", "replace")), file=sys.stderr)
 

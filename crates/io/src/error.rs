@@ -1,0 +1,55 @@
+//! Storage failures.
+
+/// A storage operation failed. Every variant names the object or URL it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The storage URL cannot be used.
+    #[error("storage URL '{url}': {reason}")]
+    Url {
+        /// The URL, with secrets removed.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A bucket, key or prefix was refused (empty, absolute, `..`, control characters, ...).
+    #[error("{0}")]
+    InvalidKey(String),
+    /// The object (or its bucket) does not exist.
+    #[error("{path}: no such object")]
+    NotFound {
+        /// `BUCKET/KEY`.
+        path: String,
+    },
+    /// The object was replaced while it was being read in parts.
+    #[error("{path}: the object changed while it was being read")]
+    Changed {
+        /// `BUCKET/KEY`.
+        path: String,
+    },
+    /// The backend failed.
+    #[error("{path}: {source}")]
+    Backend {
+        /// `BUCKET/KEY`, or the prefix listed.
+        path: String,
+        /// What the backend reported.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+impl StorageError {
+    /// Classifies a backend error about `path`.
+    pub(crate) fn from_store(path: impl Into<String>, source: object_store::Error) -> Self {
+        let path = path.into();
+        match source {
+            object_store::Error::NotFound { .. } => StorageError::NotFound { path },
+            object_store::Error::Precondition { .. } => StorageError::Changed { path },
+            source => StorageError::Backend { path, source },
+        }
+    }
+
+    /// Whether the object or bucket was missing.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound { .. })
+    }
+}

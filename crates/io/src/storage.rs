@@ -1,0 +1,312 @@
+//! [`Storage`]: the configured object storage, addressed as `BUCKET/KEY`.
+
+use crate::config::{StorageConfig, redact};
+use crate::error::StorageError;
+use crate::listing::{self, ListPage, ListingMode};
+use crate::location::{ObjectRef, validate_bucket, validate_prefix};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The configured object storage: a local directory or an S3 bucket (with an optional
+/// prefix), seen as one namespace of `BUCKET/KEY` paths. Cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    listing: ListingMode,
+    description: Arc<str>,
+}
+
+/// What a storage knows about one object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectInfo {
+    /// The key inside its bucket.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time.
+    pub last_modified: DateTime<Utc>,
+    /// The entity tag as the backend reports it.
+    pub e_tag: Option<String>,
+    /// The version, on versioned buckets.
+    pub version: Option<String>,
+}
+
+impl ObjectInfo {
+    fn from_meta(meta: &ObjectMeta, bucket: &str) -> ObjectInfo {
+        let location = meta.location.as_ref();
+        let key = location
+            .strip_prefix(bucket)
+            .and_then(|k| k.strip_prefix('/'))
+            .unwrap_or(location);
+        ObjectInfo {
+            key: key.to_string(),
+            size: meta.size,
+            last_modified: meta.last_modified,
+            e_tag: meta.e_tag.clone(),
+            version: meta.version.clone(),
+        }
+    }
+
+    /// The entity tag as S3 shows it: in double quotes (empty when the backend reports none).
+    pub fn quoted_etag(&self) -> String {
+        self.e_tag.as_deref().map(quote_etag).unwrap_or_default()
+    }
+}
+
+/// An entity tag in double quotes, as S3 shows it (local stores report it bare).
+pub(crate) fn quote_etag(e_tag: &str) -> String {
+    if e_tag.starts_with('"') {
+        e_tag.to_string()
+    } else {
+        format!("\"{e_tag}\"")
+    }
+}
+
+/// An object's content (or a range of it) and its metadata.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// Metadata of the whole object.
+    pub info: ObjectInfo,
+    /// The bytes read.
+    pub data: Bytes,
+}
+
+/// Options of a read.
+#[derive(Clone, Debug, Default)]
+pub struct GetRequest {
+    /// Only these bytes (end exclusive).
+    pub range: Option<Range<u64>>,
+    /// This version of the object.
+    pub version: Option<String>,
+    /// Fail with [`StorageError::Changed`] unless the object still has this entity tag.
+    pub if_match: Option<String>,
+}
+
+impl Storage {
+    /// Opens the storage a URL names (see the crate docs); a relative `file://` directory is
+    /// taken relative to `base_dir` and created if missing. An S3 storage is not contacted
+    /// until it is used.
+    pub fn from_url(url: &str, base_dir: &std::path::Path) -> Result<Storage, StorageError> {
+        Storage::open(&StorageConfig::parse(url, base_dir)?, url)
+    }
+
+    /// Opens a parsed storage configuration; `url` is what it was parsed from, for messages.
+    pub fn open(config: &StorageConfig, url: &str) -> Result<Storage, StorageError> {
+        let description: Arc<str> = redact(url).into();
+        let bad = |reason: String| StorageError::Url {
+            url: description.to_string(),
+            reason,
+        };
+        match config {
+            StorageConfig::File { dir } => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
+                let store = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| bad(format!("cannot open {}: {e}", dir.display())))?;
+                Ok(Storage {
+                    store: Arc::new(store),
+                    listing: ListingMode::Walk,
+                    description,
+                })
+            }
+            StorageConfig::S3 {
+                bucket,
+                prefix,
+                settings,
+            } => {
+                // reqwest is built without a default TLS provider: ring is ours. A second
+                // install (another storage, another crate) is refused harmlessly.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                for (key, value) in settings {
+                    builder = builder.with_config(*key, value);
+                }
+                let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+                if endpoint.is_some_and(|e| e.starts_with("http://")) {
+                    builder = builder.with_allow_http(true);
+                }
+                let s3 = builder.build().map_err(|e| bad(e.to_string()))?;
+                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    Arc::new(s3)
+                } else {
+                    Arc::new(PrefixStore::new(s3, Path::from(prefix.as_str())))
+                };
+                Ok(Storage {
+                    store,
+                    listing: ListingMode::Native,
+                    description,
+                })
+            }
+        }
+    }
+
+    /// The root store, keyed by `BUCKET/KEY` paths: what functions' object API serves.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// The same storage with its root store wrapped, e.g. to instrument or throttle it.
+    pub fn wrap_store(
+        self,
+        wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Storage {
+        Storage {
+            store: wrap(self.store),
+            ..self
+        }
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, object: &ObjectRef) -> Result<Object, StorageError> {
+        self.get_with(object, GetRequest::default()).await
+    }
+
+    /// Reads an object, or part of it, with options.
+    pub async fn get_with(
+        &self,
+        object: &ObjectRef,
+        request: GetRequest,
+    ) -> Result<Object, StorageError> {
+        let failed = |e| StorageError::from_store(object.to_string(), e);
+        let options = GetOptions {
+            range: request.range.map(Into::into),
+            version: request.version,
+            if_match: request.if_match,
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&object.path(), options)
+            .await
+            .map_err(failed)?;
+        let info = ObjectInfo::from_meta(&result.meta, &object.bucket);
+        let data = result.bytes().await.map_err(failed)?;
+        Ok(Object { info, data })
+    }
+
+    /// An object's metadata (of a given version, if any).
+    pub async fn head(
+        &self,
+        object: &ObjectRef,
+        version: Option<&str>,
+    ) -> Result<ObjectInfo, StorageError> {
+        let options = GetOptions {
+            head: true,
+            version: version.map(str::to_string),
+            ..GetOptions::default()
+        };
+        let result = self
+            .store
+            .get_opts(&object.path(), options)
+            .await
+            .map_err(|e| StorageError::from_store(object.to_string(), e))?;
+        Ok(ObjectInfo::from_meta(&result.meta, &object.bucket))
+    }
+
+    /// Writes an object whole, replacing any previous one; returns its entity tag.
+    pub async fn put(
+        &self,
+        object: &ObjectRef,
+        data: Bytes,
+    ) -> Result<Option<String>, StorageError> {
+        let result = self
+            .store
+            .put(&object.path(), PutPayload::from(data))
+            .await
+            .map_err(|e| StorageError::from_store(object.to_string(), e))?;
+        Ok(result.e_tag)
+    }
+
+    /// Copies an object, replacing any object at `to`; returns the copy's metadata.
+    pub async fn copy(&self, from: &ObjectRef, to: &ObjectRef) -> Result<ObjectInfo, StorageError> {
+        self.store
+            .copy(&from.path(), &to.path())
+            .await
+            .map_err(|e| StorageError::from_store(from.to_string(), e))?;
+        self.head(to, None).await
+    }
+
+    /// Deletes an object; deleting a missing object succeeds, as on S3.
+    pub async fn delete(&self, object: &ObjectRef) -> Result<(), StorageError> {
+        match self.store.delete(&object.path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StorageError::from_store(object.to_string(), e)),
+        }
+    }
+
+    /// The objects of `bucket` whose keys start with `prefix` (a plain string prefix, as on
+    /// S3), in lexicographic key order, after `start_after` if given. The listing is fetched as
+    /// it is consumed.
+    pub fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<BoxStream<'static, Result<ObjectInfo, StorageError>>, StorageError> {
+        validate_bucket(bucket)?;
+        validate_prefix(prefix)?;
+        let full = format!("{bucket}/{prefix}");
+        let after = start_after.map(|a| format!("{bucket}/{a}"));
+        let bucket = bucket.to_string();
+        let shown = full.clone();
+        let stream = listing::list_sorted(self.store.clone(), self.listing, full, after);
+        Ok(stream
+            .map_ok(move |meta| ObjectInfo::from_meta(&meta, &bucket))
+            .map_err(move |e| StorageError::from_store(shown.clone(), e))
+            .boxed())
+    }
+
+    /// One page of [`Storage::list`]: at most `max_keys` objects, and whether more follow.
+    pub async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        max_keys: usize,
+    ) -> Result<ListPage, StorageError> {
+        let mut objects: Vec<ObjectInfo> = self
+            .list(bucket, prefix, start_after)?
+            .take(max_keys.saturating_add(1))
+            .try_collect()
+            .await?;
+        let truncated = objects.len() > max_keys;
+        objects.truncate(max_keys);
+        Ok(ListPage { objects, truncated })
+    }
+
+    /// A buffered writer of one object: written with a single put when it stays under
+    /// `capacity` bytes, streamed as a multipart upload in `capacity`-sized parts otherwise
+    /// (at least 5 MiB, the smallest part S3 accepts). At most two parts are in flight, so
+    /// about three parts' worth of memory is used whatever the object's size. Nothing is
+    /// visible before the writer is shut down.
+    pub fn writer(&self, object: &ObjectRef, capacity: usize) -> BufWriter {
+        const MIN_PART: usize = 5 * 1024 * 1024;
+        BufWriter::with_capacity(self.store.clone(), object.path(), capacity.max(MIN_PART))
+            .with_max_concurrency(2)
+    }
+}
+
+impl fmt::Display for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage")
+            .field("url", &self.description)
+            .field("store", &self.store)
+            .finish()
+    }
+}

@@ -1,0 +1,253 @@
+//! The two backends the suite runs against: a local directory, and a real S3 server
+//! (`s3s-fs`, found on `PATH` or at `$SLUICE_S3S_FS`) started on a free loopback port with a
+//! temporary root and killed when the test ends.
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetRange, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use sluice_io::Storage;
+use std::fmt;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The bucket of the namespace the suite works in.
+pub const BUCKET: &str = "bkt";
+
+/// A storage to run the suite against, with the runtime its calls block on.
+pub struct Backend {
+    /// `file` or `s3`.
+    pub name: &'static str,
+    /// The storage URL.
+    pub url: String,
+    /// The storage.
+    pub storage: Storage,
+    /// What the storage's root store was asked to read.
+    pub reads: Arc<Mutex<Vec<Option<GetRange>>>>,
+    /// The local root (the storage directory, or the S3 server's data directory).
+    pub root: PathBuf,
+    /// The runtime storage calls block on.
+    pub runtime: tokio::runtime::Runtime,
+    _server: Option<Server>,
+    _dir: TempDir,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl Backend {
+    /// A local directory.
+    pub fn file() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        let url = "file://storage".to_string();
+        let storage = Storage::from_url(&url, dir.path()).unwrap();
+        Backend::new("file", url, storage, root, None, dir)
+    }
+
+    /// An S3 server, or `None` (said on stdout) when `s3s-fs` is not installed.
+    pub fn s3() -> Option<Backend> {
+        let Some(binary) = s3s_fs() else {
+            // Written to the process's stderr, past the test harness's capture, once.
+            static SAID: Once = Once::new();
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "s3 backend: skipped (s3s-fs not found; .ci/run installs it)"
+                );
+            });
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s3");
+        std::fs::create_dir_all(root.join("sluice")).unwrap();
+        let server = Server::start(&binary, &root);
+        let url = format!(
+            "s3://sluice/deploy?endpoint=http://127.0.0.1:{}&region=us-east-1&path_style=true\
+             &access_key_id=sluice&secret_access_key=sluice-secret",
+            server.port
+        );
+        let storage = Storage::from_url(&url, dir.path()).unwrap();
+        Some(Backend::new("s3", url, storage, root, Some(server), dir))
+    }
+
+    fn new(
+        name: &'static str,
+        url: String,
+        storage: Storage,
+        root: PathBuf,
+        server: Option<Server>,
+        dir: TempDir,
+    ) -> Backend {
+        let reads = Arc::new(Mutex::new(Vec::new()));
+        let recorded = reads.clone();
+        let storage = storage.wrap_store(|inner| {
+            Arc::new(Recording {
+                inner,
+                reads: recorded,
+            })
+        });
+        Backend {
+            name,
+            url,
+            storage,
+            reads,
+            root,
+            runtime: runtime(),
+            _server: server,
+            _dir: dir,
+        }
+    }
+
+    /// Forgets the reads recorded so far.
+    pub fn clear_reads(&self) {
+        self.reads.lock().unwrap().clear();
+    }
+
+    /// The ranges read since the last [`Backend::clear_reads`] (`None`: a whole object).
+    pub fn recorded_reads(&self) -> Vec<Option<GetRange>> {
+        self.reads.lock().unwrap().clone()
+    }
+}
+
+fn s3s_fs() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SLUICE_S3S_FS") {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Some(path);
+        }
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("s3s-fs"))
+        .find(|p| p.is_file())
+}
+
+/// A running `s3s-fs`, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(binary: &std::path::Path, root: &std::path::Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "sluice", "--secret-key", "sluice-secret"])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "s3s-fs did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Passes every call through, recording the range of each read.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn ObjectStore>,
+    reads: Arc<Mutex<Vec<Option<GetRange>>>>,
+}
+
+impl fmt::Display for Recording {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Recording({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Recording {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        if !options.head {
+            self.reads.lock().unwrap().push(options.range.clone());
+        }
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}

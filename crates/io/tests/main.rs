@@ -1,0 +1,45 @@
+//! Storage, item readers, the result writer and the object integrations, run as one suite
+//! against a local directory and against a real S3 server (`s3s-fs`).
+
+mod backend;
+mod suite;
+
+/// Runs each suite case on both backends: `file::CASE` and `s3::CASE`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod file {
+            $(
+                #[test]
+                fn $case() {
+                    crate::suite::$case(&crate::backend::Backend::file());
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[test]
+                fn $case() {
+                    if let Some(backend) = crate::backend::Backend::s3() {
+                        crate::suite::$case(&backend);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    csv_rows_become_objects_of_strings,
+    csv_given_headers_and_delimiters,
+    malformed_records_fail_alone_and_reading_goes_on,
+    json_arrays_stream_element_by_element,
+    max_items_and_skip,
+    a_missing_object_fails_the_read,
+    a_large_object_is_read_in_ranges,
+    listings_come_in_key_order_over_pages,
+    inventory_manifests_list_csv_data_files,
+    results_are_written_as_step_functions_lays_them_out,
+    object_integrations_get_put_copy_list,
+    key_escapes_are_refused,
+    functions_see_the_same_namespace,
+);

@@ -1,0 +1,776 @@
+//! The cases every backend must pass.
+
+use crate::backend::{BUCKET, Backend};
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use object_store::GetRange;
+use serde_json::{Value, json};
+use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use sluice_engine::items::{ItemOutcome, ItemStore, ReadItem};
+use sluice_io::writer::WriterOptions;
+use sluice_io::{ObjectIntegrations, ObjectItemStore, ObjectRef, ReadOptions};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+
+fn object(key: &str) -> ObjectRef {
+    ObjectRef::new(BUCKET, key).unwrap()
+}
+
+fn put(b: &Backend, key: &str, data: impl Into<Bytes>) {
+    b.runtime
+        .block_on(b.storage.put(&object(key), data.into()))
+        .unwrap();
+}
+
+fn get(b: &Backend, key: &str) -> Bytes {
+    b.runtime
+        .block_on(b.storage.get(&object(key)))
+        .unwrap()
+        .data
+}
+
+fn store(b: &Backend) -> ObjectItemStore {
+    ObjectItemStore::new(b.storage.clone(), b.runtime.handle().clone())
+}
+
+fn get_object_reader(key: &str, config: Value) -> Value {
+    json!({
+        "Resource": "arn:aws:states:::s3:getObject",
+        "Parameters": {"Bucket": BUCKET, "Key": key},
+        "ReaderConfig": config,
+    })
+}
+
+fn read_with(
+    store: &ObjectItemStore,
+    reader: &Value,
+    skip: u64,
+) -> Vec<Result<ReadItem, TaskError>> {
+    store.read(reader, skip).unwrap().collect()
+}
+
+/// Well-formed items; panics on anything else.
+fn items(b: &Backend, reader: &Value) -> Vec<Value> {
+    read_with(&store(b), reader, 0)
+        .into_iter()
+        .map(|r| match r {
+            Ok(ReadItem::Item(v)) => v,
+            other => panic!("{}: {other:?}", b.name),
+        })
+        .collect()
+}
+
+pub fn csv_rows_become_objects_of_strings(b: &Backend) {
+    put(
+        b,
+        "in/people.csv",
+        "name,city,note\r\n\
+         \"Smith, Jo\",\"Paris\",\"said \"\"hi\"\"\"\r\n\
+         Lee,Oslo,\"two\nlines\"\r\n\
+         \r\n\
+         short,row\r\n\
+         long,row,x,extra\r\n",
+    );
+    let got = items(
+        b,
+        &get_object_reader("in/people.csv", json!({"InputType": "CSV"})),
+    );
+    assert_eq!(
+        got,
+        vec![
+            json!({"name": "Smith, Jo", "city": "Paris", "note": "said \"hi\""}),
+            json!({"name": "Lee", "city": "Oslo", "note": "two\nlines"}),
+            json!({"name": "short", "city": "row", "note": ""}),
+            json!({"name": "long", "city": "row", "note": "x"}),
+        ],
+        "{}",
+        b.name
+    );
+}
+
+pub fn csv_given_headers_and_delimiters(b: &Backend) {
+    put(b, "in/pipe.csv", "1|a b|x\n2|c|\n");
+    let reader = get_object_reader(
+        "in/pipe.csv",
+        json!({"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["id", "text", "tag"], "CSVDelimiter": "PIPE"}),
+    );
+    assert_eq!(
+        items(b, &reader),
+        vec![
+            json!({"id": "1", "text": "a b", "tag": "x"}),
+            json!({"id": "2", "text": "c", "tag": ""}),
+        ]
+    );
+    put(b, "in/tab.tsv", "k\tv\nx\t1,2\n");
+    let reader = get_object_reader(
+        "in/tab.tsv",
+        json!({"InputType": "CSV", "CSVDelimiter": "TAB"}),
+    );
+    assert_eq!(items(b, &reader), vec![json!({"k": "x", "v": "1,2"})]);
+    put(b, "in/semi.csv", "a;b\n1;2\n");
+    let reader = get_object_reader(
+        "in/semi.csv",
+        json!({"InputType": "CSV", "CSVDelimiter": "SEMICOLON"}),
+    );
+    assert_eq!(items(b, &reader), vec![json!({"a": "1", "b": "2"})]);
+    put(b, "in/space.csv", "a b\n1 \"2 3\"\n");
+    let reader = get_object_reader(
+        "in/space.csv",
+        json!({"InputType": "CSV", "CSVDelimiter": "SPACE"}),
+    );
+    assert_eq!(items(b, &reader), vec![json!({"a": "1", "b": "2 3"})]);
+}
+
+pub fn malformed_records_fail_alone_and_reading_goes_on(b: &Backend) {
+    let mut csv = b"id,v\n1,ok\n2,\"closed\"junk\n3,\xff\xfe\n4,fine\n".to_vec();
+    csv.extend_from_slice(b"5,\"never closed\n");
+    put(b, "in/bad.csv", csv);
+    let got = read_with(
+        &store(b),
+        &get_object_reader("in/bad.csv", json!({"InputType": "CSV"})),
+        0,
+    );
+    assert_eq!(got.len(), 5, "{}: {got:?}", b.name);
+    assert_eq!(got[0], Ok(ReadItem::Item(json!({"id": "1", "v": "ok"}))));
+    for (i, line) in [(1, 3), (2, 4), (4, 6)] {
+        match &got[i] {
+            Ok(ReadItem::Malformed(e)) => {
+                assert_eq!(e.error, "States.ItemReaderFailed");
+                let expected = format!("{BUCKET}/in/bad.csv line {line}: ");
+                assert!(e.cause.starts_with(&expected), "{}", e.cause);
+            }
+            other => panic!("{}: item {i}: {other:?}", b.name),
+        }
+    }
+    assert_eq!(got[3], Ok(ReadItem::Item(json!({"id": "4", "v": "fine"}))));
+
+    put(b, "in/bad.jsonl", "{\"n\": 1}\n{\"n\": \n{\"n\": 3}\n");
+    let got = read_with(
+        &store(b),
+        &get_object_reader("in/bad.jsonl", json!({"InputType": "JSONL"})),
+        0,
+    );
+    assert_eq!(got[0], Ok(ReadItem::Item(json!({"n": 1}))));
+    match &got[1] {
+        Ok(ReadItem::Malformed(e)) => assert!(
+            e.cause
+                .starts_with(&format!("{BUCKET}/in/bad.jsonl line 2: ")),
+            "{}",
+            e.cause
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(got[2], Ok(ReadItem::Item(json!({"n": 3}))));
+}
+
+pub fn json_arrays_stream_element_by_element(b: &Backend) {
+    put(
+        b,
+        "in/a.json",
+        "[{\"id\": 1, \"s\": \"],\"}, [2], \"three\", 4]",
+    );
+    let got = items(
+        b,
+        &get_object_reader("in/a.json", json!({"InputType": "JSON"})),
+    );
+    assert_eq!(
+        got,
+        vec![
+            json!({"id": 1, "s": "],"}),
+            json!([2]),
+            json!("three"),
+            json!(4)
+        ]
+    );
+    put(
+        b,
+        "in/nested.json",
+        r#"{"meta": {"n": 2}, "data": {"rows": [{"r": 1}, {"r": 2}]}}"#,
+    );
+    let got = items(
+        b,
+        &get_object_reader(
+            "in/nested.json",
+            json!({"InputType": "JSON", "ItemsPointer": "/data/rows"}),
+        ),
+    );
+    assert_eq!(got, vec![json!({"r": 1}), json!({"r": 2})]);
+    put(b, "in/lines.jsonl", "{\"a\": 1}\n\n[1, 2]\n\"x\"\n");
+    let got = items(
+        b,
+        &get_object_reader("in/lines.jsonl", json!({"InputType": "JSONL"})),
+    );
+    assert_eq!(got, vec![json!({"a": 1}), json!([1, 2]), json!("x")]);
+    let reader = json!({
+        "SourceType": "OSS_JSON_LIST",
+        "SourceParameters": {"Bucket": BUCKET, "ObjectName": "in/a.json"},
+        "MaxItems": 2,
+    });
+    assert_eq!(items(b, &reader).len(), 2);
+}
+
+pub fn max_items_and_skip(b: &Backend) {
+    let lines: String = (0..10).map(|i| format!("{{\"i\": {i}}}\n")).collect();
+    put(b, "in/ten.jsonl", lines);
+    let reader = get_object_reader("in/ten.jsonl", json!({"InputType": "JSONL", "MaxItems": 6}));
+    let got: Vec<Value> = read_with(&store(b), &reader, 4)
+        .into_iter()
+        .map(|r| match r {
+            Ok(ReadItem::Item(v)) => v,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, vec![json!({"i": 4}), json!({"i": 5})]);
+    let reader = get_object_reader("in/ten.jsonl", json!({"InputType": "JSONL"}));
+    assert_eq!(read_with(&store(b), &reader, 8).len(), 2);
+    assert_eq!(read_with(&store(b), &reader, 50).len(), 0);
+}
+
+pub fn a_missing_object_fails_the_read(b: &Backend) {
+    let reader = get_object_reader("in/absent.csv", json!({"InputType": "CSV"}));
+    let e = match store(b).read(&reader, 0) {
+        Err(e) => e,
+        Ok(mut items) => items.next().unwrap().unwrap_err(),
+    };
+    assert_eq!(e.error, "States.ItemReaderFailed");
+    assert!(
+        e.cause.contains("bkt/in/absent.csv"),
+        "{}: {}",
+        b.name,
+        e.cause
+    );
+    assert!(
+        e.cause.contains("no such object"),
+        "{}: {}",
+        b.name,
+        e.cause
+    );
+}
+
+pub fn a_large_object_is_read_in_ranges(b: &Backend) {
+    const CHUNK: u64 = 1024 * 1024;
+    let line = |i: usize| format!("{{\"i\":{i},\"pad\":\"{}\"}}\n", "x".repeat(1000));
+    let lines = 50 * 1024;
+    let object = object("big/data.jsonl");
+    b.runtime.block_on(async {
+        let mut writer = b.storage.writer(&object, 5 * 1024 * 1024);
+        for i in 0..lines {
+            writer.write_all(line(i).as_bytes()).await.unwrap();
+        }
+        writer.shutdown().await.unwrap();
+    });
+    let size = b
+        .runtime
+        .block_on(b.storage.head(&object, None))
+        .unwrap()
+        .size;
+    assert!(size > 50_000_000, "{size}");
+    b.clear_reads();
+    let store = store(b).with_read_options(ReadOptions {
+        chunk_bytes: CHUNK,
+        ..ReadOptions::default()
+    });
+    let reader = get_object_reader("big/data.jsonl", json!({"InputType": "JSONL"}));
+    let mut count = 0;
+    for item in store.read(&reader, 0).unwrap() {
+        match item {
+            Ok(ReadItem::Item(v)) => assert_eq!(v["i"], count),
+            other => panic!("{other:?}"),
+        }
+        count += 1;
+    }
+    assert_eq!(count, lines);
+    let reads = b.recorded_reads();
+    assert_eq!(reads.len() as u64, size.div_ceil(CHUNK), "{}", b.name);
+    for (n, range) in reads.iter().enumerate() {
+        match range {
+            Some(GetRange::Bounded(r)) => {
+                assert_eq!(r.start, n as u64 * CHUNK);
+                assert!(r.end - r.start <= CHUNK);
+            }
+            other => panic!("{}: read {n} was not a bounded range: {other:?}", b.name),
+        }
+    }
+}
+
+pub fn listings_come_in_key_order_over_pages(b: &Backend) {
+    for key in [
+        "list/b.txt",
+        "list/a/2.txt",
+        "list/a-1.txt",
+        "list/a/1.txt",
+        "list/c/d/e.txt",
+        "list/a0.txt",
+        "listing-other.txt",
+        "lis.txt",
+    ] {
+        put(b, key, format!("{key}\n"));
+    }
+    let store = store(b).with_read_options(ReadOptions {
+        page_size: 2,
+        ..ReadOptions::default()
+    });
+    let reader = json!({
+        "Resource": "arn:aws:states:::s3:listObjectsV2",
+        "Arguments": {"Bucket": BUCKET, "Prefix": "list/"},
+    });
+    let got: Vec<Value> = read_with(&store, &reader, 0)
+        .into_iter()
+        .map(|r| match r {
+            Ok(ReadItem::Item(v)) => v,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let keys: Vec<&str> = got.iter().map(|v| v["Key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "list/a-1.txt",
+            "list/a/1.txt",
+            "list/a/2.txt",
+            "list/a0.txt",
+            "list/b.txt",
+            "list/c/d/e.txt"
+        ],
+        "{}",
+        b.name
+    );
+    let first = got[0].as_object().unwrap();
+    let fields: Vec<&str> = first.keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        ["Etag", "Key", "LastModified", "Size", "StorageClass"]
+    );
+    assert_eq!(first["Size"], json!("list/a-1.txt\n".len()));
+    assert!(first["LastModified"].as_i64().unwrap() > 1_600_000_000);
+    assert_eq!(first["StorageClass"], "STANDARD");
+
+    let partial = json!({
+        "Resource": "arn:aws:states:::s3:listObjectsV2",
+        "Parameters": {"Bucket": BUCKET, "Prefix": "list/a"},
+        "ReaderConfig": {"MaxItems": 3},
+    });
+    let keys: Vec<String> = read_with(&store, &partial, 1)
+        .into_iter()
+        .map(|r| match r {
+            Ok(ReadItem::Item(v)) => v["Key"].as_str().unwrap().to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, ["list/a/1.txt", "list/a/2.txt"]);
+
+    let loaded = json!({
+        "Resource": "arn:aws:states:::s3:listObjectsV2",
+        "Parameters": {"Bucket": BUCKET, "Prefix": "list/a/"},
+        "ReaderConfig": {"Transformation": "LOAD_AND_FLATTEN", "InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["line"]},
+    });
+    assert_eq!(
+        items(b, &loaded),
+        vec![
+            json!({"line": "list/a/1.txt"}),
+            json!({"line": "list/a/2.txt"})
+        ]
+    );
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+pub fn inventory_manifests_list_csv_data_files(b: &Backend) {
+    put(
+        b,
+        "inv/data/1.csv",
+        "\"src\",\"a/1.txt\",\"10\"\n\"src\",\"a/2.txt\",\"20\"\n",
+    );
+    put(b, "inv/data/2.csv.gz", gzip("\"src\",\"b/3.txt\",\"30\"\n"));
+    let manifest = json!({
+        "sourceBucket": "src",
+        "destinationBucket": format!("arn:aws:s3:::{BUCKET}"),
+        "version": "2016-11-30",
+        "fileFormat": "CSV",
+        "fileSchema": "Bucket, Key, Size",
+        "files": [
+            {"key": "inv/data/1.csv", "size": 40, "MD5checksum": "x"},
+            {"key": "inv/data/2.csv.gz", "size": 20, "MD5checksum": "y"},
+        ]
+    });
+    put(b, "inv/manifest.json", manifest.to_string());
+    let reader = get_object_reader("inv/manifest.json", json!({"InputType": "MANIFEST"}));
+    assert_eq!(
+        items(b, &reader),
+        vec![
+            json!({"Bucket": "src", "Key": "a/1.txt", "Size": "10"}),
+            json!({"Bucket": "src", "Key": "a/2.txt", "Size": "20"}),
+            json!({"Bucket": "src", "Key": "b/3.txt", "Size": "30"}),
+        ],
+        "{}",
+        b.name
+    );
+    let fdl = json!({
+        "SourceType": "OSS_INVENTORY_FILES",
+        "SourceParameters": {"Bucket": BUCKET, "ObjectName": "inv/manifest.json"},
+    });
+    assert_eq!(items(b, &fdl).len(), 3);
+
+    put(b, "athena/part-0", "{\"r\": 0}\n");
+    put(b, "athena/part-1", "{\"r\": 1}\n{\"r\": 2}\n");
+    put(
+        b,
+        "athena/run-manifest.csv",
+        format!("s3://{BUCKET}/athena/part-0\ns3://{BUCKET}/athena/part-1\n"),
+    );
+    let reader = get_object_reader(
+        "athena/run-manifest.csv",
+        json!({"ManifestType": "ATHENA_DATA", "InputType": "JSONL"}),
+    );
+    assert_eq!(
+        items(b, &reader),
+        vec![json!({"r": 0}), json!({"r": 1}), json!({"r": 2})]
+    );
+}
+
+fn outcome(status: &str, i: usize) -> ItemOutcome {
+    ItemOutcome {
+        status: status.to_string(),
+        entry: json!({
+            "ExecutionArn": format!("arn:aws:states:us-east-1:000000000000:execution:sm/Map:{i}"),
+            "Input": format!("{{\"i\":{i}}}"),
+            "Output": format!("[{i},{}]", i * 10),
+            "Status": status,
+        }),
+    }
+}
+
+fn read_json(b: &Backend, key: &str) -> Value {
+    serde_json::from_slice(&get(b, key)).unwrap()
+}
+
+pub fn results_are_written_as_step_functions_lays_them_out(b: &Backend) {
+    let statuses = [
+        "SUCCEEDED",
+        "FAILED",
+        "SUCCEEDED",
+        "PENDING",
+        "SUCCEEDED",
+        "TIMED_OUT",
+    ];
+    let outcomes: Vec<ItemOutcome> = (0..30).map(|i| outcome(statuses[i % 6], i)).collect();
+    let store = store(b).with_writer_options(WriterOptions {
+        max_file_bytes: 500,
+        ..WriterOptions::default()
+    });
+    let arn =
+        "arn:aws:states:us-east-1:000000000000:mapRun:sm/Map:6dbfba93-bcff-410b-9b5c-abf41ae9eddb";
+    let writer = json!({
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": BUCKET, "Prefix": "results/"},
+    });
+    let result = store
+        .write_results(&writer, arn, &mut outcomes.clone().into_iter())
+        .unwrap();
+    let manifest_key = "results/6dbfba93-bcff-410b-9b5c-abf41ae9eddb/manifest.json";
+    assert_eq!(
+        result,
+        json!({"MapRunArn": arn, "ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key}})
+    );
+    let manifest = read_json(b, manifest_key);
+    assert_eq!(manifest["DestinationBucket"], BUCKET);
+    assert_eq!(manifest["MapRunArn"], arn);
+    let files = manifest["ResultFiles"].as_object().unwrap();
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["FAILED", "PENDING", "SUCCEEDED"]
+    );
+    for (status, expected) in [("SUCCEEDED", 15), ("FAILED", 10), ("PENDING", 5)] {
+        let listed = files[status].as_array().unwrap();
+        let mut records = Vec::new();
+        for (n, file) in listed.iter().enumerate() {
+            let key = file["Key"].as_str().unwrap();
+            assert_eq!(
+                key,
+                format!("results/6dbfba93-bcff-410b-9b5c-abf41ae9eddb/{status}_{n}.json")
+            );
+            let bytes = get(b, key);
+            assert_eq!(file["Size"], json!(bytes.len()), "{key}");
+            assert!(bytes.len() <= 500, "{key} is {} bytes", bytes.len());
+            let array: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+            records.extend(array);
+        }
+        assert!(
+            listed.len() > 1,
+            "{status}: the files should have been split"
+        );
+        let wanted: Vec<Value> = outcomes
+            .iter()
+            .filter(|o| match status {
+                "FAILED" => o.status == "FAILED" || o.status == "TIMED_OUT",
+                s => o.status == s,
+            })
+            .map(|o| o.entry.clone())
+            .collect();
+        assert_eq!(records.len(), expected);
+        assert_eq!(records, wanted, "{status} records in item order");
+    }
+
+    let writer = json!({
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Arguments": {"Bucket": BUCKET, "Prefix": "flat"},
+        "WriterConfig": {"OutputType": "JSONL", "Transformation": "FLATTEN"},
+    });
+    let run = "arn:aws:states:us-east-1:000000000000:mapRun:sm/Map:run-2";
+    let mut few = vec![outcome("SUCCEEDED", 1), outcome("SUCCEEDED", 2)].into_iter();
+    store.write_results(&writer, run, &mut few).unwrap();
+    let manifest = read_json(b, "flat/run-2/manifest.json");
+    assert_eq!(manifest["ResultFiles"]["FAILED"], json!([]));
+    let text = get(b, "flat/run-2/SUCCEEDED_0.json");
+    assert_eq!(std::str::from_utf8(&text).unwrap(), "1\n10\n2\n20\n");
+}
+
+/// Records what reached it; answers `{"fallback": true}`.
+struct Fallback(Mutex<Vec<String>>);
+
+impl Invoker for Fallback {
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        let name = match &request.target {
+            Target::Function { name, .. } => name.clone(),
+            Target::Integration(resource) => resource.clone(),
+        };
+        self.0.lock().unwrap().push(name);
+        Box::pin(async { Ok(json!({"fallback": true})) })
+    }
+}
+
+fn call(
+    b: &Backend,
+    invoker: &ObjectIntegrations,
+    resource: &str,
+    payload: Value,
+) -> Result<Value, TaskError> {
+    b.runtime.block_on(invoker.invoke(InvokeRequest {
+        target: Target::Integration(resource.to_string()),
+        payload,
+        idempotency_key: "k".into(),
+        execution: "e".into(),
+        timeout_seconds: None,
+    }))
+}
+
+pub fn object_integrations_get_put_copy_list(b: &Backend) {
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let s3 = ObjectIntegrations::new(b.storage.clone(), fallback.clone());
+    let sdk = |action: &str| format!("arn:aws:states:::aws-sdk:s3:{action}");
+
+    let put = call(
+        b,
+        &s3,
+        &sdk("putObject"),
+        json!({"Bucket": BUCKET, "Key": "io/a.txt", "Body": "hello"}),
+    )
+    .unwrap();
+    assert!(put["ETag"].as_str().unwrap().starts_with('"'), "{put}");
+    call(
+        b,
+        &s3,
+        &sdk("putObject"),
+        json!({"Bucket": BUCKET, "Key": "io/doc.json", "Body": {"n": 1}}),
+    )
+    .unwrap();
+    assert_eq!(read_json(b, "io/doc.json"), json!({"n": 1}));
+
+    let got = call(
+        b,
+        &s3,
+        &sdk("getObject"),
+        json!({"Bucket": BUCKET, "Key": "io/a.txt"}),
+    )
+    .unwrap();
+    assert_eq!(got["Body"], "hello");
+    assert_eq!(got["ContentLength"], 5);
+    let part = call(
+        b,
+        &s3,
+        "arn:aws:states:::s3:getObject",
+        json!({"Bucket": BUCKET, "Key": "io/a.txt", "Range": "bytes=1-3"}),
+    )
+    .unwrap();
+    assert_eq!(part["Body"], "ell");
+
+    let copied = call(b, &s3, &sdk("copyObject"), json!({"Bucket": BUCKET, "Key": "io/sub/b.txt", "CopySource": format!("{BUCKET}/io/a.txt")})).unwrap();
+    assert!(copied["CopyObjectResult"]["ETag"].is_string(), "{copied}");
+    assert_eq!(get(b, "io/sub/b.txt"), "hello");
+
+    let head = call(
+        b,
+        &s3,
+        &sdk("headObject"),
+        json!({"Bucket": BUCKET, "Key": "io/sub/b.txt"}),
+    )
+    .unwrap();
+    assert_eq!(head["ContentLength"], 5);
+
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut params = json!({"Bucket": BUCKET, "Prefix": "io/", "MaxKeys": 2});
+        if let Some(t) = &token {
+            params["ContinuationToken"] = json!(t);
+        }
+        let page = call(b, &s3, &sdk("listObjectsV2"), params).unwrap();
+        pages += 1;
+        assert_eq!(page["Name"], BUCKET);
+        assert_eq!(page["KeyCount"], page["Contents"].as_array().unwrap().len());
+        keys.extend(
+            page["Contents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["Key"].as_str().unwrap().to_string()),
+        );
+        match page["IsTruncated"].as_bool().unwrap() {
+            true => token = Some(page["NextContinuationToken"].as_str().unwrap().to_string()),
+            false => break,
+        }
+    }
+    assert_eq!(keys, ["io/a.txt", "io/doc.json", "io/sub/b.txt"]);
+    assert_eq!(pages, 2);
+    let folders = call(
+        b,
+        &s3,
+        &sdk("listObjectsV2"),
+        json!({"Bucket": BUCKET, "Prefix": "io/", "Delimiter": "/"}),
+    )
+    .unwrap();
+    assert_eq!(folders["CommonPrefixes"], json!([{"Prefix": "io/sub/"}]));
+    assert_eq!(folders["KeyCount"], 3);
+
+    call(
+        b,
+        &s3,
+        &sdk("deleteObject"),
+        json!({"Bucket": BUCKET, "Key": "io/sub/b.txt"}),
+    )
+    .unwrap();
+    let missing = call(
+        b,
+        &s3,
+        &sdk("getObject"),
+        json!({"Bucket": BUCKET, "Key": "io/sub/b.txt"}),
+    )
+    .unwrap_err();
+    assert_eq!(missing.error, "S3.NoSuchKeyException", "{}", missing.cause);
+    call(
+        b,
+        &s3,
+        &sdk("deleteObject"),
+        json!({"Bucket": BUCKET, "Key": "io/sub/b.txt"}),
+    )
+    .unwrap();
+
+    let passed = call(b, &s3, "arn:aws:states:::sqs:sendMessage", json!({})).unwrap();
+    assert_eq!(passed, json!({"fallback": true}));
+    assert_eq!(
+        *fallback.0.lock().unwrap(),
+        ["arn:aws:states:::sqs:sendMessage"]
+    );
+}
+
+pub fn key_escapes_are_refused(b: &Backend) {
+    let s3 = ObjectIntegrations::new(
+        b.storage.clone(),
+        Arc::new(Fallback(Mutex::new(Vec::new()))),
+    );
+    let put = "arn:aws:states:::aws-sdk:s3:putObject";
+    for (bucket, key) in [
+        (BUCKET, "../escaped.txt"),
+        (BUCKET, "a/../../escaped.txt"),
+        ("..", "escaped.txt"),
+        (BUCKET, "/etc/escaped.txt"),
+        ("a/..", "escaped.txt"),
+        (BUCKET, "a\\..\\escaped.txt"),
+    ] {
+        let e = call(
+            b,
+            &s3,
+            put,
+            json!({"Bucket": bucket, "Key": key, "Body": "x"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.error, "S3.S3Exception", "{bucket}/{key}: {}", e.cause);
+    }
+    let e = call(
+        b,
+        &s3,
+        "arn:aws:states:::aws-sdk:s3:copyObject",
+        json!({"Bucket": BUCKET, "Key": "copy.txt", "CopySource": "bkt/..%2F..%2Fescaped.txt"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.error, "S3.S3Exception", "{}", e.cause);
+    let e = call(
+        b,
+        &s3,
+        "arn:aws:states:::aws-sdk:s3:listObjectsV2",
+        json!({"Bucket": BUCKET, "Prefix": "../"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.error, "S3.S3Exception", "{}", e.cause);
+
+    let reader = get_object_reader("../../escaped.csv", json!({"InputType": "CSV"}));
+    let e = store(b)
+        .read(&reader, 0)
+        .err()
+        .expect("an escaping reader must fail");
+    assert_eq!(e.error, "States.ItemReaderFailed");
+    let writer = json!({"Parameters": {"Bucket": BUCKET, "Prefix": "../out"}});
+    let e = store(b)
+        .write_results(&writer, "arn:x:run", &mut std::iter::empty())
+        .unwrap_err();
+    assert_eq!(e.error, "States.ResultWriterFailed");
+
+    let escaped = walk(b.root.parent().unwrap())
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("escaped"))
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        escaped.is_empty(),
+        "{}: written outside: {escaped:?}",
+        b.name
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+pub fn functions_see_the_same_namespace(b: &Backend) {
+    put(b, "shared/x.txt", "from a flow");
+    let store = b.storage.object_store();
+    let path = object_store::path::Path::from(format!("{BUCKET}/shared/x.txt"));
+    let data = b
+        .runtime
+        .block_on(async {
+            object_store::ObjectStoreExt::get(store.as_ref(), &path)
+                .await?
+                .bytes()
+                .await
+        })
+        .unwrap();
+    assert_eq!(data, "from a flow", "{} ({})", b.name, b.url);
+}
