@@ -248,20 +248,72 @@ fn list_describe_and_history_show_the_execution() {
 }
 
 /// Copies a project directory (without its data) into a temp dir, so runs leave the tree clean.
-fn copy_project(from: &Path, to: &Path) {
+/// Copies a project without its run state and without the directories named in `skip`.
+fn copy_project_without(from: &Path, to: &Path, skip: &[&str]) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let name = entry.file_name();
-        if name == "data" || name == ".sluice" || name == "__pycache__" {
+        if name == ".sluice" || name == "__pycache__" || skip.iter().any(|s| name == *s) {
             continue;
         }
         let target = to.join(&name);
         if entry.file_type().unwrap().is_dir() {
-            copy_project(&entry.path(), &target);
+            copy_project_without(&entry.path(), &target, skip);
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// Copies a project without its run state or data.
+fn copy_project(from: &Path, to: &Path) {
+    copy_project_without(from, to, &["data"]);
+}
+
+#[test]
+fn distributed_wordcount_example_counts_every_object_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount-distributed");
+    copy_project_without(
+        &repo().join("examples/wordcount-distributed"),
+        &project,
+        &["results"],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("run")
+        .arg(&project)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    assert_eq!(
+        line["output"],
+        json!({"totals": {"data_1": 2703, "data_2": 1297}, "objects": 8, "failedResultFiles": 0})
+    );
+    let manifests: Vec<_> = walk(&project.join("data/results"))
+        .into_iter()
+        .filter(|p| p.ends_with("manifest.json"))
+        .collect();
+    assert_eq!(manifests.len(), 1, "the ResultWriter wrote one manifest");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
 }
 
 #[test]

@@ -9,12 +9,14 @@ use crate::compare::Actual;
 use serde_json::Value;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::Invoker;
+use sluice_engine::items::{ItemStore, NoStorage};
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
     Batch, ExecutionSummary, ItemRecord, MapRunRecord, Store, StoreError, StoredDefinition,
     StoredExecution,
 };
 use sluice_engine::{ClockMode, Engine, EngineError, EngineOptions, StartRequest};
+use sluice_io::{ObjectItemStore, Storage};
 use sluice_lang::compile::compile_document;
 use sluice_lang::diagnostic::render;
 use sluice_lang::source::Document;
@@ -136,6 +138,30 @@ impl Store for TracedStore {
     }
 }
 
+/// Local storage under `dir` holding a case's `s3_objects` (`{bucket, key, body}`), each at
+/// `BUCKET/KEY` as the storage lays buckets out.
+fn fixture_storage(dir: &std::path::Path, objects: &[Value]) -> Result<Storage, String> {
+    let root = dir.join("objects");
+    for object in objects {
+        let (Some(bucket), Some(key), Some(body)) = (
+            object["bucket"].as_str(),
+            object["key"].as_str(),
+            object["body"].as_str(),
+        ) else {
+            return Err(format!(
+                "s3_objects entry without bucket, key or body: {object}"
+            ));
+        };
+        let path = root.join(bucket).join(key);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&path, body).map_err(|e| e.to_string())?;
+    }
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    Storage::from_url("file://objects", dir).map_err(|e| e.to_string())
+}
+
 /// Runs one case (its `definition`, `input` and `run` context) with Task calls made by
 /// `invoker`, and reports how it ended.
 ///
@@ -210,10 +236,20 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
     let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
         sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
     });
+    let items: Arc<dyn ItemStore> = match case["s3_objects"].as_array() {
+        Some(objects) => match fixture_storage(dir.path(), objects) {
+            Ok(storage) => Arc::new(ObjectItemStore::new(
+                storage,
+                tokio::runtime::Handle::current(),
+            )),
+            Err(e) => return Actual::harness_error("setup", e),
+        },
+        None => Arc::new(NoStorage),
+    };
     let engine = match Engine::start(
         store.clone(),
         invoker,
-        Arc::new(sluice_engine::items::NoStorage),
+        items,
         tokio::runtime::Handle::current(),
         loader,
         EngineOptions {

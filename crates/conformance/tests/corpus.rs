@@ -1,5 +1,6 @@
 //! Runs the ASL conformance corpus and checks the pass count of each kind of case against
-//! `baseline.txt`: every `pure` case, and every `lambda_stub` case with its functions as real
+//! `baseline.txt`: every `pure` case, every `s3_fixture` case with its objects in local storage,
+//! and every `lambda_stub` case with its functions as real
 //! Python handlers (skipped, and said so, when `python3` is missing). Run with
 //! `-- --nocapture` to see the summary; the full list of failures is written to
 //! `target/conformance-failures.txt`.
@@ -49,7 +50,7 @@ fn failure_kind(mismatch: &str) -> String {
 }
 
 /// The kinds of case run, in the order they are reported.
-const KINDS: [&str; 2] = ["pure", "lambda_stub"];
+const KINDS: [&str; 3] = ["pure", "lambda_stub", "s3_fixture"];
 
 /// Pass counts per kind from `baseline.txt` (`kind=count` lines; `#` starts a comment).
 fn read_baseline(path: &Path) -> BTreeMap<String, usize> {
@@ -118,7 +119,11 @@ async fn corpus_cases() {
     }
     let cases: Vec<Value> = load_corpus(&path)
         .into_iter()
-        .filter(|c| c["kind"] == "pure" || (python && c["kind"] == "lambda_stub"))
+        .filter(|c| {
+            c["kind"] == "pure"
+                || c["kind"] == "s3_fixture"
+                || (python && c["kind"] == "lambda_stub")
+        })
         .collect();
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("temporary directory");

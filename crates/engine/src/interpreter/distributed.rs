@@ -26,14 +26,7 @@ pub(super) fn begin(
     let raw = frame.input.clone();
     let (run, token) = {
         let ev = Eval::new(cx, state, frame, outer);
-        let (effective, items) = match &spec.item_reader {
-            // With an ItemReader the items come from storage; ItemsPath plays no part.
-            Some(_) => (
-                fanout::effective_and_items(cx, state, spec, &raw, &ev)?.0,
-                Value::Null,
-            ),
-            None => fanout::effective_and_items(cx, state, spec, &raw, &ev)?,
-        };
+        let (effective, items) = fanout::effective_and_items(cx, state, spec, &raw, &ev)?;
         let source = match &spec.item_reader {
             Some(reader) => ItemSource::Reader(reader_value(state, reader, &raw, &effective, &ev)?),
             None => match items {

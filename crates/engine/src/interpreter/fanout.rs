@@ -177,7 +177,8 @@ pub(super) fn limits(
     })
 }
 
-/// The Map's effective input and its items (not yet checked to be an array).
+/// The Map's effective input and its items (not yet checked to be an array). With an
+/// `ItemReader` the items come from storage, so `ItemsPath` is not evaluated.
 pub(super) fn effective_and_items(
     cx: &Cx,
     state: &State,
@@ -185,11 +186,12 @@ pub(super) fn effective_and_items(
     raw: &Value,
     ev: &Eval,
 ) -> Result<(Value, Value), Failure> {
+    let from_input = spec.item_reader.is_none();
     Ok(match &state.io {
         Io::JsonPath { input_path, .. } => {
             let effective = dataflow::apply_path(input_path, raw.clone(), &ev.env())?;
             let items = match &spec.items_path {
-                sluice_lang::ir::OptPath::Path(p) if p != "$" => {
+                sluice_lang::ir::OptPath::Path(p) if p != "$" && from_input => {
                     dataflow::select(p, &effective, &ev.env())?.ok_or_else(|| {
                         Failure::runtime(format!("Invalid path '{p}' : No results for path: {p}"))
                     })?
@@ -224,7 +226,7 @@ pub(super) fn effective_and_items(
         Io::Fdl { .. } => {
             let effective = io::effective_input(state, raw, ev, &cx.st.globals)?;
             let items = match &spec.items_path {
-                sluice_lang::ir::OptPath::Path(p) => {
+                sluice_lang::ir::OptPath::Path(p) if from_input => {
                     let global = Value::Object(cx.st.globals.clone());
                     dataflow::fdl_expression(
                         p,

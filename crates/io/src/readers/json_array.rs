@@ -2,6 +2,9 @@
 //! a time. The splitter follows strings, escapes and nesting to find where each element ends,
 //! and hands that element alone to the JSON parser.
 
+/// The cause Step Functions reports for a JSON object that holds no array.
+pub(crate) const NOT_AN_ARRAY: &str = "Attempting to map over non-iterable node.";
+
 use super::{failed, malformed, read_failed};
 use sluice_engine::invoke::TaskError;
 use sluice_engine::items::ReadItem;
@@ -189,11 +192,8 @@ impl<R: BufRead> JsonArrayItems<R> {
         }
         match self.scanner.skip_space().map_err(|e| self.io(e))? {
             Some(b'[') => self.scanner.bump().map_err(|e| self.io(e)),
-            Some(b) => Err(self.fail(format!(
-                "expected a JSON array, found '{}'",
-                (b as char).escape_default()
-            ))),
-            None => Err(self.fail("expected a JSON array, found nothing")),
+            // The text Step Functions gives for an object that is not an array.
+            Some(_) | None => Err(failed(NOT_AN_ARRAY.to_string())),
         }
     }
 
@@ -401,7 +401,7 @@ mod tests {
     #[test]
     fn structure_errors_end_the_read() {
         for (text, expected) in [
-            ("{\"a\": 1}", "expected a JSON array"),
+            ("{\"a\": 1}", NOT_AN_ARRAY),
             ("[1, 2", "not closed"),
             ("[1] x", "unexpected content"),
         ] {

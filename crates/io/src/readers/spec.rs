@@ -295,10 +295,8 @@ pub(crate) fn check_headers(names: &[String]) -> Result<(), TaskError> {
         return Err(failed("CSV headers cannot be empty"));
     }
     let mut seen = HashSet::new();
-    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
-        return Err(failed(format!(
-            "CSV headers cannot contain duplicates ('{dup}')"
-        )));
+    if names.iter().any(|n| !seen.insert(n.as_str())) {
+        return Err(failed("CSV headers cannot contain duplicates.".to_string()));
     }
     Ok(())
 }
