@@ -4,6 +4,7 @@ use crate::app::open_store;
 use anyhow::anyhow;
 use serde_json::json;
 use sluice_engine::run_info::epoch;
+use sluice_engine::store::MapRunRecord;
 use sluice_engine::store::Store;
 use std::path::Path;
 use std::process::ExitCode;
@@ -55,6 +56,11 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
         .execution(id)?
         .ok_or_else(|| anyhow!("no execution '{id}'"))?;
     let st = &e.state;
+    let map_runs: Vec<_> = store
+        .map_runs_of(id)?
+        .iter()
+        .map(map_run_progress)
+        .collect();
     let value = json!({
         "execution": e.id,
         "executionArn": e.info.execution_arn(),
@@ -67,6 +73,7 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
         "error": st.error,
         "cause": st.cause,
         "currentState": st.root.as_ref().map(|f| f.state.clone()),
+        "mapRuns": map_runs,
     });
     if json_out {
         outln!("{value}");
@@ -77,6 +84,23 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A Distributed Map run's item counts, as `describe` shows them. `pending` is known once the
+/// source is read to its end.
+fn map_run_progress(run: &MapRunRecord) -> serde_json::Value {
+    let p = &run.progress;
+    let finished = p.succeeded + p.failed;
+    json!({
+        "mapRunArn": run.spec.arn,
+        "state": run.spec.state,
+        "status": if !run.done { "RUNNING" } else if p.failure.is_some() { "FAILED" } else { "SUCCEEDED" },
+        "itemsSucceeded": p.succeeded,
+        "itemsFailed": p.failed,
+        "itemsRunning": p.started.saturating_sub(finished),
+        "itemsPending": if p.source_done || run.done { json!(0) } else { json!(null) },
+        "itemsRead": p.consumed,
+    })
 }
 
 /// Prints an execution's history.
