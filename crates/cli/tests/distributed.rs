@@ -3,26 +3,11 @@
 
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-fn sluice(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.arg("--data-dir").arg(data_dir);
-    cmd
-}
-
-fn last_json_line(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.starts_with('{'));
-    let line = line.unwrap_or_else(|| {
-        panic!(
-            "no JSON line in stdout: {text}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    serde_json::from_str(line).expect("valid JSON line")
-}
+mod common;
+use common::{last_json_line, sluice};
 
 /// 60 items, 6 at a time, each child napping for a second: about ten seconds in all.
 fn distributed_flow() -> Value {

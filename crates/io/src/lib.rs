@@ -36,6 +36,7 @@
 mod chunked;
 mod config;
 mod error;
+mod fields;
 mod integrations;
 mod item_store;
 mod listing;

@@ -310,22 +310,14 @@ fn required<'a>(map: &'a Map<String, Value>, name: &str) -> Result<&'a str, Task
 }
 
 fn str_field<'a>(map: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, TaskError> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(failed(format!("{name} must be a string, not {other}"))),
-    }
+    crate::fields::text(map, name).map_err(failed)
 }
 
 fn object_field<'a>(
     map: &'a Map<String, Value>,
     name: &str,
 ) -> Result<Option<&'a Map<String, Value>>, TaskError> {
-    match map.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(failed(format!("{name} must be an object, not {other}"))),
-    }
+    crate::fields::object(map, name).map_err(failed)
 }
 
 #[cfg(test)]
