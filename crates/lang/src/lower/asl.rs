@@ -111,13 +111,7 @@ fn state(
             ));
         }
     };
-    let transition = if obj.get("End").and_then(Value::as_bool) == Some(true) {
-        Some(Transition::End)
-    } else {
-        obj.get("Next")
-            .and_then(Value::as_str)
-            .map(|n| Transition::Next(n.to_string()))
-    };
+    let transition = super::transition(obj);
     let is_map = matches!(kind, StateKind::Map(_));
     let io = match language {
         QueryLanguage::Jsonata => Io::Jsonata {

@@ -87,13 +87,7 @@ fn state(obj: &Map<String, Value>, at: &str) -> Result<State, LowerError> {
             ));
         }
     };
-    let transition = if obj.get("End").and_then(Value::as_bool) == Some(true) {
-        Some(Transition::End)
-    } else {
-        obj.get("Next")
-            .and_then(Value::as_str)
-            .map(|n| Transition::Next(n.to_string()))
-    };
+    let transition = super::transition(obj);
     Ok(State {
         name,
         kind,

@@ -6,7 +6,20 @@
 pub mod asl;
 pub mod fdl;
 
+use crate::ir::Transition;
+use serde_json::{Map, Value};
 use std::fmt;
+
+/// A state's `End: true` or `Next` (both dialects spell them alike); `None` for states without.
+fn transition(obj: &Map<String, Value>) -> Option<Transition> {
+    if obj.get("End").and_then(Value::as_bool) == Some(true) {
+        Some(Transition::End)
+    } else {
+        obj.get("Next")
+            .and_then(Value::as_str)
+            .map(|n| Transition::Next(n.to_string()))
+    }
+}
 
 /// A shape the lowering could not represent.
 #[derive(Clone, Debug, PartialEq, Eq)]
