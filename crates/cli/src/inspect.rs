@@ -73,6 +73,9 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
         "error": st.error,
         "cause": st.cause,
         "currentState": st.root.as_ref().map(|f| f.state.clone()),
+        "redriveCount": st.redriven.map_or(0, |r| r.count),
+        "redriveDate": st.redriven.map(|r| time(r.last_ms)),
+        "redriveStatus": if st.failed_at.is_some() && e.info.parent.is_none() { "REDRIVABLE" } else { "NOT_REDRIVABLE" },
         "mapRuns": map_runs,
     });
     if json_out {

@@ -44,6 +44,8 @@ enum Command {
     Run(run::RunArgs),
     /// Resume executions a stopped process left running, and wait for them.
     Resume(run::ResumeArgs),
+    /// Restart a failed execution from the states that failed, keeping what succeeded.
+    Redrive(run::RedriveArgs),
     /// Call one function of a project directly, once or many times, and print its result.
     Invoke(invoke::InvokeArgs),
     /// Check definitions and report every problem with its position.
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(given, args),
         Command::Resume(args) => run::resume(given, args),
+        Command::Redrive(args) => run::redrive(given, args),
         Command::Invoke(args) => invoke::invoke(given, args),
         Command::Logs { target, json } => logs::logs(&data_dir, &target, json),
         Command::Validate { files } => validate::validate(&files),

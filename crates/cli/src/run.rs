@@ -60,6 +60,21 @@ pub struct ResumeArgs {
     pub virtual_clock: bool,
 }
 
+/// Arguments of `sluice redrive`.
+#[derive(clap::Args)]
+pub struct RedriveArgs {
+    /// The execution to restart.
+    pub id: String,
+    /// The project directory whose functions the execution calls.
+    pub project: Option<PathBuf>,
+    /// Print one JSON line `{execution, status, output, error, cause}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Let timers advance a virtual clock.
+    #[arg(long)]
+    pub virtual_clock: bool,
+}
+
 fn options(virtual_clock: bool) -> EngineOptions {
     EngineOptions {
         clock: if virtual_clock {
@@ -227,7 +242,43 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Resumes what a stopped process left running and waits for all of it.
 pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitCode> {
-    let project = match &args.project {
+    let data_dir = data_dir_for(data_dir, args.project.as_deref());
+    let ids: Vec<String> = crate::app::open_store(&data_dir)?
+        .running()?
+        .into_iter()
+        .filter(|e| e.info.parent.is_none())
+        .map(|e| e.id)
+        .collect();
+    let project = args.project.as_deref();
+    with_engine(&data_dir, project, args.virtual_clock, |app| {
+        Ok(ids
+            .iter()
+            .map(|id| wait_and_report(app, id, args.json))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .into_iter()
+            .all(|ok| ok))
+    })
+}
+
+/// Restarts a failed execution from the states that failed and waits for it.
+pub fn redrive(data_dir: Option<&Path>, args: RedriveArgs) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir_for(data_dir, args.project.as_deref());
+    let project = args.project.as_deref();
+    with_engine(&data_dir, project, args.virtual_clock, |app| {
+        app.runtime.block_on(app.engine.redrive(&args.id))?;
+        wait_and_report(app, &args.id, args.json)
+    })
+}
+
+/// Starts the engine (with the project's functions, if a project is given), runs `work`, and
+/// shuts everything down. Exit code 1 when `work` says an execution did not succeed.
+fn with_engine(
+    data_dir: &Path,
+    project_dir: Option<&Path>,
+    virtual_clock: bool,
+    work: impl FnOnce(&App) -> anyhow::Result<bool>,
+) -> anyhow::Result<ExitCode> {
+    let project = match project_dir {
         Some(dir) => match project::load(dir) {
             Ok(p) => Some(p),
             Err(ds) => {
@@ -237,28 +288,25 @@ pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitC
         },
         None => None,
     };
-    let data_dir = data_dir_for(data_dir, args.project.as_deref());
-    let ids: Vec<String> = crate::app::open_store(&data_dir)?
-        .running()?
-        .into_iter()
-        .filter(|e| e.info.parent.is_none())
-        .map(|e| e.id)
-        .collect();
-    let (app, pool) = start_app(&data_dir, options(args.virtual_clock), project.as_ref())?;
-    let started = Instant::now();
-    let mut code = ExitCode::SUCCESS;
-    for id in ids {
-        let outcome = app.runtime.block_on(app.engine.wait(&id))?;
-        report(&outcome, args.json, started.elapsed());
-        if outcome.status != Status::Succeeded {
-            code = ExitCode::from(1);
-        }
-    }
+    let (app, pool) = start_app(data_dir, options(virtual_clock), project.as_ref())?;
+    let result = work(&app);
     app.engine.shutdown();
     if let Some(pool) = &pool {
         app.runtime.block_on(pool.shutdown());
     }
-    Ok(code)
+    Ok(if result? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Waits for an execution, prints how it ended, and says whether it succeeded.
+fn wait_and_report(app: &App, id: &str, json_line: bool) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    let outcome = app.runtime.block_on(app.engine.wait(id))?;
+    report(&outcome, json_line, started.elapsed());
+    Ok(outcome.status == Status::Succeeded)
 }
 
 /// Reads `--input`: JSON text, or `@path` to read it from a file; default `{}`.

@@ -69,6 +69,22 @@ pub struct ExecutionState {
     pub globals: Map<String, Value>,
     /// When the execution stops with `States.Timeout`, in epoch milliseconds.
     pub deadline_ms: Option<i64>,
+    /// Where the execution stood when it stopped unsuccessfully, so that a redrive restarts it
+    /// from the state that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<Frame>,
+    /// How often and when the execution was redriven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redriven: Option<Redriven>,
+}
+
+/// An execution's redrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redriven {
+    /// How many times (`$$.Execution.RedriveCount`).
+    pub count: u32,
+    /// When last, epoch ms (`$$.Execution.RedriveTime`).
+    pub last_ms: i64,
 }
 
 /// One running scope: where it is and what it holds.
@@ -120,6 +136,15 @@ pub enum Step {
     },
     /// A task result arrived.
     TaskDone(TaskOutcome),
+    /// A Distributed Map run ended. The run stays named so that a redrive can reopen it.
+    MapRunDone {
+        /// Token of the run.
+        token: u64,
+        /// The run.
+        spec: Box<crate::map_run::MapRunSpec>,
+        /// Its result or error.
+        outcome: TaskOutcome,
+    },
     /// Running children (Map iterations or Parallel branches).
     Fanout(Box<Fanout>),
     /// Waiting for a Distributed Map run; its outcome arrives like a task's.

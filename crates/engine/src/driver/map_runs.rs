@@ -85,12 +85,22 @@ impl Driver {
         Ok(())
     }
 
-    /// Starts a run the interpreter asked for (or ignores it when it is running already).
+    /// Starts a run the interpreter asked for (or ignores it when it is running already). A run
+    /// the store holds as ended is being redriven: see [`Driver::reopen_run`].
     pub(super) fn open_run(&mut self, exec: &str, path: Vec<u32>, token: u64, spec: MapRunSpec) {
         if self.runs.contains_key(&spec.id) {
             return;
         }
         let id = spec.id.clone();
+        match self.store.map_runs_of(exec) {
+            Ok(runs) => {
+                if let Some(record) = runs.into_iter().find(|r| r.spec.id == id) {
+                    self.reopen_run(record);
+                    return;
+                }
+            }
+            Err(e) => super::store_failed(&e),
+        }
         let record = MapRunRecord {
             spec,
             execution: exec.to_string(),
@@ -105,6 +115,53 @@ impl Driver {
         self.dirty_runs.push(id.clone());
         self.pumps.push(id);
         self.pump_runs();
+    }
+
+    /// Reopens an ended run for a redrive: its unsuccessful children are redriven (an item that
+    /// could not be read fails again), and items it never started run as usual. Items that
+    /// succeeded keep their results.
+    fn reopen_run(&mut self, mut record: MapRunRecord) {
+        let id = record.spec.id.clone();
+        record.done = false;
+        record.progress.failure = None;
+        record.progress.failed = 0;
+        let unsuccessful = self.unsuccessful_items(&id);
+        let mut run = LiveRun::new(record);
+        if let Err(e) = &unsuccessful {
+            run.record.progress.failure = Some(e.clone());
+        }
+        self.runs.insert(id.clone(), run);
+        self.dirty_runs.push(id.clone());
+        for item in unsuccessful.unwrap_or_default() {
+            let child = item
+                .execution
+                .as_deref()
+                .and_then(|c| self.store.execution(c).ok().flatten());
+            if let Some(run) = self.runs.get_mut(&id) {
+                run.running += 1;
+            }
+            let redriven = match child {
+                Some(child) => self.redrive_execution(child),
+                None => Err("no child execution".into()),
+            };
+            if redriven.is_err() {
+                if let Some(run) = self.runs.get_mut(&id) {
+                    run.running -= 1;
+                }
+                self.record_item(item, false);
+            }
+        }
+        self.pumps.push(id);
+    }
+
+    /// A run's finished items that did not succeed.
+    fn unsuccessful_items(&self, run: &str) -> Result<Vec<ItemRecord>, TaskError> {
+        let mut pages = ItemPages::new(self.store.as_ref(), run);
+        let items: Vec<ItemRecord> = (&mut pages).filter(|i| i.status != "SUCCEEDED").collect();
+        match pages.error {
+            Some(e) => Err(e),
+            None => Ok(items),
+        }
     }
 
     /// Starts children of every run that has room, until none can start more.
@@ -544,13 +601,7 @@ fn outcome(
     let failure = progress.failure.clone().or_else(|| {
         (!within_tolerance(spec, progress.failed, progress.started)).then(tolerance_exceeded)
     });
-    let mut pages = ItemPages {
-        store,
-        run: &spec.id,
-        next: 0,
-        page: VecDeque::new(),
-        error: None,
-    };
+    let mut pages = ItemPages::new(store, &spec.id);
     if let Some(writer) = &spec.writer {
         let mut outcomes = (&mut pages).map(|i| ItemOutcome {
             status: i.status.clone(),
@@ -610,6 +661,18 @@ struct ItemPages<'a> {
     next: u64,
     page: VecDeque<ItemRecord>,
     error: Option<TaskError>,
+}
+
+impl<'a> ItemPages<'a> {
+    fn new(store: &'a dyn Store, run: &'a str) -> ItemPages<'a> {
+        ItemPages {
+            store,
+            run,
+            next: 0,
+            page: VecDeque::new(),
+            error: None,
+        }
+    }
 }
 
 impl Iterator for ItemPages<'_> {

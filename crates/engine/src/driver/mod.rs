@@ -70,6 +70,9 @@ pub enum EngineError {
     /// The driver has stopped.
     #[error("the engine has stopped: {0}")]
     Stopped(String),
+    /// The execution cannot be redriven.
+    #[error("execution '{0}' cannot be redriven: {1}")]
+    NotRedrivable(String, String),
 }
 
 /// How an execution ended (or that it has not).
@@ -136,6 +139,11 @@ enum Msg {
         done: bool,
         error: Option<TaskError>,
     },
+    /// Restart a stopped execution from where it failed.
+    Redrive(
+        String,
+        tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    ),
     /// A map run's outcome, once its results are collected (and written).
     RunFinished {
         run: String,
@@ -213,6 +221,15 @@ impl Engine {
     pub async fn wait(&self, id: &str) -> Result<Outcome, EngineError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Watch(id.to_string(), reply))?;
+        rx.await
+            .map_err(|_| EngineError::Stopped("driver gone".into()))?
+    }
+
+    /// Restarts a failed, timed out or aborted execution from the state that stopped it, keeping
+    /// what succeeded (see [`interpreter::redrive`]). Returns once the restart is committed.
+    pub async fn redrive(&self, id: &str) -> Result<(), EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Redrive(id.to_string(), reply))?;
         rx.await
             .map_err(|_| EngineError::Stopped("driver gone".into()))?
     }
@@ -313,15 +330,7 @@ impl Driver {
             for cmd in interpreter::pending_commands(&record.state) {
                 self.commands.push((record.id.clone(), cmd));
             }
-            if let Some(deadline) = record.state.deadline_ms {
-                self.timers.push(Reverse(Timer {
-                    due_ms: deadline,
-                    exec: record.id.clone(),
-                    path: Vec::new(),
-                    token: 0,
-                    deadline: true,
-                }));
-            }
+            self.deadline_timer(&record.id, record.state.deadline_ms);
             self.live.insert(
                 record.id.clone(),
                 Live {
@@ -479,6 +488,10 @@ impl Driver {
                 error,
             } => self.fed(&run, items, done, error),
             Msg::RunFinished { run, outcome } => self.run_finished(&run, outcome),
+            Msg::Redrive(id, reply) => {
+                let result = self.redrive(&id);
+                let _ = reply.send(result);
+            }
             Msg::Shutdown => {}
         }
     }
@@ -492,15 +505,7 @@ impl Driver {
         info.start_ms = self.now();
         let (state, fx) =
             interpreter::start(&req.definition, &info, req.input.clone(), info.start_ms);
-        if let Some(deadline) = state.deadline_ms {
-            self.timers.push(Reverse(Timer {
-                due_ms: deadline,
-                exec: id.clone(),
-                path: Vec::new(),
-                token: 0,
-                deadline: true,
-            }));
-        }
+        self.deadline_timer(&id, state.deadline_ms);
         self.definitions
             .insert(req.definition_id.clone(), req.definition.clone());
         self.live.insert(
@@ -521,6 +526,50 @@ impl Driver {
         );
         self.absorb(&id, fx);
         Ok(id)
+    }
+
+    fn redrive(&mut self, id: &str) -> Result<(), EngineError> {
+        let refuse = |why: &str| EngineError::NotRedrivable(id.to_string(), why.to_string());
+        if self.live.contains_key(id) {
+            return Err(refuse("it is still running"));
+        }
+        let record = self
+            .store
+            .execution(id)?
+            .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
+        if record.info.parent.is_some() {
+            return Err(refuse(
+                "it runs an item of a Distributed Map; redrive the execution that runs the Map",
+            ));
+        }
+        self.redrive_execution(record).map_err(|why| refuse(&why))
+    }
+
+    /// Restarts a stored execution that stopped unsuccessfully and makes it live again.
+    fn redrive_execution(&mut self, mut record: StoredExecution) -> Result<(), String> {
+        let definition = self.execution_definition(&record)?;
+        let now = self.now();
+        let fx = interpreter::redrive(
+            &definition,
+            &record.info,
+            &record.input,
+            &mut record.state,
+            now,
+        )?;
+        record.stop_ms = None;
+        let id = record.id.clone();
+        self.deadline_timer(&id, record.state.deadline_ms);
+        self.live.insert(
+            id.clone(),
+            Live {
+                record,
+                definition,
+                history: Vec::new(),
+                new: false,
+            },
+        );
+        self.absorb(&id, fx);
+        Ok(())
     }
 
     fn apply(&mut self, exec: &str, event: Event) {
@@ -562,6 +611,19 @@ impl Driver {
         }
     }
 
+    /// Arms the timer that times the execution out at its deadline, if it has one.
+    fn deadline_timer(&mut self, exec: &str, deadline: Option<i64>) {
+        if let Some(due_ms) = deadline {
+            self.timers.push(Reverse(Timer {
+                due_ms,
+                exec: exec.to_string(),
+                path: Vec::new(),
+                token: 0,
+                deadline: true,
+            }));
+        }
+    }
+
     fn fire_due_timers(&mut self) {
         let now = self.now();
         while let Some(Reverse(t)) = self.timers.peek() {
@@ -572,6 +634,13 @@ impl Driver {
                 break;
             };
             let event = if t.deadline {
+                let current = self
+                    .live
+                    .get(&t.exec)
+                    .and_then(|l| l.record.state.deadline_ms);
+                if current != Some(t.due_ms) {
+                    continue;
+                }
                 Event::ExecutionTimeout
             } else {
                 Event::TimerFired {
@@ -618,8 +687,7 @@ impl Driver {
             self.store.commit(&batch)
         };
         if let Err(e) = result {
-            eprintln!("sluice: commit failed, stopping: {e}");
-            std::process::exit(70);
+            store_failed(&e);
         }
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         for id in dirty_runs {
@@ -699,6 +767,12 @@ impl Driver {
             }
         }
     }
+}
+
+/// Stops the process when the store fails: nothing may run on that has not been recorded.
+fn store_failed(e: &StoreError) -> ! {
+    eprintln!("sluice: the store failed, stopping: {e}");
+    std::process::exit(70);
 }
 
 fn outcome_of(rec: &StoredExecution) -> Outcome {

@@ -100,18 +100,21 @@ pub(super) fn begin(
     Ok(Flow::Block)
 }
 
-/// The run ended: continue as the Map state does with its result, or raise its error.
+/// The run ended: continue as the Map state does with its result, or raise its error. A failed
+/// run stays in the frame's step (not waited for), so that a redrive of the execution reopens it.
 pub(super) fn done(
     cx: &mut Cx,
     state: &State,
     frame: &mut Frame,
     outer: &[&Map<String, Value>],
+    (token, spec): (u64, Box<MapRunSpec>),
     outcome: TaskOutcome,
 ) -> Result<Flow, Failure> {
     let result = match outcome {
         TaskOutcome::Ok(v) => v,
         TaskOutcome::Err { error, cause } => {
             cx.event("MapRunFailed", json!({ "error": error, "cause": cause }));
+            frame.step = Step::MapRun { token, spec };
             return Err(Failure::new(error, cause));
         }
     };

@@ -27,33 +27,12 @@ pub(super) fn begin(
     frame: &mut Frame,
     outer: &[&Map<String, Value>],
 ) -> Result<Flow, Failure> {
-    let fan = {
-        let ev = Eval::new(cx, state, frame, outer);
-        match &state.kind {
-            StateKind::Parallel { branches } => {
-                let effective = io::effective_input(state, &frame.input, &ev, &cx.st.globals)?;
-                Fanout {
-                    pending: (0..branches.len() as u32)
-                        .map(|i| (i, effective.clone()))
-                        .collect(),
-                    running: BTreeMap::new(),
-                    results: vec![None; branches.len()],
-                    max_concurrency: 0,
-                    failed: 0,
-                    tolerated_count: None,
-                    tolerated_percent: None,
-                    effective_input: effective,
-                    failure: None,
-                }
-            }
-            StateKind::Map(spec) if spec.distributed => {
-                drop(ev);
-                return super::distributed::begin(cx, state, spec, frame, outer);
-            }
-            StateKind::Map(spec) => map_fanout(cx, state, spec, frame, &ev)?,
-            _ => unreachable!("fanout::begin on a state without children"),
-        }
-    };
+    if let StateKind::Map(spec) = &state.kind
+        && spec.distributed
+    {
+        return super::distributed::begin(cx, state, spec, frame, outer);
+    }
+    let fan = new_fanout(cx, state, frame, outer)?;
     if matches!(state.kind, StateKind::Map(_)) {
         cx.event("MapStateStarted", json!({ "length": fan.results.len() }));
     } else {
@@ -61,6 +40,57 @@ pub(super) fn begin(
     }
     frame.step = Step::Fanout(Box::new(fan));
     pump(cx, state, frame, outer)
+}
+
+/// Makes ready the children of an inline Map or a Parallel that failed, for a redrive: the ones
+/// that succeeded keep their results, the others start again from their first state.
+pub(super) fn rebuild(
+    cx: &Cx,
+    state: &State,
+    frame: &mut Frame,
+    old: Fanout,
+) -> Result<(), Failure> {
+    let mut fan = new_fanout(cx, state, frame, &[])?;
+    for (slot, kept) in fan.results.iter_mut().zip(old.results) {
+        if kept.is_some() {
+            *slot = kept;
+        }
+    }
+    let results = &fan.results;
+    fan.pending
+        .retain(|(i, _)| results.get(*i as usize).is_some_and(Option::is_none));
+    frame.step = Step::Fanout(Box::new(fan));
+    Ok(())
+}
+
+/// The children of an inline Map or a Parallel, none started yet.
+fn new_fanout(
+    cx: &Cx,
+    state: &State,
+    frame: &Frame,
+    outer: &[&Map<String, Value>],
+) -> Result<Fanout, Failure> {
+    let ev = Eval::new(cx, state, frame, outer);
+    match &state.kind {
+        StateKind::Parallel { branches } => {
+            let effective = io::effective_input(state, &frame.input, &ev, &cx.st.globals)?;
+            Ok(Fanout {
+                pending: (0..branches.len() as u32)
+                    .map(|i| (i, effective.clone()))
+                    .collect(),
+                running: BTreeMap::new(),
+                results: vec![None; branches.len()],
+                max_concurrency: 0,
+                failed: 0,
+                tolerated_count: None,
+                tolerated_percent: None,
+                effective_input: effective,
+                failure: None,
+            })
+        }
+        StateKind::Map(spec) => map_fanout(cx, state, spec, frame, &ev),
+        _ => unreachable!("fanout::begin on a state without children"),
+    }
 }
 
 fn map_fanout(
@@ -504,7 +534,7 @@ pub(super) fn pump(
             }
         }
         if let Some(err) = fan.failure.take() {
-            frame.step = Step::Ready;
+            // The children stay in the step: a redrive keeps the results of those that succeeded.
             return Err(Failure::new(err.error, err.cause));
         }
         if !fan.running.is_empty() || !fan.pending.is_empty() {

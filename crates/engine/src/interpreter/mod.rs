@@ -9,11 +9,12 @@ mod distributed;
 mod errors;
 mod fanout;
 mod io;
+mod redrive;
 mod states;
 
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::map_run::ScopeStep;
-use crate::model::{ExecutionState, Frame, Status, Step, TaskOutcome};
+use crate::model::{ExecutionState, Frame, Redriven, Status, Step, TaskOutcome};
 use crate::run_info::RunInfo;
 use serde_json::{Map, Value, json};
 use sluice_lang::dataflow::Failure;
@@ -59,6 +60,8 @@ pub fn start(
         next_token: 1,
         globals: Map::new(),
         deadline_ms: def.timeout_seconds.map(|s| now_ms + s as i64 * 1000),
+        failed_at: None,
+        redriven: None,
     };
     let mut fx = Effects::default();
     let execution_input = input.clone();
@@ -131,6 +134,7 @@ pub fn apply(
 }
 
 pub use distributed::ItemInputs;
+pub use redrive::redrive;
 
 /// Commands needed to resume a loaded execution: every pending task and timer, again.
 pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
@@ -191,9 +195,11 @@ fn finish(cx: Cx, st: &mut ExecutionState, root: Frame, progress: Progress) {
                     st.status = Status::TimedOut;
                     st.error = None;
                     st.cause = None;
+                    st.failed_at = Some(root);
                     ("ExecutionTimedOut", json!({}))
                 }
                 Err(f) => {
+                    st.failed_at = Some(root);
                     st.status = Status::Failed;
                     let d = json!({ "error": f.error, "cause": f.cause });
                     st.error = Some(f.error).filter(|e| !e.is_empty());
@@ -218,6 +224,7 @@ struct Counters {
     next_event_id: u64,
     next_token: u64,
     globals: Map<String, Value>,
+    redriven: Option<Redriven>,
 }
 
 impl Counters {
@@ -226,6 +233,7 @@ impl Counters {
             next_event_id: st.next_event_id,
             next_token: st.next_token,
             globals: std::mem::take(&mut st.globals),
+            redriven: st.redriven,
         }
     }
 
@@ -320,6 +328,17 @@ impl Cx<'_> {
     /// that can retry (Task, Parallel, Map), as on AWS.
     fn context(&self, state: &State, frame: &Frame) -> Value {
         let mut m = self.info.context_base(self.execution_input);
+        if let (Some(r), Some(Value::Object(execution))) =
+            (self.st.redriven, m.get_mut("Execution"))
+        {
+            execution.insert("RedriveCount".into(), json!(r.count));
+            execution.insert(
+                "RedriveTime".into(),
+                json!(sluice_lang::timestamp::format(crate::run_info::epoch(
+                    r.last_ms
+                ))),
+            );
+        }
         let mut current = json!({
             "EnteredTime": sluice_lang::timestamp::format(crate::run_info::epoch(frame.entered_ms)),
             "Name": frame.state,
@@ -362,10 +381,20 @@ fn deliver(
 ) -> Progress {
     let Some((&index, rest)) = path.split_first() else {
         let accepted = match (&frame.step, delivery) {
-            (Step::Task { token, .. } | Step::MapRun { token, .. }, Delivery::Task(t, outcome))
-                if *token == t =>
-            {
+            (Step::Task { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
                 frame.step = Step::TaskDone(outcome);
+                true
+            }
+            (Step::MapRun { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
+                if let Step::MapRun { token, spec } =
+                    std::mem::replace(&mut frame.step, Step::Ready)
+                {
+                    frame.step = Step::MapRunDone {
+                        token,
+                        spec,
+                        outcome,
+                    };
+                }
                 true
             }
             (

@@ -25,9 +25,11 @@ pub(super) fn step(
             effective.and_then(|eff| finish_passthrough(cx, state, frame, outer, &eff, None, None))
         }
         Step::TimerFired { wait_state: false } => start(cx, state, frame, outer),
-        Step::TaskDone(outcome) if matches!(state.kind, StateKind::Map(_)) => {
-            super::distributed::done(cx, state, frame, outer, outcome)
-        }
+        Step::MapRunDone {
+            token,
+            spec,
+            outcome,
+        } => super::distributed::done(cx, state, frame, outer, (token, spec), outcome),
         Step::TaskDone(outcome) => task_done(cx, state, frame, outer, outcome),
         Step::Fanout(fan) => {
             frame.step = Step::Fanout(fan);
