@@ -8,7 +8,7 @@ use sluice_engine::invoke::{Invoker, NoFunctions};
 use sluice_engine::items::{ItemStore, NoStorage};
 use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
-use sluice_io::{ObjectIntegrations, ObjectItemStore, Storage};
+use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
 use sluice_store::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,6 +98,11 @@ impl App {
         let storage = project.open_storage()?;
         let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
         let functions = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
+        let functions = Arc::new(BuiltinFunctions::new(
+            storage.clone(),
+            project.builtins.clone(),
+            functions,
+        ));
         let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
         let app = Self::start_on(runtime, data_dir, options, invoker, items)?;

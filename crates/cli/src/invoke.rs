@@ -130,6 +130,12 @@ pub fn invoke(data_dir: Option<&Path>, args: InvokeArgs) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(2));
         }
     };
+    if project.builtins.iter().any(|f| f.name == args.function) {
+        anyhow::bail!(
+            "'{}' is a built-in function: call it from a flow's Task (invoke runs process functions)",
+            args.function
+        );
+    }
     if !project.functions.iter().any(|f| f.name == args.function) {
         let declared: Vec<&str> = project.functions.iter().map(|f| f.name.as_str()).collect();
         anyhow::bail!(

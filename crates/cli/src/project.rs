@@ -7,7 +7,7 @@
 use serde_json::Value;
 use sluice_engine::invoke::{Target, resolve};
 use sluice_functions::{FunctionConfig, Runtime};
-use sluice_io::{Storage, StorageConfig, StorageError};
+use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::{Definition, Scope, StateKind};
 use sluice_lang::source::Document;
@@ -25,8 +25,10 @@ pub struct Project {
     pub dir: PathBuf,
     /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`).
     pub storage: String,
-    /// Functions, in declaration order.
+    /// Functions run as processes, in declaration order.
     pub functions: Vec<FunctionConfig>,
+    /// Functions run by a built-in handler (`runtime: builtin`).
+    pub builtins: Vec<BuiltinFunction>,
     /// Flows in declaration order: name, file (relative to `dir`), source text and IR.
     pub flows: Vec<Flow>,
 }
@@ -113,9 +115,13 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     {
         problems.push(doc.diagnostic("/storage", e.to_string()));
     }
-    let functions = functions(dir, &doc, top.get("functions"), &mut problems);
+    let (functions, builtins) = functions(dir, &doc, top.get("functions"), &mut problems);
     let flows = flows(dir, &doc, top.get("flows"), &mut problems);
-    let declared: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+    let declared: Vec<&str> = functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(builtins.iter().map(|b| b.name.as_str()))
+        .collect();
     for flow in &flows {
         for name in called_functions(&flow.definition.root) {
             if !declared.contains(&name.as_str()) {
@@ -142,27 +148,29 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         dir: dir.to_path_buf(),
         storage,
         functions,
+        builtins,
         flows,
     })
 }
 
+/// The project's functions: those run as processes, and those run by a built-in handler.
 fn functions(
     dir: &Path,
     doc: &Document,
     value: Option<&Value>,
     problems: &mut Vec<Diagnostic>,
-) -> Vec<FunctionConfig> {
+) -> (Vec<FunctionConfig>, Vec<BuiltinFunction>) {
+    let (mut out, mut builtins) = (Vec::new(), Vec::new());
     let Some(value) = value else {
-        return Vec::new();
+        return (out, builtins);
     };
     let Some(map) = value.as_object() else {
         problems.push(doc.diagnostic(
             "/functions",
             "functions must be a mapping of name to settings",
         ));
-        return Vec::new();
+        return (out, builtins);
     };
-    let mut out = Vec::new();
     for (name, spec) in map {
         let at = format!("/functions/{name}");
         let Some(spec) = spec.as_object() else {
@@ -170,6 +178,10 @@ fn functions(
                 .push(doc.diagnostic(&at, "a function must be a mapping with runtime and handler"));
             continue;
         };
+        if spec.get("runtime").and_then(Value::as_str) == Some("builtin") {
+            builtins.extend(builtin_function(doc, &at, name, spec, problems));
+            continue;
+        }
         let runtime = match spec
             .get("runtime")
             .and_then(Value::as_str)
@@ -181,8 +193,10 @@ fn functions(
                 continue;
             }
             None => {
-                problems
-                    .push(doc.diagnostic(&at, "runtime is required (python3, node or provided)"));
+                problems.push(doc.diagnostic(
+                    &at,
+                    "runtime is required (python3, node, provided or builtin)",
+                ));
                 continue;
             }
         };
@@ -246,7 +260,73 @@ fn functions(
         }
         out.push(config);
     }
-    out
+    (out, builtins)
+}
+
+/// A `runtime: builtin` function: a known handler, its options and its concurrency.
+fn builtin_function(
+    doc: &Document,
+    at: &str,
+    name: &str,
+    spec: &serde_json::Map<String, Value>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<BuiltinFunction> {
+    let before = problems.len();
+    let handler = match spec
+        .get("handler")
+        .and_then(Value::as_str)
+        .map(Handler::parse)
+    {
+        Some(Ok(h)) => Some(h),
+        Some(Err(e)) => {
+            problems.push(doc.diagnostic(&format!("{at}/handler"), e));
+            None
+        }
+        None => {
+            problems.push(doc.diagnostic(
+                at,
+                format!("handler is required: one of {}", Handler::NAMES.join(", ")),
+            ));
+            None
+        }
+    };
+    let mut options = serde_json::Map::new();
+    let mut concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for (key, v) in spec {
+        let here = format!("{at}/{key}");
+        let result = match key.as_str() {
+            "runtime" | "handler" => Ok(()),
+            "options" => match v.as_object() {
+                Some(o) => {
+                    options = o.clone();
+                    Ok(())
+                }
+                None => Err("options must be a mapping".to_string()),
+            },
+            "concurrency" => match v.as_u64() {
+                Some(n) if n >= 1 => {
+                    concurrency = n as usize;
+                    Ok(())
+                }
+                _ => Err("concurrency must be a whole number of at least 1".to_string()),
+            },
+            other => Err(format!(
+                "unknown setting '{other}' of a built-in function (runtime, handler, options, concurrency)"
+            )),
+        };
+        if let Err(message) = result {
+            problems.push(doc.diagnostic(&here, message));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(BuiltinFunction {
+        name: name.to_string(),
+        handler: handler?,
+        options,
+        concurrency,
+    })
 }
 
 /// The file a handler string points at, when it does not exist.

@@ -261,9 +261,64 @@ fn distributed_wordcount_example_counts_every_object_once() {
         &project,
         &["results"],
     );
+    count_words_distributed(&project);
+}
+
+#[test]
+fn distributed_wordcount_counts_the_same_with_the_builtin_mapper() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount-distributed");
+    copy_project_without(
+        &repo().join("examples/wordcount-distributed"),
+        &project,
+        &["results"],
+    );
+    let config = std::fs::read_to_string(project.join("sluice.yaml")).unwrap();
+    let builtin: String = config
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("mapper:") {
+                "  mapper: { runtime: builtin, handler: count-by, options: { field: value } }"
+            } else {
+                l
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(config, builtin, "the example declares a mapper");
+    std::fs::write(project.join("sluice.yaml"), builtin).unwrap();
+    std::fs::remove_file(project.join("functions/mapper.py")).unwrap();
+    count_words_distributed(&project);
+}
+
+#[test]
+fn a_builtin_function_with_an_unknown_handler_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        "functions:\n  m: { runtime: builtin, handler: count-words, colour: red }\nflows: {}\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("run")
-        .arg(&project)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no built-in handler 'count-words' (built-in handlers: count-by)"),
+        "{err}"
+    );
+    assert!(err.contains("unknown setting 'colour'"), "{err}");
+    assert!(err.contains("sluice.yaml:2"), "{err}");
+}
+
+/// Runs the distributed word count of `project` and checks its exact totals and its results.
+fn count_words_distributed(project: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("run")
+        .arg(project)
         .arg("--json")
         .output()
         .unwrap();

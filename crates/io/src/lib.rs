@@ -30,9 +30,12 @@
 //!   ([`ObjectReader`]), so a 10 GB object never sits in memory.
 //! - [`writer`]: the Distributed Map `ResultWriter`, laid out as Step Functions lays it out.
 //! - [`ObjectItemStore`]: the engine's [`sluice_engine::items::ItemStore`] over a [`Storage`].
+//! - [`BuiltinFunctions`]: functions shipped in the binary (`runtime: builtin`), such as
+//!   `count-by`, an [`sluice_engine::invoke::Invoker`] that passes every other call on.
 //! - [`ObjectIntegrations`]: the built-in `s3:*` and `aws-sdk:s3:*` Task integrations, an
 //!   [`sluice_engine::invoke::Invoker`] that passes every other call on.
 
+mod builtins;
 mod chunked;
 mod config;
 mod error;
@@ -45,6 +48,7 @@ pub mod readers;
 mod storage;
 pub mod writer;
 
+pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};
 pub use chunked::ObjectReader;
 pub use config::StorageConfig;
 pub use error::StorageError;

@@ -42,4 +42,5 @@ on_both_backends!(
     object_integrations_get_put_copy_list,
     key_escapes_are_refused,
     functions_see_the_same_namespace,
+    builtin_count_by_counts_an_object_and_names_malformed_lines,
 );

@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
 use sluice_engine::items::{ItemOutcome, ItemStore, ReadItem};
 use sluice_io::writer::WriterOptions;
-use sluice_io::{ObjectIntegrations, ObjectItemStore, ObjectRef, ReadOptions};
+use sluice_io::{
+    BuiltinFunction, BuiltinFunctions, Handler, ObjectIntegrations, ObjectItemStore, ObjectRef,
+    ReadOptions,
+};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
@@ -773,4 +776,95 @@ pub fn functions_see_the_same_namespace(b: &Backend) {
         })
         .unwrap();
     assert_eq!(data, "from a flow", "{} ({})", b.name, b.url);
+}
+
+fn call_function(
+    b: &Backend,
+    invoker: &BuiltinFunctions,
+    name: &str,
+    payload: Value,
+) -> Result<Value, TaskError> {
+    b.runtime.block_on(invoker.invoke(InvokeRequest {
+        target: Target::Function {
+            name: name.to_string(),
+            wrap: false,
+        },
+        payload,
+        idempotency_key: "k".into(),
+        execution: "e".into(),
+        timeout_seconds: None,
+    }))
+}
+
+pub fn builtin_count_by_counts_an_object_and_names_malformed_lines(b: &Backend) {
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let count = BuiltinFunction {
+        name: "count".into(),
+        handler: Handler::parse("count-by").unwrap(),
+        options: json!({"field": "value"}).as_object().unwrap().clone(),
+        concurrency: 2,
+    };
+    let builtins = BuiltinFunctions::new(b.storage.clone(), vec![count], fallback.clone());
+    // More than one 8 MiB range, with a record whose value is not a string and one without it.
+    let mut text = String::new();
+    for i in 0..200_000 {
+        let value = if i % 4 == 0 { "data_2" } else { "data_1" };
+        text.push_str(&format!(
+            "{{\"id\": {i}, \"user\": \"u{i:06}\", \"pad\": \"{}\", \"value\": \"{value}\"}}\n",
+            "x".repeat(20)
+        ));
+    }
+    text.push_str("{\"value\": 7}\n\n{\"id\": -1}\n");
+    put(b, "counts/big.jsonl", text);
+    let out = call_function(
+        b,
+        &builtins,
+        "count",
+        json!({"key": format!("{BUCKET}/counts/big.jsonl")}),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        json!({
+            "key": format!("{BUCKET}/counts/big.jsonl"),
+            "records": 200_002,
+            "counts": {"7": 1, "data_1": 150_000, "data_2": 50_000},
+            "missing": 1
+        })
+    );
+
+    put(
+        b,
+        "counts/bad.jsonl",
+        "{\"value\": \"a\"}\n{\"value\": \"b\"\n{\"value\": \"c\"}\n",
+    );
+    let bad = call_function(
+        b,
+        &builtins,
+        "count",
+        json!({"Bucket": BUCKET, "Key": "counts/bad.jsonl", "field": "value"}),
+    )
+    .unwrap_err();
+    assert_eq!(bad.error, "Sluice.MalformedRecord");
+    assert!(
+        bad.cause
+            .starts_with(&format!("{BUCKET}/counts/bad.jsonl line 2: ")),
+        "{}",
+        bad.cause
+    );
+
+    let missing = call_function(
+        b,
+        &builtins,
+        "count",
+        json!({"key": format!("{BUCKET}/counts/none.jsonl")}),
+    )
+    .unwrap_err();
+    assert_eq!(missing.error, "Sluice.StorageError");
+    let no_object = call_function(b, &builtins, "count", json!({})).unwrap_err();
+    assert_eq!(no_object.error, "Sluice.InvalidEvent");
+
+    let other = call_function(b, &builtins, "other", json!({})).unwrap();
+    assert_eq!(other, json!({"fallback": true}));
+    assert_eq!(*fallback.0.lock().unwrap(), vec!["other".to_string()]);
 }

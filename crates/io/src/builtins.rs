@@ -1,0 +1,399 @@
+//! Built-in functions: handlers shipped inside the binary, declared in `sluice.yaml` with
+//! `runtime: builtin` and called from a Task like any other function. They read the project's
+//! storage directly and run on a thread pool, so an ETL step that needs no custom code runs at
+//! native speed on every core.
+//!
+//! ```yaml
+//! functions:
+//!   mapper: { runtime: builtin, handler: count-by, options: { field: value }, concurrency: 2 }
+//! ```
+//!
+//! | handler | event | options | result |
+//! |---|---|---|---|
+//! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
+//!
+//! Options may also be given in the event (the event wins). A value that is not a string is
+//! counted under its JSON text (`1`, `true`, `null`). Errors: `Sluice.InvalidEvent` (a bad event
+//! or option), `Sluice.MalformedRecord` (naming object, line and reason: the call fails, nothing
+//! is skipped), `Sluice.StorageError` (a missing or unreadable object).
+
+use crate::chunked::ObjectReader;
+use crate::location::ObjectRef;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value, json};
+use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+
+use crate::storage::Storage;
+
+/// Bytes fetched per range while a built-in reads an object.
+const READ_CHUNK: u64 = 8 * 1024 * 1024;
+
+/// A built-in handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// Counts the records of a JSON-lines object by the value of one field.
+    CountBy,
+}
+
+impl Handler {
+    /// Every handler's name, as `handler:` names it.
+    pub const NAMES: &'static [&'static str] = &["count-by"];
+
+    /// The handler with this name.
+    pub fn parse(name: &str) -> Result<Handler, String> {
+        match name {
+            "count-by" => Ok(Handler::CountBy),
+            other => Err(format!(
+                "no built-in handler '{other}' (built-in handlers: {})",
+                Handler::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// A function of a project that runs a built-in handler.
+#[derive(Clone, Debug)]
+pub struct BuiltinFunction {
+    /// Function name.
+    pub name: String,
+    /// What it runs.
+    pub handler: Handler,
+    /// Options, under the event's own fields.
+    pub options: Map<String, Value>,
+    /// Calls running at once.
+    pub concurrency: usize,
+}
+
+/// An [`Invoker`] running built-in functions over a [`Storage`] and passing every other call to
+/// `fallback`.
+pub struct BuiltinFunctions {
+    storage: Storage,
+    functions: HashMap<String, (Arc<BuiltinFunction>, Arc<Semaphore>)>,
+    fallback: Arc<dyn Invoker>,
+}
+
+impl BuiltinFunctions {
+    /// Serves `functions` from `storage`; everything else goes to `fallback`.
+    pub fn new(
+        storage: Storage,
+        functions: Vec<BuiltinFunction>,
+        fallback: Arc<dyn Invoker>,
+    ) -> Self {
+        let functions = functions
+            .into_iter()
+            .map(|f| {
+                let permits = Arc::new(Semaphore::new(f.concurrency.max(1)));
+                (f.name.clone(), (Arc::new(f), permits))
+            })
+            .collect();
+        BuiltinFunctions {
+            storage,
+            functions,
+            fallback,
+        }
+    }
+}
+
+impl Invoker for BuiltinFunctions {
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        let found = match &request.target {
+            Target::Function { name, .. } => self.functions.get(name).cloned(),
+            Target::Integration(_) => None,
+        };
+        let Some((function, permits)) = found else {
+            return self.fallback.invoke(request);
+        };
+        let storage = self.storage.clone();
+        Box::pin(async move {
+            let _permit = permits.acquire_owned().await.map_err(|_| TaskError {
+                error: "Sluice.StorageError".into(),
+                cause: "the built-in functions have shut down".into(),
+            })?;
+            let handle = Handle::current();
+            let payload = request.payload;
+            let call =
+                tokio::task::spawn_blocking(move || run(&function, &storage, &handle, &payload));
+            let joined = match request.timeout_seconds {
+                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), call)
+                    .await
+                    .map_err(|_| TaskError {
+                        error: "States.Timeout".into(),
+                        cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
+                    })?,
+                None => call.await,
+            };
+            joined.unwrap_or_else(|e| {
+                Err(TaskError {
+                    error: "States.Runtime".into(),
+                    cause: format!("the built-in function stopped: {e}"),
+                })
+            })
+        })
+    }
+}
+
+/// Runs one call of a built-in function (blocking).
+fn run(
+    function: &BuiltinFunction,
+    storage: &Storage,
+    handle: &Handle,
+    payload: &Value,
+) -> Result<Value, TaskError> {
+    let event = payload
+        .as_object()
+        .ok_or_else(|| invalid("the event must be a JSON object"))?;
+    let mut args = function.options.clone();
+    args.extend(event.iter().map(|(k, v)| (k.clone(), v.clone())));
+    match function.handler {
+        Handler::CountBy => count_by(storage, handle, &args),
+    }
+}
+
+fn count_by(
+    storage: &Storage,
+    handle: &Handle,
+    args: &Map<String, Value>,
+) -> Result<Value, TaskError> {
+    let field =
+        string_arg(args, "field")?.ok_or_else(|| invalid("the option field is required"))?;
+    let object = object_arg(args)?;
+    let mut reader = ObjectReader::open(storage, handle, &object, None, READ_CHUNK)
+        .map_err(|e| storage_error(e.to_string()))?;
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let (mut records, mut missing) = (0u64, 0u64);
+    let mut line = Vec::with_capacity(256);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| storage_error(format!("{object}: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let malformed = |e: serde_json::Error| TaskError {
+            error: "Sluice.MalformedRecord".into(),
+            cause: format!("{object} line {number}: {e}"),
+        };
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let group = FieldOf(field).deserialize(&mut de).map_err(malformed)?;
+        de.end().map_err(malformed)?;
+        records += 1;
+        match group {
+            None => missing += 1,
+            Some(value) => match counts.get_mut(value.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(value.into_owned(), 1);
+                }
+            },
+        }
+    }
+    let counts: BTreeMap<String, u64> = counts.into_iter().collect();
+    let mut result = json!({ "key": object.to_string(), "records": records, "counts": counts });
+    if missing > 0 {
+        result["missing"] = json!(missing);
+    }
+    Ok(result)
+}
+
+/// The object an event names: `key` (`BUCKET/KEY`), or `Bucket` and `Key`.
+fn object_arg(args: &Map<String, Value>) -> Result<ObjectRef, TaskError> {
+    let object = match (string_arg(args, "key")?, string_arg(args, "Bucket")?) {
+        (Some(path), _) => ObjectRef::parse(path),
+        (None, Some(bucket)) => {
+            let key = string_arg(args, "Key")?.ok_or_else(|| invalid("Key is required"))?;
+            ObjectRef::new(bucket, key)
+        }
+        (None, None) => {
+            return Err(invalid(
+                "the event must name an object: key, or Bucket and Key",
+            ));
+        }
+    };
+    object.map_err(|e| invalid(e.to_string()))
+}
+
+fn string_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, TaskError> {
+    crate::fields::text(args, name).map_err(invalid)
+}
+
+fn invalid(reason: impl fmt::Display) -> TaskError {
+    TaskError {
+        error: "Sluice.InvalidEvent".into(),
+        cause: reason.to_string(),
+    }
+}
+
+fn storage_error(cause: String) -> TaskError {
+    TaskError {
+        error: "Sluice.StorageError".into(),
+        cause,
+    }
+}
+
+/// Reads one JSON object and keeps only the value of one top-level field, as the text it is
+/// grouped under; every other field is skipped without being built.
+struct FieldOf<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for FieldOf<'_> {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldOf<'_> {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_field) = map.next_key_seed(KeyIs(self.0))? {
+            if is_field && found.is_none() {
+                found = Some(map.next_value_seed(GroupText)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether a key is the one wanted.
+struct KeyIs<'f>(&'f str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+}
+
+/// A value as the text it is grouped under: a string as itself (borrowed when it has no
+/// escapes), anything else as its compact JSON text.
+struct GroupText;
+
+impl<'de> DeserializeSeed<'de> for GroupText {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupText {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(json!(v).to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed("null"))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v: Value = serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v: Value = serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(line: &str) -> Result<Option<String>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(line);
+        let g = FieldOf("value").deserialize(&mut de)?;
+        de.end()?;
+        Ok(g.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn reads_only_the_wanted_field() {
+        let line = r#"{"id": 1, "nested": {"value": "no"}, "value": "data_1", "x": [1, {"a": 2}]}"#;
+        assert_eq!(group(line).unwrap().as_deref(), Some("data_1"));
+        assert_eq!(
+            group(r#"{"value": "a\"b"}"#).unwrap().as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(group(r#"{"value": 12}"#).unwrap().as_deref(), Some("12"));
+        assert_eq!(
+            group(r#"{"value": null}"#).unwrap().as_deref(),
+            Some("null")
+        );
+        assert_eq!(
+            group(r#"{"value": [1,"x"]}"#).unwrap().as_deref(),
+            Some(r#"[1,"x"]"#)
+        );
+        assert_eq!(group(r#"{"id": 1}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        assert!(group(r#"{"value": "data_1""#).is_err());
+        assert!(group(r#"{"value": "data_1"} trailing"#).is_err());
+        assert!(group(r#"[1, 2]"#).is_err());
+        assert!(group("not json").is_err());
+    }
+}
