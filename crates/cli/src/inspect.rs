@@ -14,9 +14,14 @@ fn time(ms: i64) -> String {
 }
 
 /// Lists executions, newest first.
-pub fn list(data_dir: &Path, limit: usize, json_lines: bool) -> anyhow::Result<ExitCode> {
+pub fn list(
+    data_dir: &Path,
+    limit: usize,
+    with_children: bool,
+    json_lines: bool,
+) -> anyhow::Result<ExitCode> {
     let store = open_store(data_dir)?;
-    let rows = store.list(limit)?;
+    let rows = store.list(limit, with_children)?;
     if json_lines {
         for r in rows {
             outln!(

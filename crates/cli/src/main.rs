@@ -58,6 +58,9 @@ enum Command {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Include the child executions of Distributed Maps.
+        #[arg(long)]
+        all: bool,
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
@@ -99,7 +102,7 @@ fn main() -> ExitCode {
         Command::Invoke(args) => invoke::invoke(given, args),
         Command::Logs { target, json } => logs::logs(&data_dir, &target, json),
         Command::Validate { files } => validate::validate(&files),
-        Command::List { limit, json } => inspect::list(&data_dir, limit, json),
+        Command::List { limit, all, json } => inspect::list(&data_dir, limit, all, json),
         Command::Describe { id, json } => inspect::describe(&data_dir, &id, json),
         Command::History { id, json } => inspect::history(&data_dir, &id, json),
     };

@@ -392,6 +392,20 @@ fn report(outcome: &Outcome, json_line: bool, elapsed: Duration) {
     }
 }
 
+/// Distributed Map items for the progress line: succeeded, failed and running (empty when none).
+fn map_items(stats: &sluice_engine::driver::Stats) -> String {
+    let started = stats.items_started.load(Ordering::Relaxed);
+    if started == 0 {
+        return String::new();
+    }
+    let succeeded = stats.items_succeeded.load(Ordering::Relaxed);
+    let failed = stats.items_failed.load(Ordering::Relaxed);
+    format!(
+        ", map items {succeeded} succeeded / {failed} failed / {} running",
+        started.saturating_sub(succeeded + failed)
+    )
+}
+
 /// A live progress line on stderr.
 struct Progress {
     done: Arc<AtomicBool>,
@@ -416,11 +430,12 @@ impl Progress {
                     .map(|p| p.stats().iter().map(|f| f.instances).sum())
                     .unwrap_or(0);
                 eprint!(
-                    "\r{} running: {} states entered, {} task calls, {} function instances warm, {:.1}s ",
+                    "\r{} running: {} states entered, {} task calls, {} function instances warm{}, {:.1}s ",
                     spinner[i % 4],
                     stats.transitions.load(Ordering::Relaxed),
                     stats.invocations.load(Ordering::Relaxed),
                     warm,
+                    map_items(stats),
                     started.elapsed().as_secs_f64()
                 );
                 let _ = std::io::stderr().flush();

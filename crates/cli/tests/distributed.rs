@@ -43,7 +43,7 @@ fn expected_output() -> Value {
 
 fn executions(data_dir: &Path) -> Vec<Value> {
     let out = sluice(data_dir)
-        .args(["list", "--json", "--limit", "1000"])
+        .args(["list", "--json", "--all", "--limit", "1000"])
         .output()
         .unwrap();
     assert!(
@@ -89,6 +89,16 @@ fn distributed_map_runs_children_as_executions_and_survives_kill_dash_nine() {
         })
         .count();
     assert_eq!(children, 60, "every item ran as a child execution");
+    let top = sluice(&dir.path().join("reference"))
+        .args(["list", "--json"])
+        .output()
+        .unwrap();
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert_eq!(
+        top.lines().count(),
+        1,
+        "list hides children by default: {top}"
+    );
 
     let data = dir.path().join("crashy");
     let mut child = sluice(&data)

@@ -116,9 +116,9 @@ impl Store for TracedStore {
         self.note();
         self.inner.execution(id)
     }
-    fn list(&self, limit: usize) -> Result<Vec<ExecutionSummary>, StoreError> {
+    fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.note();
-        self.inner.list(limit)
+        self.inner.list(limit, with_children)
     }
     fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
         self.note();

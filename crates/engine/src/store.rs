@@ -156,8 +156,8 @@ pub trait Store: Send + Sync {
     fn running(&self) -> Result<Vec<StoredExecution>, StoreError>;
     /// One execution.
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError>;
-    /// The newest executions first.
-    fn list(&self, limit: usize) -> Result<Vec<ExecutionSummary>, StoreError>;
+    /// The newest executions first; the children of Distributed Maps only when asked for.
+    fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// An execution's history, oldest first.
     fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, StoreError>;
     /// Map runs whose outcome has not been delivered yet.

@@ -366,13 +366,17 @@ impl Store for SqliteStore {
         row.map(build_execution).transpose()
     }
 
-    fn list(&self, limit: usize) -> Result<Vec<ExecutionSummary>, StoreError> {
+    fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare("SELECT id, flow, status, start_ms, stop_ms FROM executions ORDER BY start_ms DESC, id LIMIT ?1")
+            .prepare(
+                "SELECT id, flow, status, start_ms, stop_ms FROM executions
+                 WHERE ?2 OR json_extract(info, '$.parent') IS NULL
+                 ORDER BY start_ms DESC, id LIMIT ?1",
+            )
             .map_err(err)?;
         let rows = stmt
-            .query_map(params![limit as i64], |r| {
+            .query_map(params![limit as i64, with_children], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sluice_lang::ir::{Definition, Scope, StateKind};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 /// Children running at once when the Map sets no `MaxConcurrency`.
@@ -205,6 +206,7 @@ impl Driver {
             let progress = &mut run.record.progress;
             let index = progress.started;
             progress.started += 1;
+            self.stats.items_started.fetch_add(1, Ordering::Relaxed);
             progress.consumed = fed.consumed;
             self.dirty_runs.push(id.to_string());
             match fed.input {
@@ -376,6 +378,12 @@ impl Driver {
             return;
         };
         let progress = &mut run.record.progress;
+        let counter = if succeeded {
+            &self.stats.items_succeeded
+        } else {
+            &self.stats.items_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         if succeeded {
             progress.succeeded += 1;
         } else {

@@ -101,6 +101,12 @@ pub struct Stats {
     pub invocations: AtomicU64,
     /// Executions finished.
     pub finished: AtomicU64,
+    /// Distributed Map items (or batches) started as children, or failed before starting.
+    pub items_started: AtomicU64,
+    /// Distributed Map items that succeeded.
+    pub items_succeeded: AtomicU64,
+    /// Distributed Map items that failed.
+    pub items_failed: AtomicU64,
 }
 
 /// A request to start an execution.
