@@ -141,3 +141,96 @@ fn distributed_map_runs_children_as_executions_and_survives_kill_dash_nine() {
     assert_eq!(children.len(), 60, "no child started twice");
     assert!(children.iter().all(|c| c["status"] == "SUCCEEDED"));
 }
+
+#[test]
+fn a_run_that_fails_early_writes_its_unstarted_items_as_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::write(
+        project.join("sluice.yaml"),
+        "storage: file://./data\nflows:\n  fan: fan.json\n",
+    )
+    .unwrap();
+    let flow = json!({
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemSelector": {"n.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Check",
+                    "States": {
+                        "Check": {
+                            "Type": "Choice",
+                            "Choices": [{"Variable": "$.n", "NumericEquals": 2, "Next": "Broken"}],
+                            "Default": "Fine"
+                        },
+                        "Broken": {"Type": "Fail", "Error": "Broken", "Cause": "item 2"},
+                        "Fine": {"Type": "Pass", "End": true}
+                    }
+                },
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "out", "Prefix": "runs"}
+                },
+                "End": true
+            }
+        }
+    });
+    std::fs::write(project.join("fan.json"), flow.to_string()).unwrap();
+    let out = sluice(&project.join(".sluice"))
+        .arg("run")
+        .arg(project)
+        .args(["--json", "--input"])
+        .arg(json!({"items": (0..10).collect::<Vec<_>>()}).to_string())
+        .output()
+        .unwrap();
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "FAILED", "{line}");
+    assert_eq!(line["error"], "States.ExceedToleratedFailureThreshold");
+
+    let runs: Vec<_> = std::fs::read_dir(project.join("data/out/runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let base = runs[0].path();
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(base.join(name)).unwrap()).unwrap()
+    };
+    let manifest = read("manifest.json");
+    for status in ["SUCCEEDED", "FAILED", "PENDING"] {
+        assert_eq!(
+            manifest["ResultFiles"][status].as_array().map(Vec::len),
+            Some(1),
+            "{manifest}"
+        );
+    }
+    let inputs = |name: &str| -> Vec<Value> {
+        read(name)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::from_str(e["Input"].as_str().unwrap()).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        inputs("SUCCEEDED_0.json"),
+        vec![json!({"n": 0}), json!({"n": 1})]
+    );
+    assert_eq!(inputs("FAILED_0.json"), vec![json!({"n": 2})]);
+    assert_eq!(
+        inputs("PENDING_0.json"),
+        (3..10).map(|n| json!({"n": n})).collect::<Vec<_>>()
+    );
+    assert!(
+        read("PENDING_0.json")
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["Status"] == "PENDING")
+    );
+}

@@ -497,6 +497,24 @@ fn scope_at<'a>(root: &'a Scope, path: &[ScopeStep]) -> Option<&'a Scope> {
     Some(scope)
 }
 
+/// A run's items from the source, after the first `skip`.
+fn source(
+    spec: &MapRunSpec,
+    items: &dyn ItemStore,
+    skip: u64,
+) -> Result<Box<dyn Iterator<Item = Result<ReadItem, TaskError>> + Send>, TaskError> {
+    Ok(match &spec.source {
+        ItemSource::Inline(values) => Box::new(
+            values
+                .clone()
+                .into_iter()
+                .skip(skip as usize)
+                .map(|v| Ok(ReadItem::Item(v))),
+        ),
+        ItemSource::Reader(reader) => items.read(reader, skip)?,
+    })
+}
+
 /// Reads items on demand: each number received asks for that many child inputs.
 fn feed(
     spec: MapRunSpec,
@@ -514,25 +532,15 @@ fn feed(
         })
         .is_ok()
     };
-    let mut source: Box<dyn Iterator<Item = Result<ReadItem, TaskError>> + Send> =
-        match &spec.source {
-            ItemSource::Inline(values) => Box::new(
-                values
-                    .clone()
-                    .into_iter()
-                    .skip(skip as usize)
-                    .map(|v| Ok(ReadItem::Item(v))),
-            ),
-            ItemSource::Reader(reader) => match items.read(reader, skip) {
-                Ok(iter) => iter,
-                Err(e) => {
-                    if wanted.recv().is_ok() {
-                        send(Vec::new(), true, Some(e));
-                    }
-                    return;
-                }
-            },
-        };
+    let mut source = match source(&spec, items.as_ref(), skip) {
+        Ok(iter) => iter,
+        Err(e) => {
+            if wanted.recv().is_ok() {
+                send(Vec::new(), true, Some(e));
+            }
+            return;
+        }
+    };
     let mut batcher = spec.batcher.as_ref().map(Batcher::new);
     let mut inputs = interpreter::ItemInputs::new(&spec);
     let mut consumed = skip;
@@ -611,10 +619,15 @@ fn outcome(
     });
     let mut pages = ItemPages::new(store, &spec.id);
     if let Some(writer) = &spec.writer {
-        let mut outcomes = (&mut pages).map(|i| ItemOutcome {
+        let finished = (&mut pages).map(|i| ItemOutcome {
             status: i.status.clone(),
             entry: result_entry(record, &i),
         });
+        let pending = match &failure {
+            Some(_) if !progress.source_done => pending_entries(record, items),
+            _ => Box::new(std::iter::empty()),
+        };
+        let mut outcomes = finished.chain(pending);
         let details = items.write_results(writer, &spec.arn, &mut outcomes)?;
         if let Some(e) = pages.error.take() {
             return Err(e);
@@ -636,6 +649,36 @@ fn outcome(
     } else {
         Value::Array(outputs)
     })
+}
+
+/// The `PENDING` entries of a run that failed before starting every item: one per item left in
+/// the source, with the input its child would have had. Unreadable items are left out.
+fn pending_entries<'a>(
+    record: &'a MapRunRecord,
+    items: &dyn ItemStore,
+) -> Box<dyn Iterator<Item = ItemOutcome> + 'a> {
+    let spec = &record.spec;
+    let Ok(rest) = source(spec, items, record.progress.consumed) else {
+        return Box::new(std::iter::empty());
+    };
+    let mut inputs = interpreter::ItemInputs::new(spec);
+    let mut index = record.progress.consumed;
+    Box::new(rest.map_while(Result::ok).filter_map(move |read| {
+        index += 1;
+        let ReadItem::Item(item) = read else {
+            return None;
+        };
+        let input = inputs.input(index - 1, item).ok()?;
+        Some(ItemOutcome {
+            status: "PENDING".into(),
+            entry: json!({
+                "Input": input.to_string(),
+                "InputDetails": { "Included": true },
+                "StateMachineArn": spec.arn,
+                "Status": "PENDING",
+            }),
+        })
+    }))
 }
 
 /// The entry AWS writes in a `ResultWriter` file for one child.
