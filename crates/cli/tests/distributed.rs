@@ -234,3 +234,89 @@ fn a_run_that_fails_early_writes_its_unstarted_items_as_pending() {
             .all(|e| e["Status"] == "PENDING")
     );
 }
+
+#[test]
+fn an_fdl_distributed_map_reads_oss_csv_and_object_listings_from_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("data/in/parts")).unwrap();
+    std::fs::write(
+        project.join("data/in/prices.csv"),
+        "sku,price\na,1\nb,2\nc,3\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("data/in/parts/x.txt"), "xx").unwrap();
+    std::fs::write(project.join("data/in/parts/y.txt"), "yyy").unwrap();
+    std::fs::write(
+        project.join("sluice.yaml"),
+        "storage: file://./data\nflows:\n  prices: prices.yaml\n",
+    )
+    .unwrap();
+    let flow = r#"
+Type: StateMachine
+Name: prices
+SpecVersion: v1
+StartAt: Prices
+States:
+  - Type: Map
+    Name: Prices
+    ProcessorConfig:
+      ExecutionMode: Standard
+    ItemReader:
+      SourceType: OSS_CSV
+      SourceParameters:
+        Bucket: in
+        ObjectName.$: $Input.file
+    MaxItems: 2
+    ItemConstructor:
+      sku.$: $Item.sku
+      price.$: $Item.price
+    Processor:
+      StartAt: Keep
+      States:
+        - Type: Pass
+          Name: Keep
+          End: true
+    OutputConstructor:
+      prices.$: $Output.Items
+    Next: Parts
+  - Type: Map
+    Name: Parts
+    ProcessorConfig:
+      ExecutionMode: Standard
+    ItemReader:
+      SourceType: OSS_OBJECTS
+      SourceParameters:
+        Bucket: in
+        Prefix: parts/
+    ItemConstructor:
+      key.$: $Item.Key
+      size.$: $Item.Size
+    Processor:
+      StartAt: Keep
+      States:
+        - Type: Pass
+          Name: Keep
+          End: true
+    OutputConstructor:
+      prices.$: $Input.prices
+      parts.$: $Output.Items
+    End: true
+"#;
+    std::fs::write(project.join("prices.yaml"), flow).unwrap();
+    let out = sluice(&project.join(".sluice"))
+        .arg("run")
+        .arg(project)
+        .args(["--json", "--input", r#"{"file": "prices.csv"}"#])
+        .output()
+        .unwrap();
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    assert_eq!(
+        line["output"],
+        json!({
+            "prices": [{"sku": "a", "price": "1"}, {"sku": "b", "price": "2"}],
+            "parts": [{"key": "parts/x.txt", "size": 2}, {"key": "parts/y.txt", "size": 3}]
+        })
+    );
+}

@@ -10,6 +10,11 @@
 //! | `headObject` | `Bucket`, `Key`, `VersionId`? | `{ContentLength, ETag, LastModified, ...}` |
 //! | `deleteObject` | `Bucket`, `Key` | `{}` |
 //!
+//! CloudFlow's `OSS:GetObject`, `OSS:PutObject`, `OSS:CopyObject`, `OSS:ListObjects` (or
+//! `ListObjectsV2`), `OSS:HeadObject` (or `GetObjectMeta`) and `OSS:DeleteObject` are the same
+//! actions; their parameters may also be written in OSS's lower camel case (`bucket`, `key` or
+//! `objectName`, `body`, `prefix`, `copySource`, ...), and the results are shaped as above.
+//!
 //! Failures are named as the AWS SDK integrations name them: `S3.NoSuchKeyException` for a
 //! missing object, `S3.S3Exception` for anything else S3 would refuse (a bad key, a missing
 //! parameter); a `Body` above the payload limit is `States.DataLimitExceeded`.
@@ -60,6 +65,17 @@ enum Action {
 
 impl Action {
     fn of(resource: &str) -> Option<Action> {
+        if let Some(oss) = resource.strip_prefix("OSS:") {
+            return Some(match oss {
+                "GetObject" => Action::GetObject,
+                "PutObject" => Action::PutObject,
+                "CopyObject" => Action::CopyObject,
+                "ListObjects" | "ListObjectsV2" => Action::ListObjectsV2,
+                "HeadObject" | "GetObjectMeta" => Action::HeadObject,
+                "DeleteObject" => Action::DeleteObject,
+                _ => return None,
+            });
+        }
         let name = resource
             .strip_prefix("arn:aws:states:::aws-sdk:s3:")
             .or_else(|| resource.strip_prefix("arn:aws:states:::s3:"))?;
@@ -106,6 +122,7 @@ async fn call(storage: &Storage, action: Action, payload: &Value) -> Result<Valu
     let params = payload
         .as_object()
         .ok_or_else(|| refused("the parameters must be an object"))?;
+    let params = &s3_names(params);
     match action {
         Action::GetObject => get_object(storage, params).await,
         Action::PutObject => put_object(storage, params).await,
@@ -302,6 +319,38 @@ fn described(info: &ObjectInfo) -> Value {
     });
     if let Some(version) = &info.version {
         out["VersionId"] = json!(version);
+    }
+    out
+}
+
+/// Parameters with OSS's lower-camel names (`bucket`, `objectName`, ...) under the S3 names the
+/// actions read; a parameter given under its S3 name wins.
+fn s3_names(params: &Map<String, Value>) -> Map<String, Value> {
+    const ALIASES: &[(&str, &str)] = &[
+        ("bucket", "Bucket"),
+        ("bucketName", "Bucket"),
+        ("key", "Key"),
+        ("objectName", "Key"),
+        ("ObjectName", "Key"),
+        ("body", "Body"),
+        ("content", "Body"),
+        ("prefix", "Prefix"),
+        ("delimiter", "Delimiter"),
+        ("maxKeys", "MaxKeys"),
+        ("continuationToken", "ContinuationToken"),
+        ("startAfter", "StartAfter"),
+        ("copySource", "CopySource"),
+        ("range", "Range"),
+        ("versionId", "VersionId"),
+    ];
+    let mut out = params.clone();
+    for (alias, name) in ALIASES {
+        if let Some(v) = params.get(*alias)
+            && !params.contains_key(*name)
+        {
+            out.remove(*alias);
+            out.insert((*name).to_string(), v.clone());
+        }
     }
     out
 }

@@ -11,7 +11,7 @@ use crate::invoke::TaskError;
 use crate::map_run::{ItemSource, MapRunSpec, SelectorLanguage, SelectorSnapshot};
 use crate::model::{Frame, Step, TaskOutcome};
 use serde_json::{Map, Value, json};
-use sluice_lang::dataflow::{self, Env, Failure, ScopeChain};
+use sluice_lang::dataflow::{self, Failure, FdlVars, ScopeChain};
 use sluice_lang::ir::{Field, Io, MapSpec, State};
 
 /// Starts a Distributed Map: evaluates its reader, selector, batcher, limits and writer, and
@@ -28,7 +28,14 @@ pub(super) fn begin(
         let ev = Eval::new(cx, state, frame, outer);
         let (effective, items) = fanout::effective_and_items(cx, state, spec, &raw, &ev)?;
         let source = match &spec.item_reader {
-            Some(reader) => ItemSource::Reader(reader_value(state, reader, &raw, &effective, &ev)?),
+            Some(reader) => ItemSource::Reader(reader_value(
+                state,
+                reader,
+                &raw,
+                &effective,
+                &ev,
+                &cx.st.globals,
+            )?),
             None => match items {
                 Value::Array(items) => ItemSource::Inline(items),
                 other => return Err(fanout::not_an_array(&other)),
@@ -36,7 +43,15 @@ pub(super) fn begin(
         };
         let limits = fanout::limits(spec, &raw, &effective, &ev)?;
         let writer = match &spec.result_writer {
-            Some(w) => Some(parameters(state, w, &raw, &effective, &ev, "ResultWriter")?),
+            Some(w) => Some(parameters(
+                state,
+                w,
+                &raw,
+                &effective,
+                &ev,
+                &cx.st.globals,
+                "ResultWriter",
+            )?),
             None => None,
         };
         let selector = spec
@@ -209,8 +224,9 @@ fn reader_value(
     raw: &Value,
     effective: &Value,
     ev: &Eval,
+    globals: &Map<String, Value>,
 ) -> Result<Value, Failure> {
-    let mut out = parameters(state, reader, raw, effective, ev, "ItemReader")?;
+    let mut out = parameters(state, reader, raw, effective, ev, globals, "ItemReader")?;
     let Some(config) = out.get_mut("ReaderConfig").and_then(Value::as_object_mut) else {
         return Ok(out);
     };
@@ -236,14 +252,15 @@ fn reader_value(
     Ok(out)
 }
 
-/// A reader's or writer's object with its `Parameters` (JSONPath) or `Arguments` (JSONata)
-/// evaluated in place.
+/// A reader's or writer's object with its `Parameters` (JSONPath, or FDL expressions) or
+/// `Arguments` (JSONata) evaluated in place.
 fn parameters(
     state: &State,
     value: &Value,
     raw: &Value,
     effective: &Value,
     ev: &Eval,
+    globals: &Map<String, Value>,
     field: &str,
 ) -> Result<Value, Failure> {
     let mut out = value.clone();
@@ -251,11 +268,23 @@ fn parameters(
         return Err(Failure::runtime(format!("{field} must be an object")));
     };
     if let Some(p) = obj.get("Parameters").cloned() {
-        let env: Env = ev.env();
-        obj.insert(
-            "Parameters".into(),
-            dataflow::template(&p, effective, &env)?,
-        );
+        let evaluated = match &state.io {
+            Io::Fdl { .. } => {
+                let global = Value::Object(globals.clone());
+                dataflow::fdl_template(
+                    &p,
+                    &FdlVars {
+                        input: effective,
+                        output: None,
+                        context: &ev.context,
+                        global: &global,
+                        item: None,
+                    },
+                )?
+            }
+            _ => dataflow::template(&p, effective, &ev.env())?,
+        };
+        obj.insert("Parameters".into(), evaluated);
     }
     if let Some(a) = obj.get("Arguments").cloned() {
         let states = ev.states(raw, None, None);

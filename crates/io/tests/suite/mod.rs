@@ -868,3 +868,47 @@ pub fn builtin_count_by_counts_an_object_and_names_malformed_lines(b: &Backend) 
     assert_eq!(other, json!({"fallback": true}));
     assert_eq!(*fallback.0.lock().unwrap(), vec!["other".to_string()]);
 }
+
+pub fn oss_actions_use_the_same_integrations(b: &Backend) {
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let oss = ObjectIntegrations::new(b.storage.clone(), fallback.clone());
+    call(
+        b,
+        &oss,
+        "OSS:PutObject",
+        json!({"bucket": BUCKET, "objectName": "oss/a.txt", "content": "hi"}),
+    )
+    .unwrap();
+    let got = call(
+        b,
+        &oss,
+        "OSS:GetObject",
+        json!({"bucket": BUCKET, "key": "oss/a.txt"}),
+    )
+    .unwrap();
+    assert_eq!(got["Body"], "hi");
+    let listed = call(
+        b,
+        &oss,
+        "OSS:ListObjects",
+        json!({"bucket": BUCKET, "prefix": "oss/"}),
+    )
+    .unwrap();
+    assert_eq!(listed["Contents"][0]["Key"], "oss/a.txt", "{listed}");
+    call(
+        b,
+        &oss,
+        "OSS:DeleteObject",
+        json!({"Bucket": BUCKET, "Key": "oss/a.txt"}),
+    )
+    .unwrap();
+    let gone = call(
+        b,
+        &oss,
+        "OSS:GetObject",
+        json!({"bucket": BUCKET, "key": "oss/a.txt"}),
+    )
+    .unwrap_err();
+    assert_eq!(gone.error, "S3.NoSuchKeyException");
+    assert!(fallback.0.lock().unwrap().is_empty());
+}

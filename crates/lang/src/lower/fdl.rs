@@ -157,7 +157,9 @@ fn map(obj: &Map<String, Value>, at: &str) -> Result<MapSpec, LowerError> {
         },
         items: None,
         item_selector: obj.get("ItemConstructor").cloned(),
-        item_reader: obj.get("ItemReader").cloned(),
+        item_reader: obj
+            .get("ItemReader")
+            .map(|r| item_reader(r, obj.get("MaxItems"))),
         item_batcher: obj.get("ItemBatcher").cloned(),
         result_writer: obj.get("ResultWriter").cloned(),
         max_concurrency,
@@ -171,6 +173,75 @@ fn map(obj: &Map<String, Value>, at: &str) -> Result<MapSpec, LowerError> {
             .map(Field::Literal),
         label: None,
     })
+}
+
+/// The item sources of an FDL `ItemReader` (`SourceType`), as the ASL reader that reads them:
+/// resource and `ReaderConfig.InputType`.
+pub const OSS_SOURCES: &[(&str, &str, Option<&str>)] = &[
+    ("OSS_CSV", "arn:aws:states:::s3:getObject", Some("CSV")),
+    (
+        "OSS_JSON_LIST",
+        "arn:aws:states:::s3:getObject",
+        Some("JSON"),
+    ),
+    ("OSS_OBJECTS", "arn:aws:states:::s3:listObjectsV2", None),
+    (
+        "OSS_INVENTORY_FILES",
+        "arn:aws:states:::s3:getObject",
+        Some("MANIFEST"),
+    ),
+];
+
+/// An FDL `ItemReader` (`SourceType` + `SourceParameters {Bucket, ObjectName | Prefix}` +
+/// `ReaderConfig {CSVHeaders}`) as the equivalent ASL reader, which the engine reads; a reader
+/// already in the ASL shape is kept. A Map-level `MaxItems` caps the reader.
+fn item_reader(reader: &Value, max_items: Option<&Value>) -> Value {
+    let Some(obj) = reader.as_object() else {
+        return reader.clone();
+    };
+    let source = obj.get("SourceType").and_then(Value::as_str);
+    let Some(&(_, resource, input_type)) = OSS_SOURCES.iter().find(|(s, ..)| Some(*s) == source)
+    else {
+        return reader.clone();
+    };
+    let parameters: Map<String, Value> = obj
+        .get("SourceParameters")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let key = match k.as_str() {
+                "ObjectName" => "Key",
+                "ObjectName.$" => "Key.$",
+                other => other,
+            };
+            (key.to_string(), v.clone())
+        })
+        .collect();
+    let mut config = obj
+        .get("ReaderConfig")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(t) = input_type {
+        config.insert("InputType".into(), Value::from(t));
+    }
+    if input_type == Some("CSV") {
+        let location = if config.contains_key("CSVHeaders") {
+            "GIVEN"
+        } else {
+            "FIRST_ROW"
+        };
+        config.insert("CSVHeaderLocation".into(), Value::from(location));
+    }
+    if let Some(n) = max_items {
+        config.entry("MaxItems").or_insert_with(|| n.clone());
+    }
+    let mut out = Map::new();
+    out.insert("Resource".into(), Value::from(resource));
+    out.insert("Parameters".into(), Value::Object(parameters));
+    out.insert("ReaderConfig".into(), Value::Object(config));
+    Value::Object(out)
 }
 
 fn errors(v: &Map<String, Value>) -> Vec<String> {

@@ -222,6 +222,13 @@ pub(super) fn map(r: &mut Report<'_>, cx: &StateCx<'_, '_>) {
             constructors::constructor(r, &at);
         }
     }
+    if let Some(source) = cx.field("ItemReader").and_then(|at| at.get("SourceType")) {
+        let names: Vec<&str> = crate::lower::fdl::OSS_SOURCES
+            .iter()
+            .map(|(name, ..)| *name)
+            .collect();
+        values::one_of(r, &source, &names);
+    }
     if let Some(at) = cx.field("MaxItems") {
         values::integer(r, &at, 0, i64::MAX);
     }

@@ -238,6 +238,26 @@ fn state_names_and_types() {
 }
 
 #[test]
+fn item_reader_source_types_are_checked() {
+    let found = problems(flow(json!([
+        {"Name": "S", "Type": "Map", "ProcessorConfig": {"ExecutionMode": "Standard"},
+            "ItemReader": {"SourceType": "OSS_PARQUET", "SourceParameters": {"Bucket": "b", "ObjectName": "k"}},
+            "Processor": {"StartAt": "I", "States": [{"Name": "I", "Type": "Succeed"}]}, "End": true}
+    ])));
+    assert_problem(
+        &found,
+        "/States/0/ItemReader/SourceType",
+        "invalid value 'OSS_PARQUET'",
+    );
+    let fine = problems(flow(json!([
+        {"Name": "S", "Type": "Map", "ProcessorConfig": {"ExecutionMode": "Standard"},
+            "ItemReader": {"SourceType": "OSS_CSV", "SourceParameters": {"Bucket": "b", "ObjectName": "k"}},
+            "Processor": {"StartAt": "I", "States": [{"Name": "I", "Type": "Succeed"}]}, "End": true}
+    ])));
+    assert!(fine.is_empty(), "{fine:?}");
+}
+
+#[test]
 fn per_type_rules() {
     let found = problems(flow(json!([
         {"Name": "S", "Type": "Task", "Action": "Invoke", "TaskMode": "Async", "Parameters": "x", "Next": "C"},
