@@ -52,6 +52,23 @@ pub trait Invoker: Send + Sync {
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture;
 }
 
+/// Runs `call` within a Task's `TimeoutSeconds`, when it has one: past it the call is dropped and
+/// the task fails with `States.Timeout`.
+pub async fn within_timeout<F: Future>(
+    timeout_seconds: Option<u64>,
+    call: F,
+) -> Result<F::Output, TaskError> {
+    match timeout_seconds {
+        Some(secs) => tokio::time::timeout(std::time::Duration::from_secs(secs), call)
+            .await
+            .map_err(|_| TaskError {
+                error: "States.Timeout".into(),
+                cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
+            }),
+        None => Ok(call.await),
+    }
+}
+
 /// An invoker that knows no functions: every call fails as AWS fails a call to a missing Lambda.
 pub struct NoFunctions;
 

@@ -1,10 +1,10 @@
 //! The engine's [`Invoker`] over a [`FunctionPool`]: a Task calling a function becomes a pool
 //! invocation, and a failed invocation becomes the task error Step Functions would show.
 
-use std::time::Duration;
-
 use serde_json::Value;
-use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use sluice_engine::invoke::{
+    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
+};
 
 use crate::config::InvokeMeta;
 use crate::error::{InvokeError, error_names};
@@ -44,19 +44,9 @@ impl PoolInvoker {
                 trace_id: None,
             };
             let call = pool.invoke(&name, request.payload, meta);
-            let result = match request.timeout_seconds {
-                Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), call).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        return Err(TaskError {
-                            error: error_names::TIMEOUT.into(),
-                            cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
-                        });
-                    }
-                },
-                None => call.await,
-            };
-            result.map_err(|e| task_error(e, &request_id, wrap))
+            within_timeout(request.timeout_seconds, call)
+                .await?
+                .map_err(|e| task_error(e, &request_id, wrap))
         })
     }
 }

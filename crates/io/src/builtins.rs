@@ -21,13 +21,14 @@ use crate::chunked::ObjectReader;
 use crate::location::ObjectRef;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
-use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use sluice_engine::invoke::{
+    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
+};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::BufRead;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
@@ -121,21 +122,14 @@ impl Invoker for BuiltinFunctions {
             let payload = request.payload;
             let call =
                 tokio::task::spawn_blocking(move || run(&function, &storage, &handle, &payload));
-            let joined = match request.timeout_seconds {
-                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), call)
-                    .await
-                    .map_err(|_| TaskError {
-                        error: "States.Timeout".into(),
-                        cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
-                    })?,
-                None => call.await,
-            };
-            joined.unwrap_or_else(|e| {
-                Err(TaskError {
-                    error: "States.Runtime".into(),
-                    cause: format!("the built-in function stopped: {e}"),
+            within_timeout(request.timeout_seconds, call)
+                .await?
+                .unwrap_or_else(|e| {
+                    Err(TaskError {
+                        error: "States.Runtime".into(),
+                        cause: format!("the built-in function stopped: {e}"),
+                    })
                 })
-            })
         })
     }
 }

@@ -28,11 +28,12 @@ use bytes::Bytes;
 use chrono::SecondsFormat;
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value, json};
-use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use sluice_engine::invoke::{
+    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
+};
 use sluice_lang::dataflow::MAX_PAYLOAD_BYTES;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// An [`Invoker`] serving the object integrations from a [`Storage`] and passing every other
 /// call to `fallback` (typically the function pool).
@@ -103,17 +104,7 @@ impl Invoker for ObjectIntegrations {
         let storage = self.storage.clone();
         Box::pin(async move {
             let call = call(&storage, action, &request.payload);
-            match request.timeout_seconds {
-                Some(secs) => tokio::time::timeout(Duration::from_secs(secs), call)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(TaskError {
-                            error: "States.Timeout".into(),
-                            cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
-                        })
-                    }),
-                None => call.await,
-            }
+            within_timeout(request.timeout_seconds, call).await?
         })
     }
 }

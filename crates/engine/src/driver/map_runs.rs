@@ -134,10 +134,11 @@ impl Driver {
         self.runs.insert(id.clone(), run);
         self.dirty_runs.push(id.clone());
         for item in unsuccessful.unwrap_or_default() {
-            let child = item
-                .execution
-                .as_deref()
-                .and_then(|c| self.store.execution(c).ok().flatten());
+            let child = match item.execution.as_deref().map(|c| self.store.execution(c)) {
+                Some(Err(e)) => super::store_failed(&e),
+                Some(Ok(child)) => child,
+                None => None,
+            };
             if let Some(run) = self.runs.get_mut(&id) {
                 run.running += 1;
             }
