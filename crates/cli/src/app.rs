@@ -6,6 +6,7 @@ use anyhow::Context;
 use sluice_engine::driver::DefinitionLoader;
 use sluice_engine::invoke::{Invoker, NoFunctions};
 use sluice_engine::items::{ItemStore, NoStorage};
+use sluice_engine::store::Store;
 use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
 use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
@@ -22,7 +23,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// The store file inside a data directory.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     let path = data_dir.join("sluice.db");
     Ok(Arc::new(SqliteStore::open(&path).with_context(|| {
         format!("opening the store at {}", path.display())
@@ -76,12 +77,52 @@ pub struct App {
     /// The async runtime invocations run on.
     pub runtime: tokio::runtime::Runtime,
     /// The store.
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     /// The engine.
     pub engine: Engine,
 }
 
+/// What a process serves: the definitions whose executions it may drive, because it has loaded
+/// their flow and, for a project, its functions.
+pub struct Served {
+    /// Definition ids.
+    pub definitions: Vec<String>,
+    /// Whose they are, for messages: the project directory, or single-file runs.
+    pub owner: String,
+}
+
+/// The key a project's definitions are stored under: its directory's canonical path.
+pub fn project_key(project: &Project) -> String {
+    std::fs::canonicalize(&project.dir)
+        .unwrap_or_else(|_| project.dir.clone())
+        .display()
+        .to_string()
+}
+
 impl App {
+    /// Stores the definitions of a project's flows and serves them, with every definition the
+    /// project had before (executions started before a flow was edited still resume). Without
+    /// a project, serves the definitions of flows run from single files. Returns what is served.
+    pub fn serve(&self, project: Option<&Project>) -> anyhow::Result<Served> {
+        let key = project.map(project_key);
+        if let Some(project) = project {
+            for flow in &project.flows {
+                self.store
+                    .put_definition(&flow.name, &flow.file, &flow.source, key.as_deref())?;
+            }
+        }
+        let definitions = self.store.definitions_of(key.as_deref())?;
+        self.runtime
+            .block_on(self.engine.serve(definitions.clone()))?;
+        Ok(Served {
+            definitions,
+            owner: match project {
+                Some(p) => format!("project {}", p.dir.display()),
+                None => "flows run from single files".into(),
+            },
+        })
+    }
+
     /// Opens the data directory and starts the engine, resuming what was running.
     pub fn start(data_dir: &Path, options: EngineOptions) -> anyhow::Result<App> {
         Self::start_with(data_dir, options, Arc::new(NoFunctions))

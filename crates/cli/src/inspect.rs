@@ -5,7 +5,6 @@ use anyhow::anyhow;
 use serde_json::json;
 use sluice_engine::run_info::epoch;
 use sluice_engine::store::MapRunRecord;
-use sluice_engine::store::Store;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -117,7 +116,23 @@ pub fn history(data_dir: &Path, id: &str, json_lines: bool) -> anyhow::Result<Ex
     if store.execution(id)?.is_none() {
         return Err(anyhow!("no execution '{id}'"));
     }
-    for h in store.history(id)? {
+    let mut after = 0;
+    loop {
+        let page = store.history(id, after, HISTORY_PAGE)?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.id;
+        print_history(&page, json_lines);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// History events read per store call.
+const HISTORY_PAGE: usize = 1000;
+
+fn print_history(page: &[sluice_engine::effects::HistoryEvent], json_lines: bool) {
+    for h in page {
         if json_lines {
             outln!(
                 "{}",
@@ -133,5 +148,4 @@ pub fn history(data_dir: &Path, id: &str, json_lines: bool) -> anyhow::Result<Ex
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,6 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sluice_engine::model::Status;
 use sluice_engine::run_info::RunInfo;
-use sluice_engine::store::Store;
 use sluice_engine::{ClockMode, EngineOptions, Outcome, StartRequest};
 use sluice_functions::FunctionPool;
 use sluice_lang::diagnostic::Diagnostic;
@@ -174,9 +173,24 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         options(args.virtual_clock),
         target.project.as_ref(),
     )?;
-    let definition_id = app
-        .store
-        .put_definition(&target.flow, &target.file, &target.source)?;
+    let definition_id = match &target.project {
+        Some(project) => {
+            app.serve(Some(project))?;
+            app.store.put_definition(
+                &target.flow,
+                &target.file,
+                &target.source,
+                Some(&crate::app::project_key(project)),
+            )?
+        }
+        None => {
+            let id = app
+                .store
+                .put_definition(&target.flow, &target.file, &target.source, None)?;
+            app.runtime.block_on(app.engine.serve(vec![id.clone()]))?;
+            id
+        }
+    };
     let definition = target.definition.clone();
     let started = Instant::now();
     let count = args.executions.max(1);
@@ -240,17 +254,32 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(ExitCode::SUCCESS))
 }
 
-/// Resumes what a stopped process left running and waits for all of it.
+/// Resumes what stopped processes left running and waits for all of it. Only executions of
+/// the flows this process loads are touched; executions another live process drives are waited
+/// for (and taken over if that process dies). The others are listed with the reason.
 pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir_for(data_dir, args.project.as_deref());
-    let ids: Vec<String> = crate::app::open_store(&data_dir)?
-        .running()?
-        .into_iter()
-        .filter(|e| e.info.parent.is_none())
-        .map(|e| e.id)
-        .collect();
     let project = args.project.as_deref();
-    with_engine(&data_dir, project, args.virtual_clock, |app| {
+    with_engine(&data_dir, project, args.virtual_clock, |app, served| {
+        let mut ids = Vec::new();
+        for e in app.store.running_roots()? {
+            if !served.definitions.contains(&e.definition_id) {
+                eprintln!(
+                    "sluice: left execution '{}' (flow {}) running: its flow is not one of the {}",
+                    e.id, e.flow, served.owner
+                );
+                continue;
+            }
+            if let (Some(owner), Some(until)) = (&e.owner, e.lease_until_ms)
+                && until > chrono::Utc::now().timestamp_millis()
+            {
+                eprintln!(
+                    "sluice: execution '{}' is driven by process {owner}; waiting for it (taken over if that process stops)",
+                    e.id
+                );
+            }
+            ids.push(e.id);
+        }
         Ok(ids
             .iter()
             .map(|id| wait_and_report(app, id, args.json))
@@ -264,7 +293,7 @@ pub fn resume(data_dir: Option<&Path>, args: ResumeArgs) -> anyhow::Result<ExitC
 pub fn redrive(data_dir: Option<&Path>, args: RedriveArgs) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir_for(data_dir, args.project.as_deref());
     let project = args.project.as_deref();
-    with_engine(&data_dir, project, args.virtual_clock, |app| {
+    with_engine(&data_dir, project, args.virtual_clock, |app, _| {
         app.runtime.block_on(app.engine.redrive(&args.id))?;
         wait_and_report(app, &args.id, args.json)
     })
@@ -276,7 +305,7 @@ fn with_engine(
     data_dir: &Path,
     project_dir: Option<&Path>,
     virtual_clock: bool,
-    work: impl FnOnce(&App) -> anyhow::Result<bool>,
+    work: impl FnOnce(&App, &crate::app::Served) -> anyhow::Result<bool>,
 ) -> anyhow::Result<ExitCode> {
     let project = match project_dir {
         Some(dir) => match project::load(dir) {
@@ -289,7 +318,9 @@ fn with_engine(
         None => None,
     };
     let (app, pool) = start_app(data_dir, options(virtual_clock), project.as_ref())?;
-    let result = work(&app);
+    let result = app
+        .serve(project.as_ref())
+        .and_then(|served| work(&app, &served));
     app.engine.shutdown();
     if let Some(pool) = &pool {
         app.runtime.block_on(pool.shutdown());

@@ -7,23 +7,17 @@
 
 use crate::compare::Actual;
 use serde_json::Value;
-use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::Invoker;
 use sluice_engine::items::{ItemStore, NoStorage};
 use sluice_engine::run_info::RunInfo;
-use sluice_engine::store::{
-    Batch, ExecutionSummary, ItemRecord, MapRunRecord, Store, StoreError, StoredDefinition,
-    StoredExecution,
-};
-use sluice_engine::{ClockMode, Engine, EngineError, EngineOptions, StartRequest};
+use sluice_engine::store::Store;
+use sluice_engine::{ClockMode, Engine, EngineOptions, StartRequest};
 use sluice_io::{ObjectItemStore, Storage};
 use sluice_lang::compile::compile_document;
 use sluice_lang::diagnostic::render;
 use sluice_lang::source::Document;
 use sluice_store::SqliteStore;
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, Once};
-use std::thread::ThreadId;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 /// How long one case may take before it counts as hung.
@@ -32,30 +26,16 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The name the engine gives its driver thread.
 const DRIVER_THREAD: &str = "sluice-driver";
 
-/// Panic messages raised on driver threads, by thread.
-static DRIVER_PANICS: LazyLock<Mutex<HashMap<ThreadId, String>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// Records panics on driver threads instead of printing them; others go to the previous hook.
+/// Keeps panics on driver threads quiet: the engine turns each into its execution's
+/// `States.Runtime` failure, which the case reports. Others go to the previous hook.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            if thread.name() != Some(DRIVER_THREAD) {
+            if std::thread::current().name() != Some(DRIVER_THREAD) {
                 previous(info);
-                return;
             }
-            let location = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            let message = format!("{}{location}", payload_text(info.payload()));
-            DRIVER_PANICS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(thread.id(), message);
         }));
     });
 }
@@ -67,74 +47,6 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "(non-text panic payload)".to_string()
-    }
-}
-
-/// A [`SqliteStore`] that remembers which driver threads used it, so a panic on one of them
-/// can be attributed to this case.
-struct TracedStore {
-    inner: SqliteStore,
-    drivers: Mutex<Vec<ThreadId>>,
-}
-
-impl TracedStore {
-    fn note(&self) {
-        let thread = std::thread::current();
-        if thread.name() == Some(DRIVER_THREAD) {
-            let mut drivers = self.drivers.lock().unwrap_or_else(|e| e.into_inner());
-            if !drivers.contains(&thread.id()) {
-                drivers.push(thread.id());
-            }
-        }
-    }
-
-    fn driver_panic(&self) -> Option<String> {
-        let drivers = self.drivers.lock().unwrap_or_else(|e| e.into_inner());
-        let panics = DRIVER_PANICS.lock().unwrap_or_else(|e| e.into_inner());
-        drivers.iter().find_map(|t| panics.get(t).cloned())
-    }
-}
-
-impl Store for TracedStore {
-    fn put_definition(&self, name: &str, file: &str, source: &str) -> Result<String, StoreError> {
-        self.note();
-        self.inner.put_definition(name, file, source)
-    }
-    fn definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
-        self.note();
-        self.inner.definition(id)
-    }
-    fn commit(&self, batch: &Batch<'_>) -> Result<(), StoreError> {
-        self.note();
-        self.inner.commit(batch)
-    }
-    fn running(&self) -> Result<Vec<StoredExecution>, StoreError> {
-        self.note();
-        self.inner.running()
-    }
-    fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError> {
-        self.note();
-        self.inner.execution(id)
-    }
-    fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
-        self.note();
-        self.inner.list(limit, with_children)
-    }
-    fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
-        self.note();
-        self.inner.history(id)
-    }
-    fn open_map_runs(&self) -> Result<Vec<MapRunRecord>, StoreError> {
-        self.note();
-        self.inner.open_map_runs()
-    }
-    fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
-        self.note();
-        self.inner.map_runs_of(execution)
-    }
-    fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
-        self.note();
-        self.inner.map_items(run, from, limit)
     }
 }
 
@@ -227,10 +139,7 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
         Err(e) => return Actual::harness_error("setup", format!("temp dir: {e}")),
     };
     let store = match SqliteStore::open(&dir.path().join("sluice.db")) {
-        Ok(inner) => Arc::new(TracedStore {
-            inner,
-            drivers: Mutex::new(Vec::new()),
-        }),
+        Ok(store) => Arc::new(store),
         Err(e) => return Actual::harness_error("setup", e.to_string()),
     };
     let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
@@ -264,7 +173,7 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
     let outcome = tokio::time::timeout(CASE_TIMEOUT, async {
         let source = serde_json::to_string(&case["definition"]).map_err(|e| e.to_string())?;
         let definition_id = store
-            .put_definition(&info.state_machine_name, "definition.json", &source)
+            .put_definition(&info.state_machine_name, "definition.json", &source, None)
             .map_err(|e| e.to_string())?;
         let request = StartRequest {
             id: execution_name,
@@ -276,8 +185,11 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
         let id = engine
             .start_execution(request)
             .await
-            .map_err(|e| engine_error(&store, e))?;
-        engine.wait(&id).await.map_err(|e| engine_error(&store, e))
+            .map_err(|e| format!("engine error: {e}"))?;
+        engine
+            .wait(&id)
+            .await
+            .map_err(|e| format!("engine error: {e}"))
     })
     .await;
 
@@ -306,12 +218,5 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
                 format!("no outcome within {}s", CASE_TIMEOUT.as_secs()),
             )
         }
-    }
-}
-
-fn engine_error(store: &TracedStore, e: EngineError) -> String {
-    match (&e, store.driver_panic()) {
-        (EngineError::Stopped(_), Some(panic)) => format!("engine panicked: {panic}"),
-        _ => format!("engine error: {e}"),
     }
 }

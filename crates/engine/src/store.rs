@@ -1,4 +1,10 @@
 //! What the engine needs from durable storage. Implemented by `sluice-store` (SQLite, PostgreSQL).
+//!
+//! Many processes may share one store. Executions are owned through leases: a process claims
+//! runnable executions (a root execution together with its Distributed Map children), renews its
+//! leases while it lives, and every write is a compare-and-swap on the execution's version. Every
+//! change of owner bumps the version, so a process that lost an execution to another one finds
+//! out at its next write, which the store refuses (see [`CommitReport::lost`]).
 
 use crate::effects::HistoryEvent;
 use crate::invoke::TaskError;
@@ -8,10 +14,26 @@ use crate::run_info::RunInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A storage failure.
+/// A storage failure, classified once so that callers decide whether to retry.
 #[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// Another process changed what this one meant to write (a name taken, a lease lost).
+    #[error("store conflict: {0}")]
+    Conflict(String),
+    /// The store cannot be reached or refused the operation for now; a retry may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data cannot be decoded, or the schema is newer than this binary.
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
 
 /// A stored flow definition.
 #[derive(Clone, Debug)]
@@ -24,6 +46,8 @@ pub struct StoredDefinition {
     pub file: String,
     /// Source text.
     pub source: String,
+    /// The project directory it belongs to, or `None` for a flow run from a single file.
+    pub project: Option<String>,
 }
 
 /// An execution row: its fixed facts and its latest state.
@@ -31,6 +55,12 @@ pub struct StoredDefinition {
 pub struct StoredExecution {
     /// Execution id (its name, unique in the store).
     pub id: String,
+    /// The top-level execution it belongs to (itself for a top-level execution). Ownership is
+    /// claimed per root: a Distributed Map child is driven by whoever drives its root.
+    pub root_id: String,
+    /// The stored row's version: 0 before the first write, then bumped by every write and every
+    /// change of owner. A write succeeds only against the version it read.
+    pub version: u64,
     /// Definition id.
     pub definition_id: String,
     /// Names and ARNs.
@@ -48,6 +78,8 @@ pub struct StoredExecution {
 pub struct ExecutionSummary {
     /// Execution id.
     pub id: String,
+    /// Definition id.
+    pub definition_id: String,
     /// Flow name.
     pub flow: String,
     /// Status.
@@ -56,14 +88,19 @@ pub struct ExecutionSummary {
     pub start_ms: i64,
     /// Stop, epoch ms.
     pub stop_ms: Option<i64>,
+    /// The process holding its lease, if any lease was taken.
+    pub owner: Option<String>,
+    /// When that lease ends, epoch ms (wall clock).
+    pub lease_until_ms: Option<i64>,
 }
 
 /// One execution's part of a group commit.
 #[derive(Clone, Debug)]
 pub struct ExecutionWrite<'a> {
-    /// The execution (inserted when new, updated otherwise).
+    /// The execution (inserted when new, updated otherwise). Its `version` is the version the
+    /// writer read; the write stores `version + 1` and takes the lease.
     pub execution: &'a StoredExecution,
-    /// Whether the row must be inserted.
+    /// Whether the row must be inserted (refused, as lost, when the id is taken).
     pub new: bool,
     /// History events to append.
     pub history: &'a [HistoryEvent],
@@ -141,27 +178,83 @@ pub struct Batch<'a> {
     /// Map runs inserted or updated.
     pub map_runs: Vec<MapRunWrite<'a>>,
     /// Items finished.
-    pub items: Vec<ItemRecord>,
+    pub items: &'a [ItemRecord],
+}
+
+/// A process's hold on the executions it drives.
+#[derive(Clone, Copy, Debug)]
+pub struct Lease<'a> {
+    /// The process (a unique id per process).
+    pub owner: &'a str,
+    /// The lease ends then unless renewed, epoch ms (wall clock).
+    pub until_ms: i64,
+}
+
+/// What a claim asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimRequest<'a> {
+    /// The lease to take.
+    pub lease: Lease<'a>,
+    /// Now, epoch ms (wall clock): leases that ended before are free.
+    pub now_ms: i64,
+    /// Only executions of these definitions (the ones this process has loaded).
+    pub definitions: &'a [String],
+    /// At most this many root executions.
+    pub limit: usize,
+}
+
+/// Executions taken over by a claim: running root executions, their running descendants, and
+/// the Distributed Map runs among them whose outcome was not delivered yet.
+#[derive(Clone, Debug, Default)]
+pub struct Claimed {
+    /// Root executions first (oldest first), then their descendants.
+    pub executions: Vec<StoredExecution>,
+    /// Open map runs of those executions.
+    pub map_runs: Vec<MapRunRecord>,
+}
+
+/// How a group commit went.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommitReport {
+    /// Executions whose write was refused because another process owns them now (or, for a new
+    /// one, because its id was taken). Nothing of theirs was written: not their history, not the
+    /// map runs they drive, not those runs' items.
+    pub lost: Vec<String>,
 }
 
 /// Durable storage of definitions, executions and their histories.
 pub trait Store: Send + Sync {
-    /// Stores a definition (idempotent by content) and returns its id.
-    fn put_definition(&self, name: &str, file: &str, source: &str) -> Result<String, StoreError>;
+    /// Stores a definition (idempotent by content and project) and returns its id.
+    fn put_definition(
+        &self,
+        name: &str,
+        file: &str,
+        source: &str,
+        project: Option<&str>,
+    ) -> Result<String, StoreError>;
     /// A definition by id.
     fn definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError>;
-    /// Writes a batch (executions, map runs, items) in one transaction.
-    fn commit(&self, batch: &Batch<'_>) -> Result<(), StoreError>;
-    /// Executions still running, to resume after a restart.
-    fn running(&self) -> Result<Vec<StoredExecution>, StoreError>;
+    /// Ids of the definitions stored for `project` (`None`: those run from single files).
+    fn definitions_of(&self, project: Option<&str>) -> Result<Vec<String>, StoreError>;
+    /// Writes a batch (executions, map runs, items) in one transaction under `lease`, leaving
+    /// out (and reporting) the executions another process owns now.
+    fn commit(&self, lease: Lease<'_>, batch: &Batch<'_>) -> Result<CommitReport, StoreError>;
+    /// Takes over running root executions that nobody holds (never leased, released, or whose
+    /// lease ended), with their running descendants, bumping their versions.
+    fn claim(&self, request: ClaimRequest<'_>) -> Result<Claimed, StoreError>;
+    /// Extends every lease `owner` holds on running executions until `until_ms`; returns how many
+    /// executions it holds.
+    fn renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError>;
+    /// Gives up `owner`'s leases at once (a process stopping), so others may claim them.
+    fn release(&self, owner: &str) -> Result<(), StoreError>;
+    /// Running root executions, oldest first, with their owners.
+    fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// One execution.
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError>;
     /// The newest executions first; the children of Distributed Maps only when asked for.
     fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError>;
-    /// An execution's history, oldest first.
-    fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, StoreError>;
-    /// Map runs whose outcome has not been delivered yet.
-    fn open_map_runs(&self) -> Result<Vec<MapRunRecord>, StoreError>;
+    /// A page of an execution's history: events with id > `after`, oldest first, at most `limit`.
+    fn history(&self, id: &str, after: u64, limit: usize) -> Result<Vec<HistoryEvent>, StoreError>;
     /// The map runs of an execution, oldest first.
     fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
     /// A run's finished items with index >= `from`, in index order, at most `limit`.

@@ -1,164 +1,53 @@
 //! The embedded store: one SQLite file in WAL mode with full sync, written in group commits.
+//!
+//! Several processes may open the same file: SQLite serialises their write transactions, and
+//! leases plus versioned writes (see [`sluice_engine::store`]) decide who drives what.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
+use crate::codec::{definition_id, from_json, to_json};
+use crate::migrations::SQLITE;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::model::{ExecutionState, Status};
+use sluice_engine::model::Status;
 use sluice_engine::store::{
-    Batch, ExecutionSummary, ItemRecord, MapRunRecord, Store, StoreError, StoredDefinition,
-    StoredExecution,
+    Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
+    Store, StoreError, StoredDefinition, StoredExecution,
 };
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS definitions (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    file TEXT NOT NULL,
-    source TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS executions (
-    id TEXT PRIMARY KEY,
-    definition_id TEXT NOT NULL REFERENCES definitions(id),
-    flow TEXT NOT NULL,
-    status TEXT NOT NULL,
-    start_ms INTEGER NOT NULL,
-    stop_ms INTEGER,
-    info TEXT NOT NULL,
-    input TEXT NOT NULL,
-    state TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS executions_status ON executions(status);
-CREATE INDEX IF NOT EXISTS executions_start ON executions(start_ms);
-CREATE TABLE IF NOT EXISTS history (
-    execution_id TEXT NOT NULL,
-    event_id INTEGER NOT NULL,
-    timestamp_ms INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    details TEXT NOT NULL,
-    PRIMARY KEY (execution_id, event_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS map_runs (
-    id TEXT PRIMARY KEY,
-    execution_id TEXT NOT NULL,
-    done INTEGER NOT NULL,
-    spec TEXT NOT NULL,
-    path TEXT NOT NULL,
-    token INTEGER NOT NULL,
-    progress TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS map_runs_open ON map_runs(done);
-CREATE INDEX IF NOT EXISTS map_runs_execution ON map_runs(execution_id);
-CREATE TABLE IF NOT EXISTS map_items (
-    run_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-) WITHOUT ROWID;
-";
 
 /// A SQLite-backed [`Store`].
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path`.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+/// Classifies a SQLite error: a broken file is corrupt, a constraint is a conflict, anything
+/// else (busy, I/O) may pass.
+fn err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt(e.to_string())
         }
-        let conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
-        )
-        .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
-    }
-
-    /// Rows of one JSON `record` column, decoded.
-    fn records<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<T>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-        let rows = stmt
-            .query_map(args, |r| r.get::<_, String>(0))
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
-        rows.iter().map(|r| from_json(r)).collect()
-    }
-
-    /// Map runs matching `condition`, oldest first.
-    fn map_runs_where(
-        &self,
-        condition: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<MapRunRecord>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT execution_id, done, spec, path, token, progress FROM map_runs WHERE {condition} ORDER BY rowid"
-            ))
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(args, |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
-        rows.into_iter()
-            .map(|(execution, done, spec, path, token, progress)| {
-                Ok(MapRunRecord {
-                    spec: from_json(&spec)?,
-                    execution,
-                    path: from_json(&path)?,
-                    token: token as u64,
-                    progress: from_json(&progress)?,
-                    done,
-                })
-            })
-            .collect()
-    }
-
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
-        self.conn
-            .lock()
-            .map_err(|_| StoreError("store lock poisoned".into()))
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(err)
-}
+const EXECUTION_COLUMNS: &str = "id, root_id, version, definition_id, stop_ms, info, input, state";
 
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(err)
-}
+type ExecutionRow = (
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+);
 
-fn row_to_execution(
-    row: &rusqlite::Row,
-) -> rusqlite::Result<(String, String, Option<i64>, String, String, String)> {
+fn execution_row(row: &rusqlite::Row) -> rusqlite::Result<ExecutionRow> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -166,46 +55,185 @@ fn row_to_execution(
         row.get(3)?,
         row.get(4)?,
         row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
     ))
 }
 
 fn build_execution(
-    (id, definition_id, stop_ms, info, input, state): (
-        String,
-        String,
-        Option<i64>,
-        String,
-        String,
-        String,
-    ),
+    (id, root_id, version, definition_id, stop_ms, info, input, state): ExecutionRow,
 ) -> Result<StoredExecution, StoreError> {
     Ok(StoredExecution {
         id,
+        root_id,
+        version: version as u64,
         definition_id,
         info: from_json(&info)?,
-        input: from_json::<Value>(&input)?,
-        state: from_json::<ExecutionState>(&state)?,
+        input: from_json(&input)?,
+        state: from_json(&state)?,
         stop_ms,
     })
 }
 
-const SELECT_EXECUTION: &str =
-    "SELECT id, definition_id, stop_ms, info, input, state FROM executions";
+const SUMMARY_COLUMNS: &str =
+    "id, definition_id, flow, status, start_ms, stop_ms, owner, lease_until";
+
+fn summary_row(r: &rusqlite::Row) -> rusqlite::Result<ExecutionSummary> {
+    let status: String = r.get(3)?;
+    Ok(ExecutionSummary {
+        id: r.get(0)?,
+        definition_id: r.get(1)?,
+        flow: r.get(2)?,
+        status: Status::parse(&status).unwrap_or(Status::Running),
+        start_ms: r.get(4)?,
+        stop_ms: r.get(5)?,
+        owner: r.get(6)?,
+        lease_until_ms: r.get(7)?,
+    })
+}
+
+fn map_run_row(r: &rusqlite::Row) -> rusqlite::Result<(String, bool, String, String, i64, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn build_map_run(
+    (execution, done, spec, path, token, progress): (String, bool, String, String, i64, String),
+) -> Result<MapRunRecord, StoreError> {
+    Ok(MapRunRecord {
+        spec: from_json(&spec)?,
+        execution,
+        path: from_json(&path)?,
+        token: token as u64,
+        progress: from_json(&progress)?,
+        done,
+    })
+}
+
+const MAP_RUN_COLUMNS: &str = "execution_id, done, spec, path, token, progress";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
+        )
+        .map_err(err)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))
+    }
+
+    /// Rows of a query mapped by `f`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.conn()?;
+        query(&conn, sql, args, f)
+    }
+}
+
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+    let rows = stmt
+        .query_map(args, f)
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(rows)
+}
+
+/// Applies the migrations the file has not seen, each in its own transaction, tracked by
+/// `PRAGMA user_version`. A file from a newer binary is refused.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let current: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > SQLITE.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the store has schema version {current}, newer than this binary knows ({}); upgrade sluice",
+            SQLITE.len()
+        )));
+    }
+    for (i, step) in SQLITE.iter().enumerate().skip(current) {
+        tx.execute_batch(step).map_err(err)?;
+        if i == 1 {
+            link_children_to_roots(&tx)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(err)?;
+    }
+    tx.commit().map_err(err)
+}
+
+/// Sets `root_id` of Distributed Map children stored before executions had roots: the root of
+/// the execution that runs their map run, followed up nested runs.
+fn link_children_to_roots(tx: &Transaction) -> Result<(), StoreError> {
+    for _ in 0..32 {
+        let changed = tx
+            .execute(
+                "UPDATE executions SET root_id = (
+                     SELECT COALESCE(NULLIF(parent.root_id, ''), parent.id)
+                     FROM map_runs m JOIN executions parent ON parent.id = m.execution_id
+                     WHERE m.id = json_extract(executions.info, '$.parent.run'))
+                 WHERE json_extract(info, '$.parent') IS NOT NULL
+                   AND root_id IS NOT (
+                     SELECT COALESCE(NULLIF(parent.root_id, ''), parent.id)
+                     FROM map_runs m JOIN executions parent ON parent.id = m.execution_id
+                     WHERE m.id = json_extract(executions.info, '$.parent.run'))",
+                [],
+            )
+            .map_err(err)?;
+        if changed == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
 
 impl Store for SqliteStore {
-    fn put_definition(&self, name: &str, file: &str, source: &str) -> Result<String, StoreError> {
-        let mut h = Sha256::new();
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update(source.as_bytes());
-        let id: String = h.finalize()[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+    fn put_definition(
+        &self,
+        name: &str,
+        file: &str,
+        source: &str,
+        project: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let id = definition_id(name, source, project);
         self.conn()?
             .execute(
-                "INSERT OR IGNORE INTO definitions (id, name, file, source) VALUES (?1, ?2, ?3, ?4)",
-                params![id, name, file, source],
+                "INSERT OR IGNORE INTO definitions (id, name, file, source, project) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, name, file, source, project],
             )
             .map_err(err)?;
         Ok(id)
@@ -214,7 +242,7 @@ impl Store for SqliteStore {
     fn definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
         self.conn()?
             .query_row(
-                "SELECT id, name, file, source FROM definitions WHERE id = ?1",
+                "SELECT id, name, file, source, project FROM definitions WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(StoredDefinition {
@@ -222,6 +250,7 @@ impl Store for SqliteStore {
                         name: r.get(1)?,
                         file: r.get(2)?,
                         source: r.get(3)?,
+                        project: r.get(4)?,
                     })
                 },
             )
@@ -229,137 +258,128 @@ impl Store for SqliteStore {
             .map_err(err)
     }
 
-    fn commit(&self, batch: &Batch<'_>) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(err)?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO executions (id, definition_id, flow, status, start_ms, stop_ms, info, input, state)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(err)?;
-            let mut update = tx
-                .prepare_cached(
-                    "UPDATE executions SET status = ?2, stop_ms = ?3, state = ?4 WHERE id = ?1",
-                )
-                .map_err(err)?;
-            let mut history = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO history (execution_id, event_id, timestamp_ms, kind, details) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err)?;
-            for w in &batch.executions {
-                let e = w.execution;
-                let state = to_json(&e.state)?;
-                if w.new {
-                    insert
-                        .execute(params![
-                            e.id,
-                            e.definition_id,
-                            e.info.state_machine_name,
-                            e.state.status.as_str(),
-                            e.info.start_ms,
-                            e.stop_ms,
-                            to_json(&e.info)?,
-                            to_json(&e.input)?,
-                            state
-                        ])
-                        .map_err(err)?;
-                } else {
-                    update
-                        .execute(params![e.id, e.state.status.as_str(), e.stop_ms, state])
-                        .map_err(err)?;
-                }
-                for h in w.history {
-                    history
-                        .execute(params![
-                            e.id,
-                            h.id as i64,
-                            h.timestamp_ms,
-                            h.kind,
-                            to_json(&h.details)?
-                        ])
-                        .map_err(err)?;
-                }
-            }
-            let mut new_run = tx
-                .prepare_cached(
-                    "INSERT INTO map_runs (id, execution_id, done, spec, path, token, progress) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(err)?;
-            let mut run = tx
-                .prepare_cached("UPDATE map_runs SET done = ?2, progress = ?3 WHERE id = ?1")
-                .map_err(err)?;
-            for w in &batch.map_runs {
-                let r = w.record;
-                if w.new {
-                    new_run
-                        .execute(params![
-                            r.spec.id,
-                            r.execution,
-                            r.done,
-                            to_json(&r.spec)?,
-                            to_json(&r.path)?,
-                            r.token as i64,
-                            to_json(&r.progress)?
-                        ])
-                        .map_err(err)?;
-                } else {
-                    run.execute(params![r.spec.id, r.done, to_json(&r.progress)?])
-                        .map_err(err)?;
-                }
-            }
-            let mut item = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO map_items (run_id, idx, record) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(err)?;
-            for i in &batch.items {
-                item.execute(params![i.run, i.index as i64, to_json(i)?])
-                    .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    fn open_map_runs(&self) -> Result<Vec<MapRunRecord>, StoreError> {
-        self.map_runs_where("done = 0", params![])
-    }
-
-    fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
-        self.map_runs_where("execution_id = ?1", params![execution])
-    }
-
-    fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
-        self.records(
-            "SELECT record FROM map_items WHERE run_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
-            params![run, from as i64, limit as i64],
+    fn definitions_of(&self, project: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.rows(
+            "SELECT id FROM definitions WHERE project IS ?1 ORDER BY id",
+            params![project],
+            |r| r.get(0),
         )
     }
 
-    fn running(&self) -> Result<Vec<StoredExecution>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "{SELECT_EXECUTION} WHERE status = 'RUNNING' ORDER BY start_ms"
-            ))
+    fn commit(&self, lease: Lease<'_>, batch: &Batch<'_>) -> Result<CommitReport, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let rows = stmt
-            .query_map([], row_to_execution)
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
+        let report = write_batch(&tx, lease, batch)?;
+        tx.commit().map_err(err)?;
+        Ok(report)
+    }
+
+    fn claim(&self, request: ClaimRequest<'_>) -> Result<Claimed, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        rows.into_iter().map(build_execution).collect()
+        let roots: Vec<String> = query(
+            &tx,
+            "SELECT id FROM executions
+             WHERE status = 'RUNNING' AND id = root_id
+               AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?1)
+               AND definition_id IN (SELECT value FROM json_each(?2))
+             ORDER BY start_ms, id LIMIT ?3",
+            params![
+                request.now_ms,
+                to_json(&request.definitions)?,
+                request.limit as i64
+            ],
+            |r| r.get(0),
+        )?;
+        if roots.is_empty() {
+            return Ok(Claimed::default());
+        }
+        let roots_json = to_json(&roots)?;
+        tx.execute(
+            "UPDATE executions SET owner = ?1, lease_until = ?2, version = version + 1
+             WHERE status = 'RUNNING' AND root_id IN (SELECT value FROM json_each(?3))",
+            params![request.lease.owner, request.lease.until_ms, roots_json],
+        )
+        .map_err(err)?;
+        let rows = query(
+            &tx,
+            &format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions
+                 WHERE status = 'RUNNING' AND root_id IN (SELECT value FROM json_each(?1))
+                 ORDER BY id != root_id, start_ms, id"
+            ),
+            params![roots_json],
+            execution_row,
+        )?;
+        let executions = rows
+            .into_iter()
+            .map(build_execution)
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = to_json(&executions.iter().map(|e| &e.id).collect::<Vec<_>>())?;
+        let runs = query(
+            &tx,
+            &format!(
+                "SELECT {MAP_RUN_COLUMNS} FROM map_runs
+                 WHERE done = 0 AND execution_id IN (SELECT value FROM json_each(?1)) ORDER BY rowid"
+            ),
+            params![ids],
+            map_run_row,
+        )?;
+        let map_runs = runs
+            .into_iter()
+            .map(build_map_run)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(err)?;
+        Ok(Claimed {
+            executions,
+            map_runs,
+        })
+    }
+
+    fn renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE executions SET lease_until = ?2 WHERE owner = ?1 AND status = 'RUNNING'",
+                params![owner, until_ms],
+            )
+            .map_err(err)?;
+        Ok(n as u64)
+    }
+
+    fn release(&self, owner: &str) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "UPDATE executions SET owner = NULL, lease_until = NULL, version = version + 1
+                 WHERE owner = ?1 AND status = 'RUNNING'",
+                params![owner],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions
+                 WHERE status = 'RUNNING' AND id = root_id ORDER BY start_ms, id"
+            ),
+            [],
+            summary_row,
+        )
     }
 
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError> {
         let conn = self.conn()?;
         let row = conn
             .query_row(
-                &format!("{SELECT_EXECUTION} WHERE id = ?1"),
+                &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
                 params![id],
-                row_to_execution,
+                execution_row,
             )
             .optional()
             .map_err(err)?;
@@ -367,56 +387,31 @@ impl Store for SqliteStore {
     }
 
     fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, flow, status, start_ms, stop_ms FROM executions
-                 WHERE ?2 OR json_extract(info, '$.parent') IS NULL
-                 ORDER BY start_ms DESC, id LIMIT ?1",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![limit as i64, with_children], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            })
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, flow, status, start_ms, stop_ms)| ExecutionSummary {
-                id,
-                flow,
-                status: Status::parse(&status).unwrap_or(Status::Running),
-                start_ms,
-                stop_ms,
-            })
-            .collect())
+        self.rows(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions
+                 WHERE ?2 OR id = root_id
+                 ORDER BY start_ms DESC, id LIMIT ?1"
+            ),
+            params![limit as i64, with_children],
+            summary_row,
+        )
     }
 
-    fn history(&self, id: &str) -> Result<Vec<HistoryEvent>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare("SELECT event_id, timestamp_ms, kind, details FROM history WHERE execution_id = ?1 ORDER BY event_id")
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![id], |r| {
+    fn history(&self, id: &str, after: u64, limit: usize) -> Result<Vec<HistoryEvent>, StoreError> {
+        let rows = self.rows(
+            "SELECT event_id, timestamp_ms, kind, details FROM history
+             WHERE execution_id = ?1 AND event_id > ?2 ORDER BY event_id LIMIT ?3",
+            params![id, after as i64, limit as i64],
+            |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
                 ))
-            })
-            .map_err(err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(err)?;
+            },
+        )?;
         rows.into_iter()
             .map(|(id, ts, kind, details)| {
                 Ok(HistoryEvent {
@@ -428,4 +423,190 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        let rows = self.rows(
+            &format!(
+                "SELECT {MAP_RUN_COLUMNS} FROM map_runs WHERE execution_id = ?1 ORDER BY rowid"
+            ),
+            params![execution],
+            map_run_row,
+        )?;
+        rows.into_iter().map(build_map_run).collect()
+    }
+
+    fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
+        let rows: Vec<String> = self.rows(
+            "SELECT record FROM map_items WHERE run_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+            params![run, from as i64, limit as i64],
+            |r| r.get(0),
+        )?;
+        rows.iter().map(|r| from_json(r)).collect()
+    }
+}
+
+/// Writes a group commit inside `tx`: each execution against the version it read, then the map
+/// runs and items whose driving execution this owner still holds.
+fn write_batch(
+    tx: &Transaction,
+    lease: Lease<'_>,
+    batch: &Batch<'_>,
+) -> Result<CommitReport, StoreError> {
+    let mut report = CommitReport::default();
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO executions (id, root_id, version, owner, lease_until, definition_id, flow, status, start_ms, stop_ms, info, input, state)
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING",
+        )
+        .map_err(err)?;
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE executions SET status = ?3, stop_ms = ?4, state = ?5, version = version + 1, owner = ?6, lease_until = ?7
+             WHERE id = ?1 AND version = ?2",
+        )
+        .map_err(err)?;
+    let mut history = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO history (execution_id, event_id, timestamp_ms, kind, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(err)?;
+    for w in &batch.executions {
+        let e = w.execution;
+        let state = to_json(&e.state)?;
+        let written = if w.new {
+            insert
+                .execute(params![
+                    e.id,
+                    e.root_id,
+                    lease.owner,
+                    lease.until_ms,
+                    e.definition_id,
+                    e.info.state_machine_name,
+                    e.state.status.as_str(),
+                    e.info.start_ms,
+                    e.stop_ms,
+                    to_json(&e.info)?,
+                    to_json(&e.input)?,
+                    state
+                ])
+                .map_err(err)?
+        } else {
+            update
+                .execute(params![
+                    e.id,
+                    e.version as i64,
+                    e.state.status.as_str(),
+                    e.stop_ms,
+                    state,
+                    lease.owner,
+                    lease.until_ms
+                ])
+                .map_err(err)?
+        };
+        if written != 1 {
+            report.lost.push(e.id.clone());
+            continue;
+        }
+        for h in w.history {
+            history
+                .execute(params![
+                    e.id,
+                    h.id as i64,
+                    h.timestamp_ms,
+                    h.kind,
+                    to_json(&h.details)?
+                ])
+                .map_err(err)?;
+        }
+    }
+    let mut owner_of = tx
+        .prepare_cached("SELECT owner FROM executions WHERE id = ?1")
+        .map_err(err)?;
+    // Whether this owner still drives the execution a map run belongs to.
+    let mut held: HashMap<String, bool> = HashMap::new();
+    let mut holds = |execution: &'_ str| -> Result<bool, StoreError> {
+        if report.lost.iter().any(|l| l == execution) {
+            return Ok(false);
+        }
+        let owner: Option<Option<String>> = owner_of
+            .query_row(params![execution], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        Ok(owner.flatten().as_deref() == Some(lease.owner))
+    };
+    let mut new_run = tx
+        .prepare_cached(
+            "INSERT INTO map_runs (id, execution_id, done, spec, path, token, progress) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET done = excluded.done, progress = excluded.progress",
+        )
+        .map_err(err)?;
+    let mut run = tx
+        .prepare_cached("UPDATE map_runs SET done = ?2, progress = ?3 WHERE id = ?1")
+        .map_err(err)?;
+    let mut run_parent: HashMap<&str, &str> = HashMap::new();
+    for w in &batch.map_runs {
+        let r = w.record;
+        run_parent.insert(&r.spec.id, &r.execution);
+        let ok = match held.get(r.execution.as_str()) {
+            Some(ok) => *ok,
+            None => {
+                let ok = holds(&r.execution)?;
+                held.insert(r.execution.clone(), ok);
+                ok
+            }
+        };
+        if !ok {
+            continue;
+        }
+        if w.new {
+            new_run
+                .execute(params![
+                    r.spec.id,
+                    r.execution,
+                    r.done,
+                    to_json(&r.spec)?,
+                    to_json(&r.path)?,
+                    r.token as i64,
+                    to_json(&r.progress)?
+                ])
+                .map_err(err)?;
+        } else {
+            run.execute(params![r.spec.id, r.done, to_json(&r.progress)?])
+                .map_err(err)?;
+        }
+    }
+    let mut item = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO map_items (run_id, idx, record) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(err)?;
+    let mut parent_of_run = tx
+        .prepare_cached("SELECT execution_id FROM map_runs WHERE id = ?1")
+        .map_err(err)?;
+    for i in batch.items {
+        let parent: String = match run_parent.get(i.run.as_str()) {
+            Some(p) => p.to_string(),
+            None => match parent_of_run
+                .query_row(params![i.run], |r| r.get(0))
+                .optional()
+                .map_err(err)?
+            {
+                Some(p) => p,
+                None => continue,
+            },
+        };
+        let ok = match held.get(parent.as_str()) {
+            Some(ok) => *ok,
+            None => {
+                let ok = holds(&parent)?;
+                held.insert(parent, ok);
+                ok
+            }
+        };
+        if ok {
+            item.execute(params![i.run, i.index as i64, to_json(i)?])
+                .map_err(err)?;
+        }
+    }
+    Ok(report)
 }

@@ -55,7 +55,7 @@ pub(crate) struct LiveRun {
 }
 
 impl LiveRun {
-    fn new(record: MapRunRecord) -> LiveRun {
+    pub(super) fn new(record: MapRunRecord) -> LiveRun {
         LiveRun {
             record,
             running: 0,
@@ -77,15 +77,6 @@ impl LiveRun {
 }
 
 impl Driver {
-    /// Loads the runs a previous process left open.
-    pub(super) fn recover_map_runs(&mut self) -> Result<(), crate::EngineError> {
-        for record in self.store.open_map_runs()? {
-            self.runs
-                .insert(record.spec.id.clone(), LiveRun::new(record));
-        }
-        Ok(())
-    }
-
     /// Starts a run the interpreter asked for (or ignores it when it is running already). A run
     /// the store holds as ended is being redriven: see [`Driver::reopen_run`].
     pub(super) fn open_run(&mut self, exec: &str, path: Vec<u32>, token: u64, spec: MapRunSpec) {
@@ -100,7 +91,22 @@ impl Driver {
                     return;
                 }
             }
-            Err(e) => super::store_failed(&e),
+            Err(e) => {
+                // The Map state fails alone; the execution may catch or retry it.
+                let outcome = TaskOutcome::Err {
+                    error: "States.Runtime".into(),
+                    cause: format!("cannot read the state of map run {id}: {e}"),
+                };
+                self.apply(
+                    exec,
+                    Event::TaskResult {
+                        path,
+                        token,
+                        outcome,
+                    },
+                );
+                return;
+            }
         }
         let record = MapRunRecord {
             spec,
@@ -135,7 +141,10 @@ impl Driver {
         self.dirty_runs.push(id.clone());
         for item in unsuccessful.unwrap_or_default() {
             let child = match item.execution.as_deref().map(|c| self.store.execution(c)) {
-                Some(Err(e)) => super::store_failed(&e),
+                Some(Err(e)) => {
+                    eprintln!("sluice: cannot read map child {:?}: {e}", item.execution);
+                    None
+                }
                 Some(Ok(child)) => child,
                 None => None,
             };
@@ -294,6 +303,7 @@ impl Driver {
             return;
         };
         let definition_id = parent.record.definition_id.clone();
+        let root_id = parent.record.root_id.clone();
         let mut info = parent.record.info.clone();
         let child_id = format!("{run_id}/{index}");
         info.execution_name = child_id.clone();
@@ -321,6 +331,8 @@ impl Driver {
             Live {
                 record: StoredExecution {
                     id: child_id.clone(),
+                    root_id,
+                    version: 0,
                     definition_id,
                     info,
                     input,

@@ -6,6 +6,7 @@
 //! too ([`map_runs`]): their children are executions like any other.
 
 mod map_runs;
+mod ownership;
 
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::interpreter::{self, Event};
@@ -13,16 +14,17 @@ use crate::invoke::{Invoker, TaskError};
 use crate::items::ItemStore;
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::RunInfo;
-use crate::store::{Batch, ExecutionWrite, MapRunWrite, Store, StoreError, StoredExecution};
+use crate::store::{Batch, ExecutionWrite, Lease, MapRunWrite, Store, StoreError, StoredExecution};
 use map_runs::{Fed, LiveRun};
 use serde_json::Value;
 use sluice_lang::ir::Definition;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How the driver keeps time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +43,9 @@ pub struct EngineOptions {
     pub clock: ClockMode,
     /// Most events applied before a commit.
     pub max_batch: usize,
+    /// How long a lease on an execution lasts unless renewed: after a process dies, others take
+    /// its executions over this long after its last renewal (at once on the same host).
+    pub lease: Duration,
 }
 
 impl Default for EngineOptions {
@@ -48,9 +53,13 @@ impl Default for EngineOptions {
         EngineOptions {
             clock: ClockMode::Real,
             max_batch: 4096,
+            lease: Duration::from_secs(15),
         }
     }
 }
+
+/// Longest pause between two tries of a group commit the store refused.
+const MAX_COMMIT_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Loads a stored definition's source into the IR (so the driver can resume executions).
 pub type DefinitionLoader = Arc<dyn Fn(&str, &str) -> Result<Definition, String> + Send + Sync>;
@@ -61,8 +70,10 @@ pub enum EngineError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// An execution with this name exists already.
-    #[error("an execution named '{0}' already exists")]
+    /// An execution with this name exists already, with another input or flow.
+    #[error(
+        "ExecutionAlreadyExists: an execution named '{0}' already exists with a different input or flow"
+    )]
     Duplicate(String),
     /// No such execution.
     #[error("no execution '{0}'")]
@@ -145,6 +156,8 @@ enum Msg {
         done: bool,
         error: Option<TaskError>,
     },
+    /// Serve executions of these definitions: claim the ones nobody drives, now and later.
+    Serve(Vec<String>, tokio::sync::oneshot::Sender<()>),
     /// Restart a stopped execution from where it failed.
     Redrive(
         String,
@@ -167,8 +180,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the driver, resuming every execution the store says is running. `items` serves
-    /// Distributed Map readers and writers.
+    /// Starts the driver. It claims no stored execution until told which definitions it serves
+    /// ([`Engine::serve`]). `items` serves Distributed Map readers and writers.
     pub fn start(
         store: Arc<dyn Store>,
         invoker: Arc<dyn Invoker>,
@@ -179,7 +192,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
-        let mut driver = Driver {
+        let driver = Driver {
             store,
             invoker,
             items,
@@ -202,8 +215,11 @@ impl Engine {
             finished_items: Vec::new(),
             pumps: Vec::new(),
             finalize: Vec::new(),
+            owner: ownership::owner_id(),
+            serves: BTreeSet::new(),
+            last_housekeeping: Instant::now(),
+            commit_retry: None,
         };
-        driver.recover()?;
         let thread = std::thread::Builder::new()
             .name("sluice-driver".into())
             .spawn(move || driver.run())
@@ -223,7 +239,17 @@ impl Engine {
             .map_err(|_| EngineError::Stopped("driver gone".into()))?
     }
 
-    /// Waits until the execution stops and returns how it ended.
+    /// Serves the executions of these stored definitions: running ones that no live process
+    /// holds are claimed at once (resumed from their last committed step), and later whenever
+    /// another process lets them go. Returns once the first claim is done.
+    pub async fn serve(&self, definitions: Vec<String>) -> Result<(), EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Serve(definitions, reply))?;
+        rx.await
+            .map_err(|_| EngineError::Stopped("driver gone".into()))
+    }
+
+    /// Waits until the execution stops, whichever process drives it, and returns how it ended.
     pub async fn wait(&self, id: &str) -> Result<Outcome, EngineError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Watch(id.to_string(), reply))?;
@@ -245,7 +271,7 @@ impl Engine {
         &self.stats
     }
 
-    /// Stops the driver after its current batch.
+    /// Stops the driver after its current batch and releases its leases.
     pub fn shutdown(&self) {
         let _ = self.tx.send(Msg::Shutdown);
         if let Some(t) = self.thread.lock().ok().and_then(|mut g| g.take()) {
@@ -304,6 +330,14 @@ struct Driver {
     pumps: Vec<String>,
     /// Map runs to conclude once the next commit made their items durable.
     finalize: Vec<String>,
+    /// This process's id in leases.
+    owner: String,
+    /// Definitions whose executions this process drives.
+    serves: BTreeSet<String>,
+    /// When leases were last renewed and claims last made.
+    last_housekeeping: Instant,
+    /// After a failed commit: when to try again, and the pause before that.
+    commit_retry: Option<(Instant, Duration)>,
 }
 
 fn now_ms() -> i64 {
@@ -316,42 +350,6 @@ impl Driver {
             ClockMode::Real => now_ms(),
             ClockMode::Virtual => self.virtual_now,
         }
-    }
-
-    fn recover(&mut self) -> Result<(), EngineError> {
-        self.recover_map_runs()?;
-        for record in self.store.running()? {
-            if let Some(parent) = &record.info.parent
-                && let Some(run) = self.runs.get_mut(&parent.run)
-            {
-                run.running += 1;
-            }
-            let definition = match self.execution_definition(&record) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("sluice: cannot resume execution '{}': {e}", record.id);
-                    continue;
-                }
-            };
-            for cmd in interpreter::pending_commands(&record.state) {
-                self.commands.push((record.id.clone(), cmd));
-            }
-            self.deadline_timer(&record.id, record.state.deadline_ms);
-            self.live.insert(
-                record.id.clone(),
-                Live {
-                    record,
-                    definition,
-                    history: Vec::new(),
-                    new: false,
-                },
-            );
-        }
-        self.pumps.extend(self.runs.keys().cloned());
-        self.pump_runs();
-        self.commit();
-        self.dispatch();
-        Ok(())
     }
 
     /// The definition an execution runs: its flow's, or for a map child its item processor.
@@ -383,7 +381,10 @@ impl Driver {
         loop {
             let first = match self.rx.try_recv() {
                 Ok(m) => Some(m),
-                Err(mpsc::TryRecvError::Disconnected) => return,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.stop();
+                    return;
+                }
                 Err(mpsc::TryRecvError::Empty) if self.has_work() => None,
                 Err(mpsc::TryRecvError::Empty) => {
                     if self.options.clock == ClockMode::Virtual && self.in_flight == 0 {
@@ -396,10 +397,11 @@ impl Driver {
                             None
                         }
                     } else {
-                        let wait = self.timers.peek().map(|Reverse(t)| {
-                            Duration::from_millis((t.due_ms - self.now()).max(0) as u64)
+                        let timer = self.timers.peek().map(|Reverse(t)| {
+                            Duration::from_millis(t.due_ms.saturating_sub(self.now()).max(0) as u64)
                         });
-                        self.recv_blocking(wait)
+                        let chores = self.next_chore().saturating_duration_since(Instant::now());
+                        self.recv_blocking(Some(timer.map_or(chores, |t| t.min(chores))))
                     }
                 }
             };
@@ -408,7 +410,7 @@ impl Driver {
             loop {
                 match next {
                     Some(Msg::Shutdown) => {
-                        self.commit();
+                        self.stop();
                         return;
                     }
                     Some(m) => {
@@ -427,13 +429,38 @@ impl Driver {
             }
             self.fire_due_timers();
             self.pump_runs();
-            self.commit();
-            self.dispatch();
+            self.housekeeping();
+            if self.commit() {
+                self.dispatch();
+            }
+        }
+    }
+
+    /// Commits what is left and gives up this process's leases so others may go on at once.
+    fn stop(&mut self) {
+        self.commit_retry = None;
+        if self.commit()
+            && let Err(e) = self.store.release(&self.owner)
+        {
+            eprintln!("sluice: releasing leases failed: {e}");
+        }
+    }
+
+    /// When the driver must wake up without a message: the next renewal or claim, or the next
+    /// try of a refused commit.
+    fn next_chore(&self) -> Instant {
+        let chores = self.housekeeping_at();
+        match self.commit_retry {
+            Some((at, _)) => chores.min(at),
+            None => chores,
         }
     }
 
     /// Whether something is waiting to be committed or started without any message arriving.
     fn has_work(&self) -> bool {
+        if self.commit_retry.is_some_and(|(at, _)| Instant::now() < at) {
+            return false;
+        }
         !self.dirty.is_empty()
             || !self.dirty_runs.is_empty()
             || !self.finished_items.is_empty()
@@ -479,12 +506,21 @@ impl Driver {
                 if self.live.contains_key(&id) {
                     self.watchers.entry(id).or_default().push(reply);
                 } else {
-                    let result = match self.store.execution(&id) {
-                        Ok(Some(rec)) => Ok(outcome_of(&rec)),
-                        Ok(None) => Err(EngineError::NotFound(id)),
-                        Err(e) => Err(e.into()),
-                    };
-                    let _ = reply.send(result);
+                    match self.store.execution(&id) {
+                        Ok(Some(rec)) if rec.state.status == Status::Running => {
+                            // Another process drives it: housekeeping reads how it ended.
+                            self.watchers.entry(id).or_default().push(reply);
+                        }
+                        Ok(Some(rec)) => {
+                            let _ = reply.send(Ok(outcome_of(&rec)));
+                        }
+                        Ok(None) => {
+                            let _ = reply.send(Err(EngineError::NotFound(id)));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                    }
                 }
             }
             Msg::Fed {
@@ -498,19 +534,45 @@ impl Driver {
                 let result = self.redrive(&id);
                 let _ = reply.send(result);
             }
+            Msg::Serve(definitions, reply) => {
+                self.serves.extend(definitions);
+                self.claim();
+                let _ = reply.send(());
+            }
             Msg::Shutdown => {}
         }
     }
 
+    /// Starts an execution, or finds the one started earlier under the same name with the same
+    /// flow and input (as Step Functions does); another one under that name is refused.
     fn start_execution(&mut self, req: StartRequest) -> Result<String, EngineError> {
         let id = req.id.clone();
-        if self.live.contains_key(&id) || self.store.execution(&id)?.is_some() {
-            return Err(EngineError::Duplicate(id));
+        let existing = match self.live.get(&id) {
+            Some(live) => Some((live.record.definition_id.clone(), live.record.input.clone())),
+            None => self
+                .store
+                .execution(&id)?
+                .map(|e| (e.definition_id, e.input)),
+        };
+        if let Some((definition_id, input)) = existing {
+            return if definition_id == req.definition_id && input == req.input {
+                Ok(id)
+            } else {
+                Err(EngineError::Duplicate(id))
+            };
         }
         let mut info = req.info;
         info.start_ms = self.now();
-        let (state, fx) =
-            interpreter::start(&req.definition, &info, req.input.clone(), info.start_ms);
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            interpreter::start(&req.definition, &info, req.input.clone(), info.start_ms)
+        }));
+        let (state, fx) = match started {
+            Ok(started) => started,
+            Err(panic) => interpreter::failed_start(
+                &internal_error("starting the execution", &panic),
+                info.start_ms,
+            ),
+        };
         self.deadline_timer(&id, state.deadline_ms);
         self.definitions
             .insert(req.definition_id.clone(), req.definition.clone());
@@ -519,6 +581,8 @@ impl Driver {
             Live {
                 record: StoredExecution {
                     id: id.clone(),
+                    root_id: id.clone(),
+                    version: 0,
                     definition_id: req.definition_id,
                     info,
                     input: req.input,
@@ -583,14 +647,25 @@ impl Driver {
         let Some(live) = self.live.get_mut(exec) else {
             return;
         };
-        let fx = interpreter::apply(
-            &live.definition,
-            &live.record.info,
-            &live.record.input,
-            &mut live.record.state,
-            event,
-            now,
-        );
+        let state = &mut live.record.state;
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            interpreter::apply(
+                &live.definition,
+                &live.record.info,
+                &live.record.input,
+                state,
+                event,
+                now,
+            )
+        }));
+        let fx = match applied {
+            Ok(fx) => fx,
+            Err(panic) => interpreter::fail_runtime(
+                &mut live.record.state,
+                &internal_error("running a transition", &panic),
+                now,
+            ),
+        };
         self.absorb(exec, fx);
     }
 
@@ -658,9 +733,15 @@ impl Driver {
         }
     }
 
-    fn commit(&mut self) {
+    /// Writes everything changed since the last commit in one transaction. Returns whether it
+    /// is durable (nothing to write counts as durable). A refused commit keeps everything in
+    /// memory and is tried again after a pause that doubles up to [`MAX_COMMIT_BACKOFF`].
+    fn commit(&mut self) -> bool {
         if self.dirty.is_empty() && self.dirty_runs.is_empty() && self.finished_items.is_empty() {
-            return;
+            return true;
+        }
+        if self.commit_retry.is_some_and(|(at, _)| Instant::now() < at) {
+            return false;
         }
         self.dirty.sort();
         self.dirty.dedup();
@@ -669,6 +750,7 @@ impl Driver {
         let dirty = std::mem::take(&mut self.dirty);
         let dirty_runs = std::mem::take(&mut self.dirty_runs);
         let items = std::mem::take(&mut self.finished_items);
+        let lease_until = self.lease_until();
         let result = {
             let batch = Batch {
                 executions: dirty
@@ -688,14 +770,38 @@ impl Driver {
                         new: r.new,
                     })
                     .collect(),
-                items,
+                items: &items,
             };
-            self.store.commit(&batch)
+            let lease = Lease {
+                owner: &self.owner,
+                until_ms: lease_until,
+            };
+            self.store.commit(lease, &batch)
         };
-        if let Err(e) = result {
-            store_failed(&e);
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                let pause = self
+                    .commit_retry
+                    .map_or(Duration::from_millis(100), |(_, p)| {
+                        (p * 2).min(MAX_COMMIT_BACKOFF)
+                    });
+                eprintln!(
+                    "sluice: the store refused a commit ({e}); {} executions wait, retrying in {pause:?}",
+                    dirty.len()
+                );
+                self.commit_retry = Some((Instant::now() + pause, pause));
+                self.dirty = dirty;
+                self.dirty_runs = dirty_runs;
+                self.finished_items = items;
+                return false;
+            }
+        };
+        if self.commit_retry.take().is_some() {
+            eprintln!("sluice: the store accepts commits again");
         }
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.let_go(&report.lost);
         for id in dirty_runs {
             match self.runs.get_mut(&id) {
                 Some(r) if r.record.done => {
@@ -710,6 +816,7 @@ impl Driver {
                 Some(l) => {
                     l.history.clear();
                     l.new = false;
+                    l.record.version += 1;
                     l.record.state.status != Status::Running
                 }
                 None => false,
@@ -722,6 +829,7 @@ impl Driver {
                 }
             }
         }
+        true
     }
 
     fn dispatch(&mut self) {
@@ -775,10 +883,14 @@ impl Driver {
     }
 }
 
-/// Stops the process when the store fails: nothing may run on that has not been recorded.
-fn store_failed(e: &StoreError) -> ! {
-    eprintln!("sluice: the store failed, stopping: {e}");
-    std::process::exit(70);
+/// The cause recorded when a transition panicked: what was being done and the panic's message.
+fn internal_error(doing: &str, panic: &Box<dyn std::any::Any + Send>) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("internal error while {doing}: {message}")
 }
 
 fn outcome_of(rec: &StoredExecution) -> Outcome {

@@ -8,6 +8,7 @@
 mod distributed;
 mod errors;
 mod fanout;
+mod fault;
 mod io;
 mod redrive;
 mod states;
@@ -134,6 +135,7 @@ pub fn apply(
 }
 
 pub use distributed::ItemInputs;
+pub use fault::{fail_runtime, failed_start};
 pub use redrive::redrive;
 
 /// Commands needed to resume a loaded execution: every pending task and timer, again.
