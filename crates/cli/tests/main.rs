@@ -6,17 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{last_json_line, sluice};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn write_flow(dir: &Path, name: &str, flow: &Value) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, serde_json::to_string_pretty(flow).unwrap()).unwrap();
-    path
-}
+use common::{copy_project, copy_project_without, last_json_line, repo, sluice, write_flow};
 
 #[test]
 fn hello_example_runs_to_its_output() {
@@ -231,27 +221,6 @@ fn list_describe_and_history_show_the_execution() {
 
 /// Copies a project directory (without its data) into a temp dir, so runs leave the tree clean.
 /// Copies a project without its run state and without the directories named in `skip`.
-fn copy_project_without(from: &Path, to: &Path, skip: &[&str]) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let name = entry.file_name();
-        if name == ".sluice" || name == "__pycache__" || skip.iter().any(|s| name == *s) {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_project_without(&entry.path(), &target, skip);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Copies a project without its run state or data.
-fn copy_project(from: &Path, to: &Path) {
-    copy_project_without(from, to, &["data"]);
-}
-
 #[test]
 fn distributed_wordcount_example_counts_every_object_once() {
     let dir = tempfile::tempdir().unwrap();
