@@ -387,21 +387,19 @@ impl Driver {
                 }
                 Err(mpsc::TryRecvError::Empty) if self.has_work() => None,
                 Err(mpsc::TryRecvError::Empty) => {
-                    if self.options.clock == ClockMode::Virtual && self.in_flight == 0 {
-                        if let Some(Reverse(t)) = self.timers.peek() {
-                            self.virtual_now = self.virtual_now.max(t.due_ms);
-                        }
-                        if self.timers.is_empty() {
-                            self.recv_blocking(None)
-                        } else {
-                            None
-                        }
+                    let jump = self.options.clock == ClockMode::Virtual
+                        && self.in_flight == 0
+                        && self.commit_retry.is_none();
+                    if jump && let Some(Reverse(t)) = self.timers.peek() {
+                        // Nothing else can happen: time moves to the next timer.
+                        self.virtual_now = self.virtual_now.max(t.due_ms);
+                        None
                     } else {
                         let timer = self.timers.peek().map(|Reverse(t)| {
                             Duration::from_millis(t.due_ms.saturating_sub(self.now()).max(0) as u64)
                         });
                         let chores = self.next_chore().saturating_duration_since(Instant::now());
-                        self.recv_blocking(Some(timer.map_or(chores, |t| t.min(chores))))
+                        self.recv_blocking(timer.map_or(chores, |t| t.min(chores)))
                     }
                 }
             };
@@ -469,14 +467,12 @@ impl Driver {
             || !self.finalize.is_empty()
     }
 
-    fn recv_blocking(&self, wait: Option<Duration>) -> Option<Msg> {
-        match wait {
-            None => self.rx.recv().ok().or(Some(Msg::Shutdown)),
-            Some(d) => match self.rx.recv_timeout(d) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => Some(Msg::Shutdown),
-            },
+    /// The next message, or `None` when `wait` passed without one.
+    fn recv_blocking(&self, wait: Duration) -> Option<Msg> {
+        match self.rx.recv_timeout(wait) {
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Msg::Shutdown),
         }
     }
 
@@ -563,16 +559,11 @@ impl Driver {
         }
         let mut info = req.info;
         info.start_ms = self.now();
-        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let started = guarded("starting the execution", || {
             interpreter::start(&req.definition, &info, req.input.clone(), info.start_ms)
-        }));
-        let (state, fx) = match started {
-            Ok(started) => started,
-            Err(panic) => interpreter::failed_start(
-                &internal_error("starting the execution", &panic),
-                info.start_ms,
-            ),
-        };
+        });
+        let (state, fx) =
+            started.unwrap_or_else(|cause| interpreter::failed_start(&cause, info.start_ms));
         self.deadline_timer(&id, state.deadline_ms);
         self.definitions
             .insert(req.definition_id.clone(), req.definition.clone());
@@ -648,7 +639,7 @@ impl Driver {
             return;
         };
         let state = &mut live.record.state;
-        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let applied = guarded("running a transition", || {
             interpreter::apply(
                 &live.definition,
                 &live.record.info,
@@ -657,15 +648,9 @@ impl Driver {
                 event,
                 now,
             )
-        }));
-        let fx = match applied {
-            Ok(fx) => fx,
-            Err(panic) => interpreter::fail_runtime(
-                &mut live.record.state,
-                &internal_error("running a transition", &panic),
-                now,
-            ),
-        };
+        });
+        let fx = applied
+            .unwrap_or_else(|cause| interpreter::fail_runtime(&mut live.record.state, &cause, now));
         self.absorb(exec, fx);
     }
 
@@ -883,14 +868,17 @@ impl Driver {
     }
 }
 
-/// The cause recorded when a transition panicked: what was being done and the panic's message.
-fn internal_error(doing: &str, panic: &Box<dyn std::any::Any + Send>) -> String {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("internal error while {doing}: {message}")
+/// Runs one transition; a panic becomes the cause its execution fails with (what was being
+/// done and the panic's message), so that it stays local to that execution.
+fn guarded<T>(doing: &str, transition: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(transition)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("internal error while {doing}: {message}")
+    })
 }
 
 fn outcome_of(rec: &StoredExecution) -> Outcome {
@@ -900,5 +888,34 @@ fn outcome_of(rec: &StoredExecution) -> Outcome {
         output: rec.state.output.clone(),
         error: rec.state.error.clone(),
         cause: rec.state.cause.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_transition_fails_its_execution_with_states_runtime() {
+        let cause = guarded("running a transition", || -> Effects {
+            panic!("index out of bounds")
+        })
+        .unwrap_err();
+        assert_eq!(
+            cause,
+            "internal error while running a transition: index out of bounds"
+        );
+        let (state, fx) = interpreter::failed_start(&cause, 7);
+        assert_eq!(state.status, Status::Failed);
+        assert_eq!(state.error.as_deref(), Some("States.Runtime"));
+        assert_eq!(state.cause.as_deref(), Some(cause.as_str()));
+        assert_eq!(fx.history.len(), 1);
+        assert_eq!(fx.history[0].kind, "ExecutionFailed");
+        assert_eq!(fx.history[0].timestamp_ms, 7);
+    }
+
+    #[test]
+    fn a_transition_that_returns_is_passed_through() {
+        assert_eq!(guarded("x", || 5), Ok(5));
     }
 }

@@ -1,0 +1,153 @@
+//! The driver keeps going through store failures: a refused commit is retried with backoff,
+//! nothing is lost or written twice, and the process does not stop.
+
+use serde_json::json;
+use sluice_engine::effects::HistoryEvent;
+use sluice_engine::invoke::NoFunctions;
+use sluice_engine::items::NoStorage;
+use sluice_engine::model::Status;
+use sluice_engine::run_info::RunInfo;
+use sluice_engine::store::{
+    Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
+    Store, StoreError, StoredDefinition, StoredExecution,
+};
+use sluice_engine::{ClockMode, Engine, EngineOptions, StartRequest};
+use sluice_store::SqliteStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A SQLite store whose commits fail as unavailable on the calls numbered in `failing`.
+struct FlakyStore {
+    inner: SqliteStore,
+    commits: AtomicU64,
+    failing: Vec<u64>,
+    refused: AtomicU64,
+}
+
+impl Store for FlakyStore {
+    fn put_definition(
+        &self,
+        name: &str,
+        file: &str,
+        source: &str,
+        project: Option<&str>,
+    ) -> Result<String, StoreError> {
+        self.inner.put_definition(name, file, source, project)
+    }
+    fn definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
+        self.inner.definition(id)
+    }
+    fn definitions_of(&self, project: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.inner.definitions_of(project)
+    }
+    fn commit(&self, lease: Lease<'_>, batch: &Batch<'_>) -> Result<CommitReport, StoreError> {
+        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.failing.contains(&n) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Unavailable("disk I/O error (injected)".into()));
+        }
+        self.inner.commit(lease, batch)
+    }
+    fn claim(&self, request: ClaimRequest<'_>) -> Result<Claimed, StoreError> {
+        self.inner.claim(request)
+    }
+    fn renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError> {
+        self.inner.renew(owner, until_ms)
+    }
+    fn release(&self, owner: &str) -> Result<(), StoreError> {
+        self.inner.release(owner)
+    }
+    fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
+        self.inner.running_roots()
+    }
+    fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError> {
+        self.inner.execution(id)
+    }
+    fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
+        self.inner.list(limit, with_children)
+    }
+    fn history(&self, id: &str, after: u64, limit: usize) -> Result<Vec<HistoryEvent>, StoreError> {
+        self.inner.history(id, after, limit)
+    }
+    fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
+        self.inner.map_runs_of(execution)
+    }
+    fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
+        self.inner.map_items(run, from, limit)
+    }
+}
+
+#[test]
+fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FlakyStore {
+        inner: SqliteStore::open(&dir.path().join("sluice.db")).unwrap(),
+        commits: AtomicU64::new(0),
+        failing: vec![1, 2, 3, 5, 6],
+        refused: AtomicU64::new(0),
+    });
+    let source = json!({
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Result": {"n": 1}, "Next": "Nap"},
+            "Nap": {"Type": "Wait", "Seconds": 30, "Next": "Last"},
+            "Last": {"Type": "Pass", "Parameters": {"done.$": "$.n"}, "End": true}
+        }
+    })
+    .to_string();
+    let definition = Arc::new(sluice_lang::compile::compile("flaky.json", &source).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
+        sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
+    });
+    let engine = Engine::start(
+        store.clone(),
+        Arc::new(NoFunctions),
+        Arc::new(NoStorage),
+        runtime.handle().clone(),
+        loader,
+        EngineOptions {
+            clock: ClockMode::Virtual,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let definition_id = store
+        .put_definition("flaky", "flaky.json", &source, None)
+        .unwrap();
+    let outcome = runtime.block_on(async {
+        let id = engine
+            .start_execution(StartRequest {
+                id: "survivor".into(),
+                definition_id,
+                definition,
+                info: RunInfo::local("flaky", "survivor", 0),
+                input: json!({}),
+            })
+            .await
+            .unwrap();
+        engine.wait(&id).await.unwrap()
+    });
+    engine.shutdown();
+    assert_eq!(outcome.status, Status::Succeeded);
+    assert_eq!(outcome.output, Some(json!({"done": 1})));
+    assert_eq!(
+        store.refused.load(Ordering::SeqCst),
+        5,
+        "every injected failure was hit"
+    );
+    let history = store.history("survivor", 0, 1000).unwrap();
+    let ids: Vec<u64> = history.iter().map(|h| h.id).collect();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
+    let kinds: Vec<&str> = history.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"ExecutionStarted"));
+    assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "WaitStateEntered").count(),
+        1
+    );
+}
