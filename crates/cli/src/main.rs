@@ -20,6 +20,7 @@ mod invoker;
 mod logs;
 mod project;
 mod run;
+mod stop;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,8 @@ enum Command {
     Resume(run::ResumeArgs),
     /// Restart a failed execution from the states that failed, keeping what succeeded.
     Redrive(run::RedriveArgs),
+    /// Stop a running execution (ABORTED), whichever process drives it.
+    Stop(stop::StopArgs),
     /// Call one function of a project directly, once or many times, and print its result.
     Invoke(invoke::InvokeArgs),
     /// Check definitions and report every problem with its position.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Resume(args) => run::resume(given, args),
         Command::Redrive(args) => run::redrive(given, args),
         Command::Invoke(args) => invoke::invoke(given, args),
+        Command::Stop(args) => stop::stop(&data_dir, args),
         Command::Logs { target, json } => logs::logs(&data_dir, &target, json),
         Command::Validate { files } => validate::validate(&files),
         Command::List { limit, all, json } => inspect::list(&data_dir, limit, all, json),

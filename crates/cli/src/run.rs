@@ -393,7 +393,9 @@ fn exit_code(outcome: &Outcome) -> ExitCode {
     }
 }
 
-fn report(outcome: &Outcome, json_line: bool, elapsed: Duration) {
+/// Prints how an execution ended: a JSON line, or a summary on stderr and the output (or error
+/// and cause) on stdout.
+pub fn report(outcome: &Outcome, json_line: bool, elapsed: Duration) {
     if json_line {
         let line = json!({
             "execution": outcome.id,

@@ -293,3 +293,87 @@ fn count_events_if_any(data_dir: &Path, id: &str) -> usize {
         .unwrap();
     json_lines(&out).len()
 }
+
+#[test]
+fn stop_aborts_an_execution_whichever_process_drives_it_and_redrive_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), "naps.json", &napping_flow());
+    let data = dir.path().join("data");
+    let input = r#"{"items": [1, 2, 3, 4]}"#;
+    let start = |name: &str| {
+        sluice(&data)
+            .arg("run")
+            .arg(&flow)
+            .args(["--json", "--name", name, "--input", input])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let until_started = |id: &str| {
+        let begin = Instant::now();
+        while count_events_if_any(&data, id) == 0 {
+            assert!(
+                begin.elapsed() < Duration::from_secs(30),
+                "{id} never started"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // Driven by a live process: that process aborts it and reports ABORTED.
+    let driver = start("busy");
+    until_started("busy");
+    let out = sluice(&data)
+        .args([
+            "stop",
+            "busy",
+            "--error",
+            "Bored",
+            "--cause",
+            "enough naps",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last_json_line(&out)["status"], "ABORTED");
+    let driven = driver.wait_with_output().unwrap();
+    assert_eq!(driven.status.code(), Some(1));
+    let line = last_json_line(&driven);
+    assert_eq!(line["status"], "ABORTED");
+    assert_eq!(line["error"], "Bored");
+    assert_eq!(line["cause"], "enough naps");
+    assert_eq!(count_events(&data, "busy", "ExecutionAborted"), 1);
+
+    // Left by a killed process: `stop` takes it over and aborts it itself.
+    let mut victim = start("orphan");
+    until_started("orphan");
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let out = sluice(&data).args(["stop", "orphan"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(status_of(&data, "orphan"), "ABORTED");
+
+    // An aborted execution can be redriven from where it stood.
+    let out = sluice(&data)
+        .args(["redrive", "orphan", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    assert_eq!(
+        line["output"],
+        json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}])
+    );
+
+    // A stopped execution cannot be stopped again.
+    let out = sluice(&data).args(["stop", "busy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot be stopped: it is ABORTED"),
+        "{}",
+        stderr(&out)
+    );
+}

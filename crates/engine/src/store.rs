@@ -201,6 +201,18 @@ pub struct ClaimRequest<'a> {
     pub definitions: &'a [String],
     /// At most this many root executions.
     pub limit: usize,
+    /// Only this root execution, when given.
+    pub root: Option<&'a str>,
+}
+
+/// A request to stop a running execution, kept in the store until the process that drives the
+/// execution acts on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StopRequest {
+    /// The error recorded (`ExecutionAborted.error`).
+    pub error: Option<String>,
+    /// The cause recorded.
+    pub cause: Option<String>,
 }
 
 /// Executions taken over by a claim: running root executions, their running descendants, and
@@ -247,6 +259,11 @@ pub trait Store: Send + Sync {
     fn renew(&self, owner: &str, until_ms: i64) -> Result<u64, StoreError>;
     /// Gives up `owner`'s leases at once (a process stopping), so others may claim them.
     fn release(&self, owner: &str) -> Result<(), StoreError>;
+    /// Asks whoever drives the running root execution `id` to stop it. Returns false when no
+    /// such execution is running. The request is dropped once the execution stops.
+    fn request_stop(&self, id: &str, request: &StopRequest) -> Result<bool, StoreError>;
+    /// Stop requests for the running executions `owner` holds.
+    fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// One execution.

@@ -52,13 +52,14 @@ CREATE TABLE IF NOT EXISTS map_items (
 ",
     // 2: ownership. Every execution has a root (itself, or the execution whose Distributed Map
     // runs it), a version bumped by every write, and the lease of the process driving it.
-    // Definitions remember their project.
+    // A stop request waits on the execution for its owner. Definitions remember their project.
     "
 ALTER TABLE definitions ADD COLUMN project TEXT;
 ALTER TABLE executions ADD COLUMN root_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE executions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE executions ADD COLUMN owner TEXT;
 ALTER TABLE executions ADD COLUMN lease_until INTEGER;
+ALTER TABLE executions ADD COLUMN stop_request TEXT;
 UPDATE executions SET root_id = id WHERE json_extract(info, '$.parent') IS NULL;
 CREATE INDEX executions_root ON executions(root_id, status);
 CREATE INDEX executions_owner ON executions(owner, status);

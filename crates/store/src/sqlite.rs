@@ -10,7 +10,7 @@ use sluice_engine::effects::HistoryEvent;
 use sluice_engine::model::Status;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
-    Store, StoreError, StoredDefinition, StoredExecution,
+    StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -287,11 +287,13 @@ impl Store for SqliteStore {
              WHERE status = 'RUNNING' AND id = root_id
                AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?1)
                AND definition_id IN (SELECT value FROM json_each(?2))
+               AND (?4 IS NULL OR id = ?4)
              ORDER BY start_ms, id LIMIT ?3",
             params![
                 request.now_ms,
                 to_json(&request.definitions)?,
-                request.limit as i64
+                request.limit as i64,
+                request.root
             ],
             |r| r.get(0),
         )?;
@@ -360,6 +362,30 @@ impl Store for SqliteStore {
             )
             .map_err(err)?;
         Ok(())
+    }
+
+    fn request_stop(&self, id: &str, request: &StopRequest) -> Result<bool, StoreError> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE executions SET stop_request = ?2
+                 WHERE id = ?1 AND id = root_id AND status = 'RUNNING'",
+                params![id, to_json(request)?],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError> {
+        let rows: Vec<(String, String)> = self.rows(
+            "SELECT id, stop_request FROM executions
+             WHERE owner = ?1 AND status = 'RUNNING' AND stop_request IS NOT NULL",
+            params![owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows.into_iter()
+            .map(|(id, request)| Ok((id, from_json(&request)?)))
+            .collect()
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
@@ -461,7 +487,8 @@ fn write_batch(
         .map_err(err)?;
     let mut update = tx
         .prepare_cached(
-            "UPDATE executions SET status = ?3, stop_ms = ?4, state = ?5, version = version + 1, owner = ?6, lease_until = ?7
+            "UPDATE executions SET status = ?3, stop_ms = ?4, state = ?5, version = version + 1, owner = ?6, lease_until = ?7,
+                 stop_request = CASE WHEN ?3 = 'RUNNING' THEN stop_request END
              WHERE id = ?1 AND version = ?2",
         )
         .map_err(err)?;

@@ -7,6 +7,7 @@
 
 mod map_runs;
 mod ownership;
+mod stop;
 
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::interpreter::{self, Event};
@@ -14,12 +15,14 @@ use crate::invoke::{Invoker, TaskError};
 use crate::items::ItemStore;
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::RunInfo;
-use crate::store::{Batch, ExecutionWrite, Lease, MapRunWrite, Store, StoreError, StoredExecution};
+use crate::store::{
+    Batch, ExecutionWrite, Lease, MapRunWrite, StopRequest, Store, StoreError, StoredExecution,
+};
 use map_runs::{Fed, LiveRun};
 use serde_json::Value;
 use sluice_lang::ir::Definition;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -81,6 +84,9 @@ pub enum EngineError {
     /// The driver has stopped.
     #[error("the engine has stopped: {0}")]
     Stopped(String),
+    /// The execution cannot be stopped.
+    #[error("execution '{0}' cannot be stopped: {1}")]
+    NotStoppable(String, String),
     /// The execution cannot be redriven.
     #[error("execution '{0}' cannot be redriven: {1}")]
     NotRedrivable(String, String),
@@ -156,6 +162,12 @@ enum Msg {
         done: bool,
         error: Option<TaskError>,
     },
+    /// Stop a running execution.
+    Stop(
+        String,
+        StopRequest,
+        tokio::sync::oneshot::Sender<Result<(), EngineError>>,
+    ),
     /// Serve executions of these definitions: claim the ones nobody drives, now and later.
     Serve(Vec<String>, tokio::sync::oneshot::Sender<()>),
     /// Restart a stopped execution from where it failed.
@@ -219,6 +231,7 @@ impl Engine {
             serves: BTreeSet::new(),
             last_housekeeping: Instant::now(),
             commit_retry: None,
+            stopping: BTreeMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("sluice-driver".into())
@@ -262,6 +275,17 @@ impl Engine {
     pub async fn redrive(&self, id: &str) -> Result<(), EngineError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(Msg::Redrive(id.to_string(), reply))?;
+        rx.await
+            .map_err(|_| EngineError::Stopped("driver gone".into()))?
+    }
+
+    /// Stops a running execution (`ExecutionAborted`), with its Distributed Map children,
+    /// whichever process drives it: this one acts at once when it holds the execution or can
+    /// claim it; otherwise the holder acts at its next lease renewal. [`Engine::wait`] tells
+    /// when it stopped.
+    pub async fn stop(&self, id: &str, request: StopRequest) -> Result<(), EngineError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.send(Msg::Stop(id.to_string(), request, reply))?;
         rx.await
             .map_err(|_| EngineError::Stopped("driver gone".into()))?
     }
@@ -336,6 +360,8 @@ struct Driver {
     serves: BTreeSet<String>,
     /// When leases were last renewed and claims last made.
     last_housekeeping: Instant,
+    /// Stops asked of this process and not done yet: execution, its definition, the request.
+    stopping: BTreeMap<String, (String, StopRequest)>,
     /// After a failed commit: when to try again, and the pause before that.
     commit_retry: Option<(Instant, Duration)>,
 }
@@ -382,7 +408,7 @@ impl Driver {
             let first = match self.rx.try_recv() {
                 Ok(m) => Some(m),
                 Err(mpsc::TryRecvError::Disconnected) => {
-                    self.stop();
+                    self.shut_down();
                     return;
                 }
                 Err(mpsc::TryRecvError::Empty) if self.has_work() => None,
@@ -408,7 +434,7 @@ impl Driver {
             loop {
                 match next {
                     Some(Msg::Shutdown) => {
-                        self.stop();
+                        self.shut_down();
                         return;
                     }
                     Some(m) => {
@@ -435,7 +461,7 @@ impl Driver {
     }
 
     /// Commits what is left and gives up this process's leases so others may go on at once.
-    fn stop(&mut self) {
+    fn shut_down(&mut self) {
         self.commit_retry = None;
         if self.commit()
             && let Err(e) = self.store.release(&self.owner)
@@ -533,7 +559,12 @@ impl Driver {
             Msg::Serve(definitions, reply) => {
                 self.serves.extend(definitions);
                 self.claim();
+                self.take_stop_requests();
                 let _ = reply.send(());
+            }
+            Msg::Stop(id, request, reply) => {
+                let result = self.stop_execution(&id, request);
+                let _ = reply.send(result);
             }
             Msg::Shutdown => {}
         }

@@ -76,24 +76,7 @@ impl Driver {
         let now = wall_ms();
         let until = self.lease_until();
         let definitions: Vec<String> = self.serves.iter().cloned().collect();
-        let mut dead = Vec::new();
-        if let Ok(roots) = self.store.running_roots() {
-            for r in roots {
-                if let Some(owner) = r.owner
-                    && owner != self.owner
-                    && r.lease_until_ms.is_some_and(|t| t >= now)
-                    && !dead.contains(&owner)
-                    && owner_is_dead_here(&owner)
-                {
-                    dead.push(owner);
-                }
-            }
-        }
-        for owner in &dead {
-            if let Err(e) = self.store.release(owner) {
-                eprintln!("sluice: cannot release the leases of stopped process {owner}: {e}");
-            }
-        }
+        self.release_dead_owners();
         loop {
             let request = ClaimRequest {
                 lease: Lease {
@@ -103,6 +86,7 @@ impl Driver {
                 now_ms: now,
                 definitions: &definitions,
                 limit: CLAIM_BATCH,
+                root: None,
             };
             match self.store.claim(request) {
                 Ok(claimed) => {
@@ -124,8 +108,32 @@ impl Driver {
         }
     }
 
+    /// Frees the leases of processes of this host that died (killed, crashed) without waiting
+    /// for the leases to end.
+    pub(super) fn release_dead_owners(&mut self) {
+        let now = wall_ms();
+        let mut dead = Vec::new();
+        if let Ok(roots) = self.store.running_roots() {
+            for r in roots {
+                if let Some(owner) = r.owner
+                    && owner != self.owner
+                    && r.lease_until_ms.is_some_and(|t| t >= now)
+                    && !dead.contains(&owner)
+                    && owner_is_dead_here(&owner)
+                {
+                    dead.push(owner);
+                }
+            }
+        }
+        for owner in &dead {
+            if let Err(e) = self.store.release(owner) {
+                eprintln!("sluice: cannot release the leases of stopped process {owner}: {e}");
+            }
+        }
+    }
+
     /// Makes claimed executions and map runs live, and re-issues what they were waiting for.
-    fn adopt(&mut self, claimed: Claimed) {
+    pub(super) fn adopt(&mut self, claimed: Claimed) {
         for record in claimed.map_runs {
             let id = record.spec.id.clone();
             if !self.runs.contains_key(&id) {
@@ -200,6 +208,8 @@ impl Driver {
             eprintln!("sluice: renewing leases failed, will retry: {e}");
         }
         self.claim();
+        self.pursue_stops();
+        self.take_stop_requests();
         let remote: Vec<String> = self
             .watchers
             .keys()

@@ -5,6 +5,40 @@ use crate::effects::{Effects, HistoryEvent};
 use crate::model::{ExecutionState, Status};
 use serde_json::{Map, json};
 
+/// Stops a running execution from outside (`ExecutionAborted`). Where it stood is kept, so that
+/// a redrive restarts it from there.
+pub fn abort(
+    st: &mut ExecutionState,
+    error: Option<&str>,
+    cause: Option<&str>,
+    now_ms: i64,
+) -> Effects {
+    let mut fx = Effects::default();
+    if st.status != Status::Running {
+        return fx;
+    }
+    st.failed_at = st.root.take();
+    st.status = Status::Aborted;
+    st.error = error.map(str::to_string);
+    st.cause = cause.map(str::to_string);
+    let mut details = Map::new();
+    if let Some(e) = error {
+        details.insert("error".into(), json!(e));
+    }
+    if let Some(c) = cause {
+        details.insert("cause".into(), json!(c));
+    }
+    let id = st.next_event_id;
+    st.next_event_id += 1;
+    fx.history.push(HistoryEvent {
+        id,
+        timestamp_ms: now_ms,
+        kind: "ExecutionAborted".into(),
+        details: details.into(),
+    });
+    fx
+}
+
 /// The state of an execution that failed while starting, with its `ExecutionFailed` event.
 pub fn failed_start(cause: &str, now_ms: i64) -> (ExecutionState, Effects) {
     let mut st = ExecutionState {

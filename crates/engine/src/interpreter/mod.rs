@@ -135,7 +135,7 @@ pub fn apply(
 }
 
 pub use distributed::ItemInputs;
-pub use fault::{fail_runtime, failed_start};
+pub use fault::{abort, fail_runtime, failed_start};
 pub use redrive::redrive;
 
 /// Commands needed to resume a loaded execution: every pending task and timer, again.
