@@ -57,6 +57,12 @@ impl Store for FlakyStore {
     fn release(&self, owner: &str) -> Result<(), StoreError> {
         self.inner.release(owner)
     }
+    fn request_stop(&self, id: &str, request: &StopRequest) -> Result<bool, StoreError> {
+        self.inner.request_stop(id, request)
+    }
+    fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError> {
+        self.inner.stop_requests(owner)
+    }
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()
     }
