@@ -9,7 +9,7 @@ use sluice_engine::model::Status;
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
-    Store, StoreError, StoredDefinition, StoredExecution,
+    StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
 };
 use sluice_engine::{ClockMode, Engine, EngineOptions, StartRequest};
 use sluice_store::SqliteStore;
