@@ -1,0 +1,184 @@
+//! What the command refuses, and how: project files, names, counts and definitions that break
+//! the rules are reported with their place and exit code 2.
+
+use super::common::sluice;
+use std::path::Path;
+use std::process::Output;
+
+/// A project whose only function is declared by `function` (the settings inside `{ }`), with one
+/// Pass flow and a handler file, so that only the settings under test can be wrong.
+fn project(dir: &Path, function: &str) {
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(
+        dir.join("functions/f.py"),
+        "def handler(event, context):\n    return event\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("flows/main.asl.json"),
+        r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sluice.yaml"),
+        format!("functions:\n  f: {{ {function} }}\nflows:\n  main: flows/main.asl.json\n"),
+    )
+    .unwrap();
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `sluice run DIR` on a project and returns its refusal (exit code 2) on stderr.
+fn refused_project(dir: &Path) -> String {
+    let out = sluice(&dir.join(".sluice"))
+        .arg("run")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
+#[test]
+fn memory_outside_what_lambda_allows_is_refused() {
+    for (memory, found) in [
+        ("4294967297", "found 4294967297"),
+        ("127", "found 127"),
+        ("10241", "found 10241"),
+        ("-1", "found -1"),
+        ("1.5", "found 1.5"),
+        ("big", "found a string"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        project(
+            dir.path(),
+            &format!("runtime: python3, handler: functions/f.handler, memory: {memory}"),
+        );
+        let err = refused_project(dir.path());
+        assert!(
+            err.contains("sluice.yaml:2:56: field functions.f.memory: expected a whole number of MB from 128 to 10240")
+                && err.contains(found),
+            "memory {memory}: {err}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "runtime: python3, handler: functions/f.handler, memory: 10240",
+    );
+    let out = sluice(&dir.path().join(".sluice"))
+        .arg("run")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn duplicate_keys_in_the_project_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "runtime: python3, handler: functions/f.handler, timeout: 5s, timeout: 6s",
+    );
+    let text = std::fs::read_to_string(dir.path().join("sluice.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("sluice.yaml"),
+        format!("{text}flows:\n  other: flows/main.asl.json\n"),
+    )
+    .unwrap();
+    let err = refused_project(dir.path());
+    assert!(
+        err.contains("sluice.yaml:2:69: field functions.f.timeout: duplicate key 'timeout'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sluice.yaml:5:1: field flows: duplicate key 'flows'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: 'timeout' is first defined at line 2, column 56"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems found"), "{err}");
+}
+
+#[test]
+fn settings_of_the_wrong_type_are_refused() {
+    for (settings, expected) in [
+        (
+            "runtime: python3, handler: functions/f.handler, code: 7",
+            "sluice.yaml:2:56: field functions.f.code: expected a string, found a number",
+        ),
+        (
+            "runtime: 3, handler: functions/f.handler",
+            "sluice.yaml:2:8: field functions.f.runtime: expected a string, found a number",
+        ),
+        (
+            "runtime: python3, handler: [functions/f.handler]",
+            "sluice.yaml:2:26: field functions.f.handler: expected a string, found an array",
+        ),
+        (
+            "runtime: builtin, handler: true",
+            "sluice.yaml:2:26: field functions.f.handler: expected a string, found a boolean",
+        ),
+        (
+            "runtime: python3, handler: functions/f.handler, env: { A: { b: 1 } }",
+            "field functions.f.env: env variable 'A' must be a string, a number or a boolean, found an object",
+        ),
+        (
+            "runtime: python3, handler: functions/f.handler, timeout: [1]",
+            "field functions.f.timeout: an array is not a duration",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        project(dir.path(), settings);
+        let err = refused_project(dir.path());
+        assert!(err.contains(expected), "{settings}: {err}");
+    }
+}
+
+#[test]
+fn timeouts_out_of_range_are_refused() {
+    for (settings, expected) in [
+        (
+            "timeout: 1e20",
+            "field functions.f.timeout: expected a duration from 0 to 15m, as Lambda allows, found 1e+20",
+        ),
+        (
+            "timeout: 901s",
+            "field functions.f.timeout: expected a duration from 0 to 15m, as Lambda allows, found '901s'",
+        ),
+        (
+            "timeout: 0",
+            "field functions.f.timeout: a timeout must be longer than 0",
+        ),
+        (
+            "idle_timeout: 1e20",
+            "field functions.f.idle_timeout: expected a duration from 0 to 24h, found 1e+20",
+        ),
+        (
+            "idle_timeout: -5",
+            "field functions.f.idle_timeout: expected a duration from 0 to 24h, found -5",
+        ),
+        (
+            "idle_timeout: 99999999999999999999999h",
+            "expected a duration from 0 to 24h, found '99999999999999999999999h'",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        project(
+            dir.path(),
+            &format!("runtime: python3, handler: functions/f.handler, {settings}"),
+        );
+        let err = refused_project(dir.path());
+        assert!(
+            err.contains("sluice.yaml:2:") && err.contains(expected),
+            "{settings}: {err}"
+        );
+    }
+}
