@@ -2,10 +2,10 @@
 
 use crate::app::App;
 use crate::project::{self, Project};
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use sluice_engine::model::Status;
-use sluice_engine::run_info::RunInfo;
+use sluice_engine::run_info::{RunInfo, validate_execution_name};
 use sluice_engine::store::Store;
 use sluice_engine::{ClockMode, EngineOptions, Outcome, StartRequest};
 use sluice_functions::FunctionPool;
@@ -152,6 +152,15 @@ fn start_app(
 
 /// Runs one flow (a definition file, or a flow of a project directory) to the end.
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.executions == 0 {
+        bail!("--executions must be at least 1");
+    }
+    let count = args.executions;
+    let id = args
+        .name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    check_names(&id, count)?;
     let target = match load_target(&args)? {
         Ok(t) => t,
         Err(diagnostics) => {
@@ -160,14 +169,16 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let input = read_input(args.input.as_deref())?;
-    let id = args
-        .name
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let info = match &args.aws_context {
         Some(text) => aws_context(text, &target.flow, &id)?,
         None => RunInfo::local(&target.flow, &id, 0),
     };
+    validate_execution_name(&info.execution_name).map_err(|e| {
+        anyhow!(
+            "--aws-context execution_name {:?}: {e}",
+            info.execution_name
+        )
+    })?;
     let data_dir = data_dir_for(data_dir, target.project.as_ref().map(|p| p.dir.as_path()));
     let (app, pool) = start_app(
         &data_dir,
@@ -179,7 +190,6 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         .put_definition(&target.flow, &target.file, &target.source)?;
     let definition = target.definition.clone();
     let started = Instant::now();
-    let count = args.executions.max(1);
     let outcomes = app.runtime.block_on(async {
         let progress = (!args.json && std::io::stderr().is_terminal())
             .then(|| Progress::spawn(app.engine.clone(), pool.clone(), started));
@@ -238,6 +248,21 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         .find(|o| o.status != Status::Succeeded)
         .map(exit_code)
         .unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Checks the names `count` executions named after `id` get (`id`, or `id-1` to `id-N`) against
+/// Step Functions' rules.
+fn check_names(id: &str, count: usize) -> anyhow::Result<()> {
+    validate_execution_name(id).map_err(|e| anyhow!("--name {id:?}: {e}"))?;
+    if count > 1 {
+        let last = format!("{id}-{count}");
+        validate_execution_name(&last).map_err(|e| {
+            anyhow!(
+                "--name {id:?} with --executions {count} names the last execution {last:?}: {e}"
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Resumes what a stopped process left running and waits for all of it.

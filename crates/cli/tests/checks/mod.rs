@@ -182,3 +182,76 @@ fn timeouts_out_of_range_are_refused() {
         );
     }
 }
+
+/// A one-state flow file in `dir`.
+fn pass_flow(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("pass.asl.json");
+    std::fs::write(
+        &path,
+        r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
+    )
+    .unwrap();
+    path
+}
+
+/// `sluice run FLOW ARGS...`: exit code and stderr.
+fn run_flow(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = sluice(&dir.join(".sluice"))
+        .arg("run")
+        .arg(pass_flow(dir))
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code(), stderr(&out))
+}
+
+#[test]
+fn zero_executions_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err) = run_flow(dir.path(), &["--executions", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err.trim(), "sluice: --executions must be at least 1");
+}
+
+#[test]
+fn execution_names_that_break_the_rules_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "n".repeat(81);
+    for (name, why) in [
+        ("", "must not be empty"),
+        ("a b", "must not contain whitespace"),
+        ("a/b", "must not contain '/'"),
+        ("50%", "must not contain '%'"),
+        (
+            "new\nline",
+            "must not contain control characters, found U+000A",
+        ),
+        (long.as_str(), "at most 80 characters, this one has 81"),
+    ] {
+        let (code, err) = run_flow(dir.path(), &["--name", name]);
+        assert_eq!(code, Some(2), "{name:?}: {err}");
+        assert!(
+            err.contains(&format!("--name {name:?}: ")) && err.contains(why),
+            "{name:?}: {err}"
+        );
+    }
+    let (code, err) = run_flow(dir.path(), &["--name", &"n".repeat(80), "--json"]);
+    assert_eq!(code, Some(0), "80 characters are allowed: {err}");
+}
+
+#[test]
+fn suffixed_execution_names_must_stay_within_80_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "n".repeat(78);
+    let (code, err) = run_flow(dir.path(), &["--name", &name, "--executions", "10"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("names the last execution \"{name}-10\": an execution name has at most 80 characters, this one has 81")),
+        "{err}"
+    );
+    let (code, err) = run_flow(
+        dir.path(),
+        &["--name", &name, "--executions", "9", "--json"],
+    );
+    assert_eq!(code, Some(0), "{name}-9 has 80 characters: {err}");
+}
