@@ -255,3 +255,68 @@ fn suffixed_execution_names_must_stay_within_80_characters() {
     );
     assert_eq!(code, Some(0), "{name}-9 has 80 characters: {err}");
 }
+
+#[test]
+fn validate_checks_a_project_directory_and_every_flow_it_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    project(
+        root,
+        "runtime: python3, handler: functions/f.handler, memory: 4294967297",
+    );
+    std::fs::write(
+        root.join("flows/broken.asl.json"),
+        "{\n  \"StartAt\": \"A\",\n  \"States\": {\n    \"A\": { \"Type\": \"Pass\", \"Next\": \"B\" }\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("flows/calls.asl.json"),
+        r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "sluice:function:nobody", "End": true}}}"#,
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(root.join("sluice.yaml")).unwrap();
+    std::fs::write(
+        root.join("sluice.yaml"),
+        format!("{text}  broken: flows/broken.asl.json\n  calls: flows/calls.asl.json\n"),
+    )
+    .unwrap();
+    let out = sluice(&root.join(".sluice"))
+        .arg("validate")
+        .arg(root)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let flows = root.join("flows");
+    for expected in [
+        format!(
+            "{}:2:56: field functions.f.memory: expected a whole number of MB",
+            root.join("sluice.yaml").display()
+        ),
+        format!(
+            "{}:4:28: state 'A', field Next: unknown state 'B'",
+            flows.join("broken.asl.json").display()
+        ),
+        format!(
+            "{}: a Task calls the function 'nobody', which sluice.yaml does not declare",
+            flows.join("calls.asl.json").display()
+        ),
+        "3 problems found".to_string(),
+    ] {
+        assert!(err.contains(&expected), "{expected}\nnot in\n{err}");
+    }
+
+    project(root, "runtime: python3, handler: functions/f.handler");
+    let flow = pass_flow(root);
+    let out = sluice(&root.join(".sluice"))
+        .arg("validate")
+        .arg(root)
+        .arg(&flow)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}: ok (1 flow)\n{}: ok\n", root.display(), flow.display())
+    );
+}
