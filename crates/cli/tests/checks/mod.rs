@@ -320,3 +320,21 @@ fn validate_checks_a_project_directory_and_every_flow_it_declares() {
         format!("{}: ok (1 flow)\n{}: ok\n", root.display(), flow.display())
     );
 }
+
+#[test]
+fn the_broken_example_gives_exactly_the_diagnostics_the_readme_shows() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let command = "$ sluice validate examples/broken.asl.json\n";
+    let start = readme.find(command).expect("the README shows the command") + command.len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let data = tempfile::tempdir().unwrap();
+    let out = sluice(data.path())
+        .current_dir(&repo)
+        .args(["validate", "examples/broken.asl.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), shown);
+    assert!(shown.ends_with("6 problems found\n"), "{shown}");
+}
