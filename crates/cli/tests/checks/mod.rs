@@ -3,7 +3,7 @@
 
 use super::common::sluice;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// A project whose only function is declared by `function` (the settings inside `{ }`), with one
 /// Pass flow and a handler file, so that only the settings under test can be wrong.
@@ -337,4 +337,35 @@ fn the_broken_example_gives_exactly_the_diagnostics_the_readme_shows() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out), shown);
     assert!(shown.ends_with("6 problems found\n"), "{shown}");
+}
+
+/// `cargo run` at the top of the workspace must know which binary to run: the default members
+/// hold exactly one, `sluice`.
+#[test]
+fn cargo_run_at_the_workspace_root_runs_sluice() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(&repo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let defaults = metadata["workspace_default_members"].as_array().unwrap();
+    let binaries: Vec<&str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| defaults.contains(&p["id"]))
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(binaries, ["sluice"]);
 }
