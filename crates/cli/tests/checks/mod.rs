@@ -3,7 +3,8 @@
 
 use super::common::sluice;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A project whose only function is declared by `function` (the settings inside `{ }`), with one
 /// Pass flow and a handler file, so that only the settings under test can be wrong.
@@ -337,6 +338,60 @@ fn the_broken_example_gives_exactly_the_diagnostics_the_readme_shows() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out), shown);
     assert!(shown.ends_with("6 problems found\n"), "{shown}");
+}
+
+#[test]
+fn ctrl_c_during_run_names_what_is_left_running_and_how_to_resume_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("long.asl.json");
+    std::fs::write(
+        &flow,
+        r#"{"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 3600, "End": true}}}"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data dir");
+    let child = sluice(&data)
+        .arg("run")
+        .arg(&flow)
+        .args(["--name", "napping", "--executions", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = |id: &str| {
+        let out = sluice(&data)
+            .args(["history", id, "--json"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("WaitStateEntered")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(waiting("napping-1") && waiting("napping-2")) {
+        assert!(Instant::now() < deadline, "both executions reach the Wait");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("sluice: interrupted; 2 executions left RUNNING: napping-1, napping-2\n"),
+        "{err}"
+    );
+    let resume = format!("sluice --data-dir '{}' resume", data.display());
+    assert!(
+        err.contains(&format!("resume them with: {resume}\n")),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no outcome is printed");
+
+    let list = sluice(&data).args(["list", "--json"]).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(text.matches("RUNNING").count(), 2, "{text}");
 }
 
 /// `cargo run` at the top of the workspace must know which binary to run: the default members
