@@ -90,3 +90,10 @@ fn extreme_numbers_in_date_functions_are_errors_or_values() {
     check0("$fromMillis(0, '[Y,2-2]')", json!("70"));
     check0("$fromMillis(0, '[Y,*-30]')", json!("1970"));
 }
+
+#[test]
+fn padding_wider_than_a_string_can_be_is_an_error() {
+    check_error("$pad('x', 1e18)", None, "D1001");
+    check_error("$pad('x', -1e300)", None, "D1001");
+    check0("$pad('x', -3, '#')", json!("##x"));
+}
