@@ -51,9 +51,10 @@ enum Command {
     Stop(stop::StopArgs),
     /// Call one function of a project directly, once or many times, and print its result.
     Invoke(invoke::InvokeArgs),
-    /// Check definitions and report every problem with its position.
+    /// Check definitions and projects and report every problem with its position.
     Validate {
-        /// Definition files (ASL JSON/YAML or CloudFlow FDL).
+        /// Definition files (ASL JSON/YAML or CloudFlow FDL), or project directories: their
+        /// `sluice.yaml` and every flow it declares.
         files: Vec<PathBuf>,
     },
     /// List executions, newest first.

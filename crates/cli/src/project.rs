@@ -10,7 +10,7 @@ use sluice_functions::{FunctionConfig, Runtime};
 use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::{Definition, Scope, StateKind};
-use sluice_lang::source::Document;
+use sluice_lang::source::{Document, kind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,7 +82,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         )]
     })?;
     let doc = Document::parse(&file, &text)?;
-    let mut problems = Vec::new();
+    let mut problems = doc.problems().to_vec();
     let Some(top) = doc.value.as_object() else {
         return Err(vec![
             doc.diagnostic("", "the project file must be a mapping"),
@@ -178,15 +178,14 @@ fn functions(
                 .push(doc.diagnostic(&at, "a function must be a mapping with runtime and handler"));
             continue;
         };
-        if spec.get("runtime").and_then(Value::as_str) == Some("builtin") {
+        let Ok(runtime) = text(doc, &at, spec, "runtime", problems) else {
+            continue;
+        };
+        if runtime == Some("builtin") {
             builtins.extend(builtin_function(doc, &at, name, spec, problems));
             continue;
         }
-        let runtime = match spec
-            .get("runtime")
-            .and_then(Value::as_str)
-            .map(str::parse::<Runtime>)
-        {
+        let runtime = match runtime.map(str::parse::<Runtime>) {
             Some(Ok(r)) => r,
             Some(Err(e)) => {
                 problems.push(doc.diagnostic(&format!("{at}/runtime"), e));
@@ -200,12 +199,18 @@ fn functions(
                 continue;
             }
         };
-        let Some(handler) = spec.get("handler").and_then(Value::as_str) else {
+        let (Ok(handler), Ok(code)) = (
+            text(doc, &at, spec, "handler", problems),
+            text(doc, &at, spec, "code", problems),
+        ) else {
+            continue;
+        };
+        let Some(handler) = handler else {
             problems
                 .push(doc.diagnostic(&at, "handler is required, e.g. functions/mapper.handler"));
             continue;
         };
-        let code_dir = match spec.get("code").and_then(Value::as_str) {
+        let code_dir = match code {
             Some(c) => dir.join(c),
             None => dir.to_path_buf(),
         };
@@ -220,12 +225,19 @@ fn functions(
             let here = format!("{at}/{key}");
             let result = match key.as_str() {
                 "runtime" | "handler" | "code" => Ok(()),
-                "timeout" => duration(v).map(|d| config.timeout = d),
-                "idle_timeout" => duration(v).map(|d| config.idle_timeout = d),
-                "memory" => v
-                    .as_u64()
-                    .map(|m| config.memory_mb = m as u32)
-                    .ok_or_else(|| "memory must be a number of MB".to_string()),
+                "timeout" => duration(v, MAX_TIMEOUT, "15m, as Lambda allows")
+                    .and_then(|d| {
+                        if d.is_zero() {
+                            Err("a timeout must be longer than 0".to_string())
+                        } else {
+                            Ok(d)
+                        }
+                    })
+                    .map(|d| config.timeout = d),
+                "idle_timeout" => {
+                    duration(v, MAX_IDLE_TIMEOUT, "24h").map(|d| config.idle_timeout = d)
+                }
+                "memory" => memory(v).map(|m| config.memory_mb = m),
                 "concurrency" => match v.as_u64() {
                     Some(n) if n >= 1 => {
                         config.concurrency = n as usize;
@@ -246,7 +258,13 @@ fn functions(
                                 )
                             })
                             .collect::<BTreeMap<_, _>>();
-                        Ok(())
+                        match env.iter().find(|(_, v)| !env_value(v)) {
+                            Some((k, v)) => Err(format!(
+                                "env variable '{k}' must be a string, a number or a boolean, found {}",
+                                kind(v)
+                            )),
+                            None => Ok(()),
+                        }
                     }
                     None => Err("env must be a mapping of variable to value".to_string()),
                 },
@@ -272,17 +290,14 @@ fn builtin_function(
     problems: &mut Vec<Diagnostic>,
 ) -> Option<BuiltinFunction> {
     let before = problems.len();
-    let handler = match spec
-        .get("handler")
-        .and_then(Value::as_str)
-        .map(Handler::parse)
-    {
-        Some(Ok(h)) => Some(h),
-        Some(Err(e)) => {
+    let handler = match text(doc, at, spec, "handler", problems).map(|h| h.map(Handler::parse)) {
+        Err(()) => None,
+        Ok(Some(Ok(h))) => Some(h),
+        Ok(Some(Err(e))) => {
             problems.push(doc.diagnostic(&format!("{at}/handler"), e));
             None
         }
-        None => {
+        Ok(None) => {
             problems.push(doc.diagnostic(
                 at,
                 format!("handler is required: one of {}", Handler::NAMES.join(", ")),
@@ -355,30 +370,89 @@ fn missing_handler_file(code_dir: &Path, runtime: Runtime, handler: &str) -> Opt
     (!exists).then_some(file)
 }
 
-/// Parses `60s`, `5m`, `500ms`, `1h` or a number of seconds.
-fn duration(v: &Value) -> Result<Duration, String> {
-    if let Some(secs) = v.as_f64() {
-        return Ok(Duration::from_secs_f64(secs.max(0.0)));
-    }
-    let text = v.as_str().unwrap_or_default().trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration such as 60s, 5m or 500ms"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a duration such as 60s, 5m or 500ms"
+/// Longest function `timeout`: 15 minutes, as Lambda allows.
+const MAX_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Longest `idle_timeout`: a day.
+const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Smallest and largest `memory`, in MB, as Lambda allows.
+const MEMORY_MB: std::ops::RangeInclusive<u64> = 128..=10_240;
+
+/// An optional string setting: `Err` (with the problem recorded) when it is there but is not a
+/// string.
+fn text<'v>(
+    doc: &Document,
+    at: &str,
+    spec: &'v serde_json::Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<Diagnostic>,
+) -> Result<Option<&'v str>, ()> {
+    match spec.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => {
+            problems.push(doc.diagnostic(
+                &format!("{at}/{key}"),
+                format!("expected a string, found {}", kind(other)),
             ));
+            Err(())
         }
+    }
+}
+
+/// Whether an `env` value can be given to a process: a string, a number or a boolean.
+fn env_value(v: &Value) -> bool {
+    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
+/// `memory`: a whole number of MB that Lambda allows.
+fn memory(v: &Value) -> Result<u32, String> {
+    v.as_u64()
+        .filter(|m| MEMORY_MB.contains(m))
+        .and_then(|m| u32::try_from(m).ok())
+        .ok_or_else(|| {
+            let found = match v {
+                Value::Number(n) => n.to_string(),
+                other => kind(other).to_string(),
+            };
+            format!(
+                "expected a whole number of MB from {} to {}, as Lambda allows, found {found}",
+                MEMORY_MB.start(),
+                MEMORY_MB.end()
+            )
+        })
+}
+
+/// Parses `60s`, `5m`, `500ms`, `1h` or a number of seconds, at most `max` (`max_text`).
+fn duration(v: &Value, max: Duration, max_text: &str) -> Result<Duration, String> {
+    let not_a_duration =
+        |found: &str| format!("{found} is not a duration such as 60s, 5m or 500ms");
+    let (secs, shown) = match v {
+        Value::Number(n) => (n.as_f64().unwrap_or(f64::NAN), n.to_string()),
+        Value::String(text) => {
+            let text = text.trim();
+            let split = text
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(split);
+            let n: f64 = number
+                .parse()
+                .map_err(|_| not_a_duration(&format!("'{text}'")))?;
+            let secs = match unit.trim() {
+                "ms" => n / 1000.0,
+                "s" | "" => n,
+                "m" => n * 60.0,
+                "h" => n * 3600.0,
+                _ => return Err(not_a_duration(&format!("'{text}'"))),
+            };
+            (secs, format!("'{text}'"))
+        }
+        other => return Err(not_a_duration(kind(other))),
     };
+    if !(0.0..=max.as_secs_f64()).contains(&secs) {
+        return Err(format!(
+            "expected a duration from 0 to {max_text}, found {shown}"
+        ));
+    }
     Ok(Duration::from_secs_f64(secs))
 }
 

@@ -2,10 +2,10 @@
 
 use crate::app::App;
 use crate::project::{self, Project};
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use sluice_engine::model::Status;
-use sluice_engine::run_info::RunInfo;
+use sluice_engine::run_info::{RunInfo, validate_execution_name};
 use sluice_engine::{ClockMode, EngineOptions, Outcome, StartRequest};
 use sluice_functions::FunctionPool;
 use sluice_lang::diagnostic::Diagnostic;
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// Arguments of `sluice run`.
 #[derive(clap::Args)]
@@ -151,6 +152,15 @@ fn start_app(
 
 /// Runs one flow (a definition file, or a flow of a project directory) to the end.
 pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.executions == 0 {
+        bail!("--executions must be at least 1");
+    }
+    let count = args.executions;
+    let id = args
+        .name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    check_names(&id, count)?;
     let target = match load_target(&args)? {
         Ok(t) => t,
         Err(diagnostics) => {
@@ -159,14 +169,17 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let input = read_input(args.input.as_deref())?;
-    let id = args
-        .name
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let info = match &args.aws_context {
         Some(text) => aws_context(text, &target.flow, &id)?,
         None => RunInfo::local(&target.flow, &id, 0),
     };
+    validate_execution_name(&info.execution_name).map_err(|e| {
+        anyhow!(
+            "--aws-context execution_name {:?}: {e}",
+            info.execution_name
+        )
+    })?;
+    let given_data_dir = data_dir;
     let data_dir = data_dir_for(data_dir, target.project.as_ref().map(|p| p.dir.as_path()));
     let (app, pool) = start_app(
         &data_dir,
@@ -193,43 +206,58 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let definition = target.definition.clone();
     let started = Instant::now();
-    let count = args.executions.max(1);
     let outcomes = app.runtime.block_on(async {
+        let mut interrupt = signal(SignalKind::interrupt())?;
         let progress = (!args.json && std::io::stderr().is_terminal())
             .then(|| Progress::spawn(app.engine.clone(), pool.clone(), started));
-        let mut ids = Vec::with_capacity(count);
-        for i in 0..count {
-            let (id, mut info) = (id.clone(), info.clone());
-            let id = if count == 1 {
-                id
-            } else {
-                format!("{id}-{}", i + 1)
-            };
-            if count > 1 {
-                info.execution_name = id.clone();
+        let all = async {
+            let mut ids = Vec::with_capacity(count);
+            for i in 0..count {
+                let (id, mut info) = (id.clone(), info.clone());
+                let id = if count == 1 {
+                    id
+                } else {
+                    format!("{id}-{}", i + 1)
+                };
+                if count > 1 {
+                    info.execution_name = id.clone();
+                }
+                let engine = app.engine.clone();
+                let request = StartRequest {
+                    id,
+                    definition_id: definition_id.clone(),
+                    definition: definition.clone(),
+                    info,
+                    input: input.clone(),
+                };
+                ids.push(tokio::spawn(async move {
+                    engine.start_execution(request).await
+                }));
             }
-            let engine = app.engine.clone();
-            let request = StartRequest {
-                id,
-                definition_id: definition_id.clone(),
-                definition: definition.clone(),
-                info,
-                input: input.clone(),
-            };
-            ids.push(tokio::spawn(async move {
-                engine.start_execution(request).await
-            }));
-        }
-        let mut outcomes = Vec::with_capacity(count);
-        for handle in ids {
-            let id = handle.await.map_err(anyhow::Error::from)??;
-            outcomes.push(app.engine.wait(&id).await?);
-        }
+            let mut outcomes = Vec::with_capacity(count);
+            for handle in ids {
+                let id = handle.await.map_err(anyhow::Error::from)??;
+                outcomes.push(app.engine.wait(&id).await?);
+            }
+            anyhow::Ok(outcomes)
+        };
+        let outcomes = tokio::select! {
+            outcomes = all => Some(outcomes),
+            _ = interrupt.recv() => None,
+        };
         if let Some(p) = progress {
             p.stop();
         }
-        anyhow::Ok(outcomes)
+        outcomes.transpose()
     })?;
+    let Some(outcomes) = outcomes else {
+        let resume = resume_command(
+            given_data_dir,
+            target.project.as_ref().map(|p| p.dir.as_path()),
+            args.virtual_clock,
+        );
+        return interrupted(&app, pool.as_ref(), &resume);
+    };
     let elapsed = started.elapsed();
     let stats = app.engine.stats();
     let transitions = stats.transitions.load(Ordering::Relaxed);
@@ -252,6 +280,86 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         .find(|o| o.status != Status::Succeeded)
         .map(exit_code)
         .unwrap_or(ExitCode::SUCCESS))
+}
+
+/// After Ctrl-C: stops the engine and the functions, says which executions are left RUNNING and
+/// how to resume them, and exits with 130 as a shell does for SIGINT.
+fn interrupted(app: &App, pool: Option<&FunctionPool>, resume: &str) -> anyhow::Result<ExitCode> {
+    app.engine.shutdown();
+    if let Some(pool) = pool {
+        app.runtime.block_on(pool.shutdown());
+    }
+    let left: Vec<String> = app
+        .store
+        .running_roots()?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    match left.as_slice() {
+        [] => eprintln!("sluice: interrupted; no execution is left running"),
+        _ => {
+            eprintln!(
+                "sluice: interrupted; {} execution{} left RUNNING: {}",
+                left.len(),
+                if left.len() == 1 { "" } else { "s" },
+                left.join(", ")
+            );
+            eprintln!(
+                "resume {} with: {resume}",
+                if left.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
+    Ok(ExitCode::from(130))
+}
+
+/// The `sluice resume` command line that picks up what a run left in its data directory.
+fn resume_command(
+    given_data_dir: Option<&Path>,
+    project: Option<&Path>,
+    virtual_clock: bool,
+) -> String {
+    let mut words = vec!["sluice".to_string()];
+    if let Some(dir) = given_data_dir {
+        words.push("--data-dir".into());
+        words.push(shell_word(&dir.display().to_string()));
+    }
+    words.push("resume".into());
+    if let Some(dir) = project {
+        words.push(shell_word(&dir.display().to_string()));
+    }
+    if virtual_clock {
+        words.push("--virtual-clock".into());
+    }
+    words.join(" ")
+}
+
+/// A word a POSIX shell reads back as `text`: as it is when it is plain, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// Checks the names `count` executions named after `id` get (`id`, or `id-1` to `id-N`) against
+/// Step Functions' rules.
+fn check_names(id: &str, count: usize) -> anyhow::Result<()> {
+    validate_execution_name(id).map_err(|e| anyhow!("--name {id:?}: {e}"))?;
+    if count > 1 {
+        let last = format!("{id}-{count}");
+        validate_execution_name(&last).map_err(|e| {
+            anyhow!(
+                "--name {id:?} with --executions {count} names the last execution {last:?}: {e}"
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Resumes what stopped processes left running and waits for all of it. Only executions of

@@ -1,4 +1,4 @@
-//! `sluice validate`: every problem of every file, with positions.
+//! `sluice validate`: every problem of every definition file and project, with positions.
 
 use sluice_lang::diagnostic::Diagnostic;
 use std::path::PathBuf;
@@ -16,14 +16,26 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     );
 }
 
-/// Validates each file; exit 2 if any has a problem.
+/// Validates each definition file, and each project directory (its `sluice.yaml` and every flow
+/// it declares); exit 2 if any has a problem.
 pub fn validate(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
-        anyhow::bail!("give at least one definition file");
+        anyhow::bail!("give at least one definition file or project directory");
     }
     let mut all = Vec::new();
     for path in files {
         let file = path.display().to_string();
+        if path.is_dir() {
+            match crate::project::load(path) {
+                Ok(project) => outln!(
+                    "{file}: ok ({} flow{})",
+                    project.flows.len(),
+                    if project.flows.len() == 1 { "" } else { "s" }
+                ),
+                Err(ds) => all.extend(ds),
+            }
+            continue;
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => anyhow::bail!("reading {file}: {e}"),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod checks;
 mod common;
 use common::{copy_project, copy_project_without, last_json_line, repo, sluice, write_flow};
 

@@ -103,7 +103,88 @@ impl RunInfo {
     }
 }
 
+/// The most characters an execution name may have, as on Step Functions.
+pub const MAX_EXECUTION_NAME_CHARS: usize = 80;
+
+/// Checks an execution name against Step Functions' rules: 1 to 80 characters, no whitespace,
+/// none of `< > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /`, and no control characters
+/// (U+0000 to U+001F, U+007F to U+009F). The error says which rule the name breaks.
+pub fn validate_execution_name(name: &str) -> Result<(), String> {
+    const FORBIDDEN: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
+    let count = name.chars().count();
+    if count == 0 {
+        return Err("an execution name must not be empty".into());
+    }
+    if count > MAX_EXECUTION_NAME_CHARS {
+        return Err(format!(
+            "an execution name has at most {MAX_EXECUTION_NAME_CHARS} characters, this one has {count}"
+        ));
+    }
+    for c in name.chars() {
+        if c.is_control() {
+            return Err(format!(
+                "an execution name must not contain control characters, found U+{:04X}",
+                u32::from(c)
+            ));
+        }
+        if c.is_whitespace() {
+            return Err(format!(
+                "an execution name must not contain whitespace, found U+{:04X}",
+                u32::from(c)
+            ));
+        }
+        if FORBIDDEN.contains(c) {
+            return Err(format!(
+                "an execution name must not contain '{c}' (nor any of {FORBIDDEN})"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// An epoch-millisecond instant as a UTC date-time.
 pub fn epoch(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_names_follow_step_functions_rules() {
+        for ok in [
+            "a",
+            "first-run",
+            "run_2024.01.01",
+            "Größe-été",
+            "(parens)'quote'!@=+",
+            &"x".repeat(80),
+            &"é".repeat(80),
+        ] {
+            assert_eq!(validate_execution_name(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "must not be empty"),
+            (
+                &"x".repeat(81) as &str,
+                "at most 80 characters, this one has 81",
+            ),
+            ("a b", "whitespace, found U+0020"),
+            ("a\u{3000}b", "whitespace, found U+3000"),
+            ("a\u{a0}b", "whitespace, found U+00A0"),
+            ("tab\t", "control characters, found U+0009"),
+            ("nul\0", "control characters, found U+0000"),
+            ("del\u{7f}", "control characters, found U+007F"),
+            ("c1\u{9f}", "control characters, found U+009F"),
+        ] {
+            let err = validate_execution_name(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        for c in "<>{}[]?*\"#%\\^|~`$&,;:/".chars() {
+            let name = format!("a{c}b");
+            let err = validate_execution_name(&name).unwrap_err();
+            assert!(err.contains(&format!("'{c}'")), "{name}: {err}");
+        }
+    }
 }

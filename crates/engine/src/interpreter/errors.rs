@@ -1,7 +1,7 @@
 //! Retry and Catch: what happens when a state raises an error.
 
 use super::io::{Eval, catch_output};
-use super::{Cx, Flow};
+use super::{Cx, Flow, delay};
 use crate::effects::Command;
 use crate::model::{Frame, Step};
 use rand::Rng;
@@ -30,15 +30,14 @@ pub(super) fn handle(
         let used = frame.retries[index];
         if used < retrier.max_attempts {
             frame.retries[index] = used + 1;
-            let mut delay = retrier.interval_seconds * retrier.backoff_rate.powi(used as i32);
-            if let Some(cap) = retrier.max_delay_seconds {
-                delay = delay.min(cap);
-            }
-            if retrier.jitter_full {
-                delay = rand::rng().random_range(0.0..=delay.max(0.0));
-            }
+            let jitter = if retrier.jitter_full {
+                rand::rng().random::<f64>()
+            } else {
+                1.0
+            };
+            let delay = delay::retry_delay(retrier, used, jitter);
             let token = cx.token();
-            let due_ms = cx.now_ms + (delay * 1000.0) as i64;
+            let due_ms = delay::after(cx.now_ms, delay);
             frame.step = Step::Timer {
                 token,
                 due_ms,

@@ -5,6 +5,7 @@
 //! A frame runs until it must wait (a task, a timer) or its scope ends; Map and Parallel
 //! states hold child frames, addressed by a path of child indices.
 
+mod delay;
 mod distributed;
 mod errors;
 mod fanout;
@@ -12,6 +13,8 @@ mod fault;
 mod io;
 mod redrive;
 mod states;
+#[cfg(test)]
+mod tests;
 
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::map_run::ScopeStep;
@@ -60,7 +63,7 @@ pub fn start(
         next_event_id: 1,
         next_token: 1,
         globals: Map::new(),
-        deadline_ms: def.timeout_seconds.map(|s| now_ms + s as i64 * 1000),
+        deadline_ms: def.timeout_seconds.map(|s| delay::after_whole(now_ms, s)),
         failed_at: None,
         redriven: None,
     };

@@ -39,7 +39,9 @@ pub fn redrive(
     st.output = None;
     st.error = None;
     st.cause = None;
-    st.deadline_ms = def.timeout_seconds.map(|s| now_ms + s as i64 * 1000);
+    st.deadline_ms = def
+        .timeout_seconds
+        .map(|s| super::delay::after_whole(now_ms, s));
     let mut fx = Effects::default();
     let mut cx = Cx {
         info,

@@ -1,5 +1,6 @@
 //! What each state type does when it runs or resumes.
 
+use super::delay::{self, MAX_DELAY_SECONDS};
 use super::io::{self, Eval};
 use super::{Cx, Flow, fanout};
 use crate::effects::Command;
@@ -144,6 +145,9 @@ fn start(
                 Some(f) => Some(positive_seconds(f, "TimeoutSeconds", &frame.input, &ev)?),
                 None => None,
             };
+            if let Some(f) = &spec.heartbeat {
+                positive_seconds(f, "HeartbeatSeconds", &frame.input, &ev)?;
+            }
             drop(ev);
             let (target, payload) =
                 invoke::resolve(&spec.resource, &effective).map_err(Failure::runtime)?;
@@ -355,7 +359,13 @@ fn wait_until(
                     dataflow::compact(&v)
                 ))
             })?;
-            Ok(now_ms + (secs * 1000.0) as i64)
+            if secs > MAX_DELAY_SECONDS as f64 {
+                return Err(Failure::query(format!(
+                    "The Seconds field must be at most {MAX_DELAY_SECONDS}, not {}",
+                    dataflow::compact(&v)
+                )));
+            }
+            Ok(delay::after(now_ms, secs))
         }
         WaitSpec::SecondsPath(p) => {
             let v = dataflow::select(p, effective, &ev.env())?.ok_or_else(|| {
@@ -364,7 +374,12 @@ fn wait_until(
                 ))
             })?;
             let secs = match v.as_i64() {
-                Some(n) if n >= 0 => n,
+                Some(n) if n > MAX_DELAY_SECONDS as i64 => {
+                    return Err(Failure::runtime(format!(
+                        "The SecondsPath parameter references a value larger than {MAX_DELAY_SECONDS}: {p} == {n}"
+                    )));
+                }
+                Some(n) if n >= 0 => n.unsigned_abs(),
                 Some(n) => {
                     return Err(Failure::runtime(format!(
                         "The SecondsPath parameter references a negative value: {p} == {n}"
@@ -377,7 +392,7 @@ fn wait_until(
                     )));
                 }
             };
-            Ok(now_ms + secs * 1000)
+            Ok(delay::after_whole(now_ms, secs))
         }
         WaitSpec::Timestamp(v) => {
             let v = match v {
@@ -407,8 +422,14 @@ fn wait_until(
     }
 }
 
-/// A positive whole number of seconds from a literal, JSONata string or path field.
+/// A positive whole number of seconds, at most [`MAX_DELAY_SECONDS`], from a literal, JSONata
+/// string or path field; `name` is the literal field's name.
 fn positive_seconds(field: &Field, name: &str, raw: &Value, ev: &Eval) -> Result<u64, Failure> {
+    let name = match field {
+        Field::Path(_) => format!("{name}Path"),
+        Field::Literal(_) => name.to_owned(),
+    };
+    let name = name.as_str();
     let v = match field {
         Field::Literal(Value::String(s)) if dataflow::jsonata_source(s).is_some() => {
             ev.jsonata(&Value::String(s.clone()), &ev.states(raw, None, None), name)?
@@ -416,9 +437,11 @@ fn positive_seconds(field: &Field, name: &str, raw: &Value, ev: &Eval) -> Result
         Field::Literal(v) => v.clone(),
         Field::Path(p) => dataflow::select(p, raw, &ev.env())?.unwrap_or(Value::Null),
     };
-    v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+    v.as_u64()
+        .filter(|n| (1..=MAX_DELAY_SECONDS).contains(n))
+        .ok_or_else(|| {
         Failure::runtime(format!(
-            "The {name} field must be a positive integer, not {}",
+            "The {name} field must be a positive integer no larger than {MAX_DELAY_SECONDS}, not {}",
             dataflow::compact(&v)
         ))
     })

@@ -360,7 +360,10 @@ fn format_marker(marker: &Marker, dt: &NaiveDateTime, offset: i64) -> Res<String
         'Y' => {
             let y = date.year() as i64;
             match marker.year_digits {
-                Some(n) => y % 10i64.pow(n as u32),
+                Some(n) => u32::try_from(n)
+                    .ok()
+                    .and_then(|n| 10i64.checked_pow(n))
+                    .map_or(y, |m| y % m),
                 None => y,
             }
         }
@@ -448,7 +451,7 @@ pub(crate) fn format_millis(ms: f64, picture: Option<&str>, tz: Option<&str>) ->
     let offset = tz.and_then(parse_offset).unwrap_or(0);
     let picture = picture.unwrap_or(ISO_PICTURE);
     let parts = analyse_picture(picture)?;
-    let shifted = ms as i64 + offset * 60_000;
+    let shifted = (ms as i64).saturating_add(offset.saturating_mul(60_000));
     let dt = DateTime::<Utc>::from_timestamp_millis(shifted)
         .ok_or_else(|| Failure::new("D1001").value(crate::json::number_to_string(ms)))?
         .naive_utc();

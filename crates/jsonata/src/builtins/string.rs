@@ -205,6 +205,10 @@ fn trim<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     Ok(str_arg(&args, 0).map(|s| Value::string(trim_str(s))))
 }
 
+/// The widest `$pad` result, in characters: a wider one is an error rather than a string too
+/// large to build.
+const MAX_PAD_WIDTH: f64 = 10_000_000.0;
+
 fn pad<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     let Some(s) = str_arg(&args, 0) else {
         return Ok(None);
@@ -214,6 +218,9 @@ fn pad<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
         Some(c) if !c.is_empty() => c,
         _ => " ",
     };
+    if width.abs() > MAX_PAD_WIDTH {
+        return Err(Failure::new("D1001").value(crate::json::number_to_string(width)));
+    }
     let pad_len = width.abs().floor() as i64 - s.chars().count() as i64;
     if pad_len <= 0 {
         return string_result(s);

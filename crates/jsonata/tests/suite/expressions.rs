@@ -74,3 +74,26 @@ fn fdl_syntax_reads_variables() {
         "FDL expression over $input"
     );
 }
+
+#[test]
+fn extreme_numbers_in_date_functions_are_errors_or_values() {
+    for src in [
+        "$fromMillis(1e300, '[Y]', '+0100')",
+        "$fromMillis(-1e300, '[Y]', '-1000')",
+        "$fromMillis(9.2e18, undefined, '+1400')",
+        "$fromMillis(0, '[Y,*-30]')",
+        "$fromMillis(0, '[Y,*-19]')",
+        "$fromMillis(0, '[Y,2-2]')",
+    ] {
+        let _ = eval_with(src, None);
+    }
+    check0("$fromMillis(0, '[Y,2-2]')", json!("70"));
+    check0("$fromMillis(0, '[Y,*-30]')", json!("1970"));
+}
+
+#[test]
+fn padding_wider_than_a_string_can_be_is_an_error() {
+    check_error("$pad('x', 1e18)", None, "D1001");
+    check_error("$pad('x', -1e300)", None, "D1001");
+    check0("$pad('x', -3, '#')", json!("##x"));
+}

@@ -888,3 +888,35 @@ fn duplicate_keys_in_text_are_reported_by_validate() {
     assert_eq!(diagnostics[0].message, "duplicate key 'End'");
     assert_eq!(diagnostics[0].position, Some(Position::new(1, 64)));
 }
+
+#[test]
+fn numbers_too_large_for_a_delay_are_refused_at_their_place() {
+    let text = r#"{
+  "StartAt": "W", "TimeoutSeconds": 1e20,
+  "States": {
+    "W": { "Type": "Wait", "Seconds": 1000000000000000000, "Next": "T" },
+    "T": { "Type": "Task", "Resource": "r", "TimeoutSeconds": 1e18, "HeartbeatSeconds": 1000000000000000000, "End": true,
+           "Retry": [{ "ErrorEquals": ["States.ALL"], "IntervalSeconds": 1e18, "MaxDelaySeconds": 1000000000000000000, "MaxAttempts": 1e18 }] }
+  }
+}"#;
+    let found: Vec<String> = check("big.asl.json", text)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for expected in [
+        "big.asl.json:2:19: field TimeoutSeconds: expected an integer from 0 to 99999999, found 1e+20",
+        "big.asl.json:4:28: state 'W', field Seconds: expected an integer from 0 to 99999999, found 1000000000000000000",
+        "big.asl.json:5:45: state 'T', field TimeoutSeconds: expected an integer from 1 to 99999999, found 1e+18",
+        "big.asl.json:5:69: state 'T', field HeartbeatSeconds: expected an integer from 1 to 99999999, found 1000000000000000000",
+        "big.asl.json:6:55: state 'T', field Retry[0].IntervalSeconds: expected an integer from 1 to 99999999, found 1e+18",
+        "big.asl.json:6:80: state 'T', field Retry[0].MaxDelaySeconds: expected an integer from 1 to 31622400, found 1000000000000000000",
+        "big.asl.json:6:120: state 'T', field Retry[0].MaxAttempts: expected an integer from 0 to 99999999, found 1e+18",
+    ] {
+        assert!(
+            found.iter().any(|f| f == expected),
+            "{expected}\nnot in\n{}",
+            found.join("\n")
+        );
+    }
+    assert_eq!(found.len(), 7, "{}", found.join("\n"));
+}

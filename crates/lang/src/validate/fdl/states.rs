@@ -7,6 +7,9 @@ use super::{StateCx, scope};
 
 /// Longest task timeout, in seconds (seven days).
 const MAX_TASK_TIMEOUT: i64 = 604_800;
+/// Longest wait, in seconds: the longest delay the engine keeps (CloudFlow itself caps a Wait at
+/// 300 seconds; longer waits are accepted here as ASL accepts them).
+const MAX_WAIT_SECONDS: i64 = 99_999_999;
 /// Most branches a Parallel state may have.
 const MAX_BRANCHES: usize = 50;
 
@@ -253,7 +256,7 @@ pub(super) fn wait(r: &mut Report<'_>, cx: &StateCx<'_, '_>) {
                 .hint("keep only one of them");
         }
         (Some(at), None) => {
-            values::integer(r, &at, 0, i64::MAX);
+            values::integer(r, &at, 0, MAX_WAIT_SECONDS);
         }
         (None, Some(at)) => expression_field(r, &at),
     }

@@ -258,6 +258,20 @@ fn item_reader_source_types_are_checked() {
 }
 
 #[test]
+fn a_wait_longer_than_the_longest_delay_is_refused() {
+    let found = problems(flow(json!([
+        {"Name": "S", "Type": "Wait", "Seconds": 1_000_000_000_000_000_000_i64, "Next": "L"},
+        {"Name": "L", "Type": "Wait", "Seconds": 99_999_999, "End": true}
+    ])));
+    assert_problem(
+        &found,
+        "/States/0/Seconds",
+        "expected an integer from 0 to 99999999, found 1000000000000000000",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
 fn per_type_rules() {
     let found = problems(flow(json!([
         {"Name": "S", "Type": "Task", "Action": "Invoke", "TaskMode": "Async", "Parameters": "x", "Next": "C"},
