@@ -134,6 +134,12 @@ pub enum Step {
         /// The invocation, kept to dispatch it again after a restart.
         request: crate::invoke::InvokeRequest,
     },
+    /// Paused after the most transitions one step may make; the state is entered but not run.
+    /// A `Continue` with this token resumes it.
+    Paused {
+        /// Token of the pause.
+        token: u64,
+    },
     /// A task result arrived.
     TaskDone(TaskOutcome),
     /// A Distributed Map run ended. The run stays named so that a redrive can reopen it.

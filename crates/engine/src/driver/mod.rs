@@ -155,6 +155,9 @@ enum Msg {
         run: String,
         outcome: TaskOutcome,
     },
+    /// An event the driver sends an execution itself, after a commit (a paused frame's
+    /// `Continue`).
+    Apply(String, Event),
     Shutdown,
 }
 
@@ -494,6 +497,7 @@ impl Driver {
                 error,
             } => self.fed(&run, items, done, error),
             Msg::RunFinished { run, outcome } => self.run_finished(&run, outcome),
+            Msg::Apply(exec, event) => self.apply(&exec, event),
             Msg::Redrive(id, reply) => {
                 let result = self.redrive(&id);
                 let _ = reply.send(result);
@@ -745,6 +749,11 @@ impl Driver {
                     deadline: false,
                 })),
                 Command::MapRun { path, token, spec } => self.open_run(&exec, path, token, *spec),
+                Command::Continue { path, token } => {
+                    let _ = self
+                        .tx
+                        .send(Msg::Apply(exec, Event::Continue { path, token }));
+                }
                 Command::Invoke {
                     path,
                     token,

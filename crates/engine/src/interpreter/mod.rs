@@ -4,6 +4,11 @@
 //! [`Effects`] (commit history, dispatch commands) and feeds outcomes back as [`Event`]s.
 //! A frame runs until it must wait (a task, a timer) or its scope ends; Map and Parallel
 //! states hold child frames, addressed by a path of child indices.
+//!
+//! One call enters at most [`MAX_TRANSITIONS_PER_STEP`] states, so that a loop of Pass and
+//! Choice states never piles up an unbounded history before a commit: past that, a frame that
+//! could go on pauses at the state it just entered and asks for a [`Command::Continue`], which
+//! the caller answers with [`Event::Continue`] after committing.
 
 mod distributed;
 mod errors;
@@ -41,7 +46,17 @@ pub enum Event {
     },
     /// The whole-execution timeout passed.
     ExecutionTimeout,
+    /// A paused frame may go on (the answer to [`Command::Continue`]).
+    Continue {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Pause token.
+        token: u64,
+    },
 }
+
+/// The most states one call into the interpreter enters before a frame that could go on pauses.
+pub const MAX_TRANSITIONS_PER_STEP: u64 = 1_000;
 
 /// Starts an execution: records `ExecutionStarted` and runs until the first wait.
 pub fn start(
@@ -128,6 +143,14 @@ pub fn apply(
             &path,
             Delivery::Timer(token),
         ),
+        Event::Continue { path, token } => deliver(
+            &mut cx,
+            &def.root,
+            &mut root,
+            &[],
+            &path,
+            Delivery::Continue(token),
+        ),
     };
     finish(cx, st, root, progress);
     fx
@@ -136,7 +159,7 @@ pub fn apply(
 pub use distributed::ItemInputs;
 pub use redrive::redrive;
 
-/// Commands needed to resume a loaded execution: every pending task and timer, again.
+/// Commands needed to resume a loaded execution: every pending task, timer and pause, again.
 pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
     let mut out = Vec::new();
     if let Some(root) = &st.root {
@@ -161,6 +184,10 @@ fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
             path: path.clone(),
             token: *token,
             spec: spec.clone(),
+        }),
+        Step::Paused { token } => out.push(Command::Continue {
+            path: path.clone(),
+            token: *token,
         }),
         Step::Fanout(fan) => {
             for (i, child) in &fan.running {
@@ -357,7 +384,7 @@ impl Cx<'_> {
 
 /// How far a frame got.
 enum Progress {
-    /// It waits for a task or timer.
+    /// It waits for a task, a timer or a `Continue`.
     Blocked,
     /// Its scope ended with an output or an error.
     Done(Result<Value, Failure>),
@@ -367,6 +394,7 @@ enum Progress {
 enum Delivery {
     Task(u64, TaskOutcome),
     Timer(u64),
+    Continue(u64),
 }
 
 /// Walks down `path` and hands the delivery to the frame there, then lets each frame on the way
@@ -406,6 +434,10 @@ fn deliver(
                 frame.step = Step::TimerFired {
                     wait_state: *wait_state,
                 };
+                true
+            }
+            (Step::Paused { token }, Delivery::Continue(t)) if *token == t => {
+                frame.step = Step::Ready;
                 true
             }
             _ => false,
@@ -458,7 +490,7 @@ pub(crate) enum Flow {
     Fail(Failure),
 }
 
-/// Runs a frame until it blocks or its scope ends.
+/// Runs a frame until it blocks, pauses (see [`MAX_TRANSITIONS_PER_STEP`]) or its scope ends.
 fn run(cx: &mut Cx, scope: &Scope, frame: &mut Frame, outer: &[&Map<String, Value>]) -> Progress {
     loop {
         let Some(state) = scope.state(&frame.state) else {
@@ -480,6 +512,15 @@ fn run(cx: &mut Cx, scope: &Scope, frame: &mut Frame, outer: &[&Map<String, Valu
                 frame.input = output;
                 frame.step = Step::Ready;
                 cx.enter(scope, frame);
+                if cx.fx.transitions >= MAX_TRANSITIONS_PER_STEP {
+                    let token = cx.token();
+                    frame.step = Step::Paused { token };
+                    cx.fx.commands.push(Command::Continue {
+                        path: cx.path.clone(),
+                        token,
+                    });
+                    return Progress::Blocked;
+                }
             }
             Flow::End(output) => {
                 exit(cx, state.type_name(), frame, &output);

@@ -35,7 +35,10 @@ pub(super) fn step(
             frame.step = Step::Fanout(fan);
             fanout::pump(cx, state, frame, outer)
         }
-        waiting @ (Step::Task { .. } | Step::Timer { .. } | Step::MapRun { .. }) => {
+        waiting @ (Step::Task { .. }
+        | Step::Timer { .. }
+        | Step::MapRun { .. }
+        | Step::Paused { .. }) => {
             frame.step = waiting;
             Ok(Flow::Block)
         }

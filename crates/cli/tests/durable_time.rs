@@ -1,0 +1,152 @@
+//! Long loops and time through the real binary: a loop of Pass and Choice states commits as it
+//! goes and resumes after `kill -9`.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{last_json_line, sluice};
+
+/// Counts `$.i` up to `$.n`: two states entered per iteration.
+fn counting_loop() -> Value {
+    json!({
+        "StartAt": "Inc",
+        "States": {
+            "Inc": {
+                "Type": "Pass",
+                "Parameters": { "i.$": "States.MathAdd($.i, 1)", "n.$": "$.n" },
+                "Next": "Check"
+            },
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{ "Variable": "$.i", "NumericLessThanPath": "$.n", "Next": "Inc" }],
+                "Default": "Done"
+            },
+            "Done": { "Type": "Succeed" }
+        }
+    })
+}
+
+fn write_flow(dir: &Path, flow: &Value) -> std::path::PathBuf {
+    let path = dir.join("flow.asl.json");
+    std::fs::write(&path, flow.to_string()).unwrap();
+    path
+}
+
+/// The execution's history events.
+fn history(data_dir: &Path, id: &str) -> Vec<Value> {
+    let out = sluice(data_dir)
+        .args(["history", id, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["type"] == kind).count()
+}
+
+/// The commit count from the run's summary line (`... (N/s, C commits)`).
+fn commits(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("state transitions in"))
+        .unwrap_or_else(|| panic!("no summary line: {stderr}"));
+    let before = line.trim_end_matches(" commits)");
+    before
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no commit count in {line}"))
+}
+
+#[test]
+fn a_fifty_thousand_iteration_loop_completes_committing_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), &counting_loop());
+    let out = sluice(dir.path())
+        .arg("run")
+        .arg(&flow)
+        .args([
+            "--json",
+            "--name",
+            "loop",
+            "--input",
+            r#"{"i": 0, "n": 50000}"#,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "SUCCEEDED");
+    assert_eq!(line["output"], json!({"i": 50000, "n": 50000}));
+    // 100,001 states entered, at most 1,000 per step, each step committed before the next.
+    assert!(commits(&stderr) >= 100, "{stderr}");
+    let events = history(dir.path(), "loop");
+    assert_eq!(count(&events, "PassStateEntered"), 50000);
+    assert_eq!(count(&events, "ChoiceStateEntered"), 50000);
+}
+
+#[test]
+fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), &counting_loop());
+    let data = dir.path().join("data");
+    let n = 30000;
+    let mut child = sluice(&data)
+        .arg("run")
+        .arg(&flow)
+        .args(["--json", "--name", "victim", "--input"])
+        .arg(json!({"i": 0, "n": n}).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some steps are committed and long before the loop can end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let seen = data.join("sluice.db").exists()
+            && sluice(&data)
+                .args(["describe", "victim", "--json"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            && count(&history(&data, "victim"), "PassStateEntered") >= 2000;
+        if seen || Instant::now() > deadline {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = count(&history(&data, "victim"), "PassStateEntered");
+    assert!(
+        (2000..n).contains(&before),
+        "killed after {before} iterations"
+    );
+
+    let resumed = sluice(&data).args(["resume", "--json"]).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let line = last_json_line(&resumed);
+    assert_eq!(line["execution"], "victim");
+    assert_eq!(line["status"], "SUCCEEDED");
+    assert_eq!(line["output"], json!({"i": n, "n": n}));
+    let events = history(&data, "victim");
+    assert_eq!(count(&events, "PassStateEntered"), n, "each iteration once");
+    let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=events.len() as u64).collect::<Vec<_>>());
+}
