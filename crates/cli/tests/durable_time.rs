@@ -1,5 +1,5 @@
 //! Long loops and time through the real binary: a loop of Pass and Choice states commits as it
-//! goes and resumes after `kill -9`.
+//! goes and resumes after `kill -9`; a seeded run on the virtual clock repeats exactly.
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -149,4 +149,80 @@ fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
     assert_eq!(count(&events, "PassStateEntered"), n, "each iteration once");
     let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, (1..=events.len() as u64).collect::<Vec<_>>());
+}
+
+/// Reads the clock and draws in JSONata, then retries a failing Parallel with full jitter.
+fn chancy_flow() -> Value {
+    json!({
+        "QueryLanguage": "JSONata",
+        "StartAt": "Draw",
+        "States": {
+            "Draw": {
+                "Type": "Pass",
+                "Output": { "now": "{% $now() %}", "random": "{% $random() %}", "uuid": "{% $uuid() %}" },
+                "Next": "Flaky"
+            },
+            "Flaky": {
+                "Type": "Parallel",
+                "Branches": [{
+                    "StartAt": "Boom",
+                    "States": { "Boom": { "Type": "Fail", "Error": "Boom" } }
+                }],
+                "Retry": [{
+                    "ErrorEquals": ["Boom"],
+                    "IntervalSeconds": 30,
+                    "MaxAttempts": 4,
+                    "JitterStrategy": "FULL"
+                }],
+                "Catch": [{ "ErrorEquals": ["States.ALL"], "Next": "Caught" }],
+                "Next": "Caught"
+            },
+            "Caught": { "Type": "Succeed" }
+        }
+    })
+}
+
+/// Runs the flow with `seed` on the virtual clock into the data dir `label`; returns its history.
+fn seeded_history(dir: &Path, label: &str, flow: &Path, seed: u64) -> Vec<Value> {
+    let data = dir.join(label);
+    let out = sluice(&data)
+        .arg("run")
+        .arg(flow)
+        .args(["--json", "--virtual-clock", "--name", "again", "--seed"])
+        .arg(seed.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(last_json_line(&out)["status"], "SUCCEEDED");
+    history(&data, "again")
+}
+
+#[test]
+fn a_seeded_run_on_the_virtual_clock_repeats_its_history_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(dir.path(), &chancy_flow());
+    let first = seeded_history(dir.path(), "first", &flow, 7);
+    let second = seeded_history(dir.path(), "second", &flow, 7);
+    assert_eq!(first, second, "timestamps, draws and retry delays repeat");
+    assert_eq!(
+        first[0]["timestamp_ms"], 1_577_836_800_000i64,
+        "2020-01-01T00:00:00Z"
+    );
+    let retried: Vec<i64> = first
+        .iter()
+        .filter(|e| e["type"] == "ParallelStateStarted")
+        .map(|e| e["timestamp_ms"].as_i64().unwrap())
+        .collect();
+    assert_eq!(retried.len(), 5, "the first attempt and four retries");
+    let other = seeded_history(dir.path(), "other", &flow, 8);
+    let other_retried: Vec<i64> = other
+        .iter()
+        .filter(|e| e["type"] == "ParallelStateStarted")
+        .map(|e| e["timestamp_ms"].as_i64().unwrap())
+        .collect();
+    assert_ne!(retried, other_retried, "another seed, other delays");
 }

@@ -2,3 +2,4 @@
 
 mod bounded_steps;
 mod harness;
+mod seeded;

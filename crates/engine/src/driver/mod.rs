@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub clock: ClockMode,
     /// Most events applied before a commit.
     pub max_batch: usize,
+    /// Where a virtual clock starts, epoch ms (default: the wall clock's time at start).
+    pub clock_start_ms: Option<i64>,
 }
 
 impl Default for EngineOptions {
@@ -48,6 +50,7 @@ impl Default for EngineOptions {
         EngineOptions {
             clock: ClockMode::Real,
             max_batch: 4096,
+            clock_start_ms: None,
         }
     }
 }
@@ -182,6 +185,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
+        let virtual_now = options.clock_start_ms.unwrap_or_else(now_ms);
         let mut driver = Driver {
             store,
             invoker,
@@ -197,7 +201,7 @@ impl Engine {
             timers: BinaryHeap::new(),
             watchers: HashMap::new(),
             in_flight: 0,
-            virtual_now: now_ms(),
+            virtual_now,
             dirty: Vec::new(),
             commands: Vec::new(),
             runs: HashMap::new(),

@@ -1,11 +1,11 @@
 //! Retry and Catch: what happens when a state raises an error.
 
 use super::io::{Eval, catch_output};
-use super::{Cx, Flow};
+use super::{Cx, Flow, JITTER};
 use crate::effects::Command;
 use crate::model::{Frame, Step};
-use rand::Rng;
 use serde_json::{Map, Value};
+use sluice_jsonata::unit_interval;
 use sluice_lang::dataflow::Failure;
 use sluice_lang::ir::{State, error_matches};
 
@@ -34,10 +34,10 @@ pub(super) fn handle(
             if let Some(cap) = retrier.max_delay_seconds {
                 delay = delay.min(cap);
             }
-            if retrier.jitter_full {
-                delay = rand::rng().random_range(0.0..=delay.max(0.0));
-            }
             let token = cx.token();
+            if retrier.jitter_full {
+                delay = delay.max(0.0) * unit_interval(cx.random_bits([JITTER, token]));
+            }
             let due_ms = cx.now_ms + (delay * 1000.0) as i64;
             frame.step = Step::Timer {
                 token,

@@ -22,8 +22,10 @@ use crate::map_run::ScopeStep;
 use crate::model::{ExecutionState, Frame, Redriven, Status, Step, TaskOutcome};
 use crate::run_info::RunInfo;
 use serde_json::{Map, Value, json};
+use sluice_jsonata::{Ambient, mix64, text_seed};
 use sluice_lang::dataflow::Failure;
 use sluice_lang::ir::{Definition, Scope, State, StateKind};
+use std::cell::Cell;
 
 /// Something that happened to an execution.
 #[derive(Clone, Debug)]
@@ -80,15 +82,7 @@ pub fn start(
     };
     let mut fx = Effects::default();
     let execution_input = input.clone();
-    let mut cx = Cx {
-        info,
-        execution_input: &execution_input,
-        st: Counters::take(&mut st),
-        fx: &mut fx,
-        now_ms,
-        path: Vec::new(),
-        scopes: Vec::new(),
-    };
+    let mut cx = Cx::new(info, &execution_input, &mut st, &mut fx, now_ms);
     cx.event(
         "ExecutionStarted",
         json!({ "input": input, "roleArn": info.role_arn }),
@@ -112,15 +106,7 @@ pub fn apply(
     let Some(mut root) = st.root.take() else {
         return fx;
     };
-    let mut cx = Cx {
-        info,
-        execution_input,
-        st: Counters::take(st),
-        fx: &mut fx,
-        now_ms,
-        path: Vec::new(),
-        scopes: Vec::new(),
-    };
+    let mut cx = Cx::new(info, execution_input, st, &mut fx, now_ms);
     let progress = match event {
         Event::ExecutionTimeout => Progress::Done(Err(Failure::new("States.Timeout", ""))),
         Event::TaskResult {
@@ -281,9 +267,53 @@ struct Cx<'a> {
     path: Vec<u32>,
     /// The scopes entered on the way to the current frame, for naming item processors.
     scopes: Vec<ScopeStep>,
+    /// Evaluation environments handed out in this call (see [`Cx::ambient`]).
+    ambients: Cell<u64>,
 }
 
-impl Cx<'_> {
+/// The first word of the salt of a retry's jitter (see [`Cx::random_bits`]); event ids, the
+/// first word for JSONata evaluations, start at 1.
+const JITTER: u64 = 0;
+
+impl<'a> Cx<'a> {
+    /// A transition of `st` at `now_ms`, recording into `fx`.
+    fn new(
+        info: &'a RunInfo,
+        execution_input: &'a Value,
+        st: &mut ExecutionState,
+        fx: &'a mut Effects,
+        now_ms: i64,
+    ) -> Cx<'a> {
+        Cx {
+            info,
+            execution_input,
+            st: Counters::take(st),
+            fx,
+            now_ms,
+            path: Vec::new(),
+            scopes: Vec::new(),
+            ambients: Cell::new(0),
+        }
+    }
+
+    /// 64 random bits for the decision named by `salt`: the same seed, execution and salt give
+    /// the same bits, so no generator state needs to be kept.
+    fn random_bits(&self, salt: [u64; 2]) -> u64 {
+        let execution = self.info.seed ^ text_seed(&self.info.execution_name);
+        salt.iter().fold(mix64(execution), |h, s| mix64(h ^ s))
+    }
+
+    /// The clock and seed of one JSONata environment: this step's time, and a seed named by the
+    /// next event id and how many environments this call handed out before.
+    fn ambient(&self) -> Ambient {
+        let n = self.ambients.get();
+        self.ambients.set(n + 1);
+        Ambient {
+            now_millis: Some(self.now_ms),
+            seed: Some(self.random_bits([self.st.next_event_id, n])),
+        }
+    }
+
     /// Enters child `index` of `state`.
     fn descend(&mut self, state: &State, index: u32) {
         self.path.push(index);
