@@ -1,5 +1,6 @@
 //! Long loops and time through the real binary: a loop of Pass and Choice states commits as it
-//! goes and resumes after `kill -9`; a seeded run on the virtual clock repeats exactly.
+//! goes and resumes after `kill -9`; a seeded run on the virtual clock repeats exactly; a Task's
+//! `TimeoutSeconds` ends a function that hangs.
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -225,4 +226,47 @@ fn a_seeded_run_on_the_virtual_clock_repeats_its_history_exactly() {
         .map(|e| e["timestamp_ms"].as_i64().unwrap())
         .collect();
     assert_ne!(retried, other_retried, "another seed, other delays");
+}
+
+#[test]
+fn a_task_timeout_fails_the_attempt_without_waiting_for_a_hanging_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("functions")).unwrap();
+    std::fs::create_dir_all(project.join("flows")).unwrap();
+    std::fs::write(
+        project.join("sluice.yaml"),
+        "functions:\n  sleepy: { runtime: python3, handler: functions/sleepy.handler, timeout: 60s }\nflows:\n  main: flows/main.json\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("functions/sleepy.py"),
+        "import time\n\ndef handler(event, context):\n    time.sleep(30)\n    return event\n",
+    )
+    .unwrap();
+    let flow = json!({
+        "StartAt": "Call",
+        "States": {"Call": {
+            "Type": "Task", "Resource": "sluice:function:sleepy", "TimeoutSeconds": 1, "End": true
+        }}
+    });
+    std::fs::write(project.join("flows/main.json"), flow.to_string()).unwrap();
+    let started = Instant::now();
+    let out = sluice(&project.join(".sluice"))
+        .arg("run")
+        .arg(project)
+        .args(["--json", "--name", "sleepy"])
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "FAILED", "{line}");
+    assert_eq!(line["error"], "States.Timeout");
+    assert_eq!(line["cause"], Value::Null);
+    let events = history(&project.join(".sluice"), "sleepy");
+    assert_eq!(count(&events, "TaskTimedOut"), 1);
 }

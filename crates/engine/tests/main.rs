@@ -3,3 +3,4 @@
 mod bounded_steps;
 mod harness;
 mod seeded;
+mod task_timeouts;

@@ -18,6 +18,7 @@ mod redrive;
 mod states;
 
 use crate::effects::{Command, Effects, HistoryEvent};
+use crate::invoke::TaskError;
 use crate::map_run::ScopeStep;
 use crate::model::{ExecutionState, Frame, Redriven, Status, Step, TaskOutcome};
 use crate::run_info::RunInfo;
@@ -108,7 +109,10 @@ pub fn apply(
     };
     let mut cx = Cx::new(info, execution_input, st, &mut fx, now_ms);
     let progress = match event {
-        Event::ExecutionTimeout => Progress::Done(Err(Failure::new("States.Timeout", ""))),
+        Event::ExecutionTimeout => {
+            time_out(cx, st, root);
+            return fx;
+        }
         Event::TaskResult {
             path,
             token,
@@ -156,11 +160,24 @@ pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
 
 fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
     match &frame.step {
-        Step::Task { token, request } => out.push(Command::Invoke {
-            path: path.clone(),
-            token: *token,
-            request: request.clone(),
-        }),
+        Step::Task {
+            token,
+            request,
+            deadline_ms,
+        } => {
+            out.push(Command::Invoke {
+                path: path.clone(),
+                token: *token,
+                request: request.clone(),
+            });
+            if let Some(due_ms) = deadline_ms {
+                out.push(Command::Timer {
+                    path: path.clone(),
+                    token: *token,
+                    due_ms: *due_ms,
+                });
+            }
+        }
         Step::Timer { token, due_ms, .. } => out.push(Command::Timer {
             path: path.clone(),
             token: *token,
@@ -187,6 +204,41 @@ fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
 }
 
 fn finish(cx: Cx, st: &mut ExecutionState, root: Frame, progress: Progress) {
+    let (kind, details) = match progress {
+        Progress::Blocked => {
+            cx.st.put(st);
+            st.root = Some(root);
+            return;
+        }
+        Progress::Done(Ok(output)) => {
+            st.status = Status::Succeeded;
+            let d = json!({ "output": output });
+            st.output = Some(output);
+            ("ExecutionSucceeded", d)
+        }
+        Progress::Done(Err(f)) => {
+            st.failed_at = Some(root);
+            st.status = Status::Failed;
+            let d = json!({ "error": f.error, "cause": f.cause });
+            st.error = Some(f.error).filter(|e| !e.is_empty());
+            st.cause = Some(f.cause).filter(|c| !c.is_empty());
+            ("ExecutionFailed", d)
+        }
+    };
+    record_end(cx, st, kind, details);
+}
+
+/// Stops the execution at its `TimeoutSeconds`, keeping where it stood for a redrive.
+fn time_out(cx: Cx, st: &mut ExecutionState, root: Frame) {
+    st.status = Status::TimedOut;
+    st.error = None;
+    st.cause = None;
+    st.failed_at = Some(root);
+    record_end(cx, st, "ExecutionTimedOut", json!({}));
+}
+
+/// Puts the counters back and records the event that ends the execution.
+fn record_end(cx: Cx, st: &mut ExecutionState, kind: &str, details: Value) {
     let Cx {
         st: counters,
         fx,
@@ -194,42 +246,14 @@ fn finish(cx: Cx, st: &mut ExecutionState, root: Frame, progress: Progress) {
         ..
     } = cx;
     counters.put(st);
-    match progress {
-        Progress::Blocked => st.root = Some(root),
-        Progress::Done(result) => {
-            let (kind, details) = match result {
-                Ok(output) => {
-                    st.status = Status::Succeeded;
-                    let d = json!({ "output": output });
-                    st.output = Some(output);
-                    ("ExecutionSucceeded", d)
-                }
-                Err(f) if f.error == "States.Timeout" && f.cause.is_empty() => {
-                    st.status = Status::TimedOut;
-                    st.error = None;
-                    st.cause = None;
-                    st.failed_at = Some(root);
-                    ("ExecutionTimedOut", json!({}))
-                }
-                Err(f) => {
-                    st.failed_at = Some(root);
-                    st.status = Status::Failed;
-                    let d = json!({ "error": f.error, "cause": f.cause });
-                    st.error = Some(f.error).filter(|e| !e.is_empty());
-                    st.cause = Some(f.cause).filter(|c| !c.is_empty());
-                    ("ExecutionFailed", d)
-                }
-            };
-            let id = st.next_event_id;
-            st.next_event_id += 1;
-            fx.history.push(HistoryEvent {
-                id,
-                timestamp_ms: now_ms,
-                kind: kind.to_string(),
-                details,
-            });
-        }
-    }
+    let id = st.next_event_id;
+    st.next_event_id += 1;
+    fx.history.push(HistoryEvent {
+        id,
+        timestamp_ms: now_ms,
+        kind: kind.to_string(),
+        details,
+    });
 }
 
 /// Counters and execution-wide values taken out of the state while frames are borrowed.
@@ -464,6 +488,18 @@ fn deliver(
                 frame.step = Step::TimerFired {
                     wait_state: *wait_state,
                 };
+                true
+            }
+            (
+                Step::Task {
+                    token,
+                    deadline_ms: Some(_),
+                    ..
+                },
+                Delivery::Timer(t),
+            ) if *token == t => {
+                let TaskError { error, cause } = TaskError::timeout();
+                frame.step = Step::TaskDone(TaskOutcome::Err { error, cause });
                 true
             }
             (Step::Paused { token }, Delivery::Continue(t)) if *token == t => {
