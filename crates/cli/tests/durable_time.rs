@@ -53,6 +53,24 @@ fn history(data_dir: &Path, id: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `cmd` to its end, failing the test if it takes longer than `secs` (instead of hanging).
+fn output_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
@@ -136,7 +154,7 @@ fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
         "killed after {before} iterations"
     );
 
-    let resumed = sluice(&data).args(["resume", "--json"]).output().unwrap();
+    let resumed = output_within(sluice(&data).args(["resume", "--json"]), 60);
     assert!(
         resumed.status.success(),
         "{}",
