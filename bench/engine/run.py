@@ -2,24 +2,34 @@
 """Engine overhead benchmark: Sluice against @wmfs/statebox and Prefect 3, side by side.
 
     python3 bench/engine/run.py [--runs 3] [--quick] [--only sluice,statebox,prefect]
-                                [--shapes chain_1000,concurrent_100x20,map_10000]
-                                [--timeout 600] [--scratch bench/.peers] [--no-build]
+                                [--shapes chain_1000,concurrent_100x20,map_10000,python_tasks_40]
+                                [--timeout 600] [--scratch bench/.peers] [--no-build] [--python PATH]
+    python3 bench/engine/run.py --shapes loops --runs 1
 
-Three shapes, each on every system (see bench/README.md):
+Shapes (see bench/README.md); the first four run by default:
   chain_1000          one execution of a 1,000-state chain of Pass states
   concurrent_100x20   100 concurrent executions of a 20-state Pass chain
   map_10000           one execution of an inline Map over 10,000 items, iterator = one Pass state
+  python_tasks_40     one execution of 40 sequential Tasks calling a trivial Python function
+                      (Sluice and Prefect only; printed beside published figures for the shape)
+  loop_10k, loop_100k, loop_1m
+                      a Pass/Choice loop of that many iterations (Sluice only)
+  loop_task_10k, loop_task_100k
+                      a Task/Choice loop calling the Python function that many times (Sluice only)
+`--shapes loops` runs every loop shape. For Sluice runs the peak RSS of the process is recorded
+(with /usr/bin/time when present).
 
 Sluice runs through its release binary (`cargo build --release -p sluice`), durable (SQLite, WAL,
 synchronous=FULL, group commit), with a fresh --data-dir per run on the repo's disk. The peers are
 installed on first use into the scratch dir: statebox with npm, Prefect in a venv with pip.
 Every (run, shape, system) is a fresh process; runs are interleaved so load drift hits all systems.
-Prints a table and writes bench/out/engine.json. Standard library only.
+Prints tables and writes bench/out/engine.json. Standard library only.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -38,16 +48,50 @@ HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
 
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 SYSTEMS = ["sluice", "statebox", "prefect"]
 PEERS = ["statebox", "prefect"]
 
-# name -> (kind, executions, states per execution or items)
+# name -> (kind, executions, states per execution, items, tasks or iterations)
 SHAPES = {
     "chain_1000": ("chain", 1, 1000),
     "concurrent_100x20": ("concurrent", 100, 20),
     "map_10000": ("map", 1, 10000),
+    "python_tasks_40": ("tasks", 1, 40),
+    "loop_10k": ("loop", 1, 10_000),
+    "loop_100k": ("loop", 1, 100_000),
+    "loop_1m": ("loop", 1, 1_000_000),
+    "loop_task_10k": ("loop_task", 1, 10_000),
+    "loop_task_100k": ("loop_task", 1, 100_000),
+}
+DEFAULT_SHAPES = ["chain_1000", "concurrent_100x20", "map_10000", "python_tasks_40"]
+LOOP_SHAPES = [name for name, (kind, _, _) in SHAPES.items() if kind in ("loop", "loop_task")]
+# Which systems run which kind of shape (Prefect runs `tasks` as its `chain` of trivial tasks).
+KIND_SYSTEMS = {
+    "chain": SYSTEMS,
+    "concurrent": SYSTEMS,
+    "map": SYSTEMS,
+    "tasks": ["sluice", "prefect"],
+    "loop": ["sluice"],
+    "loop_task": ["sluice"],
 }
 QUICK_PREFECT_MAP_ITEMS = 1000
+
+# Published figures for 40 sequential trivial Python tasks (Windmill's orchestrator benchmark),
+# seconds, printed beside python_tasks_40 for scale. Their machines are not this one.
+TASKS_40_ANCHORS = {"Hatchet": 1.2, "Windmill": 2.1, "Temporal": 3.0, "Prefect": 4.9, "Airflow": 116}
+
+# A trivial Python function for the Task shapes: adds one to `n`, keeps the rest of the event.
+ADD_ONE = """def handler(event, context):
+    return dict(event, n=event["n"] + 1)
+"""
 
 PREFECT_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -101,22 +145,97 @@ def map_flow() -> dict:
     }
 
 
+def task_chain(n: int) -> dict:
+    """A warm-up Task (its result dropped), then n sequential Tasks, all calling add_one."""
+    states: dict = {
+        "Warm": {"Type": "Task", "Resource": "sluice:function:add_one", "ResultPath": None, "Next": "T0"}
+    }
+    for i in range(n):
+        s: dict = {"Type": "Task", "Resource": "sluice:function:add_one"}
+        if i == n - 1:
+            s["End"] = True
+        else:
+            s["Next"] = f"T{i + 1}"
+        states[f"T{i}"] = s
+    return {
+        "Comment": f"a warm-up call, then {n} sequential Tasks calling add_one",
+        "StartAt": "Warm",
+        "States": states,
+    }
+
+
+def counting_loop(with_task: bool) -> dict:
+    """Counts `$.n` up to `$.limit`: a Pass (or a Task calling add_one) and a Choice per iteration."""
+    if with_task:
+        step = {"Type": "Task", "Resource": "sluice:function:add_one", "Next": "Check"}
+    else:
+        step = {
+            "Type": "Pass",
+            "Parameters": {"n.$": "States.MathAdd($.n, 1)", "limit.$": "$.limit"},
+            "Next": "Check",
+        }
+    return {
+        "Comment": "a loop of " + ("Task" if with_task else "Pass") + " and Choice states",
+        "StartAt": "Step",
+        "States": {
+            "Step": step,
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericLessThanPath": "$.limit", "Next": "Step"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def write_project(root: Path, shape: str, definition: dict) -> Path:
+    """A Sluice project directory with the add_one function and the shape's flow."""
+    project = root / shape
+    (project / "functions").mkdir(parents=True, exist_ok=True)
+    (project / "flows").mkdir(parents=True, exist_ok=True)
+    (project / "functions" / "add_one.py").write_text(ADD_ONE)
+    (project / "flows" / "main.json").write_text(json.dumps(definition, indent=1))
+    (project / "sluice.yaml").write_text(
+        "functions:\n"
+        "  add_one: { runtime: python3, handler: functions/add_one.handler, concurrency: 1 }\n"
+        "flows:\n"
+        "  main: flows/main.json\n"
+    )
+    return project
+
+
 def write_flows(flow_dir: Path, shapes: list[str]) -> dict:
-    """Writes each shape's ASL definition and input; returns shape -> (flow, input, expected)."""
+    """Writes each shape's ASL definition (a flow file, or a project directory when it calls a
+    function) and input; returns shape -> (flow or project, input, expected)."""
     flow_dir.mkdir(parents=True, exist_ok=True)
     files = {}
     for shape in shapes:
         kind, executions, size = SHAPES[shape]
+        project = None
         if kind == "map":
             definition = map_flow()
             inp = {"items": list(range(size))}
             expected = inp["items"]
+        elif kind == "tasks":
+            project = write_project(flow_dir, shape, task_chain(size))
+            inp = {"n": 0}
+            expected = {"n": size}
+        elif kind in ("loop", "loop_task"):
+            definition = counting_loop(kind == "loop_task")
+            if kind == "loop_task":
+                project = write_project(flow_dir, shape, definition)
+            inp = {"n": 0, "limit": size}
+            expected = {"n": size, "limit": size}
         else:
             definition = pass_chain(size)
             inp = {"n": 0, "tag": shape}
             expected = inp
-        flow = flow_dir / f"{shape}.json"
-        flow.write_text(json.dumps(definition, indent=1))
+        if project is None:
+            flow = flow_dir / f"{shape}.json"
+            flow.write_text(json.dumps(definition, indent=1))
+        else:
+            flow = project
         inp_file = flow_dir / f"{shape}.input.json"
         inp_file.write_text(json.dumps(inp))
         files[shape] = (flow, inp_file, expected)
@@ -126,8 +245,19 @@ def write_flows(flow_dir: Path, shapes: list[str]) -> dict:
 # ---------------------------------------------------------------------------- processes
 
 
-def run_process(cmd: list[str], env: dict | None, timeout: float, cwd: Path | None = None) -> dict:
-    """Runs cmd in its own process group; kills that group on timeout. Returns wall/CPU/output."""
+TIME = Path("/usr/bin/time")
+
+
+def run_process(cmd: list[str], env: dict | None, timeout: float, cwd: Path | None = None,
+                measure_rss: bool = False) -> dict:
+    """Runs cmd in its own process group; kills that group on timeout. Returns wall/CPU/output,
+    and with `measure_rss` the peak RSS of cmd in MB (through /usr/bin/time, when present)."""
+    rss_file = None
+    if measure_rss and TIME.exists():
+        fd, rss_name = tempfile.mkstemp(prefix="rss-", suffix=".txt")
+        os.close(fd)
+        rss_file = Path(rss_name)
+        cmd = [str(TIME), "-f", "%M", "-o", str(rss_file), *cmd]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -157,7 +287,7 @@ def run_process(cmd: list[str], env: dict | None, timeout: float, cwd: Path | No
         pass
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {
+    result = {
         "rc": proc.returncode,
         "timed_out": timed_out,
         "wall_s": wall,
@@ -165,6 +295,12 @@ def run_process(cmd: list[str], env: dict | None, timeout: float, cwd: Path | No
         "stdout": out or "",
         "stderr": err or "",
     }
+    if rss_file is not None:
+        text = rss_file.read_text().strip().splitlines()
+        rss_file.unlink()
+        if text and text[-1].isdigit():
+            result["max_rss_mb"] = int(text[-1]) / 1024
+    return result
 
 
 def last_json_line(text: str) -> dict | None:
@@ -256,16 +392,44 @@ def build_sluice(args) -> Path:
 # ---------------------------------------------------------------------------- one run
 
 
-def run_sluice(binary: Path, shape: str, files: dict, tmp_root: Path, timeout: float) -> dict:
+def task_timings(binary: Path, data_dir: Path, execution: str) -> dict:
+    """From the history of a python_tasks_40 execution: how long the warm-up call took (the
+    function's cold start included), and the 40 Tasks after it, from entering the first to the
+    execution's end."""
+    r = subprocess.run([str(binary), "--data-dir", str(data_dir), "history", execution, "--json"],
+                       capture_output=True, text=True)
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    at = {}
+    for e in events:
+        if e["type"] == "TaskScheduled":
+            at.setdefault("scheduled", e["timestamp_ms"])
+        elif e["type"] == "TaskSucceeded":
+            at.setdefault("warm", e["timestamp_ms"])
+        elif e["type"] == "TaskStateEntered" and e["details"].get("name") == "T0":
+            at["first"] = e["timestamp_ms"]
+        elif e["type"] == "ExecutionSucceeded":
+            at["end"] = e["timestamp_ms"]
+    if len(at) < 4:
+        return {}
+    return {"first_call_s": (at["warm"] - at["scheduled"]) / 1000, "tasks_s": (at["end"] - at["first"]) / 1000}
+
+
+def run_sluice(binary: Path, shape: str, files: dict, tmp_root: Path, timeout: float,
+               env: dict | None) -> dict:
     kind, executions, size = SHAPES[shape]
     flow, inp, expected = files[shape]
     data_dir = Path(tempfile.mkdtemp(prefix=f"sluice-{shape}-", dir=tmp_root))
     cmd = [str(binary), "--data-dir", str(data_dir), "run", str(flow), "--input", f"@{inp}", "--json"]
     if executions > 1:
         cmd += ["--executions", str(executions)]
-    p = run_process(cmd, None, timeout)
+    else:
+        cmd += ["--name", "bench"]
+    p = run_process(cmd, env, timeout, measure_rss=True)
+    timings = task_timings(binary, data_dir, "bench") if kind == "tasks" else {}
     shutil.rmtree(data_dir, ignore_errors=True)
-    res = {"process_wall_s": p["wall_s"], "cpu_s": p["cpu_s"], "units": executions * size}
+    res = {"process_wall_s": p["wall_s"], "cpu_s": p["cpu_s"], "units": executions * size, **timings}
+    if "max_rss_mb" in p:
+        res["max_rss_mb"] = p["max_rss_mb"]
     if p["timed_out"]:
         return {**res, "status": "timeout"}
     lines = []
@@ -303,9 +467,12 @@ def run_sluice(binary: Path, shape: str, files: dict, tmp_root: Path, timeout: f
         res["note"] = "no summary line on stderr; engine time unknown, using process wall time"
     if problems:
         return {**res, "status": "failed", "problems": problems, "stderr_tail": tail(p["stderr"])}
+    if kind == "tasks" and "tasks_s" not in res:
+        return {**res, "status": "failed", "problems": ["no task timings in the history"]}
     res["status"] = "ok"
-    # The time compared with the peers' in-process times: the engine's own (after startup).
-    res["seconds"] = res.get("engine_s", p["wall_s"])
+    # The time compared with the peers' in-process times: the engine's own (after startup); for
+    # the Task shape the 40 Tasks once the function is warm, as Prefect's after its warm-up flow.
+    res["seconds"] = res["tasks_s"] if kind == "tasks" else res.get("engine_s", p["wall_s"])
     return res
 
 
@@ -316,14 +483,16 @@ def run_peer(peer: str, shape: str, ctx: dict, tmp_root: Path, timeout: float, q
         size = QUICK_PREFECT_MAP_ITEMS
         note = f"--quick: Prefect map reduced to {size} items"
     sizes = [str(executions), str(size)] if kind == "concurrent" else [str(size)]
+    # Prefect's `chain` is one flow calling a trivial Python task N times in sequence.
+    peer_kind = "chain" if kind == "tasks" else kind
     home = None
     if peer == "statebox":
         env = {**os.environ, "NODE_PATH": str(ctx["node_path"])}
-        cmd = ["node", str(HERE / "statebox_shapes.js"), kind, *sizes]
+        cmd = ["node", str(HERE / "statebox_shapes.js"), peer_kind, *sizes]
     else:
         home = Path(tempfile.mkdtemp(prefix=f"prefect-home-{shape}-", dir=tmp_root))
         env = {**os.environ, **PREFECT_ENV, "PREFECT_HOME": str(home)}
-        cmd = [str(ctx["prefect_python"]), str(HERE / "prefect_shapes.py"), kind, *sizes]
+        cmd = [str(ctx["prefect_python"]), str(HERE / "prefect_shapes.py"), peer_kind, *sizes]
     p = run_process(cmd, env, timeout)
     if home:
         shutil.rmtree(home, ignore_errors=True)
@@ -374,7 +543,7 @@ def summarize(runs: list[dict]) -> dict:
         out["transitions"] = ok[0]["transitions"]
         out["engine_tps"] = statistics.median(r["engine_tps"] for r in ok)
         out["commits"] = statistics.median(r["commits"] for r in ok)
-    for k in ("warmup_s", "setup_s"):
+    for k in ("warmup_s", "setup_s", "max_rss_mb", "first_call_s", "engine_s"):
         if k in ok[0]:
             out[k] = statistics.median(r[k] for r in ok)
     notes = sorted({r["note"] for r in runs if r.get("note")})
@@ -408,6 +577,46 @@ def fmt_ratio(x) -> str:
     if x is None:
         return "-"
     return f"{x:,.0f}x" if x >= 100 else f"{x:.1f}x" if x >= 10 else f"{x:.2f}x"
+
+
+def tasks_table(summary: dict) -> str:
+    """python_tasks_40 beside the published figures for the same shape."""
+    per = summary.get("python_tasks_40", {})
+    sl, pf = per.get("sluice", {}), per.get("prefect", {})
+    rows = ["| System | 40 sequential Python tasks, s | Source |", "|---|---|---|"]
+    if sl.get("status") == "ok":
+        rows.append(f"| Sluice | {fmt(sl['seconds'])} | this run: the 40 Tasks after a warm-up call, durable on SQLite |")
+        rows.append(
+            f"| Sluice, with the cold start | {fmt(sl['engine_s'])} (process {fmt(sl['process_wall_s'])}) | this run: "
+            f"engine time of the whole execution, the warm-up call's {fmt(sl['first_call_s'])} s cold start included |"
+        )
+    if pf.get("status") == "ok":
+        rows.append(f"| Prefect 3 | {fmt(pf['seconds'])} | this run, after a warm-up flow |")
+    for name, secs in TASKS_40_ANCHORS.items():
+        rows.append(f"| {name} | {fmt(float(secs))} | published (Windmill's benchmark) |")
+    return "\n".join(rows)
+
+
+def loops_table(summary: dict) -> str:
+    """The loop shapes: time per iteration and peak RSS."""
+    rows = ["| Shape | Iterations | Engine s | Per iteration, us | CPU per iteration, us | Transitions/s | Commits "
+            "| Peak RSS, MB | Process s |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for shape, per in summary.items():
+        if SHAPES[shape][0] not in ("loop", "loop_task"):
+            continue
+        s = per.get("sluice", {})
+        if s.get("status") != "ok":
+            rows.append(f"| {shape} | {SHAPES[shape][2]:,} | {s.get('status', '-')} | - | - | - | - | - | - |")
+            continue
+        per_iter = s["seconds"] / s["units"] * 1e6
+        cpu_per_iter = s["cpu_s"] / s["units"] * 1e6
+        rows.append(
+            f"| {shape} | {s['units']:,} | {fmt(s['seconds'])} | {per_iter:.1f} | {cpu_per_iter:.1f} | "
+            f"{fmt(s.get('engine_tps'))} | {fmt(s.get('commits'))} | {fmt(s.get('max_rss_mb'))} | "
+            f"{fmt(s['process_wall_s'])} |"
+        )
+    return "\n".join(rows)
 
 
 def table(summary: dict, systems: list[str]) -> str:
@@ -454,7 +663,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true",
                     help=f"1 run, and Prefect's map over {QUICK_PREFECT_MAP_ITEMS} items instead of 10,000")
     ap.add_argument("--only", default=",".join(SYSTEMS), help="systems, comma-separated")
-    ap.add_argument("--shapes", default=",".join(SHAPES), help="shapes, comma-separated")
+    ap.add_argument("--shapes", default=",".join(DEFAULT_SHAPES),
+                    help="shapes, comma-separated; `loops` stands for every loop shape")
+    ap.add_argument("--python", help="the Python the functions run on (default: python3 on PATH)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per process (default 600)")
     ap.add_argument("--scratch", default=str(BENCH / ".peers"),
                     help="where peers are installed and temp dirs made (default bench/.peers)")
@@ -464,7 +675,10 @@ def main() -> int:
     args = ap.parse_args()
 
     systems = [s.strip() for s in args.only.split(",") if s.strip()]
-    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    shapes = []
+    for s in args.shapes.split(","):
+        s = s.strip()
+        shapes += LOOP_SHAPES if s == "loops" else [s] if s else []
     for s in systems:
         if s not in SYSTEMS:
             sys.exit(f"unknown system {s}; choose from {','.join(SYSTEMS)}")
@@ -486,6 +700,11 @@ def main() -> int:
     if "sluice" in systems:
         ctx["sluice"] = build_sluice(args)
         versions["sluice"] = version_of([str(ctx["sluice"]), "--version"])
+        if any(SHAPES[s][0] in ("tasks", "loop_task") for s in shapes):
+            # Every Python side runs the interpreter behind python3, shims resolved.
+            functions_bench = _load("bench_functions_run", BENCH / "functions" / "run.py")
+            python, ctx["sluice_env"] = functions_bench.python_env(args, tmp_root)
+            versions["python"] = version_of([str(python), "--version"])
     if "statebox" in systems:
         ctx["node_path"] = install_statebox(scratch)
         pkg = json.loads((ctx["node_path"] / "@wmfs" / "statebox" / "package.json").read_text())
@@ -500,13 +719,14 @@ def main() -> int:
     files = write_flows(tmp_root / "flows", shapes)
     started = dt.datetime.now(dt.timezone.utc)
     load_before = os.getloadavg()
-    all_runs: dict = {shape: {system: [] for system in systems} for shape in shapes}
+    on = {shape: [s for s in systems if s in KIND_SYSTEMS[SHAPES[shape][0]]] for shape in shapes}
+    all_runs: dict = {shape: {system: [] for system in on[shape]} for shape in shapes}
     for i in range(runs):
         for shape in shapes:
-            for system in systems:
+            for system in on[shape]:
                 log(f"run {i + 1}/{runs} {shape} {system} ...")
                 if system == "sluice":
-                    r = run_sluice(ctx["sluice"], shape, files, tmp_root, args.timeout)
+                    r = run_sluice(ctx["sluice"], shape, files, tmp_root, args.timeout, ctx.get("sluice_env"))
                 else:
                     r = run_peer(system, shape, ctx, tmp_root, args.timeout, args.quick)
                 all_runs[shape][system].append(r)
@@ -517,6 +737,8 @@ def main() -> int:
                 msg += f", process {r['process_wall_s']:.2f}s, cpu {r['cpu_s']:.2f}s"
                 if "engine_tps" in r:
                     msg += f", engine {r['transitions']} transitions {r['engine_tps']:,.0f}/s {r['commits']} commits"
+                if "max_rss_mb" in r:
+                    msg += f", peak RSS {r['max_rss_mb']:.0f} MB"
                 if r.get("note"):
                     msg += f" [{r['note']}]"
                 log(msg)
@@ -525,7 +747,7 @@ def main() -> int:
                     log("    stderr: " + r.get("stderr_tail", "").replace("\n", "\n            "))
     load_after = os.getloadavg()
 
-    summary = {shape: {system: summarize(all_runs[shape][system]) for system in systems} for shape in shapes}
+    summary = {shape: {system: summarize(all_runs[shape][system]) for system in on[shape]} for shape in shapes}
     for shape in shapes:
         sl = summary[shape].get("sluice")
         for peer in PEERS:
@@ -553,6 +775,7 @@ def main() -> int:
         "machine": machine,
         "versions": versions,
         "shapes": {k: {"kind": v[0], "executions": v[1], "size": v[2]} for k, v in SHAPES.items() if k in shapes},
+        "published_python_tasks_40_s": TASKS_40_ANCHORS if "python_tasks_40" in shapes else None,
         "summary": summary,
         "raw": {
             shape: {system: [{k: v for k, v in r.items() if k != "stderr_tail"} for r in rs]
@@ -569,8 +792,16 @@ def main() -> int:
           f"load {load_before[0]:.1f} -> {load_after[0]:.1f}, median of {runs} run(s)"
           + (" [--quick]" if args.quick else ""))
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(table(summary, systems))
-    print()
+    compared = {k: v for k, v in summary.items() if k not in LOOP_SHAPES}
+    if compared:
+        print(table(compared, systems))
+        print()
+    if "python_tasks_40" in shapes:
+        print(tasks_table(summary))
+        print()
+    if any(s in LOOP_SHAPES for s in shapes):
+        print(loops_table(summary))
+        print()
     print("Wall s: Sluice = the engine's own time from its summary line (after startup); peers = time measured")
     print("inside the peer process after setup (Prefect: after a warm-up flow started its API server).")
     print("Transitions/s: Sluice = the engine's count (states entered); peers = states/task runs of the shape.")

@@ -45,7 +45,15 @@ pub struct RunArgs {
     /// Start this many executions of the flow at once and wait for all (ids get `-1`, `-2`...).
     #[arg(long, default_value_t = 1)]
     pub executions: usize,
+    /// Seed of the executions' random decisions (retry jitter, JSONata `$random()`, `$uuid()`,
+    /// `$shuffle()`); default: a fresh one. With `--virtual-clock` the clock then starts at
+    /// 2020-01-01T00:00:00Z, so that a run with the same name, input and seed repeats exactly.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
+
+/// Where a virtual clock starts when a seed is given: 2020-01-01T00:00:00Z.
+const SEEDED_CLOCK_START_MS: i64 = 1_577_836_800_000;
 
 /// Arguments of `sluice resume`.
 #[derive(clap::Args)]
@@ -169,7 +177,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let input = read_input(args.input.as_deref())?;
-    let info = match &args.aws_context {
+    let mut info = match &args.aws_context {
         Some(text) => aws_context(text, &target.flow, &id)?,
         None => RunInfo::local(&target.flow, &id, 0),
     };
@@ -179,13 +187,14 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
             info.execution_name
         )
     })?;
+    let mut options = options(args.virtual_clock);
+    if let Some(seed) = args.seed {
+        info.seed = seed;
+        options.clock_start_ms = Some(SEEDED_CLOCK_START_MS);
+    }
     let given_data_dir = data_dir;
     let data_dir = data_dir_for(data_dir, target.project.as_ref().map(|p| p.dir.as_path()));
-    let (app, pool) = start_app(
-        &data_dir,
-        options(args.virtual_clock),
-        target.project.as_ref(),
-    )?;
+    let (app, pool) = start_app(&data_dir, options, target.project.as_ref())?;
     let definition_id = match &target.project {
         Some(project) => {
             app.serve(Some(project))?;
@@ -489,6 +498,7 @@ fn aws_context(text: &str, flow: &str, id: &str) -> anyhow::Result<RunInfo> {
         role_arn: get("role_arn").unwrap_or(local.role_arn),
         state_machine_type: get("state_machine_type").unwrap_or(local.state_machine_type),
         start_ms: 0,
+        seed: local.seed,
         parent: None,
     })
 }

@@ -110,6 +110,7 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
         role_arn: text(run, "role_arn", "").into(),
         state_machine_type: text(run, "state_machine_type", "STANDARD").into(),
         start_ms: 0,
+        seed: 0,
         parent: None,
     };
 

@@ -38,6 +38,13 @@ pub enum Command {
         /// Due time, epoch ms.
         due_ms: i64,
     },
+    /// Deliver `Continue` to the paused frame at `path` once this step is committed.
+    Continue {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Pause token.
+        token: u64,
+    },
     /// Run (or resume) a Distributed Map; deliver its outcome to the frame at `path` as a task
     /// result.
     MapRun {

@@ -43,6 +43,17 @@ pub struct TaskError {
     pub cause: String,
 }
 
+impl TaskError {
+    /// A task attempt that ran past its `TimeoutSeconds`: `States.Timeout` without a cause, as
+    /// Step Functions reports it.
+    pub fn timeout() -> TaskError {
+        TaskError {
+            error: "States.Timeout".into(),
+            cause: String::new(),
+        }
+    }
+}
+
 /// The future an invoker returns.
 pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>;
 
@@ -52,8 +63,13 @@ pub trait Invoker: Send + Sync {
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture;
 }
 
-/// Runs `call` within a Task's `TimeoutSeconds`, when it has one: past it the call is dropped and
-/// the task fails with `States.Timeout`.
+/// Runs `call` within a Task's `TimeoutSeconds`, when it has one: past it the call is dropped
+/// (a function instance running it is killed) and fails with [`TaskError::timeout`].
+///
+/// The attempt's outcome is decided by the interpreter's durable timer for the same deadline,
+/// which keeps time on the engine's clock and survives restarts; this bound frees the instance,
+/// and reports the same outcome when it is noticed first (a virtual clock does not advance while
+/// a call runs).
 pub async fn within_timeout<F: Future>(
     timeout_seconds: Option<u64>,
     call: F,
@@ -61,10 +77,7 @@ pub async fn within_timeout<F: Future>(
     match timeout_seconds {
         Some(secs) => tokio::time::timeout(std::time::Duration::from_secs(secs), call)
             .await
-            .map_err(|_| TaskError {
-                error: "States.Timeout".into(),
-                cause: format!("Task timed out after {secs} seconds (TimeoutSeconds)"),
-            }),
+            .map_err(|_| TaskError::timeout()),
         None => Ok(call.await),
     }
 }

@@ -77,6 +77,12 @@ pub struct SelectorSnapshot {
     pub vars: Map<String, Value>,
     /// CloudFlow globals.
     pub globals: Map<String, Value>,
+    /// The instant JSONata's `$now()` reports, epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now_ms: Option<i64>,
+    /// The seed of the Map state's JSONata evaluations; each item draws its own from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// An evaluated `ItemBatcher`.

@@ -129,10 +129,19 @@ pub enum Step {
     },
     /// Waiting for a task result.
     Task {
-        /// Token of the attempt.
+        /// Token of the attempt; its timeout timer has the same.
         token: u64,
         /// The invocation, kept to dispatch it again after a restart.
         request: crate::invoke::InvokeRequest,
+        /// When the attempt times out (its `TimeoutSeconds` after it was scheduled), epoch ms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline_ms: Option<i64>,
+    },
+    /// Paused after the most transitions one step may make; the state is entered but not run.
+    /// A `Continue` with this token resumes it.
+    Paused {
+        /// Token of the pause.
+        token: u64,
     },
     /// A task result arrived.
     TaskDone(TaskOutcome),

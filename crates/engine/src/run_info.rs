@@ -21,6 +21,11 @@ pub struct RunInfo {
     pub state_machine_type: String,
     /// Start time, epoch ms.
     pub start_ms: i64,
+    /// Seed of the execution's random decisions (retry jitter, JSONata `$random()`,
+    /// `$uuid()`, `$shuffle()`): with the same seed, name, input and clock an execution
+    /// decides the same.
+    #[serde(default)]
+    pub seed: u64,
     /// For a child of a Distributed Map: the run it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentRun>,
@@ -39,7 +44,7 @@ pub struct ParentRun {
 }
 
 impl RunInfo {
-    /// Defaults for a local run of `flow` named `execution`.
+    /// Defaults for a local run of `flow` named `execution`, with a fresh random seed.
     pub fn local(flow: &str, execution: &str, start_ms: i64) -> RunInfo {
         RunInfo {
             account_id: "000000000000".into(),
@@ -49,6 +54,7 @@ impl RunInfo {
             role_arn: "arn:aws:iam::000000000000:role/sluice".into(),
             state_machine_type: "STANDARD".into(),
             start_ms,
+            seed: rand::random(),
             parent: None,
         }
     }

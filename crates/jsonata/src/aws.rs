@@ -13,6 +13,7 @@ use crate::builtins::{Def, arg, num_arg, number_result, str_arg, string_result};
 use crate::error::{Failure, Res};
 use crate::eval::Evaluator;
 use crate::json::{Style, stringify};
+use crate::random::{mix64, text_seed, unit_interval};
 use crate::value::{Opt, Value};
 
 pub(crate) const FUNCTIONS: &[Def] = &[
@@ -147,36 +148,23 @@ fn hash<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     string_result(hash_text(&hash_input(&v), algorithm)?)
 }
 
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A number in `[0, 1)`: random, or determined by `seed`.
-pub(crate) fn random_unit(seed: Option<&Value<'_>>) -> f64 {
+/// A number in `[0, 1)` determined by the `seed` argument of `$random` (or FDL's
+/// `mathRandom`), else drawn by the evaluation.
+pub(crate) fn random_unit(ev: &Evaluator<'_>, seed: Option<&Value<'_>>) -> f64 {
     let bits = match seed {
-        None => return rand::random::<f64>(),
+        None => return ev.draws.unit(),
         Some(Value::Number(n)) => n.floor().to_bits(),
-        Some(v) => v
-            .as_str()
-            .unwrap_or_default()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-            }),
+        Some(v) => text_seed(v.as_str().unwrap_or_default()),
     };
-    (splitmix64(bits) >> 11) as f64 / (1u64 << 53) as f64
+    unit_interval(mix64(bits))
 }
 
-fn random<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
-    number_result(random_unit(arg(&args, 0).as_ref()))
+fn random<'a>(ev: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
+    number_result(random_unit(ev, arg(&args, 0).as_ref()))
 }
 
-fn uuid<'a>(_: &Evaluator<'a>, _: Vec<Opt<'a>>) -> Res<Opt<'a>> {
-    string_result(uuid::Uuid::new_v4().to_string())
+fn uuid<'a>(ev: &Evaluator<'a>, _: Vec<Opt<'a>>) -> Res<Opt<'a>> {
+    string_result(ev.draws.uuid().to_string())
 }
 
 /// Parses JSON text into a value.

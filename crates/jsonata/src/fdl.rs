@@ -173,7 +173,7 @@ fn merge<'a>(a: &Value<'a>, b: &Value<'a>, deep: bool) -> Value<'a> {
 }
 
 /// Calls the FDL built-in `name` with evaluated arguments.
-pub(crate) fn call<'a>(_: &Evaluator<'a>, name: &str, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
+pub(crate) fn call<'a>(ev: &Evaluator<'a>, name: &str, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     let value = match name {
         "format" => {
             if args.is_empty() {
@@ -183,7 +183,7 @@ pub(crate) fn call<'a>(_: &Evaluator<'a>, name: &str, args: Vec<Opt<'a>>) -> Res
         }
         "uuid" => {
             arity(name, &args, 0, 0)?;
-            Value::string(uuid::Uuid::new_v4().to_string())
+            Value::string(ev.draws.uuid().to_string())
         }
         "arrayContains" => {
             arity(name, &args, 2, 2)?;
@@ -286,7 +286,7 @@ pub(crate) fn call<'a>(_: &Evaluator<'a>, name: &str, args: Vec<Opt<'a>>) -> Res
             if end <= start {
                 return Err(invalid(name, "the end must be greater than the start"));
             }
-            let unit = random_unit(args.get(2).and_then(|a| a.as_ref()));
+            let unit = random_unit(ev, args.get(2).and_then(|a| a.as_ref()));
             Value::Number(start + (unit * (end - start)).floor())
         }
         "mathAdd" => {

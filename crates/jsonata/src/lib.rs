@@ -29,6 +29,7 @@ mod json;
 mod lexer;
 mod parser;
 mod process;
+mod random;
 mod regex;
 mod signature;
 mod stack;
@@ -40,6 +41,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 pub use error::Error;
+pub use random::{Ambient, mix64, text_seed, unit_interval};
 
 use ast::Node;
 use error::Failure;
@@ -67,6 +69,12 @@ pub enum Syntax {
 pub trait Variables {
     /// The value of variable `name`, if defined.
     fn lookup(&self, name: &str) -> Option<&Value>;
+
+    /// The clock and randomness the evaluation reads; asked once per evaluation. The default
+    /// is the system clock and fresh randomness.
+    fn ambient(&self) -> Ambient {
+        Ambient::default()
+    }
 }
 
 impl Variables for HashMap<String, Value> {

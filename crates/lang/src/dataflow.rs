@@ -5,7 +5,8 @@ use crate::intrinsics;
 use crate::ir::OptPath;
 use crate::jsonpath::{self, PathRoot};
 use serde_json::{Map, Value};
-use sluice_jsonata::{Expression, Syntax, Variables};
+use sluice_jsonata::{Ambient, Expression, Syntax, Variables};
+use std::cell::Cell;
 use std::fmt;
 
 /// An error raised while processing data, as ASL names it.
@@ -238,12 +239,30 @@ fn intrinsic(text: &str, input: &Value, env: &Env) -> Result<Value, Failure> {
         .map_err(|e| Failure::new("States.IntrinsicFailure", e.to_string()))
 }
 
-/// Variables for a JSONata expression: `$states` plus workflow variables.
+/// Variables for a JSONata expression: `$states` plus workflow variables, and the clock and
+/// seed the expressions read.
 pub struct JsonataVars<'a> {
     /// The `$states` object (`input`, `context`, `result`, `errorOutput`).
     pub states: &'a Value,
     /// Workflow variables.
     pub vars: &'a dyn VarScope,
+    /// The instant and seed; each expression evaluated with these variables draws its own
+    /// seed from it.
+    pub ambient: Ambient,
+    /// Expressions evaluated so far.
+    evaluated: Cell<u64>,
+}
+
+impl<'a> JsonataVars<'a> {
+    /// Variables for the expressions of one field.
+    pub fn new(states: &'a Value, vars: &'a dyn VarScope, ambient: Ambient) -> JsonataVars<'a> {
+        JsonataVars {
+            states,
+            vars,
+            ambient,
+            evaluated: Cell::new(0),
+        }
+    }
 }
 
 impl Variables for JsonataVars<'_> {
@@ -253,6 +272,12 @@ impl Variables for JsonataVars<'_> {
         } else {
             self.vars.var(name)
         }
+    }
+
+    fn ambient(&self) -> Ambient {
+        let n = self.evaluated.get();
+        self.evaluated.set(n + 1);
+        self.ambient.derive(n)
     }
 }
 

@@ -49,6 +49,8 @@ pub struct EngineOptions {
     /// How long a lease on an execution lasts unless renewed: after a process dies, others take
     /// its executions over this long after its last renewal (at once on the same host).
     pub lease: Duration,
+    /// Where a virtual clock starts, epoch ms (default: the wall clock's time at start).
+    pub clock_start_ms: Option<i64>,
 }
 
 impl Default for EngineOptions {
@@ -57,6 +59,7 @@ impl Default for EngineOptions {
             clock: ClockMode::Real,
             max_batch: 4096,
             lease: Duration::from_secs(15),
+            clock_start_ms: None,
         }
     }
 }
@@ -180,6 +183,9 @@ enum Msg {
         run: String,
         outcome: TaskOutcome,
     },
+    /// An event the driver sends an execution itself, after a commit (a paused frame's
+    /// `Continue`).
+    Apply(String, Event),
     Shutdown,
 }
 
@@ -204,6 +210,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let (tx, rx) = mpsc::channel();
         let stats = Arc::new(Stats::default());
+        let virtual_now = options.clock_start_ms.unwrap_or_else(now_ms);
         let driver = Driver {
             store,
             invoker,
@@ -219,7 +226,7 @@ impl Engine {
             timers: BinaryHeap::new(),
             watchers: HashMap::new(),
             in_flight: 0,
-            virtual_now: now_ms(),
+            virtual_now,
             dirty: Vec::new(),
             commands: Vec::new(),
             runs: HashMap::new(),
@@ -552,6 +559,7 @@ impl Driver {
                 error,
             } => self.fed(&run, items, done, error),
             Msg::RunFinished { run, outcome } => self.run_finished(&run, outcome),
+            Msg::Apply(exec, event) => self.apply(&exec, event),
             Msg::Redrive(id, reply) => {
                 let result = self.redrive(&id);
                 let _ = reply.send(result);
@@ -869,6 +877,11 @@ impl Driver {
                     deadline: false,
                 })),
                 Command::MapRun { path, token, spec } => self.open_run(&exec, path, token, *spec),
+                Command::Continue { path, token } => {
+                    let _ = self
+                        .tx
+                        .send(Msg::Apply(exec, Event::Continue { path, token }));
+                }
                 Command::Invoke {
                     path,
                     token,

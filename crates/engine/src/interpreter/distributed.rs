@@ -11,6 +11,7 @@ use crate::invoke::TaskError;
 use crate::map_run::{ItemSource, MapRunSpec, SelectorLanguage, SelectorSnapshot};
 use crate::model::{Frame, Step, TaskOutcome};
 use serde_json::{Map, Value, json};
+use sluice_jsonata::Ambient;
 use sluice_lang::dataflow::{self, Failure, FdlVars, ScopeChain};
 use sluice_lang::ir::{Field, Io, MapSpec, State};
 
@@ -69,6 +70,8 @@ pub(super) fn begin(
                 context: ev.context.clone(),
                 vars: visible_vars(&ev.chain),
                 globals: cx.st.globals.clone(),
+                now_ms: ev.ambient.now_millis,
+                seed: ev.ambient.seed,
             });
         let batcher = fanout::batcher_spec(state, spec, &raw, &effective, &ev)?;
         let token = cx.token();
@@ -185,10 +188,15 @@ impl ItemInputs {
         let Some(sel) = &mut self.spec else {
             return Ok(item);
         };
-        let ev = Eval {
-            context: Value::Null,
-            chain: ScopeChain(vec![&sel.vars]),
+        let ambient = Ambient {
+            now_millis: sel.now_ms,
+            seed: sel.seed,
         };
+        let ev = Eval::from_parts(
+            Value::Null,
+            ScopeChain(vec![&sel.vars]),
+            ambient.derive(index),
+        );
         let mut scope = fanout::SelectorScope {
             globals: &sel.globals,
             io: &self.io,

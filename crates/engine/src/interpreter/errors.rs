@@ -1,11 +1,11 @@
 //! Retry and Catch: what happens when a state raises an error.
 
 use super::io::{Eval, catch_output};
-use super::{Cx, Flow, delay};
+use super::{Cx, Flow, JITTER, delay};
 use crate::effects::Command;
 use crate::model::{Frame, Step};
-use rand::Rng;
 use serde_json::{Map, Value};
+use sluice_jsonata::unit_interval;
 use sluice_lang::dataflow::Failure;
 use sluice_lang::ir::{State, error_matches};
 
@@ -30,13 +30,13 @@ pub(super) fn handle(
         let used = frame.retries[index];
         if used < retrier.max_attempts {
             frame.retries[index] = used + 1;
+            let token = cx.token();
             let jitter = if retrier.jitter_full {
-                rand::rng().random::<f64>()
+                unit_interval(cx.random_bits([JITTER, token]))
             } else {
                 1.0
             };
             let delay = delay::retry_delay(retrier, used, jitter);
-            let token = cx.token();
             let due_ms = delay::after(cx.now_ms, delay);
             frame.step = Step::Timer {
                 token,

@@ -3,10 +3,12 @@
 use super::Cx;
 use crate::model::Frame;
 use serde_json::{Map, Value, json};
+use sluice_jsonata::Ambient;
 use sluice_lang::dataflow::{
     self, Env, Failure, FdlVars, JsonataVars, ScopeChain, apply_path, apply_result_path, template,
 };
 use sluice_lang::ir::{Io, OptPath, State};
+use std::cell::Cell;
 
 /// The evaluation environment of a frame's current state.
 pub(crate) struct Eval<'a> {
@@ -14,6 +16,10 @@ pub(crate) struct Eval<'a> {
     pub context: Value,
     /// Variables, innermost scope first.
     pub chain: ScopeChain<'a>,
+    /// The clock and seed of its JSONata fields.
+    pub ambient: Ambient,
+    /// JSONata fields evaluated so far, each drawing its own seed.
+    fields: Cell<u64>,
 }
 
 impl<'a> Eval<'a> {
@@ -26,13 +32,21 @@ impl<'a> Eval<'a> {
         let mut chain = Vec::with_capacity(outer.len() + 1);
         chain.push(&frame.vars);
         chain.extend_from_slice(outer);
+        let context = if state.uses_context {
+            cx.context(state, frame)
+        } else {
+            Value::Null
+        };
+        Eval::from_parts(context, ScopeChain(chain), cx.ambient())
+    }
+
+    /// An environment of the given context object, variables, clock and seed.
+    pub(crate) fn from_parts(context: Value, chain: ScopeChain<'a>, ambient: Ambient) -> Eval<'a> {
         Eval {
-            context: if state.uses_context {
-                cx.context(state, frame)
-            } else {
-                Value::Null
-            },
-            chain: ScopeChain(chain),
+            context,
+            chain,
+            ambient,
+            fields: Cell::new(0),
         }
     }
 
@@ -69,12 +83,11 @@ impl<'a> Eval<'a> {
         states: &Value,
         field: &str,
     ) -> Result<Value, Failure> {
+        let n = self.fields.get();
+        self.fields.set(n + 1);
         dataflow::jsonata_value(
             value,
-            &JsonataVars {
-                states,
-                vars: &self.chain,
-            },
+            &JsonataVars::new(states, &self.chain, self.ambient.derive(n)),
             field,
         )
     }

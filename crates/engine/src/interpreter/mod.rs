@@ -4,6 +4,11 @@
 //! [`Effects`] (commit history, dispatch commands) and feeds outcomes back as [`Event`]s.
 //! A frame runs until it must wait (a task, a timer) or its scope ends; Map and Parallel
 //! states hold child frames, addressed by a path of child indices.
+//!
+//! One call enters at most [`MAX_TRANSITIONS_PER_STEP`] states, so that a loop of Pass and
+//! Choice states never piles up an unbounded history before a commit: past that, a frame that
+//! could go on pauses at the state it just entered and asks for a [`Command::Continue`], which
+//! the caller answers with [`Event::Continue`] after committing.
 
 mod delay;
 mod distributed;
@@ -17,12 +22,15 @@ mod states;
 mod tests;
 
 use crate::effects::{Command, Effects, HistoryEvent};
+use crate::invoke::TaskError;
 use crate::map_run::ScopeStep;
 use crate::model::{ExecutionState, Frame, Redriven, Status, Step, TaskOutcome};
 use crate::run_info::RunInfo;
 use serde_json::{Map, Value, json};
+use sluice_jsonata::{Ambient, mix64, text_seed};
 use sluice_lang::dataflow::Failure;
 use sluice_lang::ir::{Definition, Scope, State, StateKind};
+use std::cell::Cell;
 
 /// Something that happened to an execution.
 #[derive(Clone, Debug)]
@@ -45,7 +53,17 @@ pub enum Event {
     },
     /// The whole-execution timeout passed.
     ExecutionTimeout,
+    /// A paused frame may go on (the answer to [`Command::Continue`]).
+    Continue {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Pause token.
+        token: u64,
+    },
 }
+
+/// The most states one call into the interpreter enters before a frame that could go on pauses.
+pub const MAX_TRANSITIONS_PER_STEP: u64 = 1_000;
 
 /// Starts an execution: records `ExecutionStarted` and runs until the first wait.
 pub fn start(
@@ -69,15 +87,7 @@ pub fn start(
     };
     let mut fx = Effects::default();
     let execution_input = input.clone();
-    let mut cx = Cx {
-        info,
-        execution_input: &execution_input,
-        st: Counters::take(&mut st),
-        fx: &mut fx,
-        now_ms,
-        path: Vec::new(),
-        scopes: Vec::new(),
-    };
+    let mut cx = Cx::new(info, &execution_input, &mut st, &mut fx, now_ms);
     cx.event(
         "ExecutionStarted",
         json!({ "input": input, "roleArn": info.role_arn }),
@@ -101,17 +111,12 @@ pub fn apply(
     let Some(mut root) = st.root.take() else {
         return fx;
     };
-    let mut cx = Cx {
-        info,
-        execution_input,
-        st: Counters::take(st),
-        fx: &mut fx,
-        now_ms,
-        path: Vec::new(),
-        scopes: Vec::new(),
-    };
+    let mut cx = Cx::new(info, execution_input, st, &mut fx, now_ms);
     let progress = match event {
-        Event::ExecutionTimeout => Progress::Done(Err(Failure::new("States.Timeout", ""))),
+        Event::ExecutionTimeout => {
+            time_out(cx, st, root);
+            return fx;
+        }
         Event::TaskResult {
             path,
             token,
@@ -132,6 +137,14 @@ pub fn apply(
             &path,
             Delivery::Timer(token),
         ),
+        Event::Continue { path, token } => deliver(
+            &mut cx,
+            &def.root,
+            &mut root,
+            &[],
+            &path,
+            Delivery::Continue(token),
+        ),
     };
     finish(cx, st, root, progress);
     fx
@@ -141,7 +154,7 @@ pub use distributed::ItemInputs;
 pub use fault::{abort, fail_runtime, failed_start};
 pub use redrive::redrive;
 
-/// Commands needed to resume a loaded execution: every pending task and timer, again.
+/// Commands needed to resume a loaded execution: every pending task, timer and pause, again.
 pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
     let mut out = Vec::new();
     if let Some(root) = &st.root {
@@ -152,11 +165,24 @@ pub fn pending_commands(st: &ExecutionState) -> Vec<Command> {
 
 fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
     match &frame.step {
-        Step::Task { token, request } => out.push(Command::Invoke {
-            path: path.clone(),
-            token: *token,
-            request: request.clone(),
-        }),
+        Step::Task {
+            token,
+            request,
+            deadline_ms,
+        } => {
+            out.push(Command::Invoke {
+                path: path.clone(),
+                token: *token,
+                request: request.clone(),
+            });
+            if let Some(due_ms) = deadline_ms {
+                out.push(Command::Timer {
+                    path: path.clone(),
+                    token: *token,
+                    due_ms: *due_ms,
+                });
+            }
+        }
         Step::Timer { token, due_ms, .. } => out.push(Command::Timer {
             path: path.clone(),
             token: *token,
@@ -166,6 +192,10 @@ fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
             path: path.clone(),
             token: *token,
             spec: spec.clone(),
+        }),
+        Step::Paused { token } => out.push(Command::Continue {
+            path: path.clone(),
+            token: *token,
         }),
         Step::Fanout(fan) => {
             for (i, child) in &fan.running {
@@ -179,6 +209,41 @@ fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
 }
 
 fn finish(cx: Cx, st: &mut ExecutionState, root: Frame, progress: Progress) {
+    let (kind, details) = match progress {
+        Progress::Blocked => {
+            cx.st.put(st);
+            st.root = Some(root);
+            return;
+        }
+        Progress::Done(Ok(output)) => {
+            st.status = Status::Succeeded;
+            let d = json!({ "output": output });
+            st.output = Some(output);
+            ("ExecutionSucceeded", d)
+        }
+        Progress::Done(Err(f)) => {
+            st.failed_at = Some(root);
+            st.status = Status::Failed;
+            let d = json!({ "error": f.error, "cause": f.cause });
+            st.error = Some(f.error).filter(|e| !e.is_empty());
+            st.cause = Some(f.cause).filter(|c| !c.is_empty());
+            ("ExecutionFailed", d)
+        }
+    };
+    record_end(cx, st, kind, details);
+}
+
+/// Stops the execution at its `TimeoutSeconds`, keeping where it stood for a redrive.
+fn time_out(cx: Cx, st: &mut ExecutionState, root: Frame) {
+    st.status = Status::TimedOut;
+    st.error = None;
+    st.cause = None;
+    st.failed_at = Some(root);
+    record_end(cx, st, "ExecutionTimedOut", json!({}));
+}
+
+/// Puts the counters back and records the event that ends the execution.
+fn record_end(cx: Cx, st: &mut ExecutionState, kind: &str, details: Value) {
     let Cx {
         st: counters,
         fx,
@@ -186,42 +251,14 @@ fn finish(cx: Cx, st: &mut ExecutionState, root: Frame, progress: Progress) {
         ..
     } = cx;
     counters.put(st);
-    match progress {
-        Progress::Blocked => st.root = Some(root),
-        Progress::Done(result) => {
-            let (kind, details) = match result {
-                Ok(output) => {
-                    st.status = Status::Succeeded;
-                    let d = json!({ "output": output });
-                    st.output = Some(output);
-                    ("ExecutionSucceeded", d)
-                }
-                Err(f) if f.error == "States.Timeout" && f.cause.is_empty() => {
-                    st.status = Status::TimedOut;
-                    st.error = None;
-                    st.cause = None;
-                    st.failed_at = Some(root);
-                    ("ExecutionTimedOut", json!({}))
-                }
-                Err(f) => {
-                    st.failed_at = Some(root);
-                    st.status = Status::Failed;
-                    let d = json!({ "error": f.error, "cause": f.cause });
-                    st.error = Some(f.error).filter(|e| !e.is_empty());
-                    st.cause = Some(f.cause).filter(|c| !c.is_empty());
-                    ("ExecutionFailed", d)
-                }
-            };
-            let id = st.next_event_id;
-            st.next_event_id += 1;
-            fx.history.push(HistoryEvent {
-                id,
-                timestamp_ms: now_ms,
-                kind: kind.to_string(),
-                details,
-            });
-        }
-    }
+    let id = st.next_event_id;
+    st.next_event_id += 1;
+    fx.history.push(HistoryEvent {
+        id,
+        timestamp_ms: now_ms,
+        kind: kind.to_string(),
+        details,
+    });
 }
 
 /// Counters and execution-wide values taken out of the state while frames are borrowed.
@@ -259,9 +296,53 @@ struct Cx<'a> {
     path: Vec<u32>,
     /// The scopes entered on the way to the current frame, for naming item processors.
     scopes: Vec<ScopeStep>,
+    /// Evaluation environments handed out in this call (see [`Cx::ambient`]).
+    ambients: Cell<u64>,
 }
 
-impl Cx<'_> {
+/// The first word of the salt of a retry's jitter (see [`Cx::random_bits`]); event ids, the
+/// first word for JSONata evaluations, start at 1.
+const JITTER: u64 = 0;
+
+impl<'a> Cx<'a> {
+    /// A transition of `st` at `now_ms`, recording into `fx`.
+    fn new(
+        info: &'a RunInfo,
+        execution_input: &'a Value,
+        st: &mut ExecutionState,
+        fx: &'a mut Effects,
+        now_ms: i64,
+    ) -> Cx<'a> {
+        Cx {
+            info,
+            execution_input,
+            st: Counters::take(st),
+            fx,
+            now_ms,
+            path: Vec::new(),
+            scopes: Vec::new(),
+            ambients: Cell::new(0),
+        }
+    }
+
+    /// 64 random bits for the decision named by `salt`: the same seed, execution and salt give
+    /// the same bits, so no generator state needs to be kept.
+    fn random_bits(&self, salt: [u64; 2]) -> u64 {
+        let execution = self.info.seed ^ text_seed(&self.info.execution_name);
+        salt.iter().fold(mix64(execution), |h, s| mix64(h ^ s))
+    }
+
+    /// The clock and seed of one JSONata environment: this step's time, and a seed named by the
+    /// next event id and how many environments this call handed out before.
+    fn ambient(&self) -> Ambient {
+        let n = self.ambients.get();
+        self.ambients.set(n + 1);
+        Ambient {
+            now_millis: Some(self.now_ms),
+            seed: Some(self.random_bits([self.st.next_event_id, n])),
+        }
+    }
+
     /// Enters child `index` of `state`.
     fn descend(&mut self, state: &State, index: u32) {
         self.path.push(index);
@@ -362,7 +443,7 @@ impl Cx<'_> {
 
 /// How far a frame got.
 enum Progress {
-    /// It waits for a task or timer.
+    /// It waits for a task, a timer or a `Continue`.
     Blocked,
     /// Its scope ended with an output or an error.
     Done(Result<Value, Failure>),
@@ -372,6 +453,7 @@ enum Progress {
 enum Delivery {
     Task(u64, TaskOutcome),
     Timer(u64),
+    Continue(u64),
 }
 
 /// Walks down `path` and hands the delivery to the frame there, then lets each frame on the way
@@ -411,6 +493,22 @@ fn deliver(
                 frame.step = Step::TimerFired {
                     wait_state: *wait_state,
                 };
+                true
+            }
+            (
+                Step::Task {
+                    token,
+                    deadline_ms: Some(_),
+                    ..
+                },
+                Delivery::Timer(t),
+            ) if *token == t => {
+                let TaskError { error, cause } = TaskError::timeout();
+                frame.step = Step::TaskDone(TaskOutcome::Err { error, cause });
+                true
+            }
+            (Step::Paused { token }, Delivery::Continue(t)) if *token == t => {
+                frame.step = Step::Ready;
                 true
             }
             _ => false,
@@ -463,7 +561,7 @@ pub(crate) enum Flow {
     Fail(Failure),
 }
 
-/// Runs a frame until it blocks or its scope ends.
+/// Runs a frame until it blocks, pauses (see [`MAX_TRANSITIONS_PER_STEP`]) or its scope ends.
 fn run(cx: &mut Cx, scope: &Scope, frame: &mut Frame, outer: &[&Map<String, Value>]) -> Progress {
     loop {
         let Some(state) = scope.state(&frame.state) else {
@@ -485,6 +583,15 @@ fn run(cx: &mut Cx, scope: &Scope, frame: &mut Frame, outer: &[&Map<String, Valu
                 frame.input = output;
                 frame.step = Step::Ready;
                 cx.enter(scope, frame);
+                if cx.fx.transitions >= MAX_TRANSITIONS_PER_STEP {
+                    let token = cx.token();
+                    frame.step = Step::Paused { token };
+                    cx.fx.commands.push(Command::Continue {
+                        path: cx.path.clone(),
+                        token,
+                    });
+                    return Progress::Blocked;
+                }
             }
             Flow::End(output) => {
                 exit(cx, state.type_name(), frame, &output);

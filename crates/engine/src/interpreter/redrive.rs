@@ -3,7 +3,7 @@
 //! iterations and Parallel branches that succeeded, and a Distributed Map's run, which the driver
 //! reopens so that only its unsuccessful items run again.
 
-use super::{Counters, Cx, fanout, finish, run};
+use super::{Cx, fanout, finish, run};
 use crate::effects::{Command, Effects};
 use crate::model::{ExecutionState, Redriven, Status, Step};
 use crate::run_info::RunInfo;
@@ -43,15 +43,7 @@ pub fn redrive(
         .timeout_seconds
         .map(|s| super::delay::after_whole(now_ms, s));
     let mut fx = Effects::default();
-    let mut cx = Cx {
-        info,
-        execution_input,
-        st: Counters::take(st),
-        fx: &mut fx,
-        now_ms,
-        path: Vec::new(),
-        scopes: Vec::new(),
-    };
+    let mut cx = Cx::new(info, execution_input, st, &mut fx, now_ms);
     cx.event("ExecutionRedriven", json!({ "redriveCount": count }));
     root.retries.clear();
     let progress = match def.root.state(&root.state) {

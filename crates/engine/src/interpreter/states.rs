@@ -4,7 +4,7 @@ use super::delay::{self, MAX_DELAY_SECONDS};
 use super::io::{self, Eval};
 use super::{Cx, Flow, fanout};
 use crate::effects::Command;
-use crate::invoke::{self, InvokeRequest};
+use crate::invoke::{self, InvokeRequest, TaskError};
 use crate::model::{Frame, Step, TaskOutcome};
 use serde_json::{Map, Value};
 use sluice_lang::dataflow::{self, Failure, FdlVars};
@@ -36,7 +36,10 @@ pub(super) fn step(
             frame.step = Step::Fanout(fan);
             fanout::pump(cx, state, frame, outer)
         }
-        waiting @ (Step::Task { .. } | Step::Timer { .. } | Step::MapRun { .. }) => {
+        waiting @ (Step::Task { .. }
+        | Step::Timer { .. }
+        | Step::MapRun { .. }
+        | Step::Paused { .. }) => {
             frame.step = waiting;
             Ok(Flow::Block)
         }
@@ -175,7 +178,19 @@ fn start(
                 token,
                 request: request.clone(),
             });
-            frame.step = Step::Task { token, request };
+            let deadline_ms = timeout.map(|secs| cx.now_ms + secs as i64 * 1000);
+            if let Some(due_ms) = deadline_ms {
+                cx.fx.commands.push(Command::Timer {
+                    path: cx.path.clone(),
+                    token,
+                    due_ms,
+                });
+            }
+            frame.step = Step::Task {
+                token,
+                request,
+                deadline_ms,
+            };
             Ok(Flow::Block)
         }
         StateKind::Parallel { .. } | StateKind::Map(_) => fanout::begin(cx, state, frame, outer),
@@ -203,10 +218,13 @@ fn task_done(
             v
         }
         TaskOutcome::Err { error, cause } => {
-            cx.event(
-                "TaskFailed",
-                serde_json::json!({ "error": error, "cause": cause }),
-            );
+            let timed_out = TaskError::timeout();
+            let kind = if error == timed_out.error && cause == timed_out.cause {
+                "TaskTimedOut"
+            } else {
+                "TaskFailed"
+            };
+            cx.event(kind, serde_json::json!({ "error": error, "cause": cause }));
             return Err(Failure::new(error, cause));
         }
     };

@@ -142,10 +142,14 @@ fn huge_task_timeouts_and_heartbeats_fail_the_task_state() {
         json!({"n": MAX_DELAY_SECONDS}),
     );
     assert_eq!(st.status, Status::Running);
-    assert!(matches!(
-        &fx.commands[..],
-        [Command::Invoke { request, .. }] if request.timeout_seconds == Some(MAX_DELAY_SECONDS)
-    ));
+    let invoked = fx.commands.iter().any(|c| {
+        matches!(c, Command::Invoke { request, .. } if request.timeout_seconds == Some(MAX_DELAY_SECONDS))
+    });
+    assert!(invoked, "{:?}", fx.commands);
+    let timer = fx.commands.iter().any(|c| {
+        matches!(c, Command::Timer { due_ms, .. } if *due_ms == NOW + MAX_DELAY_SECONDS as i64 * 1000)
+    });
+    assert!(timer, "the timeout is a durable timer: {:?}", fx.commands);
 }
 
 #[test]

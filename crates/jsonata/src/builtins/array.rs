@@ -1,7 +1,5 @@
 //! Array functions.
 
-use rand::seq::SliceRandom;
-
 use super::{Def, arg, number_result};
 use crate::error::{Failure, Res};
 use crate::eval::{Evaluator, append, boolean, deep_equal};
@@ -118,7 +116,7 @@ fn reverse<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     Ok(Some(Value::array(items)))
 }
 
-fn shuffle<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
+fn shuffle<'a>(ev: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     let Some(arr) = arg(&args, 0) else {
         return Ok(None);
     };
@@ -126,7 +124,7 @@ fn shuffle<'a>(_: &Evaluator<'a>, args: Vec<Opt<'a>>) -> Res<Opt<'a>> {
     if items.len() <= 1 {
         return Ok(Some(arr));
     }
-    items.shuffle(&mut rand::rng());
+    ev.draws.shuffle(&mut items);
     Ok(Some(Value::array(items)))
 }
 

@@ -14,6 +14,7 @@ use crate::builtins;
 use crate::env::{FrameId, Frames};
 use crate::error::{Failure, Res};
 use crate::process::Slot;
+use crate::random::Draws;
 use crate::stack::StackGuard;
 use crate::value::{Func, Object, Opt, Value};
 
@@ -31,6 +32,8 @@ pub(crate) struct Evaluator<'a> {
     slots: &'a [Slot],
     /// Milliseconds since the epoch, fixed for the whole evaluation (`$now()`, `$millis()`).
     pub now_millis: i64,
+    /// Random draws (`$random()`, `$uuid()`, `$shuffle()`).
+    pub draws: Draws,
     stack: StackGuard,
     ticks: Cell<u32>,
     deadline: Instant,
@@ -41,11 +44,15 @@ impl<'a> Evaluator<'a> {
     pub fn new(vars: &'a dyn Variables, slots: &'a [Slot], root: Opt<'a>) -> Self {
         let frames = Frames::new();
         frames.bind(Frames::ROOT, "$", root);
+        let ambient = vars.ambient();
         Evaluator {
             frames,
             vars,
             slots,
-            now_millis: chrono::Utc::now().timestamp_millis(),
+            now_millis: ambient
+                .now_millis
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
+            draws: Draws::new(ambient.seed),
             stack: StackGuard::new(),
             ticks: Cell::new(0),
             deadline: Instant::now() + TIME_LIMIT,

@@ -1,4 +1,5 @@
 //! Test modules.
 
+mod ambient;
 mod common;
 mod expressions;
