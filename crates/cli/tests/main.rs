@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod common;
 use common::{last_json_line, sluice};
+use sluice_store::testing::TestSchema;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -353,6 +354,23 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Asserts that `sluice run` of the word count example counted its sample exactly.
+fn assert_counted_exactly(out: &std::process::Output, flow: &str) {
+    assert!(
+        out.status.success(),
+        "{flow}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = last_json_line(out);
+    assert_eq!(line["status"], "SUCCEEDED", "{flow}: {line}");
+    assert_eq!(
+        line["output"]["totals"],
+        json!({"data_1": 12066, "data_2": 7934}),
+        "{flow}"
+    );
+    assert_eq!(line["output"]["shards"], 8, "{flow}");
+}
+
 #[test]
 fn wordcount_example_counts_exactly_with_both_flows() {
     let dir = tempfile::tempdir().unwrap();
@@ -360,24 +378,13 @@ fn wordcount_example_counts_exactly_with_both_flows() {
     copy_project(&repo().join("examples/wordcount"), &project);
     for flow in ["wordcount", "wordcount-asl"] {
         let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .env_remove("SLUICE_STORE")
             .arg("run")
             .arg(&project)
             .args(["--flow", flow, "--json"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{flow}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = last_json_line(&out);
-        assert_eq!(line["status"], "SUCCEEDED", "{flow}: {line}");
-        assert_eq!(
-            line["output"]["totals"],
-            json!({"data_1": 12066, "data_2": 7934}),
-            "{flow}"
-        );
-        assert_eq!(line["output"]["shards"], 8, "{flow}");
+        assert_counted_exactly(&out, flow);
     }
     let logs = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("--data-dir")
@@ -562,4 +569,124 @@ fn invoke_calls_an_example_function_and_repeat_reports_latencies() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("declared: splitter, mapper, reducer"));
+}
+
+/// The executions `sluice list --all --json` shows, run in `dir` with `store` (or none given).
+fn listed(dir: &Path, store: Option<&str>) -> Vec<Value> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.current_dir(dir).env_remove("SLUICE_STORE");
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    let out = cmd.args(["list", "--all", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn wordcount_counts_exactly_on_a_postgres_store_given_by_env() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount");
+    copy_project(&repo().join("examples/wordcount"), &project);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env("SLUICE_STORE", schema.url())
+        .arg("run")
+        .arg(&project)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_counted_exactly(&out, "wordcount");
+    let id = last_json_line(&out)["execution"].clone();
+    assert!(!project.join(".sluice/sluice.db").exists());
+    let rows = listed(&project, Some(schema.url()));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["execution"], &rows[0]["status"]),
+        (&id, &json!("SUCCEEDED"))
+    );
+    assert!(listed(&project, None).is_empty());
+}
+
+/// A project with one Pass flow and the given `state:` line.
+fn pass_project(dir: &Path, state: &str) -> PathBuf {
+    let project = dir.join("pass");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("sluice.yaml"),
+        format!("state: {state}\nflows:\n  main: main.json\n"),
+    )
+    .unwrap();
+    write_flow(
+        &project,
+        "main.json",
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 7, "End": true}}}),
+    );
+    project
+}
+
+#[test]
+fn a_project_keeps_its_executions_in_the_store_its_state_names() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = pass_project(dir.path(), schema.url());
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env_remove("SLUICE_STORE")
+        .arg("run")
+        .arg(&project)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(last_json_line(&out)["output"], 7);
+    assert!(!project.join(".sluice/sluice.db").exists());
+    // Read back from the project directory through its `state:`.
+    assert_eq!(listed(&project, None).len(), 1);
+    // A store given on the command line comes first.
+    let other = dir.path().join("other.db");
+    assert!(listed(&project, Some(other.to_str().unwrap())).is_empty());
+}
+
+#[test]
+fn a_project_state_that_is_no_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = pass_project(dir.path(), "mysql://localhost/db");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env_remove("SLUICE_STORE")
+        .arg("run")
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported store 'mysql://'"), "{err}");
+    // A relative SQLite path is the project's own file.
+    let project = pass_project(&dir.path().join("b"), "state/runs.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env_remove("SLUICE_STORE")
+        .arg("run")
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(project.join("state/runs.db").exists());
 }
