@@ -136,8 +136,17 @@ fn slow_flow() -> Value {
     })
 }
 
-fn count_events(data_dir: &Path, id: &str, kind: &str) -> usize {
-    let out = sluice(data_dir)
+/// The `sluice` binary with its data directory and, when given, its store.
+fn sluice_on(data_dir: &Path, store: Option<&str>) -> Command {
+    let mut cmd = sluice(data_dir);
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    cmd
+}
+
+fn count_events(data_dir: &Path, store: Option<&str>, id: &str, kind: &str) -> usize {
+    let out = sluice_on(data_dir, store)
         .args(["history", id, "--json"])
         .output()
         .unwrap();
@@ -151,6 +160,19 @@ fn count_events(data_dir: &Path, id: &str, kind: &str) -> usize {
 
 #[test]
 fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
+    kill_dash_nine_then_resume(None);
+}
+
+#[test]
+fn kill_dash_nine_then_resume_finishes_with_the_same_output_on_postgres() {
+    if let Some(schema) = TestSchema::create() {
+        kill_dash_nine_then_resume(Some(schema.url()));
+    }
+}
+
+/// Kills a process in the middle of a flow, resumes it with another, and checks that it ends as
+/// an uninterrupted run does, each item done once.
+fn kill_dash_nine_then_resume(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let flow = write_flow(dir.path(), "slow.json", &slow_flow());
 
@@ -165,7 +187,7 @@ fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
     assert_eq!(expected, json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}]));
 
     let data = dir.path().join("crashy");
-    let mut child = sluice(&data)
+    let mut child = sluice_on(&data, store)
         .arg("run")
         .arg(&flow)
         .args(["--json", "--name", "victim"])
@@ -177,11 +199,14 @@ fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
-        count_events(&data, "victim", "MapIterationSucceeded") < 4,
+        count_events(&data, store, "victim", "MapIterationSucceeded") < 4,
         "the process was killed before the Map finished"
     );
 
-    let resumed = sluice(&data).args(["resume", "--json"]).output().unwrap();
+    let resumed = sluice_on(&data, store)
+        .args(["resume", "--json"])
+        .output()
+        .unwrap();
     assert!(
         resumed.status.success(),
         "{}",
@@ -192,11 +217,14 @@ fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
     assert_eq!(line["status"], "SUCCEEDED");
     assert_eq!(line["output"], expected);
     assert_eq!(
-        count_events(&data, "victim", "MapIterationSucceeded"),
+        count_events(&data, store, "victim", "MapIterationSucceeded"),
         4,
         "each item exactly once"
     );
-    assert_eq!(count_events(&data, "victim", "ExecutionSucceeded"), 1);
+    assert_eq!(
+        count_events(&data, store, "victim", "ExecutionSucceeded"),
+        1
+    );
 }
 
 #[test]
@@ -226,8 +254,14 @@ fn list_describe_and_history_show_the_execution() {
         .unwrap();
     let d: Value = serde_json::from_slice(&describe.stdout).unwrap();
     assert_eq!(d["output"], json!({"x": 1}));
-    assert_eq!(count_events(dir.path(), "seen", "PassStateEntered"), 2);
-    assert_eq!(count_events(dir.path(), "seen", "ExecutionStarted"), 1);
+    assert_eq!(
+        count_events(dir.path(), None, "seen", "PassStateEntered"),
+        2
+    );
+    assert_eq!(
+        count_events(dir.path(), None, "seen", "ExecutionStarted"),
+        1
+    );
 }
 
 /// Copies a project directory (without its data) into a temp dir, so runs leave the tree clean.
@@ -262,7 +296,25 @@ fn distributed_wordcount_example_counts_every_object_once() {
         &project,
         &["results"],
     );
-    count_words_distributed(&project);
+    count_words_distributed(&project, None);
+}
+
+#[test]
+fn distributed_wordcount_counts_every_object_once_on_postgres() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount-distributed");
+    copy_project_without(
+        &repo().join("examples/wordcount-distributed"),
+        &project,
+        &["results"],
+    );
+    count_words_distributed(&project, Some(schema.url()));
+    // The children and their items are in PostgreSQL too.
+    let rows = listed(&project, Some(schema.url()));
+    assert_eq!(rows.len(), 9, "the run and its 8 children: {rows:?}");
 }
 
 #[test]
@@ -289,7 +341,7 @@ fn distributed_wordcount_counts_the_same_with_the_builtin_mapper() {
     assert_ne!(config, builtin, "the example declares a mapper");
     std::fs::write(project.join("sluice.yaml"), builtin).unwrap();
     std::fs::remove_file(project.join("functions/mapper.py")).unwrap();
-    count_words_distributed(&project);
+    count_words_distributed(&project, None);
 }
 
 #[test]
@@ -315,14 +367,15 @@ fn a_builtin_function_with_an_unknown_handler_is_refused() {
     assert!(err.contains("sluice.yaml:2"), "{err}");
 }
 
-/// Runs the distributed word count of `project` and checks its exact totals and its results.
-fn count_words_distributed(project: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("run")
-        .arg(project)
-        .arg("--json")
-        .output()
-        .unwrap();
+/// Runs the distributed word count of `project` (on `store`, or the default one) and checks its
+/// exact totals and its results.
+fn count_words_distributed(project: &Path, store: Option<&str>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.env_remove("SLUICE_STORE");
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    let out = cmd.arg("run").arg(project).arg("--json").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
