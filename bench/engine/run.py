@@ -3,6 +3,7 @@
 
     python3 bench/engine/run.py [--runs 3] [--quick] [--only sluice,statebox,prefect]
                                 [--shapes chain_1000,concurrent_100x20,map_10000,python_tasks_40]
+                                [--store postgres://USER@HOST:PORT/DB]
                                 [--timeout 600] [--scratch bench/.peers] [--no-build] [--python PATH]
     python3 bench/engine/run.py --shapes loops --runs 1
 
@@ -20,7 +21,9 @@ Shapes (see bench/README.md); the first four run by default:
 (with /usr/bin/time when present).
 
 Sluice runs through its release binary (`cargo build --release -p sluice`), durable (SQLite, WAL,
-synchronous=FULL, group commit), with a fresh --data-dir per run on the repo's disk. The peers are
+synchronous=FULL, group commit), with a fresh --data-dir per run on the repo's disk. With --store,
+Sluice also runs every shape on that PostgreSQL server (system `sluice-pg`), in a fresh schema per
+run (dropped afterwards with psql when psql is on PATH). The peers are
 installed on first use into the scratch dir: statebox with npm, Prefect in a venv with pip.
 Every (run, shape, system) is a fresh process; runs are interleaved so load drift hits all systems.
 Prints tables and writes bench/out/engine.json. Standard library only.
@@ -57,6 +60,7 @@ def _load(name: str, path: Path):
 
 
 SYSTEMS = ["sluice", "statebox", "prefect"]
+SLUICE_PG = "sluice-pg"
 PEERS = ["statebox", "prefect"]
 
 # name -> (kind, executions, states per execution, items, tasks or iterations)
@@ -82,6 +86,9 @@ KIND_SYSTEMS = {
     "loop": ["sluice"],
     "loop_task": ["sluice"],
 }
+# Sluice on PostgreSQL (--store) runs whatever Sluice runs.
+KIND_SYSTEMS = {kind: [*systems, SLUICE_PG] if "sluice" in systems else systems
+                for kind, systems in KIND_SYSTEMS.items()}
 QUICK_PREFECT_MAP_ITEMS = 1000
 
 # Published figures for 40 sequential trivial Python tasks (Windmill's orchestrator benchmark),
@@ -392,12 +399,12 @@ def build_sluice(args) -> Path:
 # ---------------------------------------------------------------------------- one run
 
 
-def task_timings(binary: Path, data_dir: Path, execution: str) -> dict:
+def task_timings(binary: Path, data_dir: Path, execution: str, env: dict) -> dict:
     """From the history of a python_tasks_40 execution: how long the warm-up call took (the
     function's cold start included), and the 40 Tasks after it, from entering the first to the
     execution's end."""
     r = subprocess.run([str(binary), "--data-dir", str(data_dir), "history", execution, "--json"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=env)
     events = [json.loads(line) for line in r.stdout.splitlines()]
     at = {}
     for e in events:
@@ -414,8 +421,24 @@ def task_timings(binary: Path, data_dir: Path, execution: str) -> dict:
     return {"first_call_s": (at["warm"] - at["scheduled"]) / 1000, "tasks_s": (at["end"] - at["first"]) / 1000}
 
 
+def with_schema(url: str, schema: str) -> str:
+    """A PostgreSQL store URL that keeps the store's tables in `schema`."""
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def psql(url: str, sql: str) -> str | None:
+    """Runs SQL with psql on the server of a store URL (its own parameters left out); None
+    without psql or on failure."""
+    if not shutil.which("psql"):
+        return None
+    r = subprocess.run(["psql", url.split("?")[0], "-Atc", sql], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 def run_sluice(binary: Path, shape: str, files: dict, tmp_root: Path, timeout: float,
-               env: dict | None) -> dict:
+               env: dict | None, store: str | None = None) -> dict:
+    """One run of a shape, on SQLite in a fresh data dir, or on PostgreSQL (`store`) in a fresh
+    schema."""
     kind, executions, size = SHAPES[shape]
     flow, inp, expected = files[shape]
     data_dir = Path(tempfile.mkdtemp(prefix=f"sluice-{shape}-", dir=tmp_root))
@@ -424,9 +447,16 @@ def run_sluice(binary: Path, shape: str, files: dict, tmp_root: Path, timeout: f
         cmd += ["--executions", str(executions)]
     else:
         cmd += ["--name", "bench"]
+    env = {k: v for k, v in (env or os.environ).items() if k != "SLUICE_STORE"}
+    schema = None
+    if store:
+        schema = f"sluice_bench_{os.getpid()}_{time.time_ns()}"
+        env["SLUICE_STORE"] = with_schema(store, schema)
     p = run_process(cmd, env, timeout, measure_rss=True)
-    timings = task_timings(binary, data_dir, "bench") if kind == "tasks" else {}
+    timings = task_timings(binary, data_dir, "bench", env) if kind == "tasks" else {}
     shutil.rmtree(data_dir, ignore_errors=True)
+    if schema:
+        psql(store, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     res = {"process_wall_s": p["wall_s"], "cpu_s": p["cpu_s"], "units": executions * size, **timings}
     if "max_rss_mb" in p:
         res["max_rss_mb"] = p["max_rss_mb"]
@@ -635,7 +665,7 @@ def table(summary: dict, systems: list[str]) -> str:
             if s["status"] != "ok":
                 rows.append(f"| {shape} | {system} | {s['status']} | - | - | - | - | {runs_ok} |")
                 continue
-            if system == "sluice":
+            if system in ("sluice", SLUICE_PG):
                 tps = s.get("engine_tps", s["units_per_s"])
                 r = "(engine time)" if "engine_tps" in s else "(process time)"
             else:
@@ -671,6 +701,8 @@ def main() -> int:
                     help="where peers are installed and temp dirs made (default bench/.peers)")
     ap.add_argument("--sluice", help="path to a sluice binary (skips the build)")
     ap.add_argument("--no-build", action="store_true", help="use target/release/sluice as it is")
+    ap.add_argument("--store", help="also run Sluice on this PostgreSQL server (postgres://USER@HOST:PORT/DB): "
+                    f"system {SLUICE_PG}, a fresh schema per run")
     ap.add_argument("--out", default=str(BENCH / "out" / "engine.json"))
     args = ap.parse_args()
 
@@ -682,6 +714,12 @@ def main() -> int:
     for s in systems:
         if s not in SYSTEMS:
             sys.exit(f"unknown system {s}; choose from {','.join(SYSTEMS)}")
+    if args.store:
+        if not args.store.startswith(("postgres://", "postgresql://")):
+            sys.exit("--store takes a postgres:// URL")
+        if "sluice" not in systems:
+            sys.exit("--store runs Sluice on PostgreSQL: keep sluice in --only")
+        systems.insert(systems.index("sluice") + 1, SLUICE_PG)
     for s in shapes:
         if s not in SHAPES:
             sys.exit(f"unknown shape {s}; choose from {','.join(SHAPES)}")
@@ -705,6 +743,8 @@ def main() -> int:
             functions_bench = _load("bench_functions_run", BENCH / "functions" / "run.py")
             python, ctx["sluice_env"] = functions_bench.python_env(args, tmp_root)
             versions["python"] = version_of([str(python), "--version"])
+    if SLUICE_PG in systems:
+        versions["postgresql"] = psql(args.store, "SHOW server_version") or "?"
     if "statebox" in systems:
         ctx["node_path"] = install_statebox(scratch)
         pkg = json.loads((ctx["node_path"] / "@wmfs" / "statebox" / "package.json").read_text())
@@ -727,6 +767,9 @@ def main() -> int:
                 log(f"run {i + 1}/{runs} {shape} {system} ...")
                 if system == "sluice":
                     r = run_sluice(ctx["sluice"], shape, files, tmp_root, args.timeout, ctx.get("sluice_env"))
+                elif system == SLUICE_PG:
+                    r = run_sluice(ctx["sluice"], shape, files, tmp_root, args.timeout, ctx.get("sluice_env"),
+                                   args.store)
                 else:
                     r = run_peer(system, shape, ctx, tmp_root, args.timeout, args.quick)
                 all_runs[shape][system].append(r)

@@ -10,9 +10,9 @@ use sluice_engine::store::Store;
 use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
 use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
-use sluice_store::SqliteStore;
+use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The async runtime the engine and the function pools run on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -22,12 +22,29 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// The store file inside a data directory.
-pub fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    let path = data_dir.join("sluice.db");
-    Ok(Arc::new(SqliteStore::open(&path).with_context(|| {
-        format!("opening the store at {}", path.display())
-    })?))
+/// The store given on the command line (`--store` or `SLUICE_STORE`), for every command.
+static GIVEN_STORE: OnceLock<StoreLocation> = OnceLock::new();
+
+/// Makes `location`, when given, the store every command of this process uses.
+pub fn use_store(location: Option<StoreLocation>) {
+    if let Some(location) = location {
+        // Set once, from `main`, before any store is opened.
+        let _ = GIVEN_STORE.set(location);
+    }
+}
+
+/// Opens the store: the one given on the command line, else the project's `state:`, else the
+/// SQLite file `sluice.db` in the data directory.
+pub fn open_store(
+    data_dir: &Path,
+    project_state: Option<&StoreLocation>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let location = GIVEN_STORE
+        .get()
+        .or(project_state)
+        .cloned()
+        .unwrap_or_else(|| StoreLocation::Sqlite(data_dir.join("sluice.db")));
+    sluice_store::open(&location).with_context(|| format!("opening the store at {location}"))
 }
 
 /// Loads stored definitions back into the IR when executions resume.
@@ -146,7 +163,14 @@ impl App {
         ));
         let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
-        let app = Self::start_on(runtime, data_dir, options, invoker, items)?;
+        let app = Self::start_on(
+            runtime,
+            data_dir,
+            project.state.as_ref(),
+            options,
+            invoker,
+            items,
+        )?;
         Ok((app, pool))
     }
 
@@ -156,17 +180,25 @@ impl App {
         options: EngineOptions,
         invoker: Arc<dyn Invoker>,
     ) -> anyhow::Result<App> {
-        Self::start_on(runtime()?, data_dir, options, invoker, Arc::new(NoStorage))
+        Self::start_on(
+            runtime()?,
+            data_dir,
+            None,
+            options,
+            invoker,
+            Arc::new(NoStorage),
+        )
     }
 
     fn start_on(
         runtime: tokio::runtime::Runtime,
         data_dir: &Path,
+        project_state: Option<&StoreLocation>,
         options: EngineOptions,
         invoker: Arc<dyn Invoker>,
         items: Arc<dyn ItemStore>,
     ) -> anyhow::Result<App> {
-        let store = open_store(data_dir)?;
+        let store = open_store(data_dir, project_state)?;
         let engine = Engine::start(
             store.clone(),
             invoker,

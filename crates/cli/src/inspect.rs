@@ -1,12 +1,20 @@
 //! `sluice list`, `describe` and `history`: read-only views of the store.
 
 use crate::app::open_store;
+use crate::project;
 use anyhow::anyhow;
 use serde_json::json;
 use sluice_engine::run_info::epoch;
-use sluice_engine::store::MapRunRecord;
+use sluice_engine::store::{MapRunRecord, Store};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The store, with the `state:` of a project in the current directory (whose `.sluice` is the
+/// default data directory).
+fn open_here(data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    open_store(data_dir, project::state_in(Path::new("."))?.as_ref())
+}
 
 fn time(ms: i64) -> String {
     epoch(ms).format("%Y-%m-%d %H:%M:%S%.3f").to_string()
@@ -19,7 +27,7 @@ pub fn list(
     with_children: bool,
     json_lines: bool,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(data_dir)?;
+    let store = open_here(data_dir)?;
     let rows = store.list(limit, with_children)?;
     if json_lines {
         for r in rows {
@@ -55,7 +63,7 @@ pub fn list(
 
 /// Shows one execution.
 pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(data_dir)?;
+    let store = open_here(data_dir)?;
     let e = store
         .execution(id)?
         .ok_or_else(|| anyhow!("no execution '{id}'"))?;
@@ -112,7 +120,7 @@ fn map_run_progress(run: &MapRunRecord) -> serde_json::Value {
 
 /// Prints an execution's history.
 pub fn history(data_dir: &Path, id: &str, json_lines: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(data_dir)?;
+    let store = open_here(data_dir)?;
     if store.execution(id)?.is_none() {
         return Err(anyhow!("no execution '{id}'"));
     }

@@ -35,6 +35,11 @@ struct Cli {
     /// in the current directory).
     #[arg(long, global = true, env = "SLUICE_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where executions are stored: `postgres://USER@HOST:PORT/DB`, or a SQLite file
+    /// (`sqlite://PATH` or a path). Default: the project's `state:`, else `sluice.db` in the data
+    /// directory.
+    #[arg(long, global = true, env = "SLUICE_STORE")]
+    store: Option<sluice_store::StoreLocation>,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +102,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    app::use_store(cli.store);
     let given = cli.data_dir.as_deref();
     let data_dir = run::data_dir_for(given, None);
     let result = match cli.command {

@@ -1,4 +1,5 @@
-//! The project file: a directory with `sluice.yaml` declaring storage, functions and flows.
+//! The project file: a directory with `sluice.yaml` declaring storage, functions and flows, and
+//! optionally where executions are kept (`state:`).
 //!
 //! Loading validates everything first and reports every problem at once: the file's own shape,
 //! each flow definition, each function's handler file, and every Task that names a function the
@@ -11,6 +12,7 @@ use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::{Definition, Scope, StateKind};
 use sluice_lang::source::{Document, kind};
+use sluice_store::StoreLocation;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +27,9 @@ pub struct Project {
     pub dir: PathBuf,
     /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`).
     pub storage: String,
+    /// Where executions are kept (`state:`), if the project says: a PostgreSQL URL or a SQLite
+    /// file (a relative path is relative to the project directory).
+    pub state: Option<StoreLocation>,
     /// Functions run as processes, in declaration order.
     pub functions: Vec<FunctionConfig>,
     /// Functions run by a built-in handler (`runtime: builtin`).
@@ -90,14 +95,14 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     };
     for key in top.keys() {
         match key.as_str() {
-            "storage" | "functions" | "flows" => {}
+            "storage" | "state" | "functions" | "flows" => {}
             "queues" | "triggers" => problems.push(doc.diagnostic(
                 &format!("/{key}"),
                 format!("{key} are not supported yet by this version of sluice"),
             )),
             other => problems.push(
                 doc.diagnostic(&format!("/{other}"), format!("unknown field '{other}'"))
-                    .with_hint("the project file has storage, functions and flows"),
+                    .with_hint("the project file has storage, state, functions and flows"),
             ),
         }
     }
@@ -115,6 +120,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     {
         problems.push(doc.diagnostic("/storage", e.to_string()));
     }
+    let state = state(dir, &doc, top.get("state"), &mut problems);
     let (functions, builtins) = functions(dir, &doc, top.get("functions"), &mut problems);
     let flows = flows(dir, &doc, top.get("flows"), &mut problems);
     let declared: Vec<&str> = functions
@@ -147,10 +153,52 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     Ok(Project {
         dir: dir.to_path_buf(),
         storage,
+        state,
         functions,
         builtins,
         flows,
     })
+}
+
+/// The `state:` of a project file: `postgres://USER@HOST:PORT/DB` (or `postgresql://`), or a
+/// SQLite file as `sqlite://PATH` or a plain path, relative to the project directory.
+fn state(
+    dir: &Path,
+    doc: &Document,
+    value: Option<&Value>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<StoreLocation> {
+    let hint = "state is where executions are kept: postgres://USER@HOST:PORT/DB, or a SQLite file (sqlite://PATH or a path)";
+    let problem = match value? {
+        Value::String(s) => match s.parse::<StoreLocation>() {
+            Ok(location) => return Some(location.relative_to(dir)),
+            Err(e) => doc.diagnostic("/state", e),
+        },
+        _ => doc.diagnostic("/state", "state must be a URL or a file path"),
+    };
+    problems.push(problem.with_hint(hint));
+    None
+}
+
+/// The `state:` of the project file in `dir`, if there is a project file, read without loading
+/// the rest of the project.
+pub fn state_in(dir: &Path) -> anyhow::Result<Option<StoreLocation>> {
+    let path = dir.join(PROJECT_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let shown = |ds: Vec<Diagnostic>| {
+        let lines: Vec<String> = ds.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(lines.join("\n"))
+    };
+    let doc = Document::parse(&path.display().to_string(), &text).map_err(shown)?;
+    let mut problems = Vec::new();
+    let location = state(dir, &doc, doc.value.get("state"), &mut problems);
+    if problems.is_empty() {
+        Ok(location)
+    } else {
+        Err(shown(problems))
+    }
 }
 
 /// The project's functions: those run as processes, and those run by a built-in handler.

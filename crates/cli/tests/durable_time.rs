@@ -120,7 +120,15 @@ fn a_fifty_thousand_iteration_loop_completes_committing_as_it_goes() {
 #[test]
 fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), &counting_loop());
+    // The loop pauses for 3 s at iteration 3,000, so that it is killed mid-way however slow
+    // the machine is.
+    let mut flow = counting_loop();
+    flow["States"]["Check"]["Choices"] = json!([
+        { "Variable": "$.i", "NumericEquals": 3000, "Next": "Pause" },
+        { "Variable": "$.i", "NumericLessThanPath": "$.n", "Next": "Inc" }
+    ]);
+    flow["States"]["Pause"] = json!({ "Type": "Wait", "Seconds": 3, "Next": "Inc" });
+    let flow = write_flow(dir.path(), &flow);
     let data = dir.path().join("data");
     let n = 30000;
     let mut child = sluice(&data)

@@ -8,6 +8,7 @@ use std::time::Duration;
 mod checks;
 mod common;
 use common::{copy_project, copy_project_without, last_json_line, repo, sluice, write_flow};
+use sluice_store::testing::TestSchema;
 
 #[test]
 fn hello_example_runs_to_its_output() {
@@ -126,8 +127,17 @@ fn slow_flow() -> Value {
     })
 }
 
-fn count_events(data_dir: &Path, id: &str, kind: &str) -> usize {
-    let out = sluice(data_dir)
+/// The `sluice` binary with its data directory and, when given, its store.
+fn sluice_on(data_dir: &Path, store: Option<&str>) -> Command {
+    let mut cmd = sluice(data_dir);
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    cmd
+}
+
+fn count_events(data_dir: &Path, store: Option<&str>, id: &str, kind: &str) -> usize {
+    let out = sluice_on(data_dir, store)
         .args(["history", id, "--json"])
         .output()
         .unwrap();
@@ -141,6 +151,19 @@ fn count_events(data_dir: &Path, id: &str, kind: &str) -> usize {
 
 #[test]
 fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
+    kill_dash_nine_then_resume(None);
+}
+
+#[test]
+fn kill_dash_nine_then_resume_finishes_with_the_same_output_on_postgres() {
+    if let Some(schema) = TestSchema::create() {
+        kill_dash_nine_then_resume(Some(schema.url()));
+    }
+}
+
+/// Kills a process in the middle of a flow, resumes it with another, and checks that it ends as
+/// an uninterrupted run does, each item done once.
+fn kill_dash_nine_then_resume(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let flow = write_flow(dir.path(), "slow.json", &slow_flow());
 
@@ -155,7 +178,7 @@ fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
     assert_eq!(expected, json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}]));
 
     let data = dir.path().join("crashy");
-    let mut child = sluice(&data)
+    let mut child = sluice_on(&data, store)
         .arg("run")
         .arg(&flow)
         .args(["--json", "--name", "victim"])
@@ -167,11 +190,14 @@ fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
-        count_events(&data, "victim", "MapIterationSucceeded") < 4,
+        count_events(&data, store, "victim", "MapIterationSucceeded") < 4,
         "the process was killed before the Map finished"
     );
 
-    let resumed = sluice(&data).args(["resume", "--json"]).output().unwrap();
+    let resumed = sluice_on(&data, store)
+        .args(["resume", "--json"])
+        .output()
+        .unwrap();
     assert!(
         resumed.status.success(),
         "{}",
@@ -182,11 +208,14 @@ fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
     assert_eq!(line["status"], "SUCCEEDED");
     assert_eq!(line["output"], expected);
     assert_eq!(
-        count_events(&data, "victim", "MapIterationSucceeded"),
+        count_events(&data, store, "victim", "MapIterationSucceeded"),
         4,
         "each item exactly once"
     );
-    assert_eq!(count_events(&data, "victim", "ExecutionSucceeded"), 1);
+    assert_eq!(
+        count_events(&data, store, "victim", "ExecutionSucceeded"),
+        1
+    );
 }
 
 #[test]
@@ -216,8 +245,14 @@ fn list_describe_and_history_show_the_execution() {
         .unwrap();
     let d: Value = serde_json::from_slice(&describe.stdout).unwrap();
     assert_eq!(d["output"], json!({"x": 1}));
-    assert_eq!(count_events(dir.path(), "seen", "PassStateEntered"), 2);
-    assert_eq!(count_events(dir.path(), "seen", "ExecutionStarted"), 1);
+    assert_eq!(
+        count_events(dir.path(), None, "seen", "PassStateEntered"),
+        2
+    );
+    assert_eq!(
+        count_events(dir.path(), None, "seen", "ExecutionStarted"),
+        1
+    );
 }
 
 /// Copies a project directory (without its data) into a temp dir, so runs leave the tree clean.
@@ -231,7 +266,25 @@ fn distributed_wordcount_example_counts_every_object_once() {
         &project,
         &["results"],
     );
-    count_words_distributed(&project);
+    count_words_distributed(&project, None);
+}
+
+#[test]
+fn distributed_wordcount_counts_every_object_once_on_postgres() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount-distributed");
+    copy_project_without(
+        &repo().join("examples/wordcount-distributed"),
+        &project,
+        &["results"],
+    );
+    count_words_distributed(&project, Some(schema.url()));
+    // The children and their items are in PostgreSQL too.
+    let rows = listed(&project, Some(schema.url()));
+    assert_eq!(rows.len(), 9, "the run and its 8 children: {rows:?}");
 }
 
 #[test]
@@ -258,7 +311,7 @@ fn distributed_wordcount_counts_the_same_with_the_builtin_mapper() {
     assert_ne!(config, builtin, "the example declares a mapper");
     std::fs::write(project.join("sluice.yaml"), builtin).unwrap();
     std::fs::remove_file(project.join("functions/mapper.py")).unwrap();
-    count_words_distributed(&project);
+    count_words_distributed(&project, None);
 }
 
 #[test]
@@ -284,14 +337,15 @@ fn a_builtin_function_with_an_unknown_handler_is_refused() {
     assert!(err.contains("sluice.yaml:2"), "{err}");
 }
 
-/// Runs the distributed word count of `project` and checks its exact totals and its results.
-fn count_words_distributed(project: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("run")
-        .arg(project)
-        .arg("--json")
-        .output()
-        .unwrap();
+/// Runs the distributed word count of `project` (on `store`, or the default one) and checks its
+/// exact totals and its results.
+fn count_words_distributed(project: &Path, store: Option<&str>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.env_remove("SLUICE_STORE");
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    let out = cmd.arg("run").arg(project).arg("--json").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -323,6 +377,23 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Asserts that `sluice run` of the word count example counted its sample exactly.
+fn assert_counted_exactly(out: &std::process::Output, flow: &str) {
+    assert!(
+        out.status.success(),
+        "{flow}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = last_json_line(out);
+    assert_eq!(line["status"], "SUCCEEDED", "{flow}: {line}");
+    assert_eq!(
+        line["output"]["totals"],
+        json!({"data_1": 12066, "data_2": 7934}),
+        "{flow}"
+    );
+    assert_eq!(line["output"]["shards"], 8, "{flow}");
+}
+
 #[test]
 fn wordcount_example_counts_exactly_with_both_flows() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,24 +401,13 @@ fn wordcount_example_counts_exactly_with_both_flows() {
     copy_project(&repo().join("examples/wordcount"), &project);
     for flow in ["wordcount", "wordcount-asl"] {
         let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .env_remove("SLUICE_STORE")
             .arg("run")
             .arg(&project)
             .args(["--flow", flow, "--json"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{flow}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = last_json_line(&out);
-        assert_eq!(line["status"], "SUCCEEDED", "{flow}: {line}");
-        assert_eq!(
-            line["output"]["totals"],
-            json!({"data_1": 12066, "data_2": 7934}),
-            "{flow}"
-        );
-        assert_eq!(line["output"]["shards"], 8, "{flow}");
+        assert_counted_exactly(&out, flow);
     }
     let logs = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("--data-dir")
@@ -532,4 +592,124 @@ fn invoke_calls_an_example_function_and_repeat_reports_latencies() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("declared: splitter, mapper, reducer"));
+}
+
+/// The executions `sluice list --all --json` shows, run in `dir` with `store` (or none given).
+fn listed(dir: &Path, store: Option<&str>) -> Vec<Value> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.current_dir(dir).env_remove("SLUICE_STORE");
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    let out = cmd.args(["list", "--all", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn wordcount_counts_exactly_on_a_postgres_store_given_by_env() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("wordcount");
+    copy_project(&repo().join("examples/wordcount"), &project);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env("SLUICE_STORE", schema.url())
+        .arg("run")
+        .arg(&project)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_counted_exactly(&out, "wordcount");
+    let id = last_json_line(&out)["execution"].clone();
+    assert!(!project.join(".sluice/sluice.db").exists());
+    let rows = listed(&project, Some(schema.url()));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["execution"], &rows[0]["status"]),
+        (&id, &json!("SUCCEEDED"))
+    );
+    assert!(listed(&project, None).is_empty());
+}
+
+/// A project with one Pass flow and the given `state:` line.
+fn pass_project(dir: &Path, state: &str) -> PathBuf {
+    let project = dir.join("pass");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("sluice.yaml"),
+        format!("state: {state}\nflows:\n  main: main.json\n"),
+    )
+    .unwrap();
+    write_flow(
+        &project,
+        "main.json",
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 7, "End": true}}}),
+    );
+    project
+}
+
+#[test]
+fn a_project_keeps_its_executions_in_the_store_its_state_names() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = pass_project(dir.path(), schema.url());
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env_remove("SLUICE_STORE")
+        .arg("run")
+        .arg(&project)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(last_json_line(&out)["output"], 7);
+    assert!(!project.join(".sluice/sluice.db").exists());
+    // Read back from the project directory through its `state:`.
+    assert_eq!(listed(&project, None).len(), 1);
+    // A store given on the command line comes first.
+    let other = dir.path().join("other.db");
+    assert!(listed(&project, Some(other.to_str().unwrap())).is_empty());
+}
+
+#[test]
+fn a_project_state_that_is_no_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = pass_project(dir.path(), "mysql://localhost/db");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env_remove("SLUICE_STORE")
+        .arg("run")
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported store 'mysql://'"), "{err}");
+    // A relative SQLite path is the project's own file.
+    let project = pass_project(&dir.path().join("b"), "state/runs.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env_remove("SLUICE_STORE")
+        .arg("run")
+        .arg(&project)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(project.join("state/runs.db").exists());
 }

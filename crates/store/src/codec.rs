@@ -1,7 +1,12 @@
-//! What both backends store the same way: JSON columns and content-addressed definition ids.
+//! What both backends store the same way: JSON columns, content-addressed definition ids, and
+//! how a result row becomes a stored value.
 
 use sha2::{Digest, Sha256};
-use sluice_engine::store::StoreError;
+use sluice_engine::effects::HistoryEvent;
+use sluice_engine::model::Status;
+use sluice_engine::store::{
+    ExecutionSummary, MapRunRecord, StopRequest, StoreError, StoredDefinition, StoredExecution,
+};
 
 /// Encodes a value for a JSON text column.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
@@ -28,4 +33,120 @@ pub(crate) fn definition_id(name: &str, source: &str, project: Option<&str>) -> 
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A stored number (version, token, index) read back; a negative one means the row is corrupt.
+pub(crate) fn unsigned(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("a stored count is negative: {n}")))
+}
+
+/// A count or position passed to SQL as a 64-bit integer (saturating: "no limit").
+pub(crate) fn signed<N: TryInto<i64>>(n: N) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+/// One result row of either backend, read column by column. A column that does not have the
+/// expected type means the row is corrupt.
+pub(crate) trait Row {
+    /// A text column.
+    fn text(&self, i: usize) -> Result<String, StoreError>;
+    /// A nullable text column.
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    /// An integer column.
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    /// A boolean column.
+    fn flag(&self, i: usize) -> Result<bool, StoreError>;
+}
+
+/// The error of a column that could not be read.
+pub(crate) fn bad_column(i: usize, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("decoding stored column {i}: {e}"))
+}
+
+/// The columns [`stop_request`] reads.
+pub(crate) const STOP_REQUEST_COLUMNS: &str = "id, stop_request";
+
+/// An execution's pending stop request from [`STOP_REQUEST_COLUMNS`].
+pub(crate) fn stop_request(r: &dyn Row) -> Result<(String, StopRequest), StoreError> {
+    Ok((r.text(0)?, from_json(&r.text(1)?)?))
+}
+
+/// The columns [`definition`] reads.
+pub(crate) const DEFINITION_COLUMNS: &str = "id, name, file, source, project";
+
+/// A definition from [`DEFINITION_COLUMNS`].
+pub(crate) fn definition(r: &dyn Row) -> Result<StoredDefinition, StoreError> {
+    Ok(StoredDefinition {
+        id: r.text(0)?,
+        name: r.text(1)?,
+        file: r.text(2)?,
+        source: r.text(3)?,
+        project: r.opt_text(4)?,
+    })
+}
+
+/// The columns [`execution`] reads.
+pub(crate) const EXECUTION_COLUMNS: &str =
+    "id, root_id, version, definition_id, stop_ms, info, input, state";
+
+/// An execution from [`EXECUTION_COLUMNS`].
+pub(crate) fn execution(r: &dyn Row) -> Result<StoredExecution, StoreError> {
+    Ok(StoredExecution {
+        id: r.text(0)?,
+        root_id: r.text(1)?,
+        version: unsigned(r.int(2)?)?,
+        definition_id: r.text(3)?,
+        stop_ms: r.opt_int(4)?,
+        info: from_json(&r.text(5)?)?,
+        input: from_json(&r.text(6)?)?,
+        state: from_json(&r.text(7)?)?,
+    })
+}
+
+/// The columns [`summary`] reads.
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "id, definition_id, flow, status, start_ms, stop_ms, owner, lease_until";
+
+/// A row of `list` from [`SUMMARY_COLUMNS`].
+pub(crate) fn summary(r: &dyn Row) -> Result<ExecutionSummary, StoreError> {
+    Ok(ExecutionSummary {
+        id: r.text(0)?,
+        definition_id: r.text(1)?,
+        flow: r.text(2)?,
+        status: Status::parse(&r.text(3)?).unwrap_or(Status::Running),
+        start_ms: r.int(4)?,
+        stop_ms: r.opt_int(5)?,
+        owner: r.opt_text(6)?,
+        lease_until_ms: r.opt_int(7)?,
+    })
+}
+
+/// The columns [`map_run`] reads.
+pub(crate) const MAP_RUN_COLUMNS: &str = "execution_id, done, spec, path, token, progress";
+
+/// A map run from [`MAP_RUN_COLUMNS`].
+pub(crate) fn map_run(r: &dyn Row) -> Result<MapRunRecord, StoreError> {
+    Ok(MapRunRecord {
+        execution: r.text(0)?,
+        done: r.flag(1)?,
+        spec: from_json(&r.text(2)?)?,
+        path: from_json(&r.text(3)?)?,
+        token: unsigned(r.int(4)?)?,
+        progress: from_json(&r.text(5)?)?,
+    })
+}
+
+/// The columns [`history_event`] reads.
+pub(crate) const HISTORY_COLUMNS: &str = "event_id, timestamp_ms, kind, details";
+
+/// A history event from [`HISTORY_COLUMNS`].
+pub(crate) fn history_event(r: &dyn Row) -> Result<HistoryEvent, StoreError> {
+    Ok(HistoryEvent {
+        id: unsigned(r.int(0)?)?,
+        timestamp_ms: r.int(1)?,
+        kind: r.text(2)?,
+        details: from_json(&r.text(3)?)?,
+    })
 }

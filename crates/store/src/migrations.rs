@@ -66,3 +66,71 @@ CREATE INDEX executions_owner ON executions(owner, status);
 CREATE INDEX definitions_project ON definitions(project);
 ",
 ];
+
+/// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
+/// PostgreSQL support started with the schema SQLite has after its step 2, so its step 1 is that
+/// schema whole; later steps of both lists follow the same changes.
+///
+/// JSON is kept as `text`, not `jsonb`: it is only ever read back whole, and `jsonb` would
+/// reorder object keys the engine keeps in order. Text keys use the "C" collation, so that
+/// ordering by id is by bytes as in SQLite. Times are epoch milliseconds and versions counters,
+/// both `BIGINT`.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES: &[&str] = &[
+    // 1: definitions, executions with their state and lease, history, map runs and their items.
+    r#"
+CREATE TABLE definitions (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT NOT NULL,
+    file TEXT NOT NULL,
+    source TEXT NOT NULL,
+    project TEXT COLLATE "C"
+);
+CREATE INDEX definitions_project ON definitions(project);
+CREATE TABLE executions (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    root_id TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    owner TEXT COLLATE "C",
+    lease_until BIGINT,
+    stop_request TEXT,
+    definition_id TEXT COLLATE "C" NOT NULL REFERENCES definitions(id),
+    flow TEXT NOT NULL,
+    status TEXT COLLATE "C" NOT NULL,
+    start_ms BIGINT NOT NULL,
+    stop_ms BIGINT,
+    info TEXT NOT NULL,
+    input TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX executions_status ON executions(status);
+CREATE INDEX executions_start ON executions(start_ms);
+CREATE INDEX executions_root ON executions(root_id, status);
+CREATE INDEX executions_owner ON executions(owner, status);
+CREATE TABLE history (
+    execution_id TEXT COLLATE "C" NOT NULL,
+    event_id BIGINT NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    details TEXT NOT NULL,
+    PRIMARY KEY (execution_id, event_id)
+);
+CREATE TABLE map_runs (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,
+    execution_id TEXT COLLATE "C" NOT NULL,
+    done BOOLEAN NOT NULL,
+    spec TEXT NOT NULL,
+    path TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    progress TEXT NOT NULL
+);
+CREATE INDEX map_runs_execution ON map_runs(execution_id, seq);
+CREATE TABLE map_items (
+    run_id TEXT COLLATE "C" NOT NULL,
+    idx BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+"#,
+];

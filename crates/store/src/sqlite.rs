@@ -3,11 +3,13 @@
 //! Several processes may open the same file: SQLite serialises their write transactions, and
 //! leases plus versioned writes (see [`sluice_engine::store`]) decide who drives what.
 
-use crate::codec::{definition_id, from_json, to_json};
+use crate::codec::{
+    self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
+    STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, bad_column, definition_id, from_json, signed, to_json,
+};
 use crate::migrations::SQLITE;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::model::Status;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
     StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
@@ -34,89 +36,23 @@ fn err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-const EXECUTION_COLUMNS: &str = "id, root_id, version, definition_id, stop_ms, info, input, state";
-
-type ExecutionRow = (
-    String,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    String,
-    String,
-    String,
-);
-
-fn execution_row(row: &rusqlite::Row) -> rusqlite::Result<ExecutionRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
+impl Row for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.get(i).map_err(|e| bad_column(i, e))
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.get(i).map_err(|e| bad_column(i, e))
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.get(i).map_err(|e| bad_column(i, e))
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.get(i).map_err(|e| bad_column(i, e))
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        self.get(i).map_err(|e| bad_column(i, e))
+    }
 }
-
-fn build_execution(
-    (id, root_id, version, definition_id, stop_ms, info, input, state): ExecutionRow,
-) -> Result<StoredExecution, StoreError> {
-    Ok(StoredExecution {
-        id,
-        root_id,
-        version: version as u64,
-        definition_id,
-        info: from_json(&info)?,
-        input: from_json(&input)?,
-        state: from_json(&state)?,
-        stop_ms,
-    })
-}
-
-const SUMMARY_COLUMNS: &str =
-    "id, definition_id, flow, status, start_ms, stop_ms, owner, lease_until";
-
-fn summary_row(r: &rusqlite::Row) -> rusqlite::Result<ExecutionSummary> {
-    let status: String = r.get(3)?;
-    Ok(ExecutionSummary {
-        id: r.get(0)?,
-        definition_id: r.get(1)?,
-        flow: r.get(2)?,
-        status: Status::parse(&status).unwrap_or(Status::Running),
-        start_ms: r.get(4)?,
-        stop_ms: r.get(5)?,
-        owner: r.get(6)?,
-        lease_until_ms: r.get(7)?,
-    })
-}
-
-fn map_run_row(r: &rusqlite::Row) -> rusqlite::Result<(String, bool, String, String, i64, String)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-fn build_map_run(
-    (execution, done, spec, path, token, progress): (String, bool, String, String, i64, String),
-) -> Result<MapRunRecord, StoreError> {
-    Ok(MapRunRecord {
-        spec: from_json(&spec)?,
-        execution,
-        path: from_json(&path)?,
-        token: token as u64,
-        progress: from_json(&progress)?,
-        done,
-    })
-}
-
-const MAP_RUN_COLUMNS: &str = "execution_id, done, spec, path, token, progress";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
@@ -142,12 +78,12 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))
     }
 
-    /// Rows of a query mapped by `f`.
+    /// Rows of a query decoded by `f`.
     fn rows<T>(
         &self,
         sql: &str,
         args: impl rusqlite::Params,
-        f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+        f: impl FnMut(&dyn Row) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let conn = self.conn()?;
         query(&conn, sql, args, f)
@@ -158,15 +94,15 @@ fn query<T>(
     conn: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
-    f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    mut f: impl FnMut(&dyn Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-    let rows = stmt
-        .query_map(args, f)
-        .map_err(err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
-    Ok(rows)
+    let mut rows = stmt.query(args).map_err(err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(err)? {
+        out.push(f(row)?);
+    }
+    Ok(out)
 }
 
 /// Applies the migrations the file has not seen, each in its own transaction, tracked by
@@ -240,29 +176,19 @@ impl Store for SqliteStore {
     }
 
     fn definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
-        self.conn()?
-            .query_row(
-                "SELECT id, name, file, source, project FROM definitions WHERE id = ?1",
-                params![id],
-                |r| {
-                    Ok(StoredDefinition {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        file: r.get(2)?,
-                        source: r.get(3)?,
-                        project: r.get(4)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(err)
+        let rows = self.rows(
+            &format!("SELECT {DEFINITION_COLUMNS} FROM definitions WHERE id = ?1"),
+            params![id],
+            codec::definition,
+        )?;
+        Ok(rows.into_iter().next())
     }
 
     fn definitions_of(&self, project: Option<&str>) -> Result<Vec<String>, StoreError> {
         self.rows(
             "SELECT id FROM definitions WHERE project IS ?1 ORDER BY id",
             params![project],
-            |r| r.get(0),
+            |r| r.text(0),
         )
     }
 
@@ -292,10 +218,10 @@ impl Store for SqliteStore {
             params![
                 request.now_ms,
                 to_json(&request.definitions)?,
-                request.limit as i64,
+                signed(request.limit),
                 request.root
             ],
-            |r| r.get(0),
+            |r| r.text(0),
         )?;
         if roots.is_empty() {
             return Ok(Claimed::default());
@@ -307,7 +233,7 @@ impl Store for SqliteStore {
             params![request.lease.owner, request.lease.until_ms, roots_json],
         )
         .map_err(err)?;
-        let rows = query(
+        let executions = query(
             &tx,
             &format!(
                 "SELECT {EXECUTION_COLUMNS} FROM executions
@@ -315,26 +241,18 @@ impl Store for SqliteStore {
                  ORDER BY id != root_id, start_ms, id"
             ),
             params![roots_json],
-            execution_row,
+            codec::execution,
         )?;
-        let executions = rows
-            .into_iter()
-            .map(build_execution)
-            .collect::<Result<Vec<_>, _>>()?;
         let ids = to_json(&executions.iter().map(|e| &e.id).collect::<Vec<_>>())?;
-        let runs = query(
+        let map_runs = query(
             &tx,
             &format!(
                 "SELECT {MAP_RUN_COLUMNS} FROM map_runs
                  WHERE done = 0 AND execution_id IN (SELECT value FROM json_each(?1)) ORDER BY rowid"
             ),
             params![ids],
-            map_run_row,
+            codec::map_run,
         )?;
-        let map_runs = runs
-            .into_iter()
-            .map(build_map_run)
-            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(err)?;
         Ok(Claimed {
             executions,
@@ -377,15 +295,14 @@ impl Store for SqliteStore {
     }
 
     fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError> {
-        let rows: Vec<(String, String)> = self.rows(
-            "SELECT id, stop_request FROM executions
-             WHERE owner = ?1 AND status = 'RUNNING' AND stop_request IS NOT NULL",
+        self.rows(
+            &format!(
+                "SELECT {STOP_REQUEST_COLUMNS} FROM executions
+                 WHERE owner = ?1 AND status = 'RUNNING' AND stop_request IS NOT NULL"
+            ),
             params![owner],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        rows.into_iter()
-            .map(|(id, request)| Ok((id, from_json(&request)?)))
-            .collect()
+            codec::stop_request,
+        )
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
@@ -395,21 +312,17 @@ impl Store for SqliteStore {
                  WHERE status = 'RUNNING' AND id = root_id ORDER BY start_ms, id"
             ),
             [],
-            summary_row,
+            codec::summary,
         )
     }
 
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError> {
-        let conn = self.conn()?;
-        let row = conn
-            .query_row(
-                &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
-                params![id],
-                execution_row,
-            )
-            .optional()
-            .map_err(err)?;
-        row.map(build_execution).transpose()
+        let rows = self.rows(
+            &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
+            params![id],
+            codec::execution,
+        )?;
+        Ok(rows.into_iter().next())
     }
 
     fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
@@ -419,55 +332,38 @@ impl Store for SqliteStore {
                  WHERE ?2 OR id = root_id
                  ORDER BY start_ms DESC, id LIMIT ?1"
             ),
-            params![limit as i64, with_children],
-            summary_row,
+            params![signed(limit), with_children],
+            codec::summary,
         )
     }
 
     fn history(&self, id: &str, after: u64, limit: usize) -> Result<Vec<HistoryEvent>, StoreError> {
-        let rows = self.rows(
-            "SELECT event_id, timestamp_ms, kind, details FROM history
-             WHERE execution_id = ?1 AND event_id > ?2 ORDER BY event_id LIMIT ?3",
-            params![id, after as i64, limit as i64],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )?;
-        rows.into_iter()
-            .map(|(id, ts, kind, details)| {
-                Ok(HistoryEvent {
-                    id: id as u64,
-                    timestamp_ms: ts,
-                    kind,
-                    details: from_json(&details)?,
-                })
-            })
-            .collect()
+        self.rows(
+            &format!(
+                "SELECT {HISTORY_COLUMNS} FROM history
+                 WHERE execution_id = ?1 AND event_id > ?2 ORDER BY event_id LIMIT ?3"
+            ),
+            params![id, signed(after), signed(limit)],
+            codec::history_event,
+        )
     }
 
     fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError> {
-        let rows = self.rows(
+        self.rows(
             &format!(
                 "SELECT {MAP_RUN_COLUMNS} FROM map_runs WHERE execution_id = ?1 ORDER BY rowid"
             ),
             params![execution],
-            map_run_row,
-        )?;
-        rows.into_iter().map(build_map_run).collect()
+            codec::map_run,
+        )
     }
 
     fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError> {
-        let rows: Vec<String> = self.rows(
+        self.rows(
             "SELECT record FROM map_items WHERE run_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
-            params![run, from as i64, limit as i64],
-            |r| r.get(0),
-        )?;
-        rows.iter().map(|r| from_json(r)).collect()
+            params![run, signed(from), signed(limit)],
+            |r| from_json(&r.text(0)?),
+        )
     }
 }
 

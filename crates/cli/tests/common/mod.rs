@@ -6,10 +6,13 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `sluice` binary with its data directory set.
+/// The `sluice` binary with its data directory set (and its store there, whatever the
+/// environment says).
 pub fn sluice(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.arg("--data-dir").arg(data_dir);
+    cmd.env_remove("SLUICE_STORE")
+        .arg("--data-dir")
+        .arg(data_dir);
     cmd
 }
 

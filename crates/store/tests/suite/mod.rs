@@ -1,0 +1,826 @@
+//! The cases, written against the `Store` trait only.
+
+use crate::backend::Backend;
+use serde_json::json;
+use sluice_engine::effects::HistoryEvent;
+use sluice_engine::map_run::{ItemSource, MapRunSpec};
+use sluice_engine::model::{ExecutionState, Status};
+use sluice_engine::run_info::{ParentRun, RunInfo};
+use sluice_engine::store::{
+    Batch, ClaimRequest, CommitReport, ExecutionWrite, ItemRecord, Lease, MapRunProgress,
+    MapRunRecord, MapRunWrite, StopRequest, Store, StoreError, StoredExecution,
+};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Two definitions in a store: most executions belong to `a`.
+struct Flows {
+    a: String,
+    b: String,
+    /// Just `a`, as claims take it.
+    just_a: Vec<String>,
+}
+
+fn flows(store: &dyn Store) -> Flows {
+    let a = store.put_definition("a", "a.json", "{}", None).unwrap();
+    let b = store.put_definition("b", "b.json", "{}", None).unwrap();
+    Flows {
+        just_a: vec![a.clone()],
+        a,
+        b,
+    }
+}
+
+fn state(status: Status) -> ExecutionState {
+    serde_json::from_value(json!({
+        "status": status,
+        "output": null,
+        "error": null,
+        "cause": null,
+        "root": null,
+        "next_event_id": 1,
+        "next_token": 0,
+        "globals": {},
+        "deadline_ms": null,
+    }))
+    .unwrap()
+}
+
+/// A top-level execution of `definition`, not stored yet.
+fn root(id: &str, definition: &str, start_ms: i64) -> StoredExecution {
+    StoredExecution {
+        id: id.into(),
+        root_id: id.into(),
+        version: 0,
+        definition_id: definition.into(),
+        info: RunInfo::local("flow", id, start_ms),
+        input: json!({"id": id}),
+        state: state(Status::Running),
+        stop_ms: None,
+    }
+}
+
+/// A Distributed Map child of `root` run by map run `run`.
+fn child(id: &str, root_id: &str, run: &str, definition: &str, start_ms: i64) -> StoredExecution {
+    let mut e = root(id, definition, start_ms);
+    e.root_id = root_id.into();
+    e.info.parent = Some(ParentRun {
+        run: run.into(),
+        index: 0,
+        processor: Vec::new(),
+    });
+    e
+}
+
+fn finished(mut e: StoredExecution, status: Status) -> StoredExecution {
+    e.state.status = status;
+    e.stop_ms = Some(e.info.start_ms + 1);
+    e
+}
+
+fn events(from: u64, to: u64) -> Vec<HistoryEvent> {
+    (from..=to)
+        .map(|id| HistoryEvent {
+            id,
+            timestamp_ms: 1000 + id as i64,
+            kind: "PassStateEntered".into(),
+            details: json!({"name": format!("S{id}")}),
+        })
+        .collect()
+}
+
+fn map_run(id: &str, execution: &str, done: bool) -> MapRunRecord {
+    MapRunRecord {
+        spec: MapRunSpec {
+            id: id.into(),
+            arn: format!("arn:aws:states:local:000000000000:mapRun:{id}"),
+            state: "Map".into(),
+            label: "Map".into(),
+            source: ItemSource::Inline(vec![json!(1), json!(2)]),
+            selector: None,
+            batcher: None,
+            max_concurrency: 0,
+            tolerated_count: None,
+            tolerated_percent: None,
+            writer: None,
+            processor: Vec::new(),
+            fdl: false,
+        },
+        execution: execution.into(),
+        path: vec![0, 1],
+        token: 3,
+        progress: MapRunProgress::default(),
+        done,
+    }
+}
+
+fn item(run: &str, index: u64, status: &str) -> ItemRecord {
+    ItemRecord {
+        run: run.into(),
+        index,
+        status: status.into(),
+        input: json!({"i": index}),
+        output: json!({"o": index}),
+        execution: None,
+        start_ms: 1,
+        stop_ms: 2,
+    }
+}
+
+fn lease(owner: &str, until_ms: i64) -> Lease<'_> {
+    Lease { owner, until_ms }
+}
+
+/// Writes executions (new when their version is 0), each with the given history.
+fn write(
+    store: &dyn Store,
+    lease: Lease<'_>,
+    executions: &[(&StoredExecution, &[HistoryEvent])],
+) -> CommitReport {
+    let batch = Batch {
+        executions: executions
+            .iter()
+            .map(|(e, history)| ExecutionWrite {
+                execution: e,
+                new: e.version == 0,
+                history,
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    store.commit(lease, &batch).unwrap()
+}
+
+/// Stores executions under an owner whose lease ended long ago, so that anyone may claim them.
+fn seed(store: &dyn Store, executions: &[StoredExecution]) {
+    let writes: Vec<_> = executions.iter().map(|e| (e, &[][..])).collect();
+    assert!(write(store, lease("seeder", 0), &writes).lost.is_empty());
+}
+
+fn claim(
+    store: &dyn Store,
+    owner: &str,
+    until_ms: i64,
+    now_ms: i64,
+    definitions: &[String],
+    limit: usize,
+) -> Vec<StoredExecution> {
+    store
+        .claim(ClaimRequest {
+            lease: lease(owner, until_ms),
+            now_ms,
+            definitions,
+            limit,
+            root: None,
+        })
+        .unwrap()
+        .executions
+}
+
+fn ids(executions: &[StoredExecution]) -> Vec<&str> {
+    executions.iter().map(|e| e.id.as_str()).collect()
+}
+
+pub fn definitions_are_idempotent_by_content_and_project(b: &Backend) {
+    let store = b.open();
+    let a = store
+        .put_definition("flow", "flow.json", "{}", Some("/p"))
+        .unwrap();
+    let again = store
+        .put_definition("flow", "flow.json", "{}", Some("/p"))
+        .unwrap();
+    assert_eq!(a, again);
+    let other_project = store
+        .put_definition("flow", "flow.json", "{}", Some("/q"))
+        .unwrap();
+    let single = store
+        .put_definition("flow", "flow.json", "{}", None)
+        .unwrap();
+    let edited = store
+        .put_definition("flow", "flow.json", "{ }", Some("/p"))
+        .unwrap();
+    let distinct: HashSet<_> = [&a, &other_project, &single, &edited].into_iter().collect();
+    assert_eq!(distinct.len(), 4);
+    let mut of_p = vec![a.clone(), edited];
+    of_p.sort();
+    assert_eq!(store.definitions_of(Some("/p")).unwrap(), of_p);
+    assert_eq!(store.definitions_of(Some("/q")).unwrap(), [other_project]);
+    assert_eq!(store.definitions_of(None).unwrap(), [single]);
+    assert!(store.definitions_of(Some("/none")).unwrap().is_empty());
+    let d = store.definition(&a).unwrap().unwrap();
+    assert_eq!(
+        (
+            d.id.as_str(),
+            d.name.as_str(),
+            d.file.as_str(),
+            d.source.as_str()
+        ),
+        (a.as_str(), "flow", "flow.json", "{}")
+    );
+    assert_eq!(d.project.as_deref(), Some("/p"));
+    assert!(store.definition("missing").unwrap().is_none());
+}
+
+pub fn an_insert_then_compare_and_swap_updates_bump_the_version(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    let mut e = root("e1", &f.a, 10);
+    let report = write(&*store, lease("w", 5000), &[(&e, &events(1, 2))]);
+    assert_eq!(report, CommitReport::default());
+    let stored = store.execution("e1").unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.input, json!({"id": "e1"}));
+    assert_eq!(stored.info.execution_name, "e1");
+    e.version = 1;
+    let e = finished(e, Status::Succeeded);
+    assert!(
+        write(&*store, lease("w", 5000), &[(&e, &events(3, 3))])
+            .lost
+            .is_empty()
+    );
+    let stored = store.execution("e1").unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.state.status, Status::Succeeded);
+    assert_eq!(stored.stop_ms, Some(11));
+    assert_eq!(store.history("e1", 0, 100).unwrap(), events(1, 3));
+    assert!(store.execution("missing").unwrap().is_none());
+}
+
+pub fn a_stale_write_is_lost_with_its_history_map_runs_and_items(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("stale", &f.a, 1), root("fresh", &f.a, 2)]);
+    // `stale` is written against a version it no longer has.
+    let mut stale = root("stale", &f.a, 1);
+    stale.version = 5;
+    let mut fresh = root("fresh", &f.a, 2);
+    fresh.version = 1;
+    let stale_history = events(1, 2);
+    let fresh_history = events(1, 1);
+    let stale_run = map_run("stale/Map:1", "stale", false);
+    let fresh_run = map_run("fresh/Map:1", "fresh", false);
+    let items = [
+        item("stale/Map:1", 0, "SUCCEEDED"),
+        item("fresh/Map:1", 0, "SUCCEEDED"),
+    ];
+    let batch = Batch {
+        executions: vec![
+            ExecutionWrite {
+                execution: &stale,
+                new: false,
+                history: &stale_history,
+            },
+            ExecutionWrite {
+                execution: &fresh,
+                new: false,
+                history: &fresh_history,
+            },
+        ],
+        map_runs: vec![
+            MapRunWrite {
+                record: &stale_run,
+                new: true,
+            },
+            MapRunWrite {
+                record: &fresh_run,
+                new: true,
+            },
+        ],
+        items: &items,
+    };
+    let report = store.commit(lease("w", 5000), &batch).unwrap();
+    assert_eq!(report.lost, ["stale"]);
+    assert_eq!(store.execution("stale").unwrap().unwrap().version, 1);
+    assert!(store.history("stale", 0, 10).unwrap().is_empty());
+    assert!(store.map_runs_of("stale").unwrap().is_empty());
+    assert!(store.map_items("stale/Map:1", 0, 10).unwrap().is_empty());
+    assert_eq!(store.execution("fresh").unwrap().unwrap().version, 2);
+    assert_eq!(store.history("fresh", 0, 10).unwrap(), fresh_history);
+    assert_eq!(store.map_runs_of("fresh").unwrap(), [fresh_run]);
+    assert_eq!(
+        store.map_items("fresh/Map:1", 0, 10).unwrap(),
+        [items[1].clone()]
+    );
+}
+
+pub fn inserting_a_taken_id_is_lost(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("taken", &f.a, 1)]);
+    let again = root("taken", &f.b, 7);
+    let report = write(&*store, lease("w", 5000), &[(&again, &events(1, 1))]);
+    assert_eq!(report.lost, ["taken"]);
+    let stored = store.execution("taken").unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.definition_id.as_str()),
+        (1, f.a.as_str())
+    );
+    assert!(store.history("taken", 0, 10).unwrap().is_empty());
+}
+
+pub fn a_claim_takes_free_running_roots_with_descendants_and_open_runs(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(
+        &*store,
+        &[
+            root("r1", &f.a, 1),
+            root("r2", &f.a, 2),
+            root("other", &f.b, 0),
+            finished(root("done", &f.a, 0), Status::Succeeded),
+            child("r1/c1", "r1", "r1/Map:1", &f.a, 3),
+            finished(child("r1/c2", "r1", "r1/Map:1", &f.a, 4), Status::Failed),
+            child("r2/c1", "r2", "r2/Map:1", &f.a, 5),
+        ],
+    );
+    let runs = [
+        map_run("r1/Map:1", "r1", false),
+        map_run("r1/Map:0", "r1", true),
+        map_run("r1/c1/Map:1", "r1/c1", false),
+        map_run("r2/Map:1", "r2", false),
+    ];
+    let batch = Batch {
+        map_runs: runs
+            .iter()
+            .map(|record| MapRunWrite { record, new: true })
+            .collect(),
+        ..Batch::default()
+    };
+    // Map runs go in for executions their owner holds: the seeder's, whatever its lease.
+    assert!(
+        store
+            .commit(lease("seeder", 0), &batch)
+            .unwrap()
+            .lost
+            .is_empty()
+    );
+    let claimed = store
+        .claim(ClaimRequest {
+            lease: lease("a", 5000),
+            now_ms: 1000,
+            definitions: &f.just_a,
+            limit: 1,
+            root: None,
+        })
+        .unwrap();
+    assert_eq!(ids(&claimed.executions), ["r1", "r1/c1"]);
+    assert!(claimed.executions.iter().all(|e| e.version == 2));
+    let open: Vec<_> = claimed
+        .map_runs
+        .iter()
+        .map(|r| r.spec.id.as_str())
+        .collect();
+    assert_eq!(open, ["r1/Map:1", "r1/c1/Map:1"]);
+    assert_eq!(claimed.map_runs[0], runs[0]);
+    let roots = store.running_roots().unwrap();
+    let r1 = roots.iter().find(|s| s.id == "r1").unwrap();
+    assert_eq!(
+        (r1.owner.as_deref(), r1.lease_until_ms),
+        (Some("a"), Some(5000))
+    );
+    // r1 is held; `other` is another definition's; `done` is not running.
+    let next = claim(&*store, "b", 5000, 1000, &f.just_a, 10);
+    assert_eq!(ids(&next), ["r2", "r2/c1"]);
+    assert!(claim(&*store, "c", 5000, 1000, &f.just_a, 10).is_empty());
+    assert!(claim(&*store, "c", 5000, 1000, &[], 10).is_empty());
+    let both = vec![f.a.clone(), f.b.clone()];
+    assert_eq!(ids(&claim(&*store, "c", 5000, 1000, &both, 10)), ["other"]);
+}
+
+pub fn concurrent_claims_never_take_the_same_root(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    let roots: Vec<_> = (0..24)
+        .map(|i| root(&format!("r{i:02}"), &f.a, i))
+        .collect();
+    seed(&*store, &roots);
+    let stores: Vec<Arc<dyn Store>> = (0..4).map(|_| b.open()).collect();
+    let definitions = &f.just_a;
+    let taken: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(n, store)| {
+                s.spawn(move || {
+                    let owner = format!("owner-{n}");
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = claim(&**store, &owner, 5000, 1000, definitions, 2);
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.into_iter().map(|e| e.id));
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: Vec<&String> = taken.iter().flatten().collect();
+    let distinct: HashSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), 24, "{taken:?}");
+    assert_eq!(distinct.len(), 24, "{taken:?}");
+    for s in store.running_roots().unwrap() {
+        let holder = taken.iter().position(|mine| mine.contains(&s.id)).unwrap();
+        assert_eq!(s.owner, Some(format!("owner-{holder}")));
+    }
+}
+
+pub fn renew_extends_only_the_owners_leases(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(
+        &*store,
+        &[
+            root("r1", &f.a, 1),
+            child("r1/c1", "r1", "r1/Map:1", &f.a, 2),
+            root("r2", &f.a, 3),
+        ],
+    );
+    assert_eq!(
+        ids(&claim(&*store, "a", 2000, 1000, &f.just_a, 1)),
+        ["r1", "r1/c1"]
+    );
+    assert_eq!(ids(&claim(&*store, "b", 2000, 1000, &f.just_a, 1)), ["r2"]);
+    assert_eq!(store.renew("a", 9000).unwrap(), 2);
+    assert_eq!(store.renew("nobody", 9000).unwrap(), 0);
+    let leases: Vec<_> = store
+        .running_roots()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.owner, s.lease_until_ms))
+        .collect();
+    assert_eq!(
+        leases,
+        [
+            ("r1".into(), Some("a".into()), Some(9000)),
+            ("r2".into(), Some("b".into()), Some(2000)),
+        ]
+    );
+    // Renewing does not change versions: the owner's next write still goes through.
+    let mut r1 = store.execution("r1").unwrap().unwrap();
+    assert_eq!(r1.version, 2);
+    r1.state.next_token = 1;
+    assert!(
+        write(&*store, lease("a", 9000), &[(&r1, &[])])
+            .lost
+            .is_empty()
+    );
+}
+
+pub fn release_frees_the_owners_executions(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("r1", &f.a, 1), root("r2", &f.a, 2)]);
+    claim(&*store, "a", 9000, 1000, &f.just_a, 1);
+    claim(&*store, "b", 9000, 1000, &f.just_a, 1);
+    store.release("a").unwrap();
+    let roots = store.running_roots().unwrap();
+    let owners: Vec<_> = roots.iter().map(|s| s.owner.as_deref()).collect();
+    assert_eq!(owners, [None, Some("b")]);
+    assert_eq!(store.execution("r1").unwrap().unwrap().version, 3);
+    // Long before the old lease would have ended, another owner takes it.
+    let taken = claim(&*store, "c", 9000, 1000, &f.just_a, 10);
+    assert_eq!(ids(&taken), ["r1"]);
+}
+
+pub fn after_a_lease_ends_another_owner_claims_and_the_first_loses(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("r1", &f.a, 1)]);
+    let mut held_by_a = claim(&*store, "a", 2000, 1000, &f.just_a, 1);
+    assert!(claim(&*store, "b", 4000, 1999, &f.just_a, 1).is_empty());
+    let mut held_by_b = claim(&*store, "b", 4000, 2001, &f.just_a, 1);
+    assert_eq!(ids(&held_by_b), ["r1"]);
+    let run = map_run("r1/Map:1", "r1", false);
+    let items = [item("r1/Map:1", 0, "SUCCEEDED")];
+    let a_history = events(1, 1);
+    let a_write = &mut held_by_a[0];
+    a_write.state.next_token = 7;
+    let batch = Batch {
+        executions: vec![ExecutionWrite {
+            execution: a_write,
+            new: false,
+            history: &a_history,
+        }],
+        map_runs: vec![MapRunWrite {
+            record: &run,
+            new: true,
+        }],
+        items: &items,
+    };
+    assert_eq!(store.commit(lease("a", 6000), &batch).unwrap().lost, ["r1"]);
+    assert!(store.history("r1", 0, 10).unwrap().is_empty());
+    assert!(store.map_runs_of("r1").unwrap().is_empty());
+    assert!(store.map_items("r1/Map:1", 0, 10).unwrap().is_empty());
+    // A map run of an execution held by someone else is not written either.
+    let batch = Batch {
+        map_runs: vec![MapRunWrite {
+            record: &run,
+            new: true,
+        }],
+        items: &items,
+        ..Batch::default()
+    };
+    store.commit(lease("a", 6000), &batch).unwrap();
+    assert!(store.map_runs_of("r1").unwrap().is_empty());
+    let b_write = &mut held_by_b[0];
+    b_write.state.next_token = 9;
+    assert!(
+        write(&*store, lease("b", 4000), &[(b_write, &[])])
+            .lost
+            .is_empty()
+    );
+    let stored = store.execution("r1").unwrap().unwrap();
+    assert_eq!((stored.version, stored.state.next_token), (4, 9));
+}
+
+pub fn history_comes_in_pages(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    let e = root("e1", &f.a, 1);
+    write(&*store, lease("w", 5000), &[(&e, &events(1, 10))]);
+    let page = |after, limit| -> Vec<u64> {
+        store
+            .history("e1", after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    assert_eq!(page(0, 4), [1, 2, 3, 4]);
+    assert_eq!(page(4, 4), [5, 6, 7, 8]);
+    assert_eq!(page(8, 4), [9, 10]);
+    assert!(page(10, 4).is_empty());
+    assert_eq!(page(0, usize::MAX).len(), 10);
+    assert_eq!(store.history("e1", 2, 1).unwrap(), events(3, 3));
+    assert!(store.history("missing", 0, 10).unwrap().is_empty());
+}
+
+pub fn list_with_and_without_children(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(
+        &*store,
+        &[
+            finished(root("old", &f.a, 1), Status::Failed),
+            child("old/c1", "old", "old/Map:1", &f.a, 2),
+            root("new", &f.b, 3),
+        ],
+    );
+    let listed = |limit, children| -> Vec<String> {
+        store
+            .list(limit, children)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    assert_eq!(listed(10, false), ["new", "old"]);
+    assert_eq!(listed(10, true), ["new", "old/c1", "old"]);
+    assert_eq!(listed(1, false), ["new"]);
+    assert_eq!(listed(usize::MAX, true).len(), 3);
+    let old = store
+        .list(10, false)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == "old")
+        .unwrap();
+    assert_eq!(
+        (old.flow.as_str(), old.status, old.start_ms, old.stop_ms),
+        ("flow", Status::Failed, 1, Some(2))
+    );
+    assert_eq!(
+        (old.owner.as_deref(), old.lease_until_ms),
+        (Some("seeder"), Some(0))
+    );
+    let running: Vec<_> = store
+        .running_roots()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(running, ["new"]);
+}
+
+pub fn map_runs_and_items_come_back_in_order_and_pages(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("p", &f.a, 1)]);
+    let second = map_run("p/Map:2", "p", false);
+    let first = map_run("p/Map:1", "p", false);
+    let items: Vec<_> = (0..5).map(|i| item("p/Map:2", i, "SUCCEEDED")).collect();
+    let batch = Batch {
+        map_runs: vec![
+            MapRunWrite {
+                record: &second,
+                new: true,
+            },
+            MapRunWrite {
+                record: &first,
+                new: true,
+            },
+        ],
+        items: &items,
+        ..Batch::default()
+    };
+    store.commit(lease("seeder", 0), &batch).unwrap();
+    // Insertion order, not id order.
+    assert_eq!(store.map_runs_of("p").unwrap(), [second.clone(), first]);
+    let page = |from, limit| -> Vec<u64> {
+        store
+            .map_items("p/Map:2", from, limit)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.index)
+            .collect()
+    };
+    assert_eq!(page(0, 2), [0, 1]);
+    assert_eq!(page(2, 2), [2, 3]);
+    assert_eq!(page(4, 10), [4]);
+    assert!(page(5, 10).is_empty());
+    // Progress moves; an item written again replaces the first; an item of a run that is in
+    // the store but not in the batch finds its execution there.
+    let mut progressed = second.clone();
+    progressed.progress.started = 6;
+    progressed.progress.succeeded = 5;
+    progressed.done = true;
+    let again = [
+        item("p/Map:2", 1, "FAILED"),
+        item("p/Map:2", 5, "SUCCEEDED"),
+    ];
+    let batch = Batch {
+        map_runs: vec![MapRunWrite {
+            record: &progressed,
+            new: false,
+        }],
+        items: &again,
+        ..Batch::default()
+    };
+    store.commit(lease("seeder", 0), &batch).unwrap();
+    let runs = store.map_runs_of("p").unwrap();
+    assert_eq!(runs[0], progressed);
+    assert_eq!(
+        store.map_items("p/Map:2", 1, 1).unwrap(),
+        [again[0].clone()]
+    );
+    let later = [item("p/Map:2", 6, "SUCCEEDED")];
+    let batch = Batch {
+        items: &later,
+        ..Batch::default()
+    };
+    store.commit(lease("seeder", 0), &batch).unwrap();
+    assert_eq!(page(0, 100), [0, 1, 2, 3, 4, 5, 6]);
+    assert!(store.map_items("unknown", 0, 10).unwrap().is_empty());
+}
+
+pub fn reopening_is_idempotent_and_concurrent_first_opens_agree(b: &Backend) {
+    std::thread::scope(|s| {
+        let opens: Vec<_> = (0..3).map(|_| s.spawn(|| b.open())).collect();
+        for open in opens {
+            open.join().unwrap();
+        }
+    });
+    let store = b.open();
+    let id = store.put_definition("flow", "f.json", "{}", None).unwrap();
+    seed(&*store, &[root("kept", &id, 1)]);
+    drop(store);
+    let store = b.open();
+    assert_eq!(store.definitions_of(None).unwrap(), [id]);
+    assert_eq!(store.execution("kept").unwrap().unwrap().version, 1);
+}
+
+pub fn a_newer_schema_is_refused_as_corrupt(b: &Backend) {
+    drop(b.open());
+    b.set_newer_schema();
+    match b.try_open() {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("newer"), "{message}"),
+        Err(e) => panic!("expected Corrupt, got {e}"),
+        Ok(_) => panic!("a store with a newer schema was opened"),
+    }
+}
+
+pub fn calls_work_inside_and_outside_a_tokio_runtime(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("r1", &f.a, 1)]);
+    let read = |store: &dyn Store| store.execution("r1").unwrap().unwrap().version;
+    assert_eq!(
+        std::thread::scope(|s| s.spawn(|| read(&*store)).join().unwrap()),
+        1
+    );
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(multi.block_on(async { read(&*store) }), 1);
+    let handle = multi.spawn({
+        let store = store.clone();
+        async move { read(&*store) }
+    });
+    assert_eq!(multi.block_on(handle).unwrap(), 1);
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(single.block_on(async { read(&*store) }), 1);
+    // A store opened inside a runtime works outside it, and the other way round.
+    let inner = single.block_on(async { b.open() });
+    assert_eq!(read(&*inner), 1);
+    drop(multi);
+    drop(single);
+    drop(inner);
+}
+
+pub fn a_dropped_connection_is_opened_again(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(&*store, &[root("r1", &f.a, 1)]);
+    if !b.terminate_connections() {
+        return;
+    }
+    // The next call may notice the broken connection (Unavailable, a retry may succeed); the
+    // one after it connects again.
+    let first = store.execution("r1");
+    if let Err(e) = &first {
+        assert!(e.is_transient(), "{e}");
+    }
+    let again = store.execution("r1").unwrap().unwrap();
+    assert_eq!(again.version, 1);
+    assert!(store.renew("nobody", 1).is_ok());
+}
+
+pub fn a_claim_for_one_root_takes_that_root_only(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(
+        &*store,
+        &[
+            root("r1", &f.a, 1),
+            root("r2", &f.a, 2),
+            child("r2/c1", "r2", "r2/Map:1", &f.a, 3),
+        ],
+    );
+    let take = |owner, root| {
+        store
+            .claim(ClaimRequest {
+                lease: lease(owner, 5000),
+                now_ms: 1000,
+                definitions: &f.just_a,
+                limit: 10,
+                root: Some(root),
+            })
+            .unwrap()
+            .executions
+    };
+    assert_eq!(ids(&take("a", "r2")), ["r2", "r2/c1"]);
+    assert!(take("b", "r2").is_empty(), "held by a");
+    assert!(
+        take("b", "r2/c1").is_empty(),
+        "a child is claimed with its root only"
+    );
+    assert_eq!(ids(&take("b", "r1")), ["r1"]);
+}
+
+pub fn stop_requests_reach_the_owner_and_end_with_the_execution(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(
+        &*store,
+        &[
+            root("r1", &f.a, 1),
+            child("r1/c1", "r1", "r1/Map:1", &f.a, 2),
+            finished(root("done", &f.a, 0), Status::Succeeded),
+        ],
+    );
+    let claimed = claim(&*store, "a", 5000, 1000, &f.just_a, 10);
+    let request = StopRequest {
+        error: Some("Bored".into()),
+        cause: Some("enough".into()),
+    };
+    assert!(store.request_stop("r1", &request).unwrap());
+    assert!(
+        !store.request_stop("r1/c1", &request).unwrap(),
+        "roots only"
+    );
+    assert!(
+        !store.request_stop("done", &request).unwrap(),
+        "not running"
+    );
+    assert!(!store.request_stop("missing", &request).unwrap());
+    assert_eq!(
+        store.stop_requests("a").unwrap(),
+        [("r1".to_string(), request.clone())]
+    );
+    assert!(store.stop_requests("b").unwrap().is_empty());
+    // The owner aborts it: the request is gone with the execution's run.
+    let r1 = claimed.iter().find(|e| e.id == "r1").unwrap();
+    let aborted = finished(r1.clone(), Status::Aborted);
+    assert!(
+        write(&*store, lease("a", 5000), &[(&aborted, &[])])
+            .lost
+            .is_empty()
+    );
+    assert!(store.stop_requests("a").unwrap().is_empty());
+}
