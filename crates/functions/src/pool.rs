@@ -297,8 +297,12 @@ impl FunctionPool {
                 "cannot write the bootstraps under {}",
                 options.cache_dir.display()
             )))?;
-        let sink = LogSink::new(options.log_dir.clone(), options.log_capacity)
-            .map_err(PoolError::io("cannot prepare the log directory"))?;
+        let sink = LogSink::new(
+            options.log_dir.clone(),
+            options.log_capacity,
+            options.log_limits,
+        )
+        .map_err(PoolError::io("cannot prepare the log directory"))?;
         let mut slots = HashMap::new();
         let mut order = Vec::new();
         for config in functions {
@@ -412,12 +416,14 @@ impl FunctionPool {
             .unwrap_or_default()
     }
 
-    /// Captured output of `function` still held in memory, oldest first.
+    /// Captured output of `function` still held in memory (its most recent lines), oldest
+    /// first.
     pub fn logs(&self, function: &str) -> Vec<LogLine> {
         self.inner.sink.lines(function)
     }
 
-    /// Captured output attributed to one request, oldest first.
+    /// The end of the output attributed to one request (its last [`TAIL_BYTES`](crate::TAIL_BYTES),
+    /// as Lambda's `LogType: Tail`), oldest first; kept for the most recent requests only.
     pub fn logs_for_request(&self, request_id: &str) -> Vec<LogLine> {
         self.inner.sink.for_request(request_id)
     }

@@ -1,0 +1,116 @@
+//! Resource bounds seen from the command line: what a function prints, how large an input
+//! may be, and how logs are read back.
+
+use serde_json::{Value, json};
+use sluice_functions::{LogLimits, function_log_path, log_files};
+use std::path::Path;
+use std::process::Command;
+
+/// Whether `python3` can be started.
+fn python_available() -> bool {
+    let found = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!("python3 is not installed: skipping");
+    }
+    found
+}
+
+/// A project with one Python function `loud` whose handler is `code` and one flow calling it.
+fn project(dir: &Path, code: &str) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::create_dir_all(dir.join("flows")).unwrap();
+    std::fs::write(dir.join("functions/loud.py"), code).unwrap();
+    std::fs::write(
+        dir.join("sluice.yaml"),
+        "storage: file://./data\n\
+         functions:\n  loud: { runtime: python3, handler: functions/loud.handler, timeout: 120s }\n\
+         flows:\n  main: flows/main.json\n",
+    )
+    .unwrap();
+    let flow = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "sluice:function:loud", "End": true}}});
+    std::fs::write(dir.join("flows/main.json"), flow.to_string()).unwrap();
+}
+
+/// Runs `sluice ARGS` under a Python parent that reports the peak resident set of the
+/// process tree it waited for (`getrusage(RUSAGE_CHILDREN).ru_maxrss`, in KiB) on its last
+/// line of stderr. Returns the exit status, stdout, stderr without that line, and the peak.
+fn sluice_peak_rss(data_dir: &Path, args: &[&str]) -> (i32, String, String, u64) {
+    let script = "import resource, subprocess, sys\n\
+                  code = subprocess.run(sys.argv[1:]).returncode\n\
+                  sys.stderr.write('\\n%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+                  sys.exit(code)\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, peak) = stderr.trim_end().rsplit_once('\n').expect("peak line");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        rest.to_string(),
+        peak.trim().parse().expect("peak in KiB"),
+    )
+}
+
+/// Total size of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn a_function_printing_200_mb_costs_little_memory_and_capped_log_files() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project_dir = dir.path().join("loud");
+    project(
+        &project_dir,
+        "import sys\n\n\
+         def handler(event, context):\n\
+         \x20   chunk = 'x' * (1 << 20)\n\
+         \x20   for i in range(200):\n\
+         \x20       sys.stdout.write(chunk)\n\
+         \x20       sys.stdout.write('\\n' if i % 2 else '')\n\
+         \x20       sys.stderr.write('line %d\\n' % i)\n\
+         \x20   sys.stdout.flush()\n\
+         \x20   return {'printed': 200}\n",
+    );
+    let data_dir = dir.path().join(".sluice");
+    let project = project_dir.to_str().unwrap();
+    let (code, stdout, stderr, peak_kib) =
+        sluice_peak_rss(&data_dir, &["invoke", project, "loud", "--json"]);
+    println!("peak RSS of sluice invoke printing 200 MiB: {peak_kib} KiB");
+    assert_eq!(code, 0, "{stderr}");
+    let line: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(line["output"], json!({"printed": 200}), "{line}");
+    assert!(
+        peak_kib < 150 * 1024,
+        "peak RSS {peak_kib} KiB for 200 MiB of output"
+    );
+    let logs = data_dir.join("logs");
+    let total = dir_bytes(&logs);
+    println!("log directory: {total} bytes");
+    let cap = LogLimits::default();
+    assert!(
+        total <= cap.max_bytes() + 1024 * 1024,
+        "log directory holds {total} bytes"
+    );
+    let files = log_files(&function_log_path(&logs, "loud"));
+    assert_eq!(files.len(), cap.files_kept + 1, "{files:?}");
+}
