@@ -1,6 +1,9 @@
 //! Resource bounds seen from the command line: what a function prints, how large an input
 //! may be, and how logs are read back.
 
+mod common;
+
+use common::sluice;
 use serde_json::{Value, json};
 use sluice_functions::{LogLimits, function_log_path, log_files};
 use std::path::Path;
@@ -113,4 +116,101 @@ fn a_function_printing_200_mb_costs_little_memory_and_capped_log_files() {
     );
     let files = log_files(&function_log_path(&logs, "loud"));
     assert_eq!(files.len(), cap.files_kept + 1, "{files:?}");
+}
+
+/// A log record as the function pool writes it.
+fn record(ts: &str, function: &str, request: &str, line: &str) -> String {
+    json!({"ts": ts, "function": function, "request_id": request, "stream": "stdout", "line": line})
+        .to_string()
+}
+
+#[test]
+fn logs_are_streamed_and_tailed_from_the_end_however_large() {
+    if !python_available() {
+        return;
+    }
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join(".sluice");
+    let logs = data_dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    // 64 MiB in one file, as a log left uncapped would be.
+    let lines = 64 * 1024;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(logs.join("big.jsonl")).unwrap());
+    let padding = "x".repeat(900);
+    for n in 0..lines {
+        let line = record(
+            "2024-01-01T00:00:00Z",
+            "big",
+            "r",
+            &format!("{n} {padding}"),
+        );
+        writeln!(file, "{line}").unwrap();
+    }
+    file.flush().unwrap();
+    drop(file);
+
+    let (code, stdout, stderr, peak_kib) = sluice_peak_rss(&data_dir, &["logs", "big", "--json"]);
+    println!("peak RSS of sluice logs over 64 MiB: {peak_kib} KiB");
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(printed.len(), lines);
+    assert!(printed[lines - 1].contains(&format!("\"{} x", lines - 1)));
+    assert!(peak_kib < 40 * 1024, "peak RSS {peak_kib} KiB");
+
+    let out = sluice(&data_dir)
+        .args(["logs", "big", "--tail", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let firsts: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    assert_eq!(firsts, ["65534", "65535"], "{text}");
+
+    // An execution's lines are merged from every function in time order.
+    let requests = [
+        json!({"request_id": "a1", "execution": "arn:aws:states:r:1:execution:m:exec-1"}),
+        json!({"request_id": "b1", "execution": "arn:aws:states:r:1:execution:m:exec-1"}),
+        json!({"request_id": "a2", "execution": "arn:aws:states:r:1:execution:m:exec-2"}),
+    ];
+    let text: String = requests.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(logs.join("requests.jsonl"), text).unwrap();
+    let a = [
+        record("2024-01-01T00:00:01Z", "a", "a1", "a one"),
+        record("2024-01-01T00:00:02Z", "a", "a2", "a other"),
+        record("2024-01-01T00:00:03.5Z", "a", "a1", "a three"),
+    ];
+    std::fs::write(logs.join("a.jsonl"), a.join("\n") + "\n").unwrap();
+    let b = [
+        record("2024-01-01T00:00:02Z", "b", "b1", "b two"),
+        record("2024-01-01T00:00:03Z", "b", "b1", "b three"),
+    ];
+    std::fs::write(logs.join("b.jsonl"), b.join("\n") + "\n").unwrap();
+    let lines_of = |args: &[&str]| {
+        let out = sluice(&data_dir).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["line"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lines_of(&["logs", "exec-1", "--json"]),
+        ["a one", "b two", "b three", "a three"]
+    );
+    assert_eq!(
+        lines_of(&["logs", "exec-1", "--json", "--tail", "2"]),
+        ["b three", "a three"]
+    );
 }
