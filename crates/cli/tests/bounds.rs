@@ -214,3 +214,65 @@ fn logs_are_streamed_and_tailed_from_the_end_however_large() {
         ["b three", "a three"]
     );
 }
+
+#[test]
+fn an_execution_input_over_256_kib_is_refused_before_anything_is_stored() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let flow = common::write_flow(
+        dir.path(),
+        "pass.json",
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+    );
+    let flow = flow.to_str().unwrap();
+    let data_dir = dir.path().join(".sluice");
+    // A JSON string of n characters is n + 2 bytes: exactly at the limit runs.
+    let at_limit = dir.path().join("at-limit.json");
+    std::fs::write(&at_limit, format!("\"{}\"", "x".repeat(262_142))).unwrap();
+    let input = format!("@{}", at_limit.display());
+    let out = sluice(&data_dir)
+        .args(["run", flow, "--json", "--input", &input])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(common::last_json_line(&out)["status"], "SUCCEEDED");
+
+    // 45 MB is refused from the file's size, without reading it.
+    let big = dir.path().join("big.json");
+    let size = 45 * 1024 * 1024;
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(size).unwrap();
+    let fresh = dir.path().join(".fresh");
+    let input = format!("@{}", big.display());
+    let (code, _, stderr, peak_kib) =
+        sluice_peak_rss(&fresh, &["run", flow, "--json", "--input", &input]);
+    println!("peak RSS of sluice run refusing a 45 MiB input: {peak_kib} KiB");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the execution input is {size} bytes, over the Step Functions limit of 262144 bytes"
+        )),
+        "{stderr}"
+    );
+    assert!(!fresh.exists(), "nothing is stored");
+    assert!(peak_kib < 40 * 1024, "peak RSS {peak_kib} KiB");
+
+    // A stream is read no further than the limit.
+    let out = sluice(&fresh)
+        .args(["run", flow, "--input", "@/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the execution input is over the Step Functions limit of 262144 bytes"),
+        "{stderr}"
+    );
+    assert!(!fresh.exists(), "nothing is stored");
+}

@@ -15,6 +15,10 @@ use crate::rotate::LogLimits;
 /// including its 100-byte slack.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 6_291_556;
 
+/// Largest event a function may be invoked with by default: Lambda's 6 MB limit on a
+/// synchronous invocation's request.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 6_291_456;
+
 /// How a function's process is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Runtime {
@@ -90,11 +94,13 @@ pub struct FunctionConfig {
     pub env: BTreeMap<String, String>,
     /// Largest response body accepted from the function.
     pub max_response_bytes: usize,
+    /// Largest event (serialised) the function may be invoked with.
+    pub max_request_bytes: usize,
 }
 
 impl FunctionConfig {
     /// A configuration with Lambda-like defaults: 3 s timeout, 10 s init timeout,
-    /// 128 MB, concurrency 4, 5 min idle timeout, 6 MB responses.
+    /// 128 MB, concurrency 4, 5 min idle timeout, 6 MB events and responses.
     pub fn new(
         name: impl Into<String>,
         runtime: Runtime,
@@ -113,6 +119,7 @@ impl FunctionConfig {
             idle_timeout: Duration::from_secs(300),
             env: BTreeMap::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }

@@ -65,6 +65,7 @@ fn task_error(e: InvokeError, request_id: &str, wrap: bool) -> TaskError {
     let service = match e.error.as_str() {
         error_names::NOT_FOUND => Some((404, "ResourceNotFoundException")),
         error_names::SERVICE => Some((500, "ServiceException")),
+        error_names::REQUEST_TOO_LARGE => Some((413, "RequestEntityTooLargeException")),
         _ => None,
     };
     let cause = match service {

@@ -63,7 +63,10 @@ mod pool;
 mod rotate;
 mod server;
 
-pub use config::{DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions, Runtime};
+pub use config::{
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions,
+    Runtime,
+};
 pub use error::{InvokeError, PoolError, error_names};
 pub use invoker::PoolInvoker;
 pub use logs::{LogLine, LogStream, TAIL_BYTES, function_log_path};

@@ -344,7 +344,9 @@ impl FunctionPool {
     }
 
     /// Invokes `function` with `payload`, starting an instance if none is free and the
-    /// function is below its concurrency, otherwise waiting for one to free up.
+    /// function is below its concurrency, otherwise waiting for one to free up. An event over
+    /// the function's `max_request_bytes` fails as Lambda fails it,
+    /// `Lambda.RequestEntityTooLargeException`, without being serialised past the limit.
     pub async fn invoke(
         &self,
         function: &str,
@@ -358,9 +360,7 @@ impl FunctionPool {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Slot::shut_down_error());
         }
-        let payload = serde_json::to_vec(&payload)
-            .map(Bytes::from)
-            .map_err(|e| InvokeError::service(format!("cannot serialise the payload: {e}")))?;
+        let payload = request_body(&payload, slot.spec.config.max_request_bytes)?;
         let request_id = meta
             .request_id
             .clone()
@@ -458,6 +458,42 @@ impl FunctionPool {
     }
 }
 
+/// Serialises an event, failing as Lambda does when it is over `limit` bytes; no more than
+/// `limit` bytes are ever produced.
+fn request_body(payload: &Value, limit: usize) -> Result<Bytes, InvokeError> {
+    let mut body = Capped {
+        bytes: Vec::new(),
+        limit,
+    };
+    match serde_json::to_writer(&mut body, payload) {
+        Ok(()) => Ok(Bytes::from(body.bytes)),
+        Err(e) if e.is_io() => Err(InvokeError::request_too_large(limit)),
+        Err(e) => Err(InvokeError::service(format!(
+            "cannot serialise the payload: {e}"
+        ))),
+    }
+}
+
+/// A buffer refusing writes past `limit` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + data.len() > self.limit {
+            return Err(std::io::Error::other("over the request limit"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 async fn reap_loop(pool: Weak<PoolInner>, tick: Duration) {
     loop {
         tokio::time::sleep(tick).await;
@@ -527,6 +563,22 @@ mod tests {
         let v: Value = serde_json::from_str(&cc).unwrap();
         assert_eq!(v["custom"]["execution"], "exé-1");
         assert_eq!(client_context(&InvokeMeta::default()), None);
+    }
+
+    #[test]
+    fn events_are_serialised_within_the_limit_only() {
+        let event = serde_json::json!({"data": "x".repeat(100)});
+        let size = serde_json::to_vec(&event).unwrap().len();
+        assert_eq!(request_body(&event, size).unwrap().len(), size);
+        let e = request_body(&event, size - 1).unwrap_err();
+        assert_eq!(e.error, crate::error::error_names::REQUEST_TOO_LARGE);
+        assert_eq!(
+            e.cause,
+            format!(
+                "Request must be smaller than {} bytes for the InvokeFunction operation",
+                size - 1
+            )
+        );
     }
 
     #[test]

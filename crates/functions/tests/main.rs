@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use object_store::local::LocalFileSystem;
 use serde_json::{Value, json};
+use sluice_engine::invoke::{InvokeRequest, Target};
 use sluice_functions::{
-    FunctionConfig, FunctionPool, InvokeError, InvokeMeta, LogStream, PoolOptions, Runtime,
+    FunctionConfig, FunctionPool, InvokeError, InvokeMeta, LogStream, PoolInvoker, PoolOptions,
+    Runtime,
 };
 use tempfile::TempDir;
 
@@ -416,6 +418,51 @@ async fn oversized_response_is_rejected_and_the_instance_survives() {
         .await
         .unwrap();
     assert_eq!(ok.as_str().unwrap().len(), 1024 * 1024 - 2);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_request_limit_is_refused_before_any_instance_starts() {
+    let mut config = python("echo", "echo");
+    config.max_request_bytes = 1000;
+    let h = Harness::new(vec![config]).await;
+    let e = h
+        .invoke("echo", json!({"data": "x".repeat(2000)}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, "Lambda.RequestEntityTooLargeException");
+    assert_eq!(
+        e.cause,
+        "Request must be smaller than 1000 bytes for the InvokeFunction operation"
+    );
+    assert_eq!(h.pool.stats()[0].cold_starts, 0);
+    let event = json!({"data": "x".repeat(900)});
+    let out = h.invoke("echo", event.clone()).await.unwrap();
+    assert_eq!(out["event"], event);
+
+    // Through a Task, the cause carries the SDK details, as Step Functions shows them.
+    let e = PoolInvoker::new(h.pool.clone())
+        .call(
+            InvokeRequest {
+                target: Target::Function {
+                    name: "echo".into(),
+                    wrap: true,
+                },
+                payload: json!({"data": "x".repeat(2000)}),
+                idempotency_key: "k".into(),
+                execution: "e".into(),
+                timeout_seconds: None,
+            },
+            "req-big".into(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, "Lambda.RequestEntityTooLargeException");
+    assert!(
+        e.cause.ends_with("(Service: AWSLambda; Status Code: 413; Error Code: RequestEntityTooLargeException; Request ID: req-big; Proxy: null)"),
+        "{}",
+        e.cause
+    );
     h.pool.shutdown().await;
 }
 
