@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::bootstrap::Bootstraps;
 use crate::config::{FunctionConfig, InvokeMeta, PoolOptions};
-use crate::error::{InvokeError, PoolError};
+use crate::error::{InvokeError, PoolError, error_names};
 use crate::instance::{Call, FunctionSpec, Instance};
 use crate::logs::{LogLine, LogSink};
 
@@ -344,15 +344,32 @@ impl FunctionPool {
     }
 
     /// Invokes `function` with `payload`, starting an instance if none is free and the
-    /// function is below its concurrency, otherwise waiting for one to free up. An event over
-    /// the function's `max_request_bytes` fails as Lambda fails it,
-    /// `Lambda.RequestEntityTooLargeException`, without being serialised past the limit.
+    /// function is below its concurrency, otherwise waiting for one to free up. The result is
+    /// the function's response parsed as JSON (an empty response is `null`).
     pub async fn invoke(
         &self,
         function: &str,
         payload: Value,
-        meta: InvokeMeta,
+        mut meta: InvokeMeta,
     ) -> Result<Value, InvokeError> {
+        let request_id = meta
+            .request_id
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone();
+        let body = self.invoke_raw(function, payload, meta).await?;
+        parse_response(&request_id, &body)
+    }
+
+    /// Like [`FunctionPool::invoke`], but returns the response body as the function posted
+    /// it (at most its `max_response_bytes`), for callers that check it before parsing. An
+    /// event over the function's `max_request_bytes` fails as Lambda fails it,
+    /// `Lambda.RequestEntityTooLargeException`, without being serialised past the limit.
+    pub async fn invoke_raw(
+        &self,
+        function: &str,
+        payload: Value,
+        meta: InvokeMeta,
+    ) -> Result<Vec<u8>, InvokeError> {
         let slot =
             self.inner.slots.get(function).cloned().ok_or_else(|| {
                 InvokeError::not_found(&self.inner.options.function_arn(function))
@@ -394,7 +411,7 @@ impl FunctionPool {
         };
         let (result, reusable) = instance.invoke(call).await;
         lease.finish(reusable);
-        result
+        result.map(Vec::from)
     }
 
     /// Counters of every function, in configuration order.
@@ -456,6 +473,19 @@ impl FunctionPool {
         }
         self.inner.sink.flush().await;
     }
+}
+
+/// Parses a function's response body: JSON, or `null` when it is empty.
+pub(crate) fn parse_response(request_id: &str, body: &[u8]) -> Result<Value, InvokeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        InvokeError::new(
+            error_names::INVALID_RESPONSE,
+            format!("RequestId: {request_id} Error: the response is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// Serialises an event, failing as Lambda does when it is over `limit` bytes; no more than
@@ -571,7 +601,7 @@ mod tests {
         let size = serde_json::to_vec(&event).unwrap().len();
         assert_eq!(request_body(&event, size).unwrap().len(), size);
         let e = request_body(&event, size - 1).unwrap_err();
-        assert_eq!(e.error, crate::error::error_names::REQUEST_TOO_LARGE);
+        assert_eq!(e.error, error_names::REQUEST_TOO_LARGE);
         assert_eq!(
             e.cause,
             format!(

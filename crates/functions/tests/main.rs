@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use object_store::local::LocalFileSystem;
 use serde_json::{Value, json};
-use sluice_engine::invoke::{InvokeRequest, Target};
+use sluice_engine::invoke::{InvokeRequest, Invoker, Target};
 use sluice_functions::{
     FunctionConfig, FunctionPool, InvokeError, InvokeMeta, LogStream, PoolInvoker, PoolOptions,
     Runtime,
@@ -422,6 +422,50 @@ async fn oversized_response_is_rejected_and_the_instance_survives() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_result_over_256_kib_fails_before_it_is_parsed_named_after_the_resource() {
+    let h = Harness::new(vec![python("big", "big")]).await;
+    let invoker = PoolInvoker::new(h.pool.clone());
+    let call = |resource: &str, size: usize| {
+        invoker.invoke(InvokeRequest {
+            target: Target::Function {
+                name: "big".into(),
+                wrap: resource.contains(":::lambda:invoke"),
+            },
+            resource: resource.into(),
+            payload: json!({"size": size}),
+            idempotency_key: "k".into(),
+            execution: "e".into(),
+            timeout_seconds: None,
+        })
+    };
+    let limit = 256 * 1024;
+    // A JSON string of n characters is n + 2 bytes.
+    let fits = call("sluice:function:big", limit - 2).await.unwrap();
+    assert_eq!(fits.as_str().map(str::len), Some(limit - 2));
+    let arn = "arn:aws:lambda:us-east-1:000000000000:function:big";
+    let e = call(arn, limit - 1).await.unwrap_err();
+    assert_eq!(e.error, "States.DataLimitExceeded");
+    assert_eq!(
+        e.cause,
+        format!(
+            "The state/task '{arn}' returned a result with a size exceeding the maximum number of bytes service limit."
+        )
+    );
+    let e = call("arn:aws:states:::lambda:invoke", limit)
+        .await
+        .unwrap_err();
+    assert!(
+        e.cause.starts_with("The state/task 'lambda' returned"),
+        "{}",
+        e.cause
+    );
+    // The direct call has Lambda's limit only.
+    let direct = h.invoke("big", json!({"size": limit})).await.unwrap();
+    assert_eq!(direct.as_str().map(str::len), Some(limit));
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_over_the_request_limit_is_refused_before_any_instance_starts() {
     let mut config = python("echo", "echo");
     config.max_request_bytes = 1000;
@@ -448,6 +492,7 @@ async fn an_event_over_the_request_limit_is_refused_before_any_instance_starts()
                     name: "echo".into(),
                     wrap: true,
                 },
+                resource: "arn:aws:states:::lambda:invoke".into(),
                 payload: json!({"data": "x".repeat(2000)}),
                 idempotency_key: "k".into(),
                 execution: "e".into(),

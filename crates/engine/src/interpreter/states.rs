@@ -159,6 +159,7 @@ fn start(
                 ),
                 execution: cx.info.execution_arn(),
                 target,
+                resource: spec.resource.clone(),
                 payload,
                 timeout_seconds: timeout,
             };
@@ -203,7 +204,7 @@ fn task_done(
                 "TaskFailed",
                 serde_json::json!({ "error": error, "cause": cause }),
             );
-            return Err(Failure::new(error, cause));
+            return Err(Failure::from_resource(error, cause));
         }
     };
     let result = match &state.kind {
