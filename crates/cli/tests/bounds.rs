@@ -276,3 +276,47 @@ fn an_execution_input_over_256_kib_is_refused_before_anything_is_stored() {
     );
     assert!(!fresh.exists(), "nothing is stored");
 }
+
+#[test]
+fn objects_of_200_mb_are_streamed_both_ways() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project_dir = dir.path().join("objects");
+    project(
+        &project_dir,
+        "import http.client, json, os\n\n\
+         def handler(event, context):\n\
+         \x20   host, port = os.environ['AWS_LAMBDA_RUNTIME_API'].split(':')\n\
+         \x20   chunk = b'y' * (1 << 20)\n\
+         \x20   conn = http.client.HTTPConnection(host, int(port))\n\
+         \x20   body = (chunk for _ in range(200))\n\
+         \x20   conn.request('PUT', '/sluice/objects/big/blob.bin', body=body, encode_chunked=True)\n\
+         \x20   put = json.loads(conn.getresponse().read())\n\
+         \x20   conn.request('GET', '/sluice/objects/big/blob.bin')\n\
+         \x20   response, got = conn.getresponse(), 0\n\
+         \x20   while True:\n\
+         \x20       block = response.read(1 << 20)\n\
+         \x20       if not block:\n\
+         \x20           break\n\
+         \x20       got += len(block)\n\
+         \x20   return {'put': put, 'got': got}\n",
+    );
+    let data_dir = dir.path().join(".sluice");
+    let project = project_dir.to_str().unwrap();
+    let (code, stdout, stderr, peak_kib) =
+        sluice_peak_rss(&data_dir, &["invoke", project, "loud", "--json"]);
+    println!("peak RSS of sluice invoke storing and reading 200 MiB: {peak_kib} KiB");
+    assert_eq!(code, 0, "{stderr}");
+    let size = 200 * 1024 * 1024;
+    let line: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        line["output"],
+        json!({"put": {"key": "big/blob.bin", "size": size}, "got": size}),
+        "{line}"
+    );
+    let stored = std::fs::metadata(project_dir.join("data/big/blob.bin")).unwrap();
+    assert_eq!(stored.len(), size);
+    assert!(peak_kib < 150 * 1024, "peak RSS {peak_kib} KiB");
+}
