@@ -4,10 +4,18 @@
 use crate::project;
 use crate::run::{data_dir_for, read_input};
 use serde_json::{Value, json};
-use sluice_functions::{FunctionPool, InvokeError, InvokeMeta};
+use sluice_engine::payload::PayloadLimit;
+use sluice_functions::{DEFAULT_MAX_REQUEST_BYTES, FunctionPool, InvokeError, InvokeMeta};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// Lambda's limit on the event of a synchronous invocation.
+const EVENT_LIMIT: PayloadLimit = PayloadLimit {
+    bytes: DEFAULT_MAX_REQUEST_BYTES,
+    what: "the event",
+    service: "Lambda",
+};
 
 /// Arguments of `sluice invoke`.
 #[derive(clap::Args)]
@@ -144,7 +152,7 @@ pub fn invoke(data_dir: Option<&Path>, args: InvokeArgs) -> anyhow::Result<ExitC
             declared.join(", ")
         );
     }
-    let event = read_input(args.input.as_deref())?;
+    let event = read_input(args.input.as_deref(), &EVENT_LIMIT)?;
     let count = args.repeat.unwrap_or(1).max(1);
     let data_dir = data_dir_for(data_dir, Some(&args.project));
     let runtime = crate::app::runtime()?;

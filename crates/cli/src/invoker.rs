@@ -1,10 +1,10 @@
 //! The project's functions as the engine calls them: [`PoolInvoker`], recording which execution
-//! each request belongs to so that `sluice logs EXECUTION` can find its lines.
+//! each request belongs to so that `sluice logs EXECUTION` can find its lines. The records are
+//! capped and rotated like the function logs.
 
 use serde_json::json;
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target};
-use sluice_functions::{FunctionPool, PoolInvoker};
-use std::io::Write;
+use sluice_functions::{FunctionPool, LogLimits, PoolInvoker, RotatingFile};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -14,17 +14,14 @@ pub const REQUESTS_FILE: &str = "requests.jsonl";
 /// Calls project functions through the warm pool, appending a record of each call.
 pub struct RecordingInvoker {
     inner: PoolInvoker,
-    requests: Arc<Mutex<std::fs::File>>,
+    requests: Arc<Mutex<RotatingFile>>,
 }
 
 impl RecordingInvoker {
     /// An invoker over `pool` that appends request records under `log_dir`.
     pub fn new(pool: FunctionPool, log_dir: &Path) -> std::io::Result<RecordingInvoker> {
         std::fs::create_dir_all(log_dir)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(requests_path(log_dir))?;
+        let file = RotatingFile::open(requests_path(log_dir), LogLimits::default())?;
         Ok(RecordingInvoker {
             inner: PoolInvoker::new(pool),
             requests: Arc::new(Mutex::new(file)),
@@ -49,7 +46,9 @@ impl Invoker for RecordingInvoker {
                 "function": name,
                 "idempotency_key": request.idempotency_key,
             });
-            let _ = writeln!(f, "{line}");
+            let _ = f
+                .write_line(line.to_string().as_bytes())
+                .and_then(|()| f.flush());
         }
         self.inner.call(request, request_id)
     }

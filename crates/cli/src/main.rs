@@ -83,13 +83,7 @@ enum Command {
         json: bool,
     },
     /// Show what functions printed: for a function name, or for every call of an execution.
-    Logs {
-        /// A function name or an execution id.
-        target: String,
-        /// Print JSON lines.
-        #[arg(long)]
-        json: bool,
-    },
+    Logs(logs::LogsArgs),
     /// Show an execution's history events.
     History {
         /// Execution id.
@@ -111,7 +105,7 @@ fn main() -> ExitCode {
         Command::Redrive(args) => run::redrive(given, args),
         Command::Invoke(args) => invoke::invoke(given, args),
         Command::Stop(args) => stop::stop(&data_dir, args),
-        Command::Logs { target, json } => logs::logs(&data_dir, &target, json),
+        Command::Logs(args) => logs::logs(&data_dir, args),
         Command::Validate { files } => validate::validate(&files),
         Command::List { limit, all, json } => inspect::list(&data_dir, limit, all, json),
         Command::Describe { id, json } => inspect::describe(&data_dir, &id, json),

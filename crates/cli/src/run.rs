@@ -5,6 +5,7 @@ use crate::project::{self, Project};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use sluice_engine::model::Status;
+use sluice_engine::payload::{EXECUTION_INPUT, PayloadLimit};
 use sluice_engine::run_info::{RunInfo, validate_execution_name};
 use sluice_engine::{ClockMode, EngineOptions, Outcome, StartRequest};
 use sluice_functions::FunctionPool;
@@ -176,7 +177,7 @@ pub fn run(data_dir: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let input = read_input(args.input.as_deref())?;
+    let input = read_input(args.input.as_deref(), &EXECUTION_INPUT)?;
     let mut info = match &args.aws_context {
         Some(text) => aws_context(text, &target.flow, &id)?,
         None => RunInfo::local(&target.flow, &id, 0),
@@ -457,15 +458,16 @@ fn wait_and_report(app: &App, id: &str, json_line: bool) -> anyhow::Result<bool>
     Ok(outcome.status == Status::Succeeded)
 }
 
-/// Reads `--input`: JSON text, or `@path` to read it from a file; default `{}`.
-pub fn read_input(arg: Option<&str>) -> anyhow::Result<Value> {
+/// Reads `--input`: JSON text, or `@path` to read it from a file; default `{}`. Text over `limit`
+/// is refused, a file before it is read whole.
+pub fn read_input(arg: Option<&str>, limit: &PayloadLimit) -> anyhow::Result<Value> {
     let text = match arg {
         None => return Ok(json!({})),
         Some(a) => match a.strip_prefix('@') {
-            Some(path) => {
-                std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
-            }
-            None => a.to_string(),
+            Some(path) => limit
+                .read_file(Path::new(path))
+                .with_context(|| format!("reading {path}"))?,
+            None => limit.check(a.len() as u64).map(|()| a.to_string())?,
         },
     };
     serde_json::from_str(&text).context("--input is not valid JSON")

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sluice_lang::dataflow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -10,6 +11,9 @@ use std::pin::Pin;
 pub struct InvokeRequest {
     /// The function or integration to call (a Sluice function name, or a built-in integration).
     pub target: Target,
+    /// The Task's `Resource` as written, which errors about the call are named after.
+    #[serde(default)]
+    pub resource: String,
     /// The payload sent.
     pub payload: Value,
     /// Stable idempotency key: execution, state path and attempt.
@@ -106,6 +110,29 @@ impl Invoker for NoFunctions {
     }
 }
 
+/// How Step Functions names a Task's resource in its errors: the service of an optimised
+/// integration (`lambda` for `arn:aws:states:::lambda:invoke`), else the resource itself.
+pub fn resource_name(resource: &str) -> &str {
+    match resource.strip_prefix("arn:aws:states:::") {
+        Some(rest) => rest.split(':').next().unwrap_or(rest),
+        None => resource,
+    }
+}
+
+/// Fails a Task whose resource returned a result of `size` bytes, more than
+/// [`MAX_PAYLOAD_BYTES`](dataflow::MAX_PAYLOAD_BYTES), with `States.DataLimitExceeded` named
+/// after the resource ([`resource_name`]). Invokers check this before parsing a result.
+pub fn check_result_bytes(resource: &str, size: usize) -> Result<(), TaskError> {
+    if size <= dataflow::MAX_PAYLOAD_BYTES {
+        return Ok(());
+    }
+    let failure = dataflow::result_too_large(resource_name(resource));
+    Err(TaskError {
+        error: failure.error,
+        cause: failure.cause,
+    })
+}
+
 /// Resolves a Task's `Resource` and effective input to a request target and payload.
 ///
 /// Accepted forms: `sluice:function:NAME`, Lambda function ARNs
@@ -199,4 +226,27 @@ pub fn wrap_lambda_invoke(payload: Value) -> Value {
         "SdkResponseMetadata": {},
         "StatusCode": 200
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_named_as_step_functions_names_them() {
+        assert_eq!(resource_name("arn:aws:states:::lambda:invoke"), "lambda");
+        assert_eq!(
+            resource_name("arn:aws:states:::lambda:invoke.waitForTaskToken"),
+            "lambda"
+        );
+        let arn = "arn:aws:lambda:us-east-1:111111111111:function:f";
+        assert_eq!(resource_name(arn), arn);
+        assert!(check_result_bytes(arn, 256 * 1024).is_ok());
+        let e = check_result_bytes(arn, 256 * 1024 + 1).unwrap_err();
+        assert_eq!(e.error, "States.DataLimitExceeded");
+        assert!(
+            e.cause
+                .starts_with(&format!("The state/task '{arn}' returned"))
+        );
+    }
 }

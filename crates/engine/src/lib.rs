@@ -11,6 +11,7 @@ pub mod invoke;
 pub mod items;
 pub mod map_run;
 pub mod model;
+pub mod payload;
 pub mod run_info;
 pub mod store;
 

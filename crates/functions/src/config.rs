@@ -9,9 +9,15 @@ use std::time::Duration;
 
 use object_store::ObjectStore;
 
+use crate::rotate::LogLimits;
+
 /// Largest buffered response a function may return by default: Lambda's 6 MB limit
 /// including its 100-byte slack.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// Largest event a function may be invoked with by default: Lambda's 6 MB limit on a
+/// synchronous invocation's request.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 6_291_456;
 
 /// How a function's process is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,11 +94,13 @@ pub struct FunctionConfig {
     pub env: BTreeMap<String, String>,
     /// Largest response body accepted from the function.
     pub max_response_bytes: usize,
+    /// Largest event (serialised) the function may be invoked with.
+    pub max_request_bytes: usize,
 }
 
 impl FunctionConfig {
     /// A configuration with Lambda-like defaults: 3 s timeout, 10 s init timeout,
-    /// 128 MB, concurrency 4, 5 min idle timeout, 6 MB responses.
+    /// 128 MB, concurrency 4, 5 min idle timeout, 6 MB events and responses.
     pub fn new(
         name: impl Into<String>,
         runtime: Runtime,
@@ -111,6 +119,7 @@ impl FunctionConfig {
             idle_timeout: Duration::from_secs(300),
             env: BTreeMap::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 }
@@ -122,23 +131,26 @@ pub struct PoolOptions {
     pub objects: Option<Arc<dyn ObjectStore>>,
     /// When set, logs are also appended as JSON lines to `<log_dir>/<function>.jsonl`.
     pub log_dir: Option<PathBuf>,
+    /// Size cap of each function's log file and its rotated files.
+    pub log_limits: LogLimits,
     /// Directory where the bootstraps are written.
     pub cache_dir: PathBuf,
     /// Region reported to functions (`AWS_REGION`) and used in ARNs.
     pub region: String,
     /// Account id used in ARNs.
     pub account_id: String,
-    /// Log lines kept in memory per function.
+    /// Log lines kept in memory per function (also bounded to 1 MiB of text).
     pub log_capacity: usize,
 }
 
 impl PoolOptions {
-    /// Options with no object store, no log directory, region `us-east-1` and
-    /// account `000000000000`.
+    /// Options with no object store, no log directory (default [`LogLimits`] once one is
+    /// set), region `us-east-1` and account `000000000000`.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         PoolOptions {
             objects: None,
             log_dir: None,
+            log_limits: LogLimits::default(),
             cache_dir: cache_dir.into(),
             region: "us-east-1".to_string(),
             account_id: "000000000000".to_string(),
@@ -160,6 +172,7 @@ impl fmt::Debug for PoolOptions {
         f.debug_struct("PoolOptions")
             .field("objects", &self.objects.as_ref().map(|o| o.to_string()))
             .field("log_dir", &self.log_dir)
+            .field("log_limits", &self.log_limits)
             .field("cache_dir", &self.cache_dir)
             .field("region", &self.region)
             .field("account_id", &self.account_id)

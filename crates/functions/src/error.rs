@@ -17,6 +17,8 @@ pub mod error_names {
     pub const INVALID_RESPONSE: &str = "Runtime.InvalidResponse";
     /// The response body exceeded the function's `max_response_bytes`.
     pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
+    /// The event exceeded the function's `max_request_bytes`; the function was not called.
+    pub const REQUEST_TOO_LARGE: &str = "Lambda.RequestEntityTooLargeException";
     /// The runtime's executable could not be started.
     pub const INVALID_ENTRYPOINT: &str = "Runtime.InvalidEntrypoint";
     /// An init error was posted without a usable error type.
@@ -58,6 +60,14 @@ impl InvokeError {
 
     pub(crate) fn service(cause: impl Into<String>) -> Self {
         Self::new(error_names::SERVICE, cause)
+    }
+
+    /// Lambda's refusal of an event over `limit` bytes.
+    pub(crate) fn request_too_large(limit: usize) -> Self {
+        Self::new(
+            error_names::REQUEST_TOO_LARGE,
+            format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+        )
     }
 
     pub(crate) fn timeout(request_id: &str, what: &str, after: Duration) -> Self {

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use object_store::ObjectStore;
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::process::Command;
 use tokio::sync::{Notify, OnceCell, mpsc, oneshot, watch};
@@ -368,8 +367,8 @@ impl Instance {
         let _ = tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await;
     }
 
-    /// Runs one invocation. Returns the result and whether the instance may be reused.
-    pub(crate) async fn invoke(&self, call: Call) -> (Result<Value, InvokeError>, bool) {
+    /// Runs one invocation. Returns the response body and whether the instance may be reused.
+    pub(crate) async fn invoke(&self, call: Call) -> (Result<Bytes, InvokeError>, bool) {
         let config = &self.spec.config;
         let id = call.request_id;
         let (dispatched_tx, dispatched_rx) = oneshot::channel();
@@ -438,7 +437,7 @@ impl Instance {
         &self,
         request_id: &str,
         exit: &mut watch::Receiver<Option<String>>,
-    ) -> (Result<Value, InvokeError>, bool) {
+    ) -> (Result<Bytes, InvokeError>, bool) {
         let error = match tokio::time::timeout(Duration::from_secs(2), wait_some(exit)).await {
             Ok(status) => match self.init_error.borrow().clone() {
                 Some(report) => init_failure(request_id, &report),
@@ -450,7 +449,7 @@ impl Instance {
     }
 
     /// Kills the instance after a failure and collects its last output.
-    async fn fail(&self, error: InvokeError) -> (Result<Value, InvokeError>, bool) {
+    async fn fail(&self, error: InvokeError) -> (Result<Bytes, InvokeError>, bool) {
         tracing::debug!(function = %self.spec.config.name, pid = self.pid, error = %error.error, "instance failed");
         self.kill();
         self.wait_exit(Duration::from_secs(2)).await;
@@ -492,20 +491,10 @@ fn init_failure(request_id: &str, report: &InitError) -> InvokeError {
     )
 }
 
-/// Maps what the runtime reported to the invocation's result.
-fn outcome_result(request_id: &str, outcome: Outcome) -> Result<Value, InvokeError> {
+/// Maps what the runtime reported to the invocation's response body.
+fn outcome_result(request_id: &str, outcome: Outcome) -> Result<Bytes, InvokeError> {
     match outcome {
-        Outcome::Response(body) => {
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Value::Null);
-            }
-            serde_json::from_slice(&body).map_err(|e| {
-                InvokeError::new(
-                    error_names::INVALID_RESPONSE,
-                    format!("RequestId: {request_id} Error: the response is not valid JSON: {e}"),
-                )
-            })
-        }
+        Outcome::Response(body) => Ok(body),
         Outcome::TooLarge { size, limit } => Err(InvokeError::new(
             error_names::RESPONSE_TOO_LARGE,
             format!(

@@ -3,12 +3,12 @@
 
 use serde_json::Value;
 use sluice_engine::invoke::{
-    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
+    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, check_result_bytes, within_timeout,
 };
 
 use crate::config::InvokeMeta;
 use crate::error::{InvokeError, error_names};
-use crate::pool::FunctionPool;
+use crate::pool::{FunctionPool, parse_response};
 
 /// Calls functions through a warm pool. Cheap to clone.
 #[derive(Clone)]
@@ -25,6 +25,8 @@ impl PoolInvoker {
     /// Makes `request` under the given Lambda request id, so that a caller that records the id
     /// beforehand can find the call's log lines. The Task's `TimeoutSeconds`, when set, bounds
     /// the whole call (waiting for an instance included) and fails it with `States.Timeout`.
+    /// A response over Step Functions' 256 KiB limit fails with `States.DataLimitExceeded`
+    /// before it is parsed.
     pub fn call(&self, request: InvokeRequest, request_id: String) -> InvokeFuture {
         let pool = self.pool.clone();
         Box::pin(async move {
@@ -43,10 +45,12 @@ impl PoolInvoker {
                 execution: Some(request.execution),
                 trace_id: None,
             };
-            let call = pool.invoke(&name, request.payload, meta);
-            within_timeout(request.timeout_seconds, call)
+            let call = pool.invoke_raw(&name, request.payload, meta);
+            let body = within_timeout(request.timeout_seconds, call)
                 .await?
-                .map_err(|e| task_error(e, &request_id, wrap))
+                .map_err(|e| task_error(e, &request_id, wrap))?;
+            check_result_bytes(&request.resource, body.len())?;
+            parse_response(&request_id, &body).map_err(|e| task_error(e, &request_id, wrap))
         })
     }
 }
@@ -65,6 +69,7 @@ fn task_error(e: InvokeError, request_id: &str, wrap: bool) -> TaskError {
     let service = match e.error.as_str() {
         error_names::NOT_FOUND => Some((404, "ResourceNotFoundException")),
         error_names::SERVICE => Some((500, "ServiceException")),
+        error_names::REQUEST_TOO_LARGE => Some((413, "RequestEntityTooLargeException")),
         _ => None,
     };
     let cause = match service {

@@ -47,7 +47,10 @@
 //!
 //! Standard output and error are captured line by line and attributed to the
 //! request in flight ([`FunctionPool::logs`], [`FunctionPool::logs_for_request`]);
-//! results never travel over standard output.
+//! results never travel over standard output. Memory stays bounded whatever a function
+//! prints: recent lines per function, the last [`TAIL_BYTES`] per request, and the rest
+//! streamed to `<log_dir>/<function>.jsonl`, rotated by [`LogLimits`] (see [`log_files`]).
+//! Writes to a full pipe wait while the files catch up, as on a terminal.
 
 mod bootstrap;
 mod config;
@@ -57,11 +60,16 @@ pub mod invoker;
 mod logs;
 mod objects;
 mod pool;
+mod rotate;
 mod server;
 
-pub use config::{DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions, Runtime};
+pub use config::{
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions,
+    Runtime,
+};
 pub use error::{InvokeError, PoolError, error_names};
 pub use invoker::PoolInvoker;
-pub use logs::{LogLine, LogStream};
+pub use logs::{LogLine, LogStream, TAIL_BYTES, function_log_path};
 pub use objects::validate_key;
 pub use pool::{FunctionPool, FunctionStats};
+pub use rotate::{LogLimits, RotatingFile, log_files};

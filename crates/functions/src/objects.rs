@@ -1,5 +1,6 @@
 //! The object API served to functions on their loopback listener:
-//! `GET|PUT /sluice/objects/{key}` and `GET /sluice/objects?prefix=p`.
+//! `GET|PUT /sluice/objects/{key}` and `GET /sluice/objects?prefix=p`. Objects are streamed
+//! both ways, so memory stays bounded whatever their size.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http_body_util::BodyExt;
 use object_store::path::Path;
-use object_store::{GetOptions, ObjectStore, PutOptions, PutPayload};
+use object_store::{
+    GetOptions, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
+};
 use serde::Serialize;
 
 use crate::server::api_error;
@@ -42,6 +45,12 @@ pub fn validate_key(key: &str) -> Result<(), String> {
     Path::parse(key).map_err(|e| format!("invalid object key '{key}': {e}"))?;
     Ok(())
 }
+
+/// A `PUT` body up to this size is stored in one write; a larger one is streamed as a
+/// multipart upload in parts of this size.
+const PUT_PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts of a multipart upload written at once.
+const PUT_PARTS_IN_FLIGHT: usize = 2;
 
 /// A listing entry.
 #[derive(Debug, Serialize)]
@@ -127,8 +136,8 @@ async fn get_object(
         .get_opts(&path, GetOptions::default())
         .await
         .map_err(|e| ApiError::store(e, &key))?;
-    let bytes = result.bytes().await.map_err(|e| ApiError::store(e, &key))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let body = Body::from_stream(result.into_stream());
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
 async fn put_object(
@@ -138,17 +147,68 @@ async fn put_object(
 ) -> Result<Response, ApiError> {
     let store = configured(&store)?;
     let path = parse_key(&key)?;
-    let bytes: Bytes = body
-        .collect()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidBody", e.to_string()))?
-        .to_bytes();
-    let size = bytes.len() as u64;
-    store
-        .put_opts(&path, PutPayload::from(bytes), PutOptions::default())
-        .await
-        .map_err(|e| ApiError::store(e, &key))?;
+    let size = put_streamed(store.as_ref(), &path, body, &key).await?;
     Ok(axum::Json(Entry { key, size }).into_response())
+}
+
+/// Stores `body` at `path`, holding at most about `PUT_PART_BYTES` times
+/// (`PUT_PARTS_IN_FLIGHT` + 1) in memory. Returns its size.
+async fn put_streamed(
+    store: &dyn ObjectStore,
+    path: &Path,
+    mut body: Body,
+    key: &str,
+) -> Result<u64, ApiError> {
+    let invalid =
+        |e: axum::Error| ApiError::new(StatusCode::BAD_REQUEST, "InvalidBody", e.to_string());
+    let mut first = Vec::new();
+    let mut upload: Option<WriteMultipart> = None;
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Err(e) => {
+                if let Some(upload) = upload {
+                    let _ = upload.abort().await;
+                }
+                return Err(invalid(e));
+            }
+        };
+        size += data.len() as u64;
+        match &mut upload {
+            Some(upload) => {
+                upload
+                    .wait_for_capacity(PUT_PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| ApiError::store(e, key))?;
+                upload.put(data);
+            }
+            None if first.len() + data.len() <= PUT_PART_BYTES => first.extend_from_slice(&data),
+            None => {
+                let parts = store
+                    .put_multipart_opts(path, PutMultipartOptions::default())
+                    .await
+                    .map_err(|e| ApiError::store(e, key))?;
+                let mut started = WriteMultipart::new_with_chunk_size(parts, PUT_PART_BYTES);
+                started.put(Bytes::from(std::mem::take(&mut first)));
+                started.put(data);
+                upload = Some(started);
+            }
+        }
+    }
+    match upload {
+        Some(upload) => upload.finish().await,
+        None => {
+            store
+                .put_opts(path, PutPayload::from(first), PutOptions::default())
+                .await
+        }
+    }
+    .map_err(|e| ApiError::store(e, key))?;
+    Ok(size)
 }
 
 async fn list(

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::bootstrap::Bootstraps;
 use crate::config::{FunctionConfig, InvokeMeta, PoolOptions};
-use crate::error::{InvokeError, PoolError};
+use crate::error::{InvokeError, PoolError, error_names};
 use crate::instance::{Call, FunctionSpec, Instance};
 use crate::logs::{LogLine, LogSink};
 
@@ -297,8 +297,12 @@ impl FunctionPool {
                 "cannot write the bootstraps under {}",
                 options.cache_dir.display()
             )))?;
-        let sink = LogSink::new(options.log_dir.clone(), options.log_capacity)
-            .map_err(PoolError::io("cannot prepare the log directory"))?;
+        let sink = LogSink::new(
+            options.log_dir.clone(),
+            options.log_capacity,
+            options.log_limits,
+        )
+        .map_err(PoolError::io("cannot prepare the log directory"))?;
         let mut slots = HashMap::new();
         let mut order = Vec::new();
         for config in functions {
@@ -340,13 +344,32 @@ impl FunctionPool {
     }
 
     /// Invokes `function` with `payload`, starting an instance if none is free and the
-    /// function is below its concurrency, otherwise waiting for one to free up.
+    /// function is below its concurrency, otherwise waiting for one to free up. The result is
+    /// the function's response parsed as JSON (an empty response is `null`).
     pub async fn invoke(
         &self,
         function: &str,
         payload: Value,
-        meta: InvokeMeta,
+        mut meta: InvokeMeta,
     ) -> Result<Value, InvokeError> {
+        let request_id = meta
+            .request_id
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone();
+        let body = self.invoke_raw(function, payload, meta).await?;
+        parse_response(&request_id, &body)
+    }
+
+    /// Like [`FunctionPool::invoke`], but returns the response body as the function posted
+    /// it (at most its `max_response_bytes`), for callers that check it before parsing. An
+    /// event over the function's `max_request_bytes` fails as Lambda fails it,
+    /// `Lambda.RequestEntityTooLargeException`, without being serialised past the limit.
+    pub async fn invoke_raw(
+        &self,
+        function: &str,
+        payload: Value,
+        meta: InvokeMeta,
+    ) -> Result<Vec<u8>, InvokeError> {
         let slot =
             self.inner.slots.get(function).cloned().ok_or_else(|| {
                 InvokeError::not_found(&self.inner.options.function_arn(function))
@@ -354,9 +377,7 @@ impl FunctionPool {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Slot::shut_down_error());
         }
-        let payload = serde_json::to_vec(&payload)
-            .map(Bytes::from)
-            .map_err(|e| InvokeError::service(format!("cannot serialise the payload: {e}")))?;
+        let payload = request_body(&payload, slot.spec.config.max_request_bytes)?;
         let request_id = meta
             .request_id
             .clone()
@@ -390,7 +411,7 @@ impl FunctionPool {
         };
         let (result, reusable) = instance.invoke(call).await;
         lease.finish(reusable);
-        result
+        result.map(Vec::from)
     }
 
     /// Counters of every function, in configuration order.
@@ -412,12 +433,14 @@ impl FunctionPool {
             .unwrap_or_default()
     }
 
-    /// Captured output of `function` still held in memory, oldest first.
+    /// Captured output of `function` still held in memory (its most recent lines), oldest
+    /// first.
     pub fn logs(&self, function: &str) -> Vec<LogLine> {
         self.inner.sink.lines(function)
     }
 
-    /// Captured output attributed to one request, oldest first.
+    /// The end of the output attributed to one request (its last [`TAIL_BYTES`](crate::TAIL_BYTES),
+    /// as Lambda's `LogType: Tail`), oldest first; kept for the most recent requests only.
     pub fn logs_for_request(&self, request_id: &str) -> Vec<LogLine> {
         self.inner.sink.for_request(request_id)
     }
@@ -449,6 +472,55 @@ impl FunctionPool {
             instance.wait_exit(Duration::from_secs(5)).await;
         }
         self.inner.sink.flush().await;
+    }
+}
+
+/// Parses a function's response body: JSON, or `null` when it is empty.
+pub(crate) fn parse_response(request_id: &str, body: &[u8]) -> Result<Value, InvokeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        InvokeError::new(
+            error_names::INVALID_RESPONSE,
+            format!("RequestId: {request_id} Error: the response is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// Serialises an event, failing as Lambda does when it is over `limit` bytes; no more than
+/// `limit` bytes are ever produced.
+fn request_body(payload: &Value, limit: usize) -> Result<Bytes, InvokeError> {
+    let mut body = Capped {
+        bytes: Vec::new(),
+        limit,
+    };
+    match serde_json::to_writer(&mut body, payload) {
+        Ok(()) => Ok(Bytes::from(body.bytes)),
+        Err(e) if e.is_io() => Err(InvokeError::request_too_large(limit)),
+        Err(e) => Err(InvokeError::service(format!(
+            "cannot serialise the payload: {e}"
+        ))),
+    }
+}
+
+/// A buffer refusing writes past `limit` bytes.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + data.len() > self.limit {
+            return Err(std::io::Error::other("over the request limit"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -521,6 +593,22 @@ mod tests {
         let v: Value = serde_json::from_str(&cc).unwrap();
         assert_eq!(v["custom"]["execution"], "exé-1");
         assert_eq!(client_context(&InvokeMeta::default()), None);
+    }
+
+    #[test]
+    fn events_are_serialised_within_the_limit_only() {
+        let event = serde_json::json!({"data": "x".repeat(100)});
+        let size = serde_json::to_vec(&event).unwrap().len();
+        assert_eq!(request_body(&event, size).unwrap().len(), size);
+        let e = request_body(&event, size - 1).unwrap_err();
+        assert_eq!(e.error, error_names::REQUEST_TOO_LARGE);
+        assert_eq!(
+            e.cause,
+            format!(
+                "Request must be smaller than {} bytes for the InvokeFunction operation",
+                size - 1
+            )
+        );
     }
 
     #[test]

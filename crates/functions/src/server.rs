@@ -216,8 +216,8 @@ enum BodyRead {
     Failed,
 }
 
-/// Reads a whole body, keeping at most `limit` bytes but counting the rest so that
-/// the connection stays usable.
+/// Reads a whole body, keeping at most `limit` bytes (never allocating more) but counting
+/// the rest so that the connection stays usable.
 async fn read_limited(mut body: Body, limit: usize) -> BodyRead {
     let mut buf: Vec<u8> = Vec::new();
     let mut total: u64 = 0;
@@ -228,7 +228,7 @@ async fn read_limited(mut body: Body, limit: usize) -> BodyRead {
         if let Ok(data) = frame.into_data() {
             total += data.len() as u64;
             if total <= limit as u64 {
-                buf.extend_from_slice(&data);
+                append_within(&mut buf, &data, limit);
             } else if !buf.is_empty() {
                 buf = Vec::new();
             }
@@ -239,6 +239,17 @@ async fn read_limited(mut body: Body, limit: usize) -> BodyRead {
     } else {
         BodyRead::Complete(Bytes::from(buf))
     }
+}
+
+/// Appends `data` to `buf`, which must stay within `limit` bytes: the buffer grows
+/// geometrically, as a `Vec` does, but its capacity never exceeds `limit`.
+fn append_within(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
+    let needed = buf.len() + data.len();
+    if needed > buf.capacity() {
+        let target = needed.max(buf.capacity() * 2).min(limit.max(needed));
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(data);
 }
 
 async fn response(
@@ -342,4 +353,22 @@ async fn init_error(
         body,
     }));
     accepted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_grow_but_never_past_the_limit() {
+        let limit = 1000;
+        let mut buf = Vec::new();
+        for _ in 0..33 {
+            append_within(&mut buf, &[7u8; 30], limit);
+            assert!(buf.capacity() <= limit, "{}", buf.capacity());
+        }
+        assert_eq!(buf.len(), 990);
+        append_within(&mut buf, &[7u8; 10], limit);
+        assert_eq!((buf.len(), buf.capacity()), (1000, 1000));
+    }
 }

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use object_store::local::LocalFileSystem;
 use serde_json::{Value, json};
+use sluice_engine::invoke::{InvokeRequest, Invoker, Target};
 use sluice_functions::{
-    FunctionConfig, FunctionPool, InvokeError, InvokeMeta, LogStream, PoolOptions, Runtime,
+    FunctionConfig, FunctionPool, InvokeError, InvokeMeta, LogStream, PoolInvoker, PoolOptions,
+    Runtime,
 };
 use tempfile::TempDir;
 
@@ -416,6 +418,96 @@ async fn oversized_response_is_rejected_and_the_instance_survives() {
         .await
         .unwrap();
     assert_eq!(ok.as_str().unwrap().len(), 1024 * 1024 - 2);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_result_over_256_kib_fails_before_it_is_parsed_named_after_the_resource() {
+    let h = Harness::new(vec![python("big", "big")]).await;
+    let invoker = PoolInvoker::new(h.pool.clone());
+    let call = |resource: &str, size: usize| {
+        invoker.invoke(InvokeRequest {
+            target: Target::Function {
+                name: "big".into(),
+                wrap: resource.contains(":::lambda:invoke"),
+            },
+            resource: resource.into(),
+            payload: json!({"size": size}),
+            idempotency_key: "k".into(),
+            execution: "e".into(),
+            timeout_seconds: None,
+        })
+    };
+    let limit = 256 * 1024;
+    // A JSON string of n characters is n + 2 bytes.
+    let fits = call("sluice:function:big", limit - 2).await.unwrap();
+    assert_eq!(fits.as_str().map(str::len), Some(limit - 2));
+    let arn = "arn:aws:lambda:us-east-1:000000000000:function:big";
+    let e = call(arn, limit - 1).await.unwrap_err();
+    assert_eq!(e.error, "States.DataLimitExceeded");
+    assert_eq!(
+        e.cause,
+        format!(
+            "The state/task '{arn}' returned a result with a size exceeding the maximum number of bytes service limit."
+        )
+    );
+    let e = call("arn:aws:states:::lambda:invoke", limit)
+        .await
+        .unwrap_err();
+    assert!(
+        e.cause.starts_with("The state/task 'lambda' returned"),
+        "{}",
+        e.cause
+    );
+    // The direct call has Lambda's limit only.
+    let direct = h.invoke("big", json!({"size": limit})).await.unwrap();
+    assert_eq!(direct.as_str().map(str::len), Some(limit));
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_request_limit_is_refused_before_any_instance_starts() {
+    let mut config = python("echo", "echo");
+    config.max_request_bytes = 1000;
+    let h = Harness::new(vec![config]).await;
+    let e = h
+        .invoke("echo", json!({"data": "x".repeat(2000)}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, "Lambda.RequestEntityTooLargeException");
+    assert_eq!(
+        e.cause,
+        "Request must be smaller than 1000 bytes for the InvokeFunction operation"
+    );
+    assert_eq!(h.pool.stats()[0].cold_starts, 0);
+    let event = json!({"data": "x".repeat(900)});
+    let out = h.invoke("echo", event.clone()).await.unwrap();
+    assert_eq!(out["event"], event);
+
+    // Through a Task, the cause carries the SDK details, as Step Functions shows them.
+    let e = PoolInvoker::new(h.pool.clone())
+        .call(
+            InvokeRequest {
+                target: Target::Function {
+                    name: "echo".into(),
+                    wrap: true,
+                },
+                resource: "arn:aws:states:::lambda:invoke".into(),
+                payload: json!({"data": "x".repeat(2000)}),
+                idempotency_key: "k".into(),
+                execution: "e".into(),
+                timeout_seconds: None,
+            },
+            "req-big".into(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, "Lambda.RequestEntityTooLargeException");
+    assert!(
+        e.cause.ends_with("(Service: AWSLambda; Status Code: 413; Error Code: RequestEntityTooLargeException; Request ID: req-big; Proxy: null)"),
+        "{}",
+        e.cause
+    );
     h.pool.shutdown().await;
 }
 

@@ -12,6 +12,7 @@ fn request(payload: Value) -> InvokeRequest {
             name: "echo".into(),
             wrap: false,
         },
+        resource: "sluice:function:echo".into(),
         payload,
         idempotency_key: "exec-1/0/Echo#0".into(),
         execution: "exec-1".into(),

@@ -16,6 +16,8 @@ pub struct Failure {
     pub error: String,
     /// Human-readable cause.
     pub cause: String,
+    /// Reported by a Task's resource rather than raised by the interpreter.
+    pub from_resource: bool,
 }
 
 impl Failure {
@@ -24,6 +26,27 @@ impl Failure {
         Failure {
             error: error.into(),
             cause: cause.into(),
+            from_resource: false,
+        }
+    }
+
+    /// A failure a Task's resource reported.
+    pub fn from_resource(error: impl Into<String>, cause: impl Into<String>) -> Failure {
+        Failure {
+            from_resource: true,
+            ..Failure::new(error, cause)
+        }
+    }
+
+    /// Whether a `Retry` or `Catch` with this `ErrorEquals` list applies
+    /// ([`error_matches`](crate::ir::error_matches)). A resource's result over the payload
+    /// quota is the exception: its `States.DataLimitExceeded` is matched like any task error,
+    /// as on AWS.
+    pub fn matched_by(&self, error_equals: &[String]) -> bool {
+        if self.from_resource && self.error == "States.DataLimitExceeded" {
+            crate::ir::name_matches(error_equals, &self.error)
+        } else {
+            crate::ir::error_matches(error_equals, &self.error)
         }
     }
 
@@ -53,14 +76,20 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// [`MAX_PAYLOAD_BYTES`].
 pub fn check_result_size(state: &str, result: &Value) -> Result<(), Failure> {
     if compact(result).len() > MAX_PAYLOAD_BYTES {
-        return Err(Failure::new(
-            "States.DataLimitExceeded",
-            format!(
-                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
-            ),
-        ));
+        return Err(result_too_large(state));
     }
     Ok(())
+}
+
+/// The `States.DataLimitExceeded` failure of a state or task (named as AWS names it) whose
+/// result is larger than [`MAX_PAYLOAD_BYTES`].
+pub fn result_too_large(state: &str) -> Failure {
+    Failure::new(
+        "States.DataLimitExceeded",
+        format!(
+            "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+        ),
+    )
 }
 
 impl fmt::Display for Failure {
@@ -435,5 +464,26 @@ pub fn fdl_template(tpl: &Value, vars: &FdlVars) -> Result<Value, Failure> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_resource_reports_a_catchable_data_limit() {
+        let all = ["States.ALL".to_string()];
+        let named = ["States.DataLimitExceeded".to_string()];
+        let own = result_too_large("S");
+        assert!(!own.matched_by(&all) && !own.matched_by(&named));
+        let reported = Failure::from_resource(own.error.clone(), own.cause.clone());
+        assert!(reported.matched_by(&all) && reported.matched_by(&named));
+        let runtime = Failure::from_resource("States.Runtime", "x");
+        assert!(
+            !runtime.matched_by(&all),
+            "other terminal errors stay terminal"
+        );
+        assert!(Failure::new("E", "x").matched_by(&all));
     }
 }

@@ -322,11 +322,17 @@ pub struct Catcher {
     pub assign: Option<Value>,
 }
 
-/// Whether an error name is matched by an `ErrorEquals` list, with ASL's wildcard rules.
+/// Whether an error name is matched by an `ErrorEquals` list, with ASL's wildcard rules; the
+/// terminal `States.Runtime` and `States.DataLimitExceeded` never are.
 pub fn error_matches(error_equals: &[String], error: &str) -> bool {
     if error == "States.Runtime" || error == "States.DataLimitExceeded" {
         return false;
     }
+    name_matches(error_equals, error)
+}
+
+/// Whether an `ErrorEquals` list names `error`, wildcards included, whatever the error.
+pub fn name_matches(error_equals: &[String], error: &str) -> bool {
     error_equals.iter().any(|e| {
         e == error
             || e == "States.ALL"

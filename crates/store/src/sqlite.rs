@@ -61,15 +61,24 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", dir.display())))?;
         }
-        let mut conn = Connection::open(path).map_err(err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;",
-        )
-        .map_err(err)?;
-        migrate(&mut conn)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
+        // Processes opening a new file at the same moment race to switch it to WAL and migrate
+        // it; SQLite answers the loser "locked" at once instead of waiting. It opens again.
+        let mut attempt = 0;
+        loop {
+            match open_connection(path) {
+                Ok(mut conn) => {
+                    migrate(&mut conn)?;
+                    return Ok(SqliteStore {
+                        conn: Mutex::new(conn),
+                    });
+                }
+                Err(e) if is_locked(&e) && attempt < OPEN_ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -103,6 +112,26 @@ fn query<T>(
         out.push(f(row)?);
     }
     Ok(out)
+}
+
+/// How often opening is tried while another process holds the file during its own opening.
+const OPEN_ATTEMPTS: u64 = 25;
+
+/// A connection in WAL mode with full sync and a busy timeout.
+fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA busy_timeout=10000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+    )?;
+    Ok(conn)
+}
+
+/// Whether SQLite refused because another connection held the file.
+fn is_locked(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Applies the migrations the file has not seen, each in its own transaction, tracked by

@@ -7,7 +7,7 @@ use crate::model::{Frame, Step};
 use serde_json::{Map, Value};
 use sluice_jsonata::unit_interval;
 use sluice_lang::dataflow::Failure;
-use sluice_lang::ir::{State, error_matches};
+use sluice_lang::ir::State;
 
 /// Applies the state's retriers, then its catchers, to a raised error.
 pub(super) fn handle(
@@ -22,7 +22,7 @@ pub(super) fn handle(
         .retry
         .iter()
         .enumerate()
-        .find(|(_, r)| error_matches(&r.error_equals, &failure.error))
+        .find(|(_, r)| failure.matched_by(&r.error_equals))
     {
         if frame.retries.len() < state.retry.len() {
             frame.retries.resize(state.retry.len(), 0);
@@ -54,7 +54,7 @@ pub(super) fn handle(
     let Some(catcher) = state
         .catch
         .iter()
-        .find(|c| error_matches(&c.error_equals, &failure.error))
+        .find(|c| failure.matched_by(&c.error_equals))
     else {
         return Flow::Fail(failure);
     };

@@ -166,6 +166,7 @@ fn start(
                 ),
                 execution: cx.info.execution_arn(),
                 target,
+                resource: spec.resource.clone(),
                 payload,
                 timeout_seconds: timeout,
             };
@@ -225,7 +226,7 @@ fn task_done(
                 "TaskFailed"
             };
             cx.event(kind, serde_json::json!({ "error": error, "cause": cause }));
-            return Err(Failure::new(error, cause));
+            return Err(Failure::from_resource(error, cause));
         }
     };
     let result = match &state.kind {

@@ -556,6 +556,7 @@ fn call(
 ) -> Result<Value, TaskError> {
     b.runtime.block_on(invoker.invoke(InvokeRequest {
         target: Target::Integration(resource.to_string()),
+        resource: resource.to_string(),
         payload,
         idempotency_key: "k".into(),
         execution: "e".into(),
@@ -789,6 +790,7 @@ fn call_function(
             name: name.to_string(),
             wrap: false,
         },
+        resource: format!("sluice:function:{name}"),
         payload,
         idempotency_key: "k".into(),
         execution: "e".into(),
