@@ -11,12 +11,9 @@ use std::process::Command;
 
 /// Whether `python3` can be started.
 fn python_available() -> bool {
-    let found = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = sluice_engine::testing::program_available("python3");
     if !found {
-        println!("python3 is not installed: skipping");
+        sluice_engine::testing::skip("python3 is not installed");
     }
     found
 }

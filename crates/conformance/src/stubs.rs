@@ -26,12 +26,7 @@ const STUB_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Whether `python3` can be started.
 pub fn python_available() -> bool {
-    std::process::Command::new("python3")
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    sluice_engine::testing::program_available("python3")
 }
 
 /// The stubs of a set of cases, served by one pool.

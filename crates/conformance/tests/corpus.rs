@@ -9,6 +9,7 @@ use serde_json::Value;
 use sluice_conformance::stubs::{StubFunctions, python_available};
 use sluice_conformance::{Actual, compare, corpus_path, load_corpus, run_case};
 use sluice_engine::invoke::{Invoker, NoFunctions};
+use sluice_engine::testing::skip;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -107,15 +108,12 @@ async fn run_all(cases: &[Value], stubs: Option<&StubFunctions>) -> Vec<Result<(
 async fn corpus_cases() {
     let path = corpus_path();
     if !path.exists() {
-        println!(
-            "conformance: skipped (corpus not found at {})",
-            path.display()
-        );
+        skip(&format!("conformance: corpus not found at {}", path.display()));
         return;
     }
     let python = python_available();
     if !python {
-        println!("conformance: lambda_stub cases skipped (python3 not found)");
+        skip("conformance: the lambda_stub cases, python3 not found");
     }
     let cases: Vec<Value> = load_corpus(&path)
         .into_iter()
@@ -258,10 +256,7 @@ async fn corpus_cases() {
 fn recorded_outcomes_compare_equal_to_themselves() {
     let path = corpus_path();
     if !path.exists() {
-        println!(
-            "conformance: skipped (corpus not found at {})",
-            path.display()
-        );
+        skip(&format!("conformance: corpus not found at {}", path.display()));
         return;
     }
     let mut rejected = Vec::new();

@@ -14,5 +14,6 @@ pub mod model;
 pub mod payload;
 pub mod run_info;
 pub mod store;
+pub mod testing;
 
 pub use driver::{ClockMode, Engine, EngineError, EngineOptions, Outcome, StartRequest};

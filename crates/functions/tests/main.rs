@@ -49,14 +49,9 @@ fn provided(name: &str, dir: &Path) -> FunctionConfig {
 }
 
 fn node_available() -> bool {
-    let found = std::process::Command::new("node")
-        .arg("--version")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let found = sluice_engine::testing::program_available("node");
     if !found {
-        println!("node is not installed: skipping the Node.js test");
+        sluice_engine::testing::skip("the Node.js test: node is not installed");
     }
     found
 }

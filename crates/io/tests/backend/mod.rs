@@ -11,7 +11,6 @@ use object_store::{
 };
 use sluice_io::Storage;
 use std::fmt;
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -64,10 +63,9 @@ impl Backend {
             // Written to the process's stderr, past the test harness's capture, once.
             static SAID: Once = Once::new();
             SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "s3 backend: skipped (s3s-fs not found; .ci/run installs it)"
-                );
+                sluice_engine::testing::skip(
+                    "the s3 backend cases: s3s-fs not found (.ci/run installs it)",
+                )
             });
             return None;
         };
