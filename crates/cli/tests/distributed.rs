@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
-use common::{last_json_line, sluice};
+use common::{json_lines_of, last_json_line, sluice};
 
 /// 60 items, 6 at a time, each child napping for a second: about ten seconds in all.
 fn distributed_flow() -> Value {
@@ -42,19 +42,7 @@ fn expected_output() -> Value {
 }
 
 fn executions(data_dir: &Path) -> Vec<Value> {
-    let out = sluice(data_dir)
-        .args(["list", "--json", "--all", "--limit", "1000"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    json_lines_of(sluice(data_dir).args(["list", "--json", "--all", "--limit", "1000"]))
 }
 
 #[test]

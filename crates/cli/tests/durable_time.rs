@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{last_json_line, sluice};
+use common::{history, last_json_line, sluice, write_flow};
 
 /// Counts `$.i` up to `$.n`: two states entered per iteration.
 fn counting_loop() -> Value {
@@ -28,29 +28,6 @@ fn counting_loop() -> Value {
             "Done": { "Type": "Succeed" }
         }
     })
-}
-
-fn write_flow(dir: &Path, flow: &Value) -> std::path::PathBuf {
-    let path = dir.join("flow.asl.json");
-    std::fs::write(&path, flow.to_string()).unwrap();
-    path
-}
-
-/// The execution's history events.
-fn history(data_dir: &Path, id: &str) -> Vec<Value> {
-    let out = sluice(data_dir)
-        .args(["history", id, "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Runs `cmd` to its end, failing the test if it takes longer than `secs` (instead of hanging).
@@ -92,7 +69,7 @@ fn commits(stderr: &str) -> u64 {
 #[test]
 fn a_fifty_thousand_iteration_loop_completes_committing_as_it_goes() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), &counting_loop());
+    let flow = write_flow(dir.path(), "flow.asl.json", &counting_loop());
     let out = sluice(dir.path())
         .arg("run")
         .arg(&flow)
@@ -128,7 +105,7 @@ fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
         { "Variable": "$.i", "NumericLessThanPath": "$.n", "Next": "Inc" }
     ]);
     flow["States"]["Pause"] = json!({ "Type": "Wait", "Seconds": 3, "Next": "Inc" });
-    let flow = write_flow(dir.path(), &flow);
+    let flow = write_flow(dir.path(), "flow.asl.json", &flow);
     let data = dir.path().join("data");
     let n = 30000;
     let mut child = sluice(&data)
@@ -231,7 +208,7 @@ fn seeded_history(dir: &Path, label: &str, flow: &Path, seed: u64) -> Vec<Value>
 #[test]
 fn a_seeded_run_on_the_virtual_clock_repeats_its_history_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), &chancy_flow());
+    let flow = write_flow(dir.path(), "flow.asl.json", &chancy_flow());
     let first = seeded_history(dir.path(), "first", &flow, 7);
     let second = seeded_history(dir.path(), "second", &flow, 7);
     assert_eq!(first, second, "timestamps, draws and retry delays repeat");

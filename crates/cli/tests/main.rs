@@ -7,7 +7,10 @@ use std::time::Duration;
 
 mod checks;
 mod common;
-use common::{copy_project, copy_project_without, last_json_line, repo, sluice, write_flow};
+use common::{
+    copy_project, copy_project_without, count_events, json_lines_of, last_json_line, repo,
+    slow_flow, sluice, sluice_on, write_flow,
+};
 use sluice_store::testing::TestSchema;
 
 #[test]
@@ -100,53 +103,6 @@ fn validate_reports_every_problem_with_positions() {
         Some(2),
         "run refuses an invalid flow"
     );
-}
-
-/// A flow that waits between steps, so a process can be killed in the middle.
-fn slow_flow() -> Value {
-    json!({
-        "StartAt": "Start",
-        "States": {
-            "Start": {"Type": "Pass", "Result": {"items": [1, 2, 3, 4]}, "Next": "Each"},
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 1,
-                "ItemProcessor": {
-                    "StartAt": "Nap",
-                    "States": {
-                        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Double"},
-                        "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"}, "End": true}
-                    }
-                },
-                "Next": "Rest"
-            },
-            "Rest": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
-            "Done": {"Type": "Pass", "End": true}
-        }
-    })
-}
-
-/// The `sluice` binary with its data directory and, when given, its store.
-fn sluice_on(data_dir: &Path, store: Option<&str>) -> Command {
-    let mut cmd = sluice(data_dir);
-    if let Some(store) = store {
-        cmd.env("SLUICE_STORE", store);
-    }
-    cmd
-}
-
-fn count_events(data_dir: &Path, store: Option<&str>, id: &str, kind: &str) -> usize {
-    let out = sluice_on(data_dir, store)
-        .args(["history", id, "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["type"] == kind)
-        .count()
 }
 
 #[test]
@@ -255,17 +211,21 @@ fn list_describe_and_history_show_the_execution() {
     );
 }
 
-/// Copies a project directory (without its data) into a temp dir, so runs leave the tree clean.
-/// Copies a project without its run state and without the directories named in `skip`.
-#[test]
-fn distributed_wordcount_example_counts_every_object_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("wordcount-distributed");
+/// A copy of examples/wordcount-distributed in `dir`, without its run state or results.
+fn distributed_project(dir: &Path) -> PathBuf {
+    let project = dir.join("wordcount-distributed");
     copy_project_without(
         &repo().join("examples/wordcount-distributed"),
         &project,
         &["results"],
     );
+    project
+}
+
+#[test]
+fn distributed_wordcount_example_counts_every_object_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = distributed_project(dir.path());
     count_words_distributed(&project, None);
 }
 
@@ -275,12 +235,7 @@ fn distributed_wordcount_counts_every_object_once_on_postgres() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("wordcount-distributed");
-    copy_project_without(
-        &repo().join("examples/wordcount-distributed"),
-        &project,
-        &["results"],
-    );
+    let project = distributed_project(dir.path());
     count_words_distributed(&project, Some(schema.url()));
     // The children and their items are in PostgreSQL too.
     let rows = listed(&project, Some(schema.url()));
@@ -290,12 +245,7 @@ fn distributed_wordcount_counts_every_object_once_on_postgres() {
 #[test]
 fn distributed_wordcount_counts_the_same_with_the_builtin_mapper() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("wordcount-distributed");
-    copy_project_without(
-        &repo().join("examples/wordcount-distributed"),
-        &project,
-        &["results"],
-    );
+    let project = distributed_project(dir.path());
     let config = std::fs::read_to_string(project.join("sluice.yaml")).unwrap();
     let builtin: String = config
         .lines()
@@ -601,16 +551,7 @@ fn listed(dir: &Path, store: Option<&str>) -> Vec<Value> {
     if let Some(store) = store {
         cmd.env("SLUICE_STORE", store);
     }
-    let out = cmd.args(["list", "--all", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_lines_of(cmd.args(["list", "--all", "--json"]))
 }
 
 #[test]

@@ -7,29 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{copy_project, last_json_line, repo, sluice, write_flow};
-
-/// A flow whose Map runs four one-second naps one at a time, then doubles each item.
-fn napping_flow() -> Value {
-    json!({
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 1,
-                "ItemProcessor": {
-                    "StartAt": "Nap",
-                    "States": {
-                        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Double"},
-                        "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"}, "End": true}
-                    }
-                },
-                "End": true
-            }
-        }
-    })
-}
+use common::{copy_project, count_events, last_json_line, repo, slow_flow, sluice, write_flow};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
@@ -40,18 +18,6 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
-}
-
-fn count_events(data_dir: &Path, id: &str, kind: &str) -> usize {
-    let out = sluice(data_dir)
-        .args(["history", id, "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    json_lines(&out)
-        .iter()
-        .filter(|v| v["type"] == kind)
-        .count()
 }
 
 fn status_of(data_dir: &Path, id: &str) -> String {
@@ -114,7 +80,7 @@ fn two_runs_of_one_project_at_once_both_count_exactly() {
 #[test]
 fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "naps.json", &napping_flow());
+    let flow = write_flow(dir.path(), "naps.json", &slow_flow());
     let data = dir.path().join("data");
     let input = r#"{"items": [1, 2, 3, 4]}"#;
 
@@ -148,7 +114,7 @@ fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
     victim.wait().unwrap();
     for i in 1..=3 {
         assert!(
-            count_events(&data, &format!("nap-{i}"), "MapIterationSucceeded") < 4,
+            count_events(&data, None, &format!("nap-{i}"), "MapIterationSucceeded") < 4,
             "nap-{i} was still running when its process was killed"
         );
     }
@@ -168,11 +134,15 @@ fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
     for i in 1..=3 {
         let id = format!("nap-{i}");
         assert_eq!(
-            count_events(&data, &id, "MapIterationSucceeded"),
+            count_events(&data, None, &id, "MapIterationSucceeded"),
             4,
             "{id}: each item exactly once"
         );
-        assert_eq!(count_events(&data, &id, "ExecutionSucceeded"), 1, "{id}");
+        assert_eq!(
+            count_events(&data, None, &id, "ExecutionSucceeded"),
+            1,
+            "{id}"
+        );
     }
 }
 
@@ -199,7 +169,7 @@ fn a_name_runs_once_and_another_input_under_it_is_refused() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(last_json_line(&again)["output"], json!({"a": 1}));
     assert_eq!(
-        count_events(&data, "once", "ExecutionStarted"),
+        count_events(&data, None, "once", "ExecutionStarted"),
         1,
         "the same name and input return the execution that exists"
     );
@@ -297,7 +267,7 @@ fn count_events_if_any(data_dir: &Path, id: &str) -> usize {
 #[test]
 fn stop_aborts_an_execution_whichever_process_drives_it_and_redrive_finishes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "naps.json", &napping_flow());
+    let flow = write_flow(dir.path(), "naps.json", &slow_flow());
     let data = dir.path().join("data");
     let input = r#"{"items": [1, 2, 3, 4]}"#;
     let start = |name: &str| {
@@ -344,7 +314,7 @@ fn stop_aborts_an_execution_whichever_process_drives_it_and_redrive_finishes_it(
     assert_eq!(line["status"], "ABORTED");
     assert_eq!(line["error"], "Bored");
     assert_eq!(line["cause"], "enough naps");
-    assert_eq!(count_events(&data, "busy", "ExecutionAborted"), 1);
+    assert_eq!(count_events(&data, None, "busy", "ExecutionAborted"), 1);
 
     // Left by a killed process: `stop` takes it over and aborts it itself.
     let mut victim = start("orphan");

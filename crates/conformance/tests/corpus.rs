@@ -108,7 +108,10 @@ async fn run_all(cases: &[Value], stubs: Option<&StubFunctions>) -> Vec<Result<(
 async fn corpus_cases() {
     let path = corpus_path();
     if !path.exists() {
-        skip(&format!("conformance: corpus not found at {}", path.display()));
+        skip(&format!(
+            "conformance: corpus not found at {}",
+            path.display()
+        ));
         return;
     }
     let python = python_available();
@@ -256,7 +259,10 @@ async fn corpus_cases() {
 fn recorded_outcomes_compare_equal_to_themselves() {
     let path = corpus_path();
     if !path.exists() {
-        skip(&format!("conformance: corpus not found at {}", path.display()));
+        skip(&format!(
+            "conformance: corpus not found at {}",
+            path.display()
+        ));
         return;
     }
     let mut rejected = Vec::new();

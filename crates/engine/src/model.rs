@@ -78,6 +78,25 @@ pub struct ExecutionState {
     pub redriven: Option<Redriven>,
 }
 
+impl ExecutionState {
+    /// A running execution before its first state, timed out at `deadline_ms` if given.
+    pub fn new(deadline_ms: Option<i64>) -> ExecutionState {
+        ExecutionState {
+            status: Status::Running,
+            output: None,
+            error: None,
+            cause: None,
+            root: None,
+            next_event_id: 1,
+            next_token: 1,
+            globals: Map::new(),
+            deadline_ms,
+            failed_at: None,
+            redriven: None,
+        }
+    }
+}
+
 /// An execution's redrives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redriven {

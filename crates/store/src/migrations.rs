@@ -1,6 +1,26 @@
 //! Versioned schema migrations, one list per backend. A store records how many it applied and
 //! applies the rest, in order, when opened; it refuses a store written by a newer binary.
 
+/// The migrations still to apply to a store that applied `current` of `all`, with their numbers
+/// (1-based); a store that applied more than this binary knows is refused.
+pub(crate) fn pending<'a>(
+    all: &'a [&'a str],
+    current: i64,
+) -> Result<impl Iterator<Item = (usize, &'a str)>, sluice_engine::store::StoreError> {
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > all.len() {
+        return Err(sluice_engine::store::StoreError::Corrupt(format!(
+            "the store has schema version {current}, newer than this binary knows ({}); upgrade sluice",
+            all.len()
+        )));
+    }
+    Ok(all
+        .iter()
+        .enumerate()
+        .skip(current)
+        .map(|(i, step)| (i + 1, *step)))
+}
+
 /// SQLite migrations (tracked by `PRAGMA user_version`).
 pub(crate) const SQLITE: &[&str] = &[
     // 1: definitions, executions with their state, history, map runs and their items.

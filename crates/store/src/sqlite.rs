@@ -7,7 +7,7 @@ use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
     STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, bad_column, definition_id, from_json, signed, to_json,
 };
-use crate::migrations::SQLITE;
+use crate::migrations::{self, SQLITE};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::store::{
@@ -143,19 +143,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
-    let current = usize::try_from(current).unwrap_or(usize::MAX);
-    if current > SQLITE.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the store has schema version {current}, newer than this binary knows ({}); upgrade sluice",
-            SQLITE.len()
-        )));
-    }
-    for (i, step) in SQLITE.iter().enumerate().skip(current) {
+    for (number, step) in migrations::pending(SQLITE, current)? {
         tx.execute_batch(step).map_err(err)?;
-        if i == 1 {
+        if number == 2 {
             link_children_to_roots(&tx)?;
         }
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+        tx.execute_batch(&format!("PRAGMA user_version = {number}"))
             .map_err(err)?;
     }
     tx.commit().map_err(err)

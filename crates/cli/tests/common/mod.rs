@@ -2,7 +2,7 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -64,4 +64,70 @@ pub fn copy_project_without(from: &Path, to: &Path, skip: &[&str]) {
 /// Copies a project without its run state or data.
 pub fn copy_project(from: &Path, to: &Path) {
     copy_project_without(from, to, &["data"]);
+}
+
+/// A flow that waits between steps, so a process can be killed in the middle.
+pub fn slow_flow() -> Value {
+    json!({
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Result": {"items": [1, 2, 3, 4]}, "Next": "Each"},
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "Nap",
+                    "States": {
+                        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Double"},
+                        "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"}, "End": true}
+                    }
+                },
+                "Next": "Rest"
+            },
+            "Rest": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
+            "Done": {"Type": "Pass", "End": true}
+        }
+    })
+}
+
+/// The `sluice` binary with its data directory and, when given, its store.
+pub fn sluice_on(data_dir: &Path, store: Option<&str>) -> Command {
+    let mut cmd = sluice(data_dir);
+    if let Some(store) = store {
+        cmd.env("SLUICE_STORE", store);
+    }
+    cmd
+}
+
+/// Runs a command that must succeed and returns the JSON lines it printed.
+pub fn json_lines_of(cmd: &mut Command) -> Vec<Value> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// An execution's history events (`sluice history --json`) in a store, when given.
+pub fn history_on(data_dir: &Path, store: Option<&str>, id: &str) -> Vec<Value> {
+    json_lines_of(sluice_on(data_dir, store).args(["history", id, "--json"]))
+}
+
+/// An execution's history events (`sluice history --json`).
+pub fn history(data_dir: &Path, id: &str) -> Vec<Value> {
+    history_on(data_dir, None, id)
+}
+
+/// How many of an execution's history events are of `kind`.
+pub fn count_events(data_dir: &Path, store: Option<&str>, id: &str, kind: &str) -> usize {
+    history_on(data_dir, store, id)
+        .iter()
+        .filter(|v| v["type"] == kind)
+        .count()
 }

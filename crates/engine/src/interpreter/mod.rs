@@ -72,19 +72,7 @@ pub fn start(
     input: Value,
     now_ms: i64,
 ) -> (ExecutionState, Effects) {
-    let mut st = ExecutionState {
-        status: Status::Running,
-        output: None,
-        error: None,
-        cause: None,
-        root: None,
-        next_event_id: 1,
-        next_token: 1,
-        globals: Map::new(),
-        deadline_ms: def.timeout_seconds.map(|s| delay::after_whole(now_ms, s)),
-        failed_at: None,
-        redriven: None,
-    };
+    let mut st = ExecutionState::new(def.timeout_seconds.map(|s| delay::after_whole(now_ms, s)));
     let mut fx = Effects::default();
     let execution_input = input.clone();
     let mut cx = Cx::new(info, &execution_input, &mut st, &mut fx, now_ms);

@@ -22,7 +22,7 @@ use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
     STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, definition_id, from_json, signed, to_json,
 };
-use crate::migrations::POSTGRES;
+use crate::migrations::{self, POSTGRES};
 use connection::{Connection, Target, Worker, classify};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::store::{
@@ -74,19 +74,12 @@ async fn migrate(c: &mut Connection, schema: Option<String>) -> Result<(), Store
         .await
         .map_err(classify)?
         .int(0)?;
-    let current = usize::try_from(current).unwrap_or(usize::MAX);
-    if current > POSTGRES.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the store has schema version {current}, newer than this binary knows ({}); upgrade sluice",
-            POSTGRES.len()
-        )));
-    }
-    for (i, step) in POSTGRES.iter().enumerate().skip(current) {
+    for (number, step) in migrations::pending(POSTGRES, current)? {
         tx.batch_execute(step).await.map_err(classify)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_ms)
              VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
-            &[&signed(i + 1)],
+            &[&signed(number)],
         )
         .await
         .map_err(classify)?;
