@@ -1,5 +1,5 @@
-//! The driver keeps going through store failures: a refused commit is retried with backoff,
-//! nothing is lost or written twice, and the process does not stop.
+//! The driver against a store it can watch: a refused commit is retried with backoff, nothing is
+//! lost or written twice, the process does not stop, and a group commit stays bounded.
 
 use serde_json::json;
 use sluice_engine::effects::HistoryEvent;
@@ -16,12 +16,14 @@ use sluice_store::SqliteStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A SQLite store whose commits fail as unavailable on the calls numbered in `failing`.
+/// A SQLite store whose commits fail as unavailable on the calls numbered in `failing`, and
+/// which records the most history events one commit carried.
 struct FlakyStore {
     inner: SqliteStore,
     commits: AtomicU64,
     failing: Vec<u64>,
     refused: AtomicU64,
+    most_events: AtomicU64,
 }
 
 impl Store for FlakyStore {
@@ -46,6 +48,8 @@ impl Store for FlakyStore {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::Unavailable("disk I/O error (injected)".into()));
         }
+        let events: usize = batch.executions.iter().map(|w| w.history.len()).sum();
+        self.most_events.fetch_max(events as u64, Ordering::SeqCst);
         self.inner.commit(lease, batch)
     }
     fn claim(&self, request: ClaimRequest<'_>) -> Result<Claimed, StoreError> {
@@ -91,6 +95,7 @@ fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_histor
         commits: AtomicU64::new(0),
         failing: vec![1, 2, 3, 5, 6],
         refused: AtomicU64::new(0),
+        most_events: AtomicU64::new(0),
     });
     let source = json!({
         "StartAt": "First",
@@ -155,5 +160,75 @@ fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_histor
     assert_eq!(
         kinds.iter().filter(|k| **k == "WaitStateEntered").count(),
         1
+    );
+}
+
+#[test]
+fn a_group_commit_carries_a_bounded_number_of_history_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FlakyStore {
+        inner: SqliteStore::open(&dir.path().join("sluice.db")).unwrap(),
+        commits: AtomicU64::new(0),
+        failing: Vec::new(),
+        refused: AtomicU64::new(0),
+        most_events: AtomicU64::new(0),
+    });
+    // 40 executions of a 1,000-iteration loop: 80,000 history events in all.
+    let source = json!({
+        "StartAt": "Inc",
+        "States": {
+            "Inc": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)"}, "Next": "Check"},
+            "Check": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericLessThan": 1000, "Next": "Inc"}], "Default": "Done"},
+            "Done": {"Type": "Succeed"}
+        }
+    })
+    .to_string();
+    let definition = Arc::new(sluice_lang::compile::compile("loop.json", &source).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
+        sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
+    });
+    let engine = Engine::start(
+        store.clone(),
+        Arc::new(NoFunctions),
+        Arc::new(NoStorage),
+        runtime.handle().clone(),
+        loader,
+        EngineOptions::default(),
+    )
+    .unwrap();
+    let definition_id = store
+        .put_definition("loop", "loop.json", &source, None)
+        .unwrap();
+    let outcomes = runtime.block_on(async {
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let id = format!("loop-{i}");
+            let request = StartRequest {
+                id: id.clone(),
+                definition_id: definition_id.clone(),
+                definition: definition.clone(),
+                info: RunInfo::local("loop", &id, 0),
+                input: json!({"i": 0}),
+            };
+            ids.push(engine.start_execution(request).await.unwrap());
+        }
+        let mut outcomes = Vec::new();
+        for id in ids {
+            outcomes.push(engine.wait(&id).await.unwrap());
+        }
+        outcomes
+    });
+    engine.shutdown();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.output == Some(json!({"i": 1000})))
+    );
+    let most = store.most_events.load(Ordering::SeqCst);
+    assert!(most > 0);
+    assert!(
+        most <= 21_000,
+        "a commit carried {most} history events: at most 20,000 and one step more"
     );
 }

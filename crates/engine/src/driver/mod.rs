@@ -64,6 +64,10 @@ impl Default for EngineOptions {
     }
 }
 
+/// History events a group commit gathers at most before it is written (a commit may pass it by
+/// the events of the message that crossed it: one interpreter step, at most 1,000 states).
+const MAX_COMMIT_EVENTS: usize = 20_000;
+
 /// Longest pause between two tries of a group commit the store refused.
 const MAX_COMMIT_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -239,6 +243,7 @@ impl Engine {
             last_housekeeping: Instant::now(),
             commit_retry: None,
             stopping: BTreeMap::new(),
+            pending_events: 0,
         };
         let thread = std::thread::Builder::new()
             .name("sluice-driver".into())
@@ -367,6 +372,8 @@ struct Driver {
     serves: BTreeSet<String>,
     /// When leases were last renewed and claims last made.
     last_housekeeping: Instant,
+    /// History events waiting for the next commit.
+    pending_events: usize,
     /// Stops asked of this process and not done yet: execution, its definition, the request.
     stopping: BTreeMap<String, (String, StopRequest)>,
     /// After a failed commit: when to try again, and the pause before that.
@@ -450,7 +457,7 @@ impl Driver {
                     }
                     None => {}
                 }
-                if handled >= self.options.max_batch {
+                if handled >= self.options.max_batch || self.pending_events >= MAX_COMMIT_EVENTS {
                     break;
                 }
                 next = match self.rx.try_recv() {
@@ -701,6 +708,7 @@ impl Driver {
         self.stats
             .transitions
             .fetch_add(fx.transitions, Ordering::Relaxed);
+        self.pending_events += fx.history.len();
         live.history.extend(fx.history);
         let just_finished =
             live.record.state.status != Status::Running && live.record.stop_ms.is_none();
@@ -825,6 +833,7 @@ impl Driver {
             eprintln!("sluice: the store accepts commits again");
         }
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.pending_events = 0;
         self.let_go(&report.lost);
         for id in dirty_runs {
             match self.runs.get_mut(&id) {
