@@ -7,7 +7,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{copy_project, count_events, last_json_line, repo, slow_flow, sluice, write_flow};
+use common::{
+    copy_project, count_events, last_json_line, repo, slow_flow, sluice, sluice_on, write_flow,
+};
+use sluice_store::testing::TestSchema;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
@@ -79,12 +82,26 @@ fn two_runs_of_one_project_at_once_both_count_exactly() {
 
 #[test]
 fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
+    killed_process_executions_are_finished_by_the_other(None);
+}
+
+#[test]
+fn a_killed_process_executions_are_finished_by_the_process_sharing_its_postgres_store() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    killed_process_executions_are_finished_by_the_other(Some(schema.url()));
+}
+
+/// Two processes on one store (a data dir, or `store`): the first runs three executions and is
+/// killed; the second, which was waiting for them, takes them over and finishes each item once.
+fn killed_process_executions_are_finished_by_the_other(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let flow = write_flow(dir.path(), "naps.json", &slow_flow());
     let data = dir.path().join("data");
     let input = r#"{"items": [1, 2, 3, 4]}"#;
 
-    let mut victim = sluice(&data)
+    let mut victim = sluice_on(&data, store)
         .arg("run")
         .arg(&flow)
         .args([
@@ -103,7 +120,7 @@ fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
     std::thread::sleep(Duration::from_millis(1200));
 
     let log = dir.path().join("survivor.err");
-    let mut survivor = sluice(&data)
+    let mut survivor = sluice_on(&data, store)
         .args(["resume", "--json"])
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -114,7 +131,7 @@ fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
     victim.wait().unwrap();
     for i in 1..=3 {
         assert!(
-            count_events(&data, None, &format!("nap-{i}"), "MapIterationSucceeded") < 4,
+            count_events(&data, store, &format!("nap-{i}"), "MapIterationSucceeded") < 4,
             "nap-{i} was still running when its process was killed"
         );
     }
@@ -134,12 +151,12 @@ fn a_killed_process_executions_are_finished_by_the_process_sharing_its_store() {
     for i in 1..=3 {
         let id = format!("nap-{i}");
         assert_eq!(
-            count_events(&data, None, &id, "MapIterationSucceeded"),
+            count_events(&data, store, &id, "MapIterationSucceeded"),
             4,
             "{id}: each item exactly once"
         );
         assert_eq!(
-            count_events(&data, None, &id, "ExecutionSucceeded"),
+            count_events(&data, store, &id, "ExecutionSucceeded"),
             1,
             "{id}"
         );
