@@ -193,8 +193,10 @@ impl Driver {
         self.last_housekeeping + self.housekeeping_interval()
     }
 
+    /// A quarter of the lease, and at most a second: stop requests, takeovers of a dead process
+    /// of this host and the outcomes of executions other processes drive are seen that soon.
     fn housekeeping_interval(&self) -> Duration {
-        (self.options.lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+        (self.options.lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 
     /// Renews leases, claims executions others left, and tells watchers of executions other
