@@ -9,9 +9,7 @@ use super::{Driver, Live, Msg};
 use crate::interpreter::{self, Event};
 use crate::invoke::TaskError;
 use crate::items::{ItemOutcome, ItemStore, ReadItem};
-use crate::map_run::{
-    Batcher, ItemSource, MapRunSpec, ScopeStep, tolerance_exceeded, within_tolerance,
-};
+use crate::map_run::{Batcher, ItemSource, ItemTotal, MapRunSpec, ScopeStep, tolerance_exceeded};
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::{ParentRun, epoch};
 use crate::store::{ItemRecord, MapRunProgress, MapRunRecord, Store, StoredExecution};
@@ -401,11 +399,14 @@ impl Driver {
             progress.succeeded += 1;
         } else {
             progress.failed += 1;
-            let spec = &run.record.spec;
-            let counted = spec.tolerated_count.is_some() || spec.tolerated_percent.is_some();
-            let over_count = spec.tolerated_count.is_some_and(|n| progress.failed > n)
-                && spec.tolerated_percent.is_none();
-            if progress.failure.is_none() && (!counted || over_count) {
+            let total = if run.exhausted {
+                ItemTotal::Known(progress.started + run.buffer.len() as u64)
+            } else {
+                ItemTotal::Unknown
+            };
+            if progress.failure.is_none()
+                && run.record.spec.tolerance().exceeded(progress.failed, total)
+            {
                 progress.failure = Some(tolerance_exceeded());
             }
         }
@@ -628,7 +629,9 @@ fn outcome(
     let spec = &record.spec;
     let progress = &record.progress;
     let failure = progress.failure.clone().or_else(|| {
-        (!within_tolerance(spec, progress.failed, progress.started)).then(tolerance_exceeded)
+        spec.tolerance()
+            .exceeded(progress.failed, ItemTotal::Known(progress.started))
+            .then(tolerance_exceeded)
     });
     let mut pages = ItemPages::new(store, &spec.id);
     if let Some(writer) = &spec.writer {
