@@ -1,6 +1,8 @@
 //! A Distributed Map run as the interpreter hands it to the driver: where its items come from,
 //! how each item becomes a child's input, and the limits that bound it.
 
+pub mod items;
+
 use crate::invoke::TaskError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -9,6 +9,7 @@ use super::{Driver, Live, Msg};
 use crate::interpreter::{self, Event};
 use crate::invoke::TaskError;
 use crate::items::{ItemOutcome, ItemStore, ReadItem};
+use crate::map_run::items::{ItemPages, with_failed_items};
 use crate::map_run::{Batcher, ItemSource, ItemTotal, MapRunSpec, ScopeStep, tolerance_exceeded};
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::{ParentRun, epoch};
@@ -25,9 +26,6 @@ pub const DEFAULT_RUN_CONCURRENCY: usize = 1000;
 
 /// Fewest items asked of a feeder at a time, so that small runs still read in large chunks.
 const MIN_ITEMS_REQUEST: usize = 1024;
-
-/// Finished items read per page when collecting a run's results.
-const RESULT_PAGE: usize = 1000;
 
 /// One child's input as the feeder produced it.
 pub(crate) struct Fed {
@@ -633,6 +631,13 @@ fn outcome(
             .exceeded(progress.failed, ItemTotal::Known(progress.started))
             .then(tolerance_exceeded)
     });
+    let failure = failure.map(|f| {
+        if f == tolerance_exceeded() {
+            with_failed_items(f, store, &spec.id)
+        } else {
+            f
+        }
+    });
     let mut pages = ItemPages::new(store, &spec.id);
     if let Some(writer) = &spec.writer {
         let finished = (&mut pages).map(|i| ItemOutcome {
@@ -719,46 +724,4 @@ fn result_entry(record: &MapRunRecord, item: &ItemRecord) -> Value {
         entry["Cause"] = item.output.get("Cause").cloned().unwrap_or(Value::Null);
     }
     entry
-}
-
-/// A run's finished items, read from the store a page at a time.
-struct ItemPages<'a> {
-    store: &'a dyn Store,
-    run: &'a str,
-    next: u64,
-    page: VecDeque<ItemRecord>,
-    error: Option<TaskError>,
-}
-
-impl<'a> ItemPages<'a> {
-    fn new(store: &'a dyn Store, run: &'a str) -> ItemPages<'a> {
-        ItemPages {
-            store,
-            run,
-            next: 0,
-            page: VecDeque::new(),
-            error: None,
-        }
-    }
-}
-
-impl Iterator for ItemPages<'_> {
-    type Item = ItemRecord;
-
-    fn next(&mut self) -> Option<ItemRecord> {
-        if self.page.is_empty() && self.error.is_none() {
-            match self.store.map_items(self.run, self.next, RESULT_PAGE) {
-                Ok(rows) => self.page.extend(rows),
-                Err(e) => {
-                    self.error = Some(TaskError {
-                        error: "States.Runtime".into(),
-                        cause: e.to_string(),
-                    })
-                }
-            }
-        }
-        let item = self.page.pop_front()?;
-        self.next = item.index + 1;
-        Some(item)
-    }
 }
