@@ -2,6 +2,7 @@
 //! how each item becomes a child's input, and the limits that bound it.
 
 pub mod items;
+pub mod machine;
 
 use crate::invoke::TaskError;
 use serde::{Deserialize, Serialize};
