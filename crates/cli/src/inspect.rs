@@ -4,6 +4,7 @@ use crate::app::open_store;
 use crate::project;
 use anyhow::anyhow;
 use serde_json::json;
+use sluice_engine::map_run::items::failed_items;
 use sluice_engine::run_info::epoch;
 use sluice_engine::store::{MapRunRecord, Store};
 use std::path::Path;
@@ -68,11 +69,11 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
         .execution(id)?
         .ok_or_else(|| anyhow!("no execution '{id}'"))?;
     let st = &e.state;
-    let map_runs: Vec<_> = store
+    let map_runs = store
         .map_runs_of(id)?
         .iter()
-        .map(map_run_progress)
-        .collect();
+        .map(|run| map_run_progress(store.as_ref(), run))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let value = json!({
         "execution": e.id,
         "executionArn": e.info.execution_arn(),
@@ -101,12 +102,20 @@ pub fn describe(data_dir: &Path, id: &str, json_out: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// A Distributed Map run's item counts, as `describe` shows them. `pending` is known once the
-/// source is read to its end.
-fn map_run_progress(run: &MapRunRecord) -> serde_json::Value {
+/// Failed items `describe` lists per map run; the others are only counted.
+const FAILED_ITEMS_SHOWN: usize = 10;
+
+/// A Distributed Map run's item counts, as `describe` shows them, with its first failed items
+/// and why they failed. `pending` is known once the source is read to its end.
+fn map_run_progress(store: &dyn Store, run: &MapRunRecord) -> anyhow::Result<serde_json::Value> {
     let p = &run.progress;
+    let failed = if p.failed > 0 {
+        failed_items(store, &run.spec.id, FAILED_ITEMS_SHOWN).map_err(|e| anyhow!(e.cause))?
+    } else {
+        Vec::new()
+    };
     let finished = p.succeeded + p.failed;
-    json!({
+    Ok(json!({
         "mapRunArn": run.spec.arn,
         "state": run.spec.state,
         "status": if !run.done { "RUNNING" } else if p.failure.is_some() { "FAILED" } else { "SUCCEEDED" },
@@ -115,7 +124,9 @@ fn map_run_progress(run: &MapRunRecord) -> serde_json::Value {
         "itemsRunning": p.started.saturating_sub(finished),
         "itemsPending": if p.source_done || run.done { json!(0) } else { json!(null) },
         "itemsRead": p.consumed,
-    })
+        "failedItems": failed,
+        "failedItemsNotShown": p.failed.saturating_sub(failed.len() as u64),
+    }))
 }
 
 /// Prints an execution's history.

@@ -308,3 +308,111 @@ States:
         })
     );
 }
+
+#[test]
+fn why_items_failed_shows_in_the_cause_the_history_and_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    std::fs::create_dir_all(project.join("data/in")).unwrap();
+    std::fs::write(
+        project.join("data/in/x.jsonl"),
+        "{\"n\": 0}\n{\"n\": 1}\n{\"n\": oops\n{\"n\": 3}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("sluice.yaml"),
+        "storage: file://./data\nflows:\n  fan: fan.json\n",
+    )
+    .unwrap();
+    let flow = json!({
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSONL"},
+                    "Parameters": {"Bucket": "in", "Key": "x.jsonl"}
+                },
+                "ToleratedFailureCount": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Check",
+                    "States": {
+                        "Check": {
+                            "Type": "Choice",
+                            "Choices": [{"Variable": "$.n", "NumericEquals": 3, "Next": "Broken"}],
+                            "Default": "Fine"
+                        },
+                        "Broken": {"Type": "Fail", "Error": "Broken", "Cause": "three is broken"},
+                        "Fine": {"Type": "Pass", "End": true}
+                    }
+                },
+                "End": true
+            }
+        }
+    });
+    std::fs::write(project.join("fan.json"), flow.to_string()).unwrap();
+    let data = project.join(".sluice");
+    let out = sluice(&data)
+        .arg("run")
+        .arg(project)
+        .args(["--json", "--name", "bad", "--input", "{}"])
+        .output()
+        .unwrap();
+    let line = last_json_line(&out);
+    assert_eq!(line["status"], "FAILED", "{line}");
+    assert_eq!(line["error"], "States.ExceedToleratedFailureThreshold");
+    let cause = line["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("item 2: States.ItemReaderFailed: in/x.jsonl line 3: "),
+        "{cause}"
+    );
+    assert!(cause.contains("item 3: Broken: three is broken"), "{cause}");
+
+    let history = sluice(&data)
+        .args(["history", "--json", "bad"])
+        .output()
+        .unwrap();
+    let failed: Vec<Value> = String::from_utf8_lossy(&history.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "MapRunFailed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{history:?}");
+    assert_eq!(failed[0]["details"]["cause"], line["cause"]);
+
+    let describe = |json: bool| -> Value {
+        let mut cmd = sluice(&data);
+        cmd.arg("describe");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.arg("bad").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    for json in [true, false] {
+        let run = &describe(json)["mapRuns"][0];
+        assert_eq!(run["itemsFailed"], 2, "{run}");
+        assert_eq!(run["failedItemsNotShown"], 0, "{run}");
+        let items = run["failedItems"].as_array().unwrap();
+        assert_eq!(items.len(), 2, "{run}");
+        assert_eq!(items[0]["index"], 2);
+        assert_eq!(items[0]["error"], "States.ItemReaderFailed");
+        assert!(
+            items[0]["cause"]
+                .as_str()
+                .unwrap()
+                .starts_with("in/x.jsonl line 3: ")
+        );
+        assert_eq!(items[1]["index"], 3);
+        assert_eq!(items[1]["error"], "Broken");
+        assert_eq!(items[1]["cause"], "three is broken");
+        assert_eq!(items[1]["status"], "FAILED");
+    }
+}

@@ -1,6 +1,9 @@
 //! A Distributed Map run as the interpreter hands it to the driver: where its items come from,
 //! how each item becomes a child's input, and the limits that bound it.
 
+pub mod items;
+pub mod machine;
+
 use crate::invoke::TaskError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -149,19 +152,128 @@ impl<'a> Batcher<'a> {
     }
 }
 
-/// Whether `failed` failures out of `total` items stay within the run's tolerance.
-pub fn within_tolerance(spec: &MapRunSpec, failed: u64, total: u64) -> bool {
-    let by_count = spec.tolerated_count.is_some_and(|n| failed <= n);
-    let by_percent = spec
-        .tolerated_percent
-        .is_some_and(|p| failed as f64 * 100.0 / total.max(1) as f64 <= p);
-    failed == 0 || by_count || by_percent
+/// How many item failures a Map tolerates (`ToleratedFailureCount`,
+/// `ToleratedFailurePercentage`), and the one rule deciding when they are too many.
+///
+/// The Map fails when the failures exceed either threshold that is set: more than `count`
+/// failed items, or a failed share of all items above `percent`. Neither set means no failure
+/// is tolerated. The share is of the total number of items, so it can only be judged once that
+/// total is known; the count can be judged at any time.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tolerance {
+    /// `ToleratedFailureCount`.
+    pub count: Option<u64>,
+    /// `ToleratedFailurePercentage`, 0 to 100.
+    pub percent: Option<f64>,
 }
 
-/// The error a run fails with when too many items failed.
+/// How many items a Map has, as far as it is known when failures are judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemTotal {
+    /// Every item is known: this many.
+    Known(u64),
+    /// More items may still come.
+    Unknown,
+}
+
+impl Tolerance {
+    /// Whether either threshold is set (a Map without one fails with its first failure).
+    pub fn is_set(&self) -> bool {
+        self.count.is_some() || self.percent.is_some()
+    }
+
+    /// Whether `failed` failed items exceed the tolerance, among `total` items.
+    pub fn exceeded(&self, failed: u64, total: ItemTotal) -> bool {
+        if failed == 0 {
+            return false;
+        }
+        if !self.is_set() {
+            return true;
+        }
+        let over_count = self.count.is_some_and(|n| failed > n);
+        let over_percent = match (self.percent, total) {
+            (Some(p), ItemTotal::Known(t)) => failed as f64 * 100.0 > p * t as f64,
+            _ => false,
+        };
+        over_count || over_percent
+    }
+}
+
+/// The error a Map fails with when too many items failed.
 pub fn tolerance_exceeded() -> TaskError {
     TaskError {
         error: "States.ExceedToleratedFailureThreshold".into(),
         cause: "The specified tolerated failure threshold was exceeded".into(),
+    }
+}
+
+impl MapRunSpec {
+    /// The run's failure tolerance.
+    pub fn tolerance(&self) -> Tolerance {
+        Tolerance {
+            count: self.tolerated_count,
+            percent: self.tolerated_percent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ItemTotal::*, Tolerance};
+
+    fn t(count: Option<u64>, percent: Option<f64>) -> Tolerance {
+        Tolerance { count, percent }
+    }
+
+    #[test]
+    fn nothing_is_tolerated_by_default() {
+        let none = t(None, None);
+        assert!(!none.exceeded(0, Known(10)));
+        assert!(none.exceeded(1, Known(10)));
+        assert!(none.exceeded(1, Unknown));
+        assert!(!none.is_set());
+    }
+
+    #[test]
+    fn the_count_is_exceeded_above_it_whatever_the_total() {
+        let two = t(Some(2), None);
+        assert!(!two.exceeded(2, Unknown));
+        assert!(two.exceeded(3, Unknown));
+        assert!(!two.exceeded(2, Known(2)));
+        assert!(two.exceeded(3, Known(100)));
+        let zero = t(Some(0), None);
+        assert!(!zero.exceeded(0, Known(5)));
+        assert!(zero.exceeded(1, Known(5)));
+    }
+
+    #[test]
+    fn the_percentage_is_of_the_total_once_it_is_known() {
+        let half = t(None, Some(50.0));
+        assert!(!half.exceeded(5, Known(10)), "exactly 50% is tolerated");
+        assert!(half.exceeded(6, Known(10)));
+        assert!(!half.exceeded(6, Unknown), "more items may still come");
+        assert!(!half.exceeded(1, Known(2)));
+        assert!(half.exceeded(2, Known(3)));
+        let all = t(None, Some(100.0));
+        assert!(!all.exceeded(10, Known(10)));
+        let none = t(None, Some(0.0));
+        assert!(none.exceeded(1, Known(1000)));
+        let fraction = t(None, Some(0.5));
+        assert!(!fraction.exceeded(1, Known(200)));
+        assert!(fraction.exceeded(2, Known(200)));
+    }
+
+    #[test]
+    fn with_both_set_either_one_exceeded_fails() {
+        let both = t(Some(1), Some(50.0));
+        assert!(!both.exceeded(1, Known(10)));
+        assert!(both.exceeded(2, Known(10)), "count exceeded, share within");
+        assert!(both.exceeded(2, Unknown));
+        let loose_count = t(Some(10), Some(10.0));
+        assert!(
+            loose_count.exceeded(2, Known(10)),
+            "share exceeded, count within"
+        );
+        assert!(!loose_count.exceeded(1, Known(10)));
     }
 }

@@ -1,6 +1,8 @@
-//! Distributed Map runs: reading items on a feeder thread, starting each as a child execution
-//! within `MaxConcurrency`, recording every child's outcome in the same commit as the child's
-//! last step, and concluding the run (results collected or written) once all are durable.
+//! Distributed Map runs, the I/O side: reading items on a feeder thread, starting children as
+//! executions, recording every child's outcome in the same commit as the child's last step, and
+//! collecting (or writing) the results once all are durable. What to start, when failures are
+//! too many and when the run concludes is decided by its [`MapRunState`], which this module
+//! feeds with events and whose commands it carries out.
 //!
 //! A run resumes after a restart from its record: children already started are executions in
 //! the store (finished ones have their item recorded), and the reader skips the items consumed.
@@ -9,69 +11,34 @@ use super::{Driver, Live, Msg};
 use crate::interpreter::{self, Event};
 use crate::invoke::TaskError;
 use crate::items::{ItemOutcome, ItemStore, ReadItem};
-use crate::map_run::{
-    Batcher, ItemSource, MapRunSpec, ScopeStep, tolerance_exceeded, within_tolerance,
-};
+use crate::map_run::items::{ItemPages, with_failed_items};
+pub(crate) use crate::map_run::machine::ReadInput as Fed;
+use crate::map_run::machine::{MapRunState, RunCommand, RunEvent};
+use crate::map_run::{Batcher, ItemSource, MapRunSpec, ScopeStep, tolerance_exceeded};
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::{ParentRun, epoch};
 use crate::store::{ItemRecord, MapRunProgress, MapRunRecord, Store, StoredExecution};
 use serde_json::{Value, json};
 use sluice_lang::ir::{Definition, Scope, StateKind};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
-/// Children running at once when the Map sets no `MaxConcurrency`.
-pub const DEFAULT_RUN_CONCURRENCY: usize = 1000;
-
-/// Fewest items asked of a feeder at a time, so that small runs still read in large chunks.
-const MIN_ITEMS_REQUEST: usize = 1024;
-
-/// Finished items read per page when collecting a run's results.
-const RESULT_PAGE: usize = 1000;
-
-/// One child's input as the feeder produced it.
-pub(crate) struct Fed {
-    /// Items consumed from the source up to and including this child.
-    consumed: u64,
-    /// The input, or why the item could not become one.
-    input: Result<Value, TaskError>,
-}
-
-/// A run the driver is working on.
+/// A run the driver is working on: its state and the handle of its item reader.
 pub(crate) struct LiveRun {
-    /// The durable part.
-    pub record: MapRunRecord,
-    /// Children running now.
-    pub running: usize,
+    /// The run, as its state machine holds it.
+    pub state: MapRunState,
     /// Not stored yet.
     pub new: bool,
-    buffer: VecDeque<Fed>,
     credits: Option<mpsc::Sender<usize>>,
-    requested: bool,
-    exhausted: bool,
-    concluding: bool,
 }
 
 impl LiveRun {
     pub(super) fn new(record: MapRunRecord) -> LiveRun {
         LiveRun {
-            record,
-            running: 0,
+            state: MapRunState::new(record),
             new: false,
-            buffer: VecDeque::new(),
             credits: None,
-            requested: false,
-            exhausted: false,
-            concluding: false,
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        match self.record.spec.max_concurrency {
-            0 => DEFAULT_RUN_CONCURRENCY,
-            n => n,
         }
     }
 }
@@ -127,18 +94,14 @@ impl Driver {
     /// Reopens an ended run for a redrive: its unsuccessful children are redriven (an item that
     /// could not be read fails again), and items it never started run as usual. Items that
     /// succeeded keep their results.
-    fn reopen_run(&mut self, mut record: MapRunRecord) {
+    fn reopen_run(&mut self, record: MapRunRecord) {
         let id = record.spec.id.clone();
-        record.done = false;
-        record.progress.failure = None;
-        record.progress.failed = 0;
         let unsuccessful = self.unsuccessful_items(&id);
-        let mut run = LiveRun::new(record);
+        self.runs.insert(id.clone(), LiveRun::new(record));
+        self.run_event(&id, RunEvent::Redriven);
         if let Err(e) = &unsuccessful {
-            run.record.progress.failure = Some(e.clone());
+            self.run_event(&id, RunEvent::Failed(e.clone()));
         }
-        self.runs.insert(id.clone(), run);
-        self.dirty_runs.push(id.clone());
         for item in unsuccessful.unwrap_or_default() {
             let child = match item.execution.as_deref().map(|c| self.store.execution(c)) {
                 Some(Err(e)) => {
@@ -148,21 +111,15 @@ impl Driver {
                 Some(Ok(child)) => child,
                 None => None,
             };
-            if let Some(run) = self.runs.get_mut(&id) {
-                run.running += 1;
-            }
+            self.run_event(&id, RunEvent::ChildAdopted);
             let redriven = match child {
                 Some(child) => self.redrive_execution(child),
                 None => Err("no child execution".into()),
             };
             if redriven.is_err() {
-                if let Some(run) = self.runs.get_mut(&id) {
-                    run.running -= 1;
-                }
-                self.record_item(item, false);
+                self.item_finished(item, false);
             }
         }
-        self.pumps.push(id);
     }
 
     /// A run's finished items that did not succeed.
@@ -175,7 +132,23 @@ impl Driver {
         }
     }
 
-    /// Starts children of every run that has room, until none can start more.
+    /// Applies `event` to a run: marks it for the next commit when its record changed, has it
+    /// advance at the next pump, and carries out what it asks for.
+    pub(super) fn run_event(&mut self, id: &str, event: RunEvent) {
+        let Some(run) = self.runs.get_mut(id) else {
+            return;
+        };
+        let applied = run.state.apply(event);
+        if applied.changed {
+            self.dirty_runs.push(id.to_string());
+        }
+        self.pumps.push(id.to_string());
+        for command in applied.commands {
+            self.run_command(id, command);
+        }
+    }
+
+    /// Advances every run that may have something to do, until none has.
     pub(super) fn pump_runs(&mut self) {
         while let Some(id) = self.pumps.pop() {
             self.pump_run(&id);
@@ -187,119 +160,119 @@ impl Driver {
             let Some(run) = self.runs.get_mut(id) else {
                 return;
             };
-            if run.concluding || run.record.done {
+            let applied = run.state.apply(RunEvent::Advance);
+            if applied.changed {
+                self.dirty_runs.push(id.to_string());
+            }
+            if applied.commands.is_empty() {
                 return;
             }
-            if run.record.progress.failure.is_some() {
-                if run.running == 0 {
-                    run.concluding = true;
-                    self.finalize.push(id.to_string());
-                }
-                return;
-            }
-            if run.running >= run.capacity() {
-                return;
-            }
-            let Some(fed) = run.buffer.pop_front() else {
-                if run.exhausted {
-                    run.record.progress.source_done = true;
-                    self.dirty_runs.push(id.to_string());
-                    if run.running == 0 {
-                        run.concluding = true;
-                        self.finalize.push(id.to_string());
-                    }
-                } else if !run.requested {
-                    self.request_items(id);
-                }
-                return;
-            };
-            let progress = &mut run.record.progress;
-            let index = progress.started;
-            progress.started += 1;
-            self.stats.items_started.fetch_add(1, Ordering::Relaxed);
-            progress.consumed = fed.consumed;
-            self.dirty_runs.push(id.to_string());
-            match fed.input {
-                Ok(input) => self.start_child(id, index, input),
-                Err(e) => {
-                    let now = self.now();
-                    let item = ItemRecord {
-                        run: id.to_string(),
-                        index,
-                        status: "FAILED".into(),
-                        input: Value::Null,
-                        output: json!({ "Error": e.error, "Cause": e.cause }),
-                        execution: None,
-                        start_ms: now,
-                        stop_ms: now,
-                    };
-                    self.record_item(item, false);
-                }
+            for command in applied.commands {
+                self.run_command(id, command);
             }
         }
     }
 
-    /// Asks the run's feeder for more items, starting the feeder first if needed.
-    fn request_items(&mut self, id: &str) {
+    /// Carries out one of a run's commands.
+    fn run_command(&mut self, id: &str, command: RunCommand) {
+        match command {
+            RunCommand::ReadItems { from, count } => self.request_items(id, from, count),
+            RunCommand::StartChild { index, input } => {
+                self.stats.items_started.fetch_add(1, Ordering::Relaxed);
+                self.start_child(id, index, input);
+            }
+            RunCommand::FailItem { index, error } => {
+                self.stats.items_started.fetch_add(1, Ordering::Relaxed);
+                self.stats.items_failed.fetch_add(1, Ordering::Relaxed);
+                let now = self.now();
+                self.finished_items.push(ItemRecord {
+                    run: id.to_string(),
+                    index,
+                    status: "FAILED".into(),
+                    input: Value::Null,
+                    output: json!({ "Error": error.error, "Cause": error.cause }),
+                    execution: None,
+                    start_ms: now,
+                    stop_ms: now,
+                });
+            }
+            RunCommand::CollectResults => self.finalize.push(id.to_string()),
+            RunCommand::Deliver(outcome) => {
+                let Some(run) = self.runs.get(id) else {
+                    return;
+                };
+                let record = &run.state.record;
+                let (exec, path, token) =
+                    (record.execution.clone(), record.path.clone(), record.token);
+                self.apply(
+                    &exec,
+                    Event::TaskResult {
+                        path,
+                        token,
+                        outcome,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Asks the run's reader for `count` more items, starting the reader (after the first
+    /// `from` items of the source) if needed.
+    fn request_items(&mut self, id: &str, from: u64, count: usize) {
         let Some(run) = self.runs.get_mut(id) else {
             return;
         };
-        let want = (run.capacity() * 2)
-            .max(MIN_ITEMS_REQUEST)
-            .saturating_sub(run.buffer.len())
-            .max(1);
         if run.credits.is_none() {
             let (credits, wanted) = mpsc::channel();
-            let spec = run.record.spec.clone();
-            let skip = run.record.progress.consumed;
+            let spec = run.state.record.spec.clone();
             let items = self.items.clone();
             let tx = self.tx.clone();
             let spawned = std::thread::Builder::new()
                 .name("sluice-items".into())
-                .spawn(move || feed(spec, items, skip, wanted, tx));
+                .spawn(move || feed(spec, items, from, wanted, tx));
             if let Err(e) = spawned {
-                run.record.progress.failure = Some(TaskError {
-                    error: "States.Runtime".into(),
-                    cause: format!("cannot start the item reader: {e}"),
-                });
-                self.pumps.push(id.to_string());
+                let error = runtime(format!("cannot start the item reader: {e}"));
+                self.run_event(id, RunEvent::Failed(error));
                 return;
             }
             run.credits = Some(credits);
         }
-        if let Some(c) = &run.credits
-            && c.send(want).is_ok()
-        {
-            run.requested = true;
+        if run.credits.as_ref().is_some_and(|c| c.send(count).is_ok()) {
             self.in_flight += 1;
+        } else {
+            run.credits = None;
+            let error = runtime("the item reader stopped".into());
+            self.run_event(
+                id,
+                RunEvent::ItemsRead {
+                    items: Vec::new(),
+                    done: true,
+                    error: Some(error),
+                },
+            );
         }
     }
 
-    /// Items arrived from a feeder.
+    /// Items arrived from a reader.
     pub(super) fn fed(&mut self, id: &str, items: Vec<Fed>, done: bool, error: Option<TaskError>) {
         self.in_flight = self.in_flight.saturating_sub(1);
         let Some(run) = self.runs.get_mut(id) else {
             return;
         };
-        run.requested = false;
-        run.buffer.extend(items);
         if done {
-            run.exhausted = true;
             run.credits = None;
         }
-        if let Some(e) = error {
-            run.record.progress.failure = Some(e);
-            self.dirty_runs.push(id.to_string());
-        }
-        self.pumps.push(id.to_string());
+        self.run_event(id, RunEvent::ItemsRead { items, done, error });
     }
 
     fn start_child(&mut self, run_id: &str, index: u64, input: Value) {
         let Some(run) = self.runs.get(run_id) else {
             return;
         };
-        let processor = run.record.spec.processor.clone();
-        let Some(parent) = self.live.get(&run.record.execution) else {
+        let processor = run.state.record.spec.processor.clone();
+        let Some(parent) = self.live.get(&run.state.record.execution) else {
+            let error = runtime("the execution running the Map is gone".into());
+            self.run_event(run_id, RunEvent::ChildNotStarted(error));
             return;
         };
         let definition_id = parent.record.definition_id.clone();
@@ -316,12 +289,7 @@ impl Driver {
         let definition = match self.processor_definition(&definition_id, &processor) {
             Ok(d) => d,
             Err(cause) => {
-                if let Some(run) = self.runs.get_mut(run_id) {
-                    run.record.progress.failure = Some(TaskError {
-                        error: "States.Runtime".into(),
-                        cause,
-                    });
-                }
+                self.run_event(run_id, RunEvent::ChildNotStarted(runtime(cause)));
                 return;
             }
         };
@@ -344,9 +312,6 @@ impl Driver {
                 new: true,
             },
         );
-        if let Some(run) = self.runs.get_mut(run_id) {
-            run.running += 1;
-        }
         self.absorb(&child_id, fx);
     }
 
@@ -378,39 +343,20 @@ impl Driver {
             stop_ms: now,
         };
         let succeeded = st.status == Status::Succeeded;
-        if let Some(run) = self.runs.get_mut(&parent.run) {
-            run.running = run.running.saturating_sub(1);
-        }
-        self.record_item(item, succeeded);
+        self.item_finished(item, succeeded);
     }
 
-    fn record_item(&mut self, item: ItemRecord, succeeded: bool) {
-        let id = item.run.clone();
-        self.finished_items.push(item);
-        let Some(run) = self.runs.get_mut(&id) else {
-            return;
-        };
-        let progress = &mut run.record.progress;
+    /// Records a finished child's item and tells its run.
+    fn item_finished(&mut self, item: ItemRecord, succeeded: bool) {
         let counter = if succeeded {
             &self.stats.items_succeeded
         } else {
             &self.stats.items_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if succeeded {
-            progress.succeeded += 1;
-        } else {
-            progress.failed += 1;
-            let spec = &run.record.spec;
-            let counted = spec.tolerated_count.is_some() || spec.tolerated_percent.is_some();
-            let over_count = spec.tolerated_count.is_some_and(|n| progress.failed > n)
-                && spec.tolerated_percent.is_none();
-            if progress.failure.is_none() && (!counted || over_count) {
-                progress.failure = Some(tolerance_exceeded());
-            }
-        }
-        self.dirty_runs.push(id.clone());
-        self.pumps.push(id);
+        let id = item.run.clone();
+        self.finished_items.push(item);
+        self.run_event(&id, RunEvent::ChildFinished { succeeded });
     }
 
     /// Collects (and writes) a finished run's results on a thread; the outcome comes back as
@@ -419,7 +365,7 @@ impl Driver {
         let Some(run) = self.runs.get(id) else {
             return;
         };
-        let record = run.record.clone();
+        let record = run.state.record.clone();
         let store = self.store.clone();
         let items = self.items.clone();
         let tx = self.tx.clone();
@@ -455,22 +401,7 @@ impl Driver {
     /// Delivers a run's outcome to the Map state that started it.
     pub(super) fn run_finished(&mut self, id: &str, outcome: TaskOutcome) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let Some(run) = self.runs.get_mut(id) else {
-            return;
-        };
-        run.record.done = true;
-        let exec = run.record.execution.clone();
-        let path = run.record.path.clone();
-        let token = run.record.token;
-        self.dirty_runs.push(id.to_string());
-        self.apply(
-            &exec,
-            Event::TaskResult {
-                path,
-                token,
-                outcome,
-            },
-        );
+        self.run_event(id, RunEvent::ResultsCollected(outcome));
     }
 
     /// The definition whose root is the item processor at `processor`.
@@ -627,8 +558,12 @@ fn outcome(
 ) -> Result<Value, TaskError> {
     let spec = &record.spec;
     let progress = &record.progress;
-    let failure = progress.failure.clone().or_else(|| {
-        (!within_tolerance(spec, progress.failed, progress.started)).then(tolerance_exceeded)
+    let failure = progress.failure.clone().map(|f| {
+        if f == tolerance_exceeded() {
+            with_failed_items(f, store, &spec.id)
+        } else {
+            f
+        }
     });
     let mut pages = ItemPages::new(store, &spec.id);
     if let Some(writer) = &spec.writer {
@@ -718,44 +653,10 @@ fn result_entry(record: &MapRunRecord, item: &ItemRecord) -> Value {
     entry
 }
 
-/// A run's finished items, read from the store a page at a time.
-struct ItemPages<'a> {
-    store: &'a dyn Store,
-    run: &'a str,
-    next: u64,
-    page: VecDeque<ItemRecord>,
-    error: Option<TaskError>,
-}
-
-impl<'a> ItemPages<'a> {
-    fn new(store: &'a dyn Store, run: &'a str) -> ItemPages<'a> {
-        ItemPages {
-            store,
-            run,
-            next: 0,
-            page: VecDeque::new(),
-            error: None,
-        }
-    }
-}
-
-impl Iterator for ItemPages<'_> {
-    type Item = ItemRecord;
-
-    fn next(&mut self) -> Option<ItemRecord> {
-        if self.page.is_empty() && self.error.is_none() {
-            match self.store.map_items(self.run, self.next, RESULT_PAGE) {
-                Ok(rows) => self.page.extend(rows),
-                Err(e) => {
-                    self.error = Some(TaskError {
-                        error: "States.Runtime".into(),
-                        cause: e.to_string(),
-                    })
-                }
-            }
-        }
-        let item = self.page.pop_front()?;
-        self.next = item.index + 1;
-        Some(item)
+/// A `States.Runtime` error with `cause`.
+fn runtime(cause: String) -> TaskError {
+    TaskError {
+        error: "States.Runtime".into(),
+        cause,
     }
 }

@@ -798,7 +798,7 @@ impl Driver {
                     .iter()
                     .filter_map(|id| self.runs.get(id))
                     .map(|r| MapRunWrite {
-                        record: &r.record,
+                        record: &r.state.record,
                         new: r.new,
                     })
                     .collect(),
@@ -837,7 +837,7 @@ impl Driver {
         self.let_go(&report.lost);
         for id in dirty_runs {
             match self.runs.get_mut(&id) {
-                Some(r) if r.record.done => {
+                Some(r) if r.state.record.done => {
                     self.runs.remove(&id);
                 }
                 Some(r) => r.new = false,

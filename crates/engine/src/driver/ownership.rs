@@ -10,6 +10,7 @@
 use super::map_runs::LiveRun;
 use super::{Driver, Live};
 use crate::interpreter;
+use crate::map_run::machine::RunEvent;
 use crate::store::{ClaimRequest, Claimed, Lease};
 use std::time::{Duration, Instant};
 
@@ -151,7 +152,7 @@ impl Driver {
             if let Some(parent) = &record.info.parent
                 && let Some(run) = self.runs.get_mut(&parent.run)
             {
-                run.running += 1;
+                run.state.apply(RunEvent::ChildAdopted);
             }
             let definition = match self.execution_definition(&record) {
                 Ok(d) => d,
@@ -183,7 +184,7 @@ impl Driver {
             if self.live.remove(id).is_some() {
                 eprintln!("sluice: execution '{id}' is driven by another process now");
             }
-            self.runs.retain(|_, run| &run.record.execution != id);
+            self.runs.retain(|_, run| &run.state.record.execution != id);
         }
         self.commands.retain(|(exec, _)| !lost.contains(exec));
     }

@@ -3,6 +3,7 @@
 
 use super::{Driver, EngineError};
 use crate::interpreter;
+use crate::map_run::machine::RunEvent;
 use crate::model::Status;
 use crate::store::{ClaimRequest, Lease, StopRequest};
 
@@ -108,8 +109,9 @@ impl Driver {
         // Children first, so that their items are recorded before the root stops.
         family.sort_by_key(|id| id == root);
         for (id, run) in self.runs.iter_mut() {
-            if family.contains(&run.record.execution) && !run.record.done {
-                run.record.done = true;
+            if family.contains(&run.state.record.execution)
+                && run.state.apply(RunEvent::Stop).changed
+            {
                 self.dirty_runs.push(id.clone());
             }
         }

@@ -4,7 +4,7 @@ use super::io::{self, Eval};
 use super::states::transition;
 use super::{Cx, Flow, Progress, run};
 use crate::invoke::TaskError;
-use crate::map_run::{Batcher, BatcherSpec};
+use crate::map_run::{Batcher, BatcherSpec, ItemTotal, Tolerance, tolerance_exceeded};
 use crate::model::{Fanout, Frame, Step};
 use serde_json::{Map, Value, json};
 use sluice_lang::dataflow::{self, Failure, FdlVars};
@@ -605,23 +605,19 @@ pub(super) fn child_done(
                 );
             }
             fan.failed += 1;
-            let total = fan.results.len().max(1) as f64;
-            let tolerant = fan.tolerated_count.is_some() || fan.tolerated_percent.is_some();
-            let within = fan.tolerated_count.is_some_and(|n| fan.failed as u64 <= n)
-                || fan
-                    .tolerated_percent
-                    .is_some_and(|p| fan.failed as f64 * 100.0 / total <= p);
+            let tolerance = Tolerance {
+                count: fan.tolerated_count,
+                percent: fan.tolerated_percent,
+            };
+            let total = ItemTotal::Known(fan.results.len() as u64);
             let fatal = f.error == "States.Runtime" || f.error == "States.DataLimitExceeded";
-            if !is_map || fatal || !tolerant {
+            if !is_map || fatal || !tolerance.is_set() {
                 fan.failure = Some(TaskError {
                     error: f.error,
                     cause: f.cause,
                 });
-            } else if !within {
-                fan.failure = Some(TaskError {
-                    error: "States.ExceedToleratedFailureThreshold".into(),
-                    cause: "The specified tolerated failure threshold was exceeded".into(),
-                });
+            } else if tolerance.exceeded(fan.failed as u64, total) {
+                fan.failure = Some(tolerance_exceeded());
             } else if let Some(slot) = fan.results.get_mut(index as usize) {
                 *slot = Some(io::error_output(&f));
             }
