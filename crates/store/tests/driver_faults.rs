@@ -232,3 +232,92 @@ fn a_group_commit_carries_a_bounded_number_of_history_events() {
         "a commit carried {most} history events: at most 20,000 and one step more"
     );
 }
+
+#[test]
+fn a_process_that_lost_its_lease_stops_writing_and_learns_the_outcome_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).unwrap());
+    let source = json!({
+        "StartAt": "Nap",
+        "States": {
+            "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Done"},
+            "Done": {"Type": "Pass", "Result": "rested", "End": true}
+        }
+    })
+    .to_string();
+    let definition = Arc::new(sluice_lang::compile::compile("nap.json", &source).unwrap());
+    let definition_id = store
+        .put_definition("nap", "nap.json", &source, None)
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let start_engine = || {
+        let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
+            sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
+        });
+        Engine::start(
+            store.clone(),
+            Arc::new(NoFunctions),
+            Arc::new(NoStorage),
+            runtime.handle().clone(),
+            loader,
+            EngineOptions::default(),
+        )
+        .unwrap()
+    };
+    let first = start_engine();
+    runtime.block_on(async {
+        first
+            .start_execution(StartRequest {
+                id: "nap".into(),
+                definition_id: definition_id.clone(),
+                definition,
+                info: RunInfo::local("nap", "nap", 0),
+                input: json!({}),
+            })
+            .await
+            .unwrap()
+    });
+    // The first process loses its lease, as if it had stalled past it; a second one claims the
+    // execution. Both have the Wait's timer armed.
+    let roots = store.running_roots().unwrap();
+    let owner = roots[0].owner.clone().expect("the starter holds it");
+    store.release(&owner).unwrap();
+    let second = start_engine();
+    runtime.block_on(second.serve(vec![definition_id])).unwrap();
+    let taken = store.running_roots().unwrap();
+    assert_ne!(
+        taken[0].owner,
+        Some(owner),
+        "the second process holds it now"
+    );
+
+    let (by_first, by_second) = runtime.block_on(async {
+        let a = first.wait("nap").await.unwrap();
+        let b = second.wait("nap").await.unwrap();
+        (a, b)
+    });
+    first.shutdown();
+    second.shutdown();
+    let finished = |e: &Engine| e.stats().finished.load(Ordering::SeqCst);
+    assert_eq!(
+        (finished(&first), finished(&second)),
+        (0, 1),
+        "only the holder finished it: the first one's write was refused"
+    );
+    assert_eq!(by_second.status, Status::Succeeded);
+    assert_eq!(by_second.output, Some(json!("rested")));
+    assert_eq!(
+        by_first, by_second,
+        "the first learns the outcome from the store"
+    );
+    let history = store.history("nap", 0, 100).unwrap();
+    let kinds: Vec<&str> = history.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "WaitStateExited").count(),
+        1,
+        "only the holder wrote the Wait's end: {kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
+    let ids: Vec<u64> = history.iter().map(|h| h.id).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+}
