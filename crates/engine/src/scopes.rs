@@ -7,11 +7,43 @@
 
 use crate::model::{ExecutionState, Frame, Step};
 use crate::store::{ScopeValue, ValueKind};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-/// The key the stored state carries on a fanout whose values are rows.
+/// The key under which the stored state tells, for a fanout whose values are rows, which slots
+/// hold one (see [`Slots`]).
 const IN_ROWS: &str = "in_rows";
+
+/// Which slots of a fanout hold a value, as runs `(first, last)` of consecutive indices, so that
+/// the marks stay small however many children the fanout has: children start in index order and
+/// finish out of order only up to the concurrency.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Slots {
+    /// Indices of the children not started yet, in the order they start.
+    pending: Vec<(u32, u32)>,
+    /// Indices of the children with a result.
+    results: Vec<(u32, u32)>,
+    /// How many children there are.
+    count: usize,
+}
+
+/// Runs of consecutive ascending indices.
+fn runs(indices: impl Iterator<Item = u32>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for i in indices {
+        match out.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(i) => *last = i,
+            _ => out.push((i, i)),
+        }
+    }
+    out
+}
+
+/// The indices of `runs`, in order.
+fn indices(runs: &[(u32, u32)]) -> impl Iterator<Item = u32> + '_ {
+    runs.iter().flat_map(|&(first, last)| first..=last)
+}
 
 /// The values one commit writes and the state it writes without them.
 #[derive(Debug)]
@@ -155,13 +187,12 @@ fn mark(frame: &mut Value, t: &Taken) {
     let Some(fan) = frame.pointer_mut("/step/Fanout") else {
         return;
     };
-    fan[IN_ROWS] = Value::Bool(true);
-    fan["pending"] = t
-        .pending
-        .iter()
-        .map(|(i, _)| serde_json::json!([i, null]))
-        .collect();
-    fan["results"] = t.results.iter().map(|r| Value::Bool(r.is_some())).collect();
+    let slots = Slots {
+        pending: runs(t.pending.iter().map(|(i, _)| *i)),
+        results: runs((0..t.results.len() as u32).filter(|&i| t.results[i as usize].is_some())),
+        count: t.results.len(),
+    };
+    fan[IN_ROWS] = serde_json::to_value(slots).unwrap_or(Value::Null);
     for (i, child) in &t.children {
         if let Some(child_json) = fan.pointer_mut(&format!("/running/{i}")) {
             mark(child_json, child);
@@ -193,7 +224,7 @@ pub fn internalize(state: Value, values: Vec<ScopeValue>) -> Result<ExecutionSta
         .unwrap_or(0) as u32;
     for key in ["root", "failed_at"] {
         if let Some(frame) = state.get(key) {
-            collect(frame, redrives, &mut in_rows);
+            collect(frame, redrives, &mut in_rows)?;
         }
     }
     let mut st: ExecutionState =
@@ -211,12 +242,14 @@ pub fn internalize(state: Value, values: Vec<ScopeValue>) -> Result<ExecutionSta
     Ok(st)
 }
 
-/// For each scope stored in rows, which result slots hold a value.
-fn collect(frame: &Value, redrives: u32, out: &mut HashMap<String, Vec<bool>>) {
+/// The slots of each fanout stored in rows, by scope.
+fn collect(frame: &Value, redrives: u32, out: &mut HashMap<String, Slots>) -> Result<(), String> {
     let Some(fan) = frame.pointer("/step/Fanout") else {
-        return;
+        return Ok(());
     };
-    if fan.get(IN_ROWS) == Some(&Value::Bool(true)) {
+    if let Some(slots) = fan.get(IN_ROWS) {
+        let slots: Slots = serde_json::from_value(slots.clone())
+            .map_err(|e| format!("undecodable slots of a stored state: {e}"))?;
         let entered = frame
             .get("entered_event")
             .and_then(Value::as_u64)
@@ -225,24 +258,20 @@ fn collect(frame: &Value, redrives: u32, out: &mut HashMap<String, Vec<bool>>) {
             .get("retries")
             .and_then(Value::as_array)
             .map_or(0, |r| r.iter().filter_map(Value::as_u64).sum::<u64>());
-        let done = fan
-            .get("results")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().map(|v| v == &Value::Bool(true)).collect())
-            .unwrap_or_default();
-        out.insert(scope_of(entered, redrives, retries as u32), done);
+        out.insert(scope_of(entered, redrives, retries as u32), slots);
     }
     if let Some(Value::Object(running)) = fan.get("running") {
         for child in running.values() {
-            collect(child, redrives, out);
+            collect(child, redrives, out)?;
         }
     }
+    Ok(())
 }
 
 fn fill(
     frame: &mut Frame,
     redrives: u32,
-    in_rows: &HashMap<String, Vec<bool>>,
+    in_rows: &HashMap<String, Slots>,
     rows: &mut HashMap<(String, ValueKind, u32), Value>,
 ) -> Result<(), String> {
     let scope = frame_scope(frame, redrives);
@@ -253,21 +282,177 @@ fn fill(
     let Step::Fanout(fan) = &mut frame.step else {
         return Ok(());
     };
-    if let Some(done) = in_rows.get(&scope) {
+    if let Some(slots) = in_rows.get(&scope) {
         frame.input = row(ValueKind::StateInput, 0)?;
         fan.effective_input = row(ValueKind::Effective, 0)?;
-        for (i, v) in fan.pending.iter_mut() {
-            *v = row(ValueKind::Input, *i)?;
-        }
-        for (i, slot) in fan.results.iter_mut().enumerate() {
-            *slot = match done.get(i) {
-                Some(true) => Some(row(ValueKind::Result, i as u32)?),
-                _ => None,
-            };
+        fan.pending = indices(&slots.pending)
+            .map(|i| Ok((i, row(ValueKind::Input, i)?)))
+            .collect::<Result<_, String>>()?;
+        fan.results = vec![None; slots.count];
+        for i in indices(&slots.results) {
+            let slot = fan.results.get_mut(i as usize).ok_or_else(|| {
+                format!("the stored state marks result {i} of {scope} out of range")
+            })?;
+            *slot = Some(row(ValueKind::Result, i)?);
         }
     }
     for child in fan.running.values_mut() {
         fill(child, redrives, in_rows, rows)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Fanout;
+    use serde_json::json;
+
+    fn frame(state: &str, entered_event: u64, input: Value, step: Step) -> Frame {
+        Frame {
+            vars: Default::default(),
+            state: state.into(),
+            input,
+            entered_event,
+            entered_ms: 0,
+            retries: Vec::new(),
+            step,
+            map_item: None,
+        }
+    }
+
+    fn fanout(
+        pending: &[(u32, Value)],
+        running: Vec<(u32, Frame)>,
+        results: Vec<Option<Value>>,
+    ) -> Step {
+        Step::Fanout(Box::new(Fanout {
+            pending: pending.iter().cloned().collect(),
+            running: running.into_iter().collect(),
+            results,
+            max_concurrency: 2,
+            failed: 0,
+            tolerated_count: None,
+            tolerated_percent: None,
+            effective_input: json!("effective value"),
+            failure: None,
+        }))
+    }
+
+    /// A Map of four items: one done (with a null result), one running a Parallel with one
+    /// branch done and one pending, two pending.
+    fn state() -> ExecutionState {
+        let branches = fanout(
+            &[(1, json!("branch input"))],
+            Vec::new(),
+            vec![Some(json!("branch result")), None],
+        );
+        let parallel = frame("Both", 9, json!("item one"), branches);
+        let map = fanout(
+            &[(2, json!("item two")), (3, json!("item three"))],
+            vec![(1, parallel)],
+            vec![Some(Value::Null), None, None, None],
+        );
+        let mut st = ExecutionState::new(None);
+        st.root = Some(frame("Each", 2, json!(["the", "items"]), map));
+        st
+    }
+
+    fn json_of(st: &ExecutionState) -> String {
+        serde_json::to_string(st).unwrap()
+    }
+
+    fn fan(frame: &Frame) -> &Fanout {
+        match &frame.step {
+            Step::Fanout(fan) => fan,
+            _ => panic!("no fanout"),
+        }
+    }
+
+    #[test]
+    fn a_nested_parallel_in_a_map_round_trips_without_its_values_in_the_state() {
+        let mut st = state();
+        let before = json_of(&st);
+        let x = externalize(&mut st, &Persisted::default());
+        assert_eq!(json_of(&st), before, "the state is left as it was");
+        let stored = x.state.to_string();
+        for value in [
+            "item one",
+            "item two",
+            "branch",
+            "effective value",
+            "\"the\"",
+        ] {
+            assert!(!stored.contains(value), "{value} in {stored}");
+        }
+        // Two scopes, each with its state input and effective input; three child inputs; two
+        // results.
+        assert_eq!(x.values.len(), 2 * 2 + 3 + 2);
+        let back = internalize(x.state, x.values).unwrap();
+        assert_eq!(json_of(&back), before);
+        let root = back.root.as_ref().unwrap();
+        assert_eq!(fan(root).results[0], Some(Value::Null));
+        assert_eq!(
+            fan(&fan(root).running[&1]).pending[0].1,
+            json!("branch input")
+        );
+    }
+
+    #[test]
+    fn each_value_is_written_once() {
+        let mut st = state();
+        let mut persisted = Persisted::default();
+        let x = externalize(&mut st, &persisted);
+        persisted.stored(&x);
+        assert!(externalize(&mut st, &persisted).values.is_empty());
+        let Some(Step::Fanout(map)) = st.root.as_mut().map(|f| &mut f.step) else {
+            panic!("no fanout");
+        };
+        map.results[3] = Some(json!("three done"));
+        let again = externalize(&mut st, &persisted);
+        assert_eq!(
+            again.values,
+            [ScopeValue {
+                scope: "2.0.0".into(),
+                kind: ValueKind::Result,
+                idx: 3,
+                value: json!("three done"),
+            }]
+        );
+        let mut rows = x.values;
+        rows.extend(again.values);
+        assert_eq!(
+            json_of(&internalize(again.state, rows).unwrap()),
+            json_of(&st)
+        );
+    }
+
+    #[test]
+    fn a_retried_state_stores_its_values_afresh() {
+        let mut st = state();
+        let mut persisted = Persisted::default();
+        persisted.stored(&externalize(&mut st, &persisted));
+        st.root.as_mut().unwrap().retries = vec![1];
+        let x = externalize(&mut st, &persisted);
+        assert!(x.values.iter().any(|v| v.scope == "2.0.1"));
+        assert!(x.values.iter().all(|v| v.scope != "2.0.0"));
+    }
+
+    #[test]
+    fn a_state_stored_with_its_values_inline_loads() {
+        let st = state();
+        let inline = serde_json::to_value(&st).unwrap();
+        assert_eq!(
+            json_of(&internalize(inline, Vec::new()).unwrap()),
+            json_of(&st)
+        );
+    }
+
+    #[test]
+    fn a_missing_value_is_an_error() {
+        let mut st = state();
+        let x = externalize(&mut st, &Persisted::default());
+        let rows = x.values.into_iter().skip(1).collect();
+        assert!(internalize(x.state, rows).is_err());
+    }
 }

@@ -298,7 +298,7 @@ fn the_state_written_per_commit_stays_small_while_a_map_holds_much_data() {
     assert!(data > 400 * 1024, "the Map's results take {data} bytes");
     let most = store.most_state_bytes.load(Ordering::SeqCst);
     assert!(
-        most < 64 * 1024,
+        most < 16 * 1024,
         "a commit wrote a running state of {most} bytes while the Map holds {data} bytes of results"
     );
     assert!(
