@@ -7,7 +7,7 @@
 
 use crate::model::{ExecutionState, Frame, Step};
 use crate::store::{ScopeValue, ValueKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -18,7 +18,7 @@ const IN_ROWS: &str = "in_rows";
 /// Which slots of a fanout hold a value, as runs `(first, last)` of consecutive indices, so that
 /// the marks stay small however many children the fanout has: children start in index order and
 /// finish out of order only up to the concurrency.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct Slots {
     /// Indices of the children not started yet, in the order they start.
     pending: Vec<(u32, u32)>,
@@ -116,7 +116,8 @@ pub fn externalize(state: &mut ExecutionState, persisted: &Persisted) -> Externa
     let taken: Vec<Option<Taken>> = frames_mut(state)
         .map(|f| take(f, redrives, persisted, &mut values, &mut scopes))
         .collect();
-    let mut json = serde_json::to_value(&*state).unwrap_or(Value::Null);
+    // Every key of the state is a string or an integer, which serialise without fail.
+    let mut json = serde_json::to_value(&*state).expect("an execution state serialises");
     let keys = state.root.iter().map(|_| "root");
     let keys = keys.chain(state.failed_at.iter().map(|_| "failed_at"));
     for (key, t) in keys.zip(&taken) {
@@ -187,12 +188,12 @@ fn mark(frame: &mut Value, t: &Taken) {
     let Some(fan) = frame.pointer_mut("/step/Fanout") else {
         return;
     };
-    let slots = Slots {
-        pending: runs(t.pending.iter().map(|(i, _)| *i)),
-        results: runs((0..t.results.len() as u32).filter(|&i| t.results[i as usize].is_some())),
-        count: t.results.len(),
-    };
-    fan[IN_ROWS] = serde_json::to_value(slots).unwrap_or(Value::Null);
+    let done = (0..t.results.len() as u32).filter(|&i| t.results[i as usize].is_some());
+    fan[IN_ROWS] = serde_json::json!({
+        "pending": runs(t.pending.iter().map(|(i, _)| *i)),
+        "results": runs(done),
+        "count": t.results.len(),
+    });
     for (i, child) in &t.children {
         if let Some(child_json) = fan.pointer_mut(&format!("/running/{i}")) {
             mark(child_json, child);
