@@ -107,37 +107,95 @@ fn validate_reports_every_problem_with_positions() {
 
 #[test]
 fn kill_dash_nine_then_resume_finishes_with_the_same_output() {
-    kill_dash_nine_then_resume(None);
+    let output = kill_dash_nine_then_resume(None, &slow_flow(), &json!({}), 4);
+    assert_eq!(output, json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}]));
 }
 
 #[test]
 fn kill_dash_nine_then_resume_finishes_with_the_same_output_on_postgres() {
     if let Some(schema) = TestSchema::create() {
-        kill_dash_nine_then_resume(Some(schema.url()));
+        let output = kill_dash_nine_then_resume(Some(schema.url()), &slow_flow(), &json!({}), 4);
+        assert_eq!(output, json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}]));
     }
 }
 
-/// Kills a process in the middle of a flow, resumes it with another, and checks that it ends as
-/// an uninterrupted run does, each item done once.
-fn kill_dash_nine_then_resume(store: Option<&str>) {
+/// An inline Map of 300 items, ten at a time, every tenth item waiting two seconds.
+fn wide_map() -> (Value, Value) {
+    let flow = json!({
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 10,
+                "ItemProcessor": {
+                    "StartAt": "Nap",
+                    "States": {
+                        "Nap": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "Double"},
+                        "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($.i, $.i)"}, "End": true}
+                    }
+                },
+                "End": true
+            }
+        }
+    });
+    let items: Vec<Value> = (0..300)
+        .map(|i| json!({"i": i, "wait": if i % 10 == 0 { 2 } else { 0 }}))
+        .collect();
+    (flow, json!({ "items": items }))
+}
+
+#[test]
+fn kill_dash_nine_in_a_wide_inline_map_then_resume_finishes_with_the_same_output() {
+    let (flow, input) = wide_map();
+    let output = kill_dash_nine_then_resume(None, &flow, &input, 300);
+    let expected: Vec<Value> = (0..300).map(|i| json!({ "v": 2 * i })).collect();
+    assert_eq!(output, json!(expected));
+}
+
+#[test]
+fn kill_dash_nine_in_a_wide_inline_map_then_resume_on_postgres() {
+    if let Some(schema) = TestSchema::create() {
+        let (flow, input) = wide_map();
+        let output = kill_dash_nine_then_resume(Some(schema.url()), &flow, &input, 300);
+        let expected: Vec<Value> = (0..300).map(|i| json!({ "v": 2 * i })).collect();
+        assert_eq!(output, json!(expected));
+    }
+}
+
+/// Kills a process in the middle of a flow whose Map has `items` items, resumes it with another,
+/// and checks that it ends as an uninterrupted run does, each item done once. Returns the output.
+fn kill_dash_nine_then_resume(
+    store: Option<&str>,
+    flow: &Value,
+    input: &Value,
+    items: usize,
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    let flow = write_flow(dir.path(), "slow.json", &slow_flow());
+    let flow = write_flow(dir.path(), "slow.json", flow);
+    let input = input.to_string();
 
     let reference = sluice(&dir.path().join("reference"))
         .arg("run")
         .arg(&flow)
-        .args(["--json", "--virtual-clock", "--name", "ref"])
+        .args([
+            "--json",
+            "--virtual-clock",
+            "--name",
+            "ref",
+            "--input",
+            &input,
+        ])
         .output()
         .unwrap();
     assert!(reference.status.success());
     let expected = last_json_line(&reference)["output"].clone();
-    assert_eq!(expected, json!([{"v": 2}, {"v": 4}, {"v": 6}, {"v": 8}]));
 
     let data = dir.path().join("crashy");
     let mut child = sluice_on(&data, store)
         .arg("run")
         .arg(&flow)
-        .args(["--json", "--name", "victim"])
+        .args(["--json", "--name", "victim", "--input", &input])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -146,7 +204,7 @@ fn kill_dash_nine_then_resume(store: Option<&str>) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
-        count_events(&data, store, "victim", "MapIterationSucceeded") < 4,
+        count_events(&data, store, "victim", "MapIterationSucceeded") < items,
         "the process was killed before the Map finished"
     );
 
@@ -165,13 +223,14 @@ fn kill_dash_nine_then_resume(store: Option<&str>) {
     assert_eq!(line["output"], expected);
     assert_eq!(
         count_events(&data, store, "victim", "MapIterationSucceeded"),
-        4,
+        items,
         "each item exactly once"
     );
     assert_eq!(
         count_events(&data, store, "victim", "ExecutionSucceeded"),
         1
     );
+    expected
 }
 
 #[test]

@@ -104,6 +104,60 @@ pub struct ExecutionWrite<'a> {
     pub new: bool,
     /// History events to append.
     pub history: &'a [HistoryEvent],
+    /// The state to store instead of `execution.state`: its Map and Parallel values left out
+    /// (see [`crate::scopes`]).
+    pub state: &'a Value,
+    /// Map and Parallel values to store (replacing any stored under the same key).
+    pub values: &'a [ScopeValue],
+}
+
+/// Which value of a Map or Parallel state a [`ScopeValue`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    /// The state's raw input.
+    StateInput,
+    /// The state's effective input.
+    Effective,
+    /// A child's input.
+    Input,
+    /// A child's result.
+    Result,
+}
+
+impl ValueKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::StateInput => "state_input",
+            ValueKind::Effective => "effective",
+            ValueKind::Input => "input",
+            ValueKind::Result => "result",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<ValueKind> {
+        Some(match s {
+            "state_input" => ValueKind::StateInput,
+            "effective" => ValueKind::Effective,
+            "input" => ValueKind::Input,
+            "result" => ValueKind::Result,
+            _ => return None,
+        })
+    }
+}
+
+/// One value of a Map or Parallel state, stored apart from the execution's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScopeValue {
+    /// The Map or Parallel state's visit and attempt (see [`crate::scopes`]).
+    pub scope: String,
+    /// What the value is.
+    pub kind: ValueKind,
+    /// The child's index (0 for the state's own values).
+    pub idx: u32,
+    /// The value.
+    pub value: Value,
 }
 
 /// A Distributed Map run's durable record: its spec and how far it got.
@@ -266,6 +320,8 @@ pub trait Store: Send + Sync {
     fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
+    /// The Map and Parallel values stored for an execution.
+    fn scope_values(&self, execution: &str) -> Result<Vec<ScopeValue>, StoreError>;
     /// One execution.
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError>;
     /// The newest executions first; the children of Distributed Maps only when asked for.

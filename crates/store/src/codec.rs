@@ -3,9 +3,10 @@
 
 use sha2::{Digest, Sha256};
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::model::Status;
+use sluice_engine::model::{ExecutionState, Status};
 use sluice_engine::store::{
-    ExecutionSummary, MapRunRecord, StopRequest, StoreError, StoredDefinition, StoredExecution,
+    ExecutionSummary, MapRunRecord, ScopeValue, StopRequest, StoreError, StoredDefinition,
+    StoredExecution, ValueKind,
 };
 
 /// Encodes a value for a JSON text column.
@@ -91,17 +92,56 @@ pub(crate) fn definition(r: &dyn Row) -> Result<StoredDefinition, StoreError> {
 pub(crate) const EXECUTION_COLUMNS: &str =
     "id, root_id, version, definition_id, stop_ms, info, input, state";
 
+/// An execution row whose stored state still lacks its Map and Parallel values.
+pub(crate) struct ExecutionRow {
+    execution: StoredExecution,
+    state: serde_json::Value,
+}
+
+impl ExecutionRow {
+    /// The execution's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.execution.id
+    }
+
+    /// The execution, its state completed with its stored `values`.
+    pub(crate) fn load(self, values: Vec<ScopeValue>) -> Result<StoredExecution, StoreError> {
+        Ok(StoredExecution {
+            state: sluice_engine::scopes::internalize(self.state, values)
+                .map_err(StoreError::Corrupt)?,
+            ..self.execution
+        })
+    }
+}
+
 /// An execution from [`EXECUTION_COLUMNS`].
-pub(crate) fn execution(r: &dyn Row) -> Result<StoredExecution, StoreError> {
-    Ok(StoredExecution {
-        id: r.text(0)?,
-        root_id: r.text(1)?,
-        version: unsigned(r.int(2)?)?,
-        definition_id: r.text(3)?,
-        stop_ms: r.opt_int(4)?,
-        info: from_json(&r.text(5)?)?,
-        input: from_json(&r.text(6)?)?,
+pub(crate) fn execution(r: &dyn Row) -> Result<ExecutionRow, StoreError> {
+    Ok(ExecutionRow {
+        execution: StoredExecution {
+            id: r.text(0)?,
+            root_id: r.text(1)?,
+            version: unsigned(r.int(2)?)?,
+            definition_id: r.text(3)?,
+            stop_ms: r.opt_int(4)?,
+            info: from_json(&r.text(5)?)?,
+            input: from_json(&r.text(6)?)?,
+            state: ExecutionState::new(None),
+        },
         state: from_json(&r.text(7)?)?,
+    })
+}
+
+/// The columns [`scope_value`] reads.
+pub(crate) const SCOPE_VALUE_COLUMNS: &str = "scope, kind, idx, value";
+
+/// A Map or Parallel value from [`SCOPE_VALUE_COLUMNS`].
+pub(crate) fn scope_value(r: &dyn Row) -> Result<ScopeValue, StoreError> {
+    let kind = r.text(1)?;
+    Ok(ScopeValue {
+        scope: r.text(0)?,
+        kind: ValueKind::parse(&kind).ok_or_else(|| bad_column(1, &kind))?,
+        idx: u32::try_from(r.int(2)?).map_err(|_| bad_column(2, "out of range"))?,
+        value: from_json(&r.text(3)?)?,
     })
 }
 

@@ -85,6 +85,17 @@ CREATE INDEX executions_root ON executions(root_id, status);
 CREATE INDEX executions_owner ON executions(owner, status);
 CREATE INDEX definitions_project ON definitions(project);
 ",
+    // 3: the inputs and results of inline Map and Parallel states, one row each, written once.
+    "
+CREATE TABLE scope_values (
+    execution_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (execution_id, scope, kind, idx)
+) WITHOUT ROWID;
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -151,6 +162,17 @@ CREATE TABLE map_items (
     idx BIGINT NOT NULL,
     record TEXT NOT NULL,
     PRIMARY KEY (run_id, idx)
+);
+"#,
+    // 3: the inputs and results of inline Map and Parallel states, one row each, written once.
+    r#"
+CREATE TABLE scope_values (
+    execution_id TEXT COLLATE "C" NOT NULL,
+    scope TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    idx BIGINT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (execution_id, scope, kind, idx)
 );
 "#,
 ];

@@ -5,14 +5,15 @@
 
 use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
-    STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, bad_column, definition_id, from_json, signed, to_json,
+    SCOPE_VALUE_COLUMNS, STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, bad_column, definition_id,
+    from_json, signed, to_json,
 };
 use crate::migrations::{self, SQLITE};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
-    StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
+    ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -97,6 +98,32 @@ impl SqliteStore {
         let conn = self.conn()?;
         query(&conn, sql, args, f)
     }
+}
+
+/// An execution's Map and Parallel values.
+fn scope_values(conn: &Connection, execution: &str) -> Result<Vec<ScopeValue>, StoreError> {
+    query(
+        conn,
+        &format!(
+            "SELECT {SCOPE_VALUE_COLUMNS} FROM scope_values WHERE execution_id = ?1
+             ORDER BY scope, kind, idx"
+        ),
+        params![execution],
+        codec::scope_value,
+    )
+}
+
+/// Executions read from their rows, their states completed with their values.
+fn load(
+    conn: &Connection,
+    rows: Vec<codec::ExecutionRow>,
+) -> Result<Vec<StoredExecution>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let values = scope_values(conn, row.id())?;
+            row.load(values)
+        })
+        .collect()
 }
 
 fn query<T>(
@@ -265,6 +292,7 @@ impl Store for SqliteStore {
             params![roots_json],
             codec::execution,
         )?;
+        let executions = load(&tx, executions)?;
         let ids = to_json(&executions.iter().map(|e| &e.id).collect::<Vec<_>>())?;
         let map_runs = query(
             &tx,
@@ -338,13 +366,20 @@ impl Store for SqliteStore {
         )
     }
 
+    fn scope_values(&self, execution: &str) -> Result<Vec<ScopeValue>, StoreError> {
+        let conn = self.conn()?;
+        scope_values(&conn, execution)
+    }
+
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError> {
-        let rows = self.rows(
+        let conn = self.conn()?;
+        let rows = query(
+            &conn,
             &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE id = ?1"),
             params![id],
             codec::execution,
         )?;
-        Ok(rows.into_iter().next())
+        Ok(load(&conn, rows)?.into_iter().next())
     }
 
     fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {
@@ -415,9 +450,15 @@ fn write_batch(
             "INSERT OR IGNORE INTO history (execution_id, event_id, timestamp_ms, kind, details) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .map_err(err)?;
+    let mut values = tx
+        .prepare_cached(
+            "INSERT INTO scope_values (execution_id, scope, kind, idx, value) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (execution_id, scope, kind, idx) DO UPDATE SET value = excluded.value",
+        )
+        .map_err(err)?;
     for w in &batch.executions {
         let e = w.execution;
-        let state = to_json(&e.state)?;
+        let state = to_json(w.state)?;
         let written = if w.new {
             insert
                 .execute(params![
@@ -460,6 +501,17 @@ fn write_batch(
                     h.timestamp_ms,
                     h.kind,
                     to_json(&h.details)?
+                ])
+                .map_err(err)?;
+        }
+        for v in w.values {
+            values
+                .execute(params![
+                    e.id,
+                    v.scope,
+                    v.kind.as_str(),
+                    v.idx,
+                    to_json(&v.value)?
                 ])
                 .map_err(err)?;
         }

@@ -9,7 +9,7 @@ use sluice_engine::model::Status;
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
-    StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
+    ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
 };
 use sluice_engine::{ClockMode, Engine, EngineOptions, StartRequest};
 use sluice_store::SqliteStore;
@@ -17,13 +17,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A SQLite store whose commits fail as unavailable on the calls numbered in `failing`, and
-/// which records the most history events one commit carried.
+/// which records the most history events one commit carried and the largest state it wrote for a
+/// running execution.
 struct FlakyStore {
     inner: SqliteStore,
     commits: AtomicU64,
     failing: Vec<u64>,
     refused: AtomicU64,
     most_events: AtomicU64,
+    most_state_bytes: AtomicU64,
+}
+
+impl FlakyStore {
+    /// A store in `dir` whose commits numbered in `failing` fail.
+    fn open(dir: &std::path::Path, failing: Vec<u64>) -> FlakyStore {
+        FlakyStore {
+            inner: SqliteStore::open(&dir.join("sluice.db")).unwrap(),
+            commits: AtomicU64::new(0),
+            failing,
+            refused: AtomicU64::new(0),
+            most_events: AtomicU64::new(0),
+            most_state_bytes: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Store for FlakyStore {
@@ -50,6 +66,15 @@ impl Store for FlakyStore {
         }
         let events: usize = batch.executions.iter().map(|w| w.history.len()).sum();
         self.most_events.fetch_max(events as u64, Ordering::SeqCst);
+        for w in batch
+            .executions
+            .iter()
+            .filter(|w| w.execution.state.status == Status::Running)
+        {
+            let bytes = serde_json::to_string(w.state).unwrap().len();
+            self.most_state_bytes
+                .fetch_max(bytes as u64, Ordering::SeqCst);
+        }
         self.inner.commit(lease, batch)
     }
     fn claim(&self, request: ClaimRequest<'_>) -> Result<Claimed, StoreError> {
@@ -70,6 +95,9 @@ impl Store for FlakyStore {
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()
     }
+    fn scope_values(&self, execution: &str) -> Result<Vec<ScopeValue>, StoreError> {
+        self.inner.scope_values(execution)
+    }
     fn execution(&self, id: &str) -> Result<Option<StoredExecution>, StoreError> {
         self.inner.execution(id)
     }
@@ -87,26 +115,8 @@ impl Store for FlakyStore {
     }
 }
 
-#[test]
-fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FlakyStore {
-        inner: SqliteStore::open(&dir.path().join("sluice.db")).unwrap(),
-        commits: AtomicU64::new(0),
-        failing: vec![1, 2, 3, 5, 6],
-        refused: AtomicU64::new(0),
-        most_events: AtomicU64::new(0),
-    });
-    let source = json!({
-        "StartAt": "First",
-        "States": {
-            "First": {"Type": "Pass", "Result": {"n": 1}, "Next": "Nap"},
-            "Nap": {"Type": "Wait", "Seconds": 30, "Next": "Last"},
-            "Last": {"Type": "Pass", "Parameters": {"done.$": "$.n"}, "End": true}
-        }
-    })
-    .to_string();
-    let definition = Arc::new(sluice_lang::compile::compile("flaky.json", &source).unwrap());
+/// An engine on `store` with `options`, and the runtime it runs on.
+fn start(store: &Arc<FlakyStore>, options: EngineOptions) -> (tokio::runtime::Runtime, Engine) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
         sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
@@ -117,12 +127,31 @@ fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_histor
         Arc::new(NoStorage),
         runtime.handle().clone(),
         loader,
-        EngineOptions {
-            clock: ClockMode::Virtual,
-            ..Default::default()
-        },
+        options,
     )
     .unwrap();
+    (runtime, engine)
+}
+
+#[test]
+fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FlakyStore::open(dir.path(), vec![1, 2, 3, 5, 6]));
+    let source = json!({
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Result": {"n": 1}, "Next": "Nap"},
+            "Nap": {"Type": "Wait", "Seconds": 30, "Next": "Last"},
+            "Last": {"Type": "Pass", "Parameters": {"done.$": "$.n"}, "End": true}
+        }
+    })
+    .to_string();
+    let definition = Arc::new(sluice_lang::compile::compile("flaky.json", &source).unwrap());
+    let virtual_clock = EngineOptions {
+        clock: ClockMode::Virtual,
+        ..Default::default()
+    };
+    let (runtime, engine) = start(&store, virtual_clock);
     let definition_id = store
         .put_definition("flaky", "flaky.json", &source, None)
         .unwrap();
@@ -166,13 +195,7 @@ fn refused_commits_are_retried_and_the_execution_finishes_with_a_complete_histor
 #[test]
 fn a_group_commit_carries_a_bounded_number_of_history_events() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(FlakyStore {
-        inner: SqliteStore::open(&dir.path().join("sluice.db")).unwrap(),
-        commits: AtomicU64::new(0),
-        failing: Vec::new(),
-        refused: AtomicU64::new(0),
-        most_events: AtomicU64::new(0),
-    });
+    let store = Arc::new(FlakyStore::open(dir.path(), Vec::new()));
     // 40 executions of a 1,000-iteration loop: 80,000 history events in all.
     let source = json!({
         "StartAt": "Inc",
@@ -184,19 +207,7 @@ fn a_group_commit_carries_a_bounded_number_of_history_events() {
     })
     .to_string();
     let definition = Arc::new(sluice_lang::compile::compile("loop.json", &source).unwrap());
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let loader: sluice_engine::driver::DefinitionLoader = Arc::new(|file: &str, src: &str| {
-        sluice_lang::compile::compile(file, src).map_err(|d| format!("{d:?}"))
-    });
-    let engine = Engine::start(
-        store.clone(),
-        Arc::new(NoFunctions),
-        Arc::new(NoStorage),
-        runtime.handle().clone(),
-        loader,
-        EngineOptions::default(),
-    )
-    .unwrap();
+    let (runtime, engine) = start(&store, EngineOptions::default());
     let definition_id = store
         .put_definition("loop", "loop.json", &source, None)
         .unwrap();
@@ -320,4 +331,68 @@ fn a_process_that_lost_its_lease_stops_writing_and_learns_the_outcome_from_the_s
     assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
     let ids: Vec<u64> = history.iter().map(|h| h.id).collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_state_written_per_commit_stays_small_while_a_map_holds_much_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FlakyStore::open(dir.path(), Vec::new()));
+    let source = json!({
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "MaxConcurrency": 10,
+                "ItemProcessor": {
+                    "StartAt": "Nap",
+                    "States": {
+                        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Echo"},
+                        "Echo": {"Type": "Pass", "Parameters": {"got.$": "$"}, "End": true}
+                    }
+                },
+                "End": true
+            }
+        }
+    })
+    .to_string();
+    let definition = Arc::new(sluice_lang::compile::compile("big.json", &source).unwrap());
+    let virtual_clock = EngineOptions {
+        clock: ClockMode::Virtual,
+        ..Default::default()
+    };
+    let (runtime, engine) = start(&store, virtual_clock);
+    let definition_id = store
+        .put_definition("big", "big.json", &source, None)
+        .unwrap();
+    let pad = "x".repeat(200);
+    let input: Vec<_> = (0..2000).map(|i| format!("{i}-{pad}")).collect();
+    let outcome = runtime.block_on(async {
+        let id = engine
+            .start_execution(StartRequest {
+                id: "big".into(),
+                definition_id,
+                definition,
+                info: RunInfo::local("big", "big", 0),
+                input: json!(input),
+            })
+            .await
+            .unwrap();
+        engine.wait(&id).await.unwrap()
+    });
+    engine.shutdown();
+    assert_eq!(outcome.status, Status::Succeeded);
+    let expected: Vec<_> = input.iter().map(|i| json!({ "got": i })).collect();
+    assert_eq!(outcome.output, Some(json!(expected)));
+    let data = serde_json::to_string(&expected).unwrap().len();
+    assert!(data > 400 * 1024, "the Map's results take {data} bytes");
+    let most = store.most_state_bytes.load(Ordering::SeqCst);
+    assert!(
+        most < 16 * 1024,
+        "a commit wrote a running state of {most} bytes while the Map holds {data} bytes of results"
+    );
+    assert!(
+        store.commits.load(Ordering::SeqCst) > 100,
+        "the Map ran over many commits: {}",
+        store.commits.load(Ordering::SeqCst)
+    );
 }

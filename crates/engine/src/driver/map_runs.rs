@@ -17,6 +17,7 @@ use crate::map_run::machine::{MapRunState, RunCommand, RunEvent};
 use crate::map_run::{Batcher, ItemSource, MapRunSpec, ScopeStep, tolerance_exceeded};
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::{ParentRun, epoch};
+use crate::scopes::Persisted;
 use crate::store::{ItemRecord, MapRunProgress, MapRunRecord, Store, StoredExecution};
 use serde_json::{Value, json};
 use sluice_lang::ir::{Definition, Scope, StateKind};
@@ -297,6 +298,7 @@ impl Driver {
         self.live.insert(
             child_id.clone(),
             Live {
+                persisted: Persisted::default(),
                 record: StoredExecution {
                     id: child_id.clone(),
                     root_id,

@@ -15,6 +15,7 @@ use crate::invoke::{Invoker, TaskError};
 use crate::items::ItemStore;
 use crate::model::{Status, TaskOutcome};
 use crate::run_info::RunInfo;
+use crate::scopes::{self, Externalized, Persisted};
 use crate::store::{
     Batch, ExecutionWrite, Lease, MapRunWrite, StopRequest, Store, StoreError, StoredExecution,
 };
@@ -327,6 +328,8 @@ struct Live {
     definition: Arc<Definition>,
     history: Vec<HistoryEvent>,
     new: bool,
+    /// Which of its Map and Parallel values are stored already.
+    persisted: Persisted,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -616,6 +619,7 @@ impl Driver {
         self.live.insert(
             id.clone(),
             Live {
+                persisted: Persisted::default(),
                 record: StoredExecution {
                     id: id.clone(),
                     root_id: id.clone(),
@@ -669,6 +673,7 @@ impl Driver {
         self.live.insert(
             id.clone(),
             Live {
+                persisted: Persisted::default(),
                 record,
                 definition,
                 history: Vec::new(),
@@ -783,15 +788,25 @@ impl Driver {
         let dirty_runs = std::mem::take(&mut self.dirty_runs);
         let items = std::mem::take(&mut self.finished_items);
         let lease_until = self.lease_until();
+        let written: Vec<Option<Externalized>> = dirty
+            .iter()
+            .map(|id| {
+                let l = self.live.get_mut(id)?;
+                Some(scopes::externalize(&mut l.record.state, &l.persisted))
+            })
+            .collect();
         let result = {
             let batch = Batch {
                 executions: dirty
                     .iter()
-                    .filter_map(|id| self.live.get(id))
-                    .map(|l| ExecutionWrite {
+                    .zip(&written)
+                    .filter_map(|(id, x)| Some((self.live.get(id)?, x.as_ref()?)))
+                    .map(|(l, x)| ExecutionWrite {
                         execution: &l.record,
                         new: l.new,
                         history: &l.history,
+                        state: &x.state,
+                        values: &x.values,
                     })
                     .collect(),
                 map_runs: dirty_runs
@@ -844,9 +859,12 @@ impl Driver {
                 None => {}
             }
         }
-        for id in dirty {
+        for (id, x) in dirty.into_iter().zip(written) {
             let finished = match self.live.get_mut(&id) {
                 Some(l) => {
+                    if let Some(x) = x {
+                        l.persisted.stored(&x);
+                    }
                     l.history.clear();
                     l.new = false;
                     l.record.version += 1;

@@ -11,6 +11,7 @@ use super::map_runs::LiveRun;
 use super::{Driver, Live};
 use crate::interpreter;
 use crate::map_run::machine::RunEvent;
+use crate::scopes::Persisted;
 use crate::store::{ClaimRequest, Claimed, Lease};
 use std::time::{Duration, Instant};
 
@@ -168,6 +169,7 @@ impl Driver {
             self.live.insert(
                 record.id.clone(),
                 Live {
+                    persisted: Persisted::default(),
                     record,
                     definition,
                     history: Vec::new(),

@@ -20,14 +20,15 @@ pub(crate) mod connection;
 
 use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
-    STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, definition_id, from_json, signed, to_json,
+    SCOPE_VALUE_COLUMNS, STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, definition_id, from_json, signed,
+    to_json,
 };
 use crate::migrations::{self, POSTGRES};
 use connection::{Connection, Target, Worker, classify};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
-    StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
+    ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::types::ToSql;
@@ -171,8 +172,8 @@ fn open_runs_sql() -> String {
 
 /// A group commit in one statement. `$1`/`$2` are the lease; then, as parallel arrays: new
 /// executions ($3-$12), updated executions ($13-$17, compare-and-swap on the version read),
-/// history ($18-$22), new map runs ($23-$29), updated map runs ($30-$33) and items ($34-$36).
-/// History goes in only for executions written; map runs and items only for executions this
+/// history ($18-$22), new map runs ($23-$29), updated map runs ($30-$33), items ($34-$36) and
+/// Map and Parallel values ($37-$41). History and values go in only for executions written; map runs and items only for executions this
 /// owner holds after the write: written now, or (not in the batch) owned already, which is
 /// locked against a concurrent claim. Returns the ids of the executions written.
 const COMMIT: &str = "
@@ -203,6 +204,13 @@ WITH inserted AS (
         AS h(execution_id, event_id, timestamp_ms, kind, details)
     WHERE execution_id IN (SELECT id FROM written)
     ON CONFLICT DO NOTHING
+), new_values AS (
+    INSERT INTO scope_values (execution_id, scope, kind, idx, value)
+    SELECT execution_id, scope, kind, idx, value
+    FROM unnest($37::text[], $38::text[], $39::text[], $40::int8[], $41::text[])
+        AS v(execution_id, scope, kind, idx, value)
+    WHERE execution_id IN (SELECT id FROM written)
+    ON CONFLICT (execution_id, scope, kind, idx) DO UPDATE SET value = excluded.value
 ), runs AS (
     SELECT id, execution_id FROM unnest($23::text[], $24::text[]) AS r(id, execution_id)
     UNION ALL
@@ -248,6 +256,7 @@ struct CommitColumns {
     new: NewExecutions,
     updated: UpdatedExecutions,
     history: HistoryColumns,
+    values: ValueColumns,
     new_runs: NewRuns,
     updated_runs: UpdatedRuns,
     items: ItemColumns,
@@ -286,6 +295,15 @@ struct HistoryColumns {
 }
 
 #[derive(Default)]
+struct ValueColumns {
+    execution_id: Vec<String>,
+    scope: Vec<String>,
+    kind: Vec<String>,
+    idx: Vec<i64>,
+    value: Vec<String>,
+}
+
+#[derive(Default)]
 struct NewRuns {
     id: Vec<String>,
     execution_id: Vec<String>,
@@ -319,7 +337,7 @@ impl CommitColumns {
         for w in &batch.executions {
             let e = w.execution;
             c.ids.push(e.id.clone());
-            let state = to_json(&e.state)?;
+            let state = to_json(w.state)?;
             let status = e.state.status.as_str().to_string();
             if w.new {
                 let n = &mut c.new;
@@ -348,6 +366,14 @@ impl CommitColumns {
                 hc.timestamp_ms.push(h.timestamp_ms);
                 hc.kind.push(h.kind.clone());
                 hc.details.push(to_json(&h.details)?);
+            }
+            for v in w.values {
+                let vc = &mut c.values;
+                vc.execution_id.push(e.id.clone());
+                vc.scope.push(v.scope.clone());
+                vc.kind.push(v.kind.as_str().to_string());
+                vc.idx.push(i64::from(v.idx));
+                vc.value.push(to_json(&v.value)?);
             }
         }
         let mut runs: Vec<(&MapRunRecord, bool)> = Vec::new();
@@ -407,6 +433,7 @@ impl CommitColumns {
             new: n,
             updated: u,
             history: h,
+            values: v,
             new_runs: nr,
             updated_runs: ur,
             items: i,
@@ -448,6 +475,19 @@ impl CommitColumns {
             .with(i.run_id)
             .with(i.idx)
             .with(i.record)
+            .with(v.execution_id)
+            .with(v.scope)
+            .with(v.kind)
+            .with(v.idx)
+            .with(v.value)
+    }
+}
+
+impl PostgresStore {
+    /// An execution read from its row, its state completed with its values.
+    fn load(&self, row: codec::ExecutionRow) -> Result<StoredExecution, StoreError> {
+        let values = self.scope_values(row.id())?;
+        row.load(values)
     }
 }
 
@@ -535,7 +575,7 @@ impl Store for PostgresStore {
         Ok(Claimed {
             executions: executions
                 .iter()
-                .map(|r| codec::execution(r))
+                .map(|r| self.load(codec::execution(r)?))
                 .collect::<Result<_, _>>()?,
             map_runs: runs
                 .iter()
@@ -599,7 +639,18 @@ impl Store for PostgresStore {
             Params::default().with(id.to_string()),
             codec::execution,
         )?;
-        Ok(rows.into_iter().next())
+        rows.into_iter().next().map(|r| self.load(r)).transpose()
+    }
+
+    fn scope_values(&self, execution: &str) -> Result<Vec<ScopeValue>, StoreError> {
+        self.rows(
+            format!(
+                "SELECT {SCOPE_VALUE_COLUMNS} FROM scope_values WHERE execution_id = $1
+                 ORDER BY scope, kind, idx"
+            ),
+            Params::default().with(execution.to_string()),
+            codec::scope_value,
+        )
     }
 
     fn list(&self, limit: usize, with_children: bool) -> Result<Vec<ExecutionSummary>, StoreError> {

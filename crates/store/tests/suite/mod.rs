@@ -1,14 +1,16 @@
 //! The cases, written against the `Store` trait only.
 
 use crate::backend::Backend;
-use serde_json::json;
+use serde_json::{Value, json};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::map_run::{ItemSource, MapRunSpec};
-use sluice_engine::model::{ExecutionState, Status};
+use sluice_engine::model::{ExecutionState, Fanout, Frame, Status, Step};
 use sluice_engine::run_info::{ParentRun, RunInfo};
+use sluice_engine::scopes::{Persisted, externalize};
 use sluice_engine::store::{
     Batch, ClaimRequest, CommitReport, ExecutionWrite, ItemRecord, Lease, MapRunProgress,
-    MapRunRecord, MapRunWrite, StopRequest, Store, StoreError, StoredExecution,
+    MapRunRecord, MapRunWrite, ScopeValue, StopRequest, Store, StoreError, StoredExecution,
+    ValueKind,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -131,19 +133,38 @@ fn lease(owner: &str, until_ms: i64) -> Lease<'_> {
     Lease { owner, until_ms }
 }
 
+/// A Map child's result `{"r": idx}` in `scope`.
+fn scope_value(scope: &str, idx: u32) -> ScopeValue {
+    ScopeValue {
+        scope: scope.into(),
+        kind: ValueKind::Result,
+        idx,
+        value: json!({ "r": idx }),
+    }
+}
+
+/// An execution's state as written, its values inline.
+fn state_of(e: &StoredExecution) -> Value {
+    serde_json::to_value(&e.state).unwrap()
+}
+
 /// Writes executions (new when their version is 0), each with the given history.
 fn write(
     store: &dyn Store,
     lease: Lease<'_>,
     executions: &[(&StoredExecution, &[HistoryEvent])],
 ) -> CommitReport {
+    let states: Vec<Value> = executions.iter().map(|(e, _)| state_of(e)).collect();
     let batch = Batch {
         executions: executions
             .iter()
-            .map(|(e, history)| ExecutionWrite {
+            .zip(&states)
+            .map(|((e, history), state)| ExecutionWrite {
                 execution: e,
                 new: e.version == 0,
                 history,
+                state,
+                values: &[],
             })
             .collect(),
         ..Batch::default()
@@ -263,17 +284,24 @@ pub fn a_stale_write_is_lost_with_its_history_map_runs_and_items(b: &Backend) {
         item("stale/Map:1", 0, "SUCCEEDED"),
         item("fresh/Map:1", 0, "SUCCEEDED"),
     ];
+    let (stale_state, fresh_state) = (state_of(&stale), state_of(&fresh));
+    let stale_values = [scope_value("1.0.0", 0)];
+    let fresh_values = [scope_value("1.0.0", 1)];
     let batch = Batch {
         executions: vec![
             ExecutionWrite {
                 execution: &stale,
                 new: false,
                 history: &stale_history,
+                state: &stale_state,
+                values: &stale_values,
             },
             ExecutionWrite {
                 execution: &fresh,
                 new: false,
                 history: &fresh_history,
+                state: &fresh_state,
+                values: &fresh_values,
             },
         ],
         map_runs: vec![
@@ -294,6 +322,8 @@ pub fn a_stale_write_is_lost_with_its_history_map_runs_and_items(b: &Backend) {
     assert!(store.history("stale", 0, 10).unwrap().is_empty());
     assert!(store.map_runs_of("stale").unwrap().is_empty());
     assert!(store.map_items("stale/Map:1", 0, 10).unwrap().is_empty());
+    assert!(store.scope_values("stale").unwrap().is_empty());
+    assert_eq!(store.scope_values("fresh").unwrap(), fresh_values);
     assert_eq!(store.execution("fresh").unwrap().unwrap().version, 2);
     assert_eq!(store.history("fresh", 0, 10).unwrap(), fresh_history);
     assert_eq!(store.map_runs_of("fresh").unwrap(), [fresh_run]);
@@ -497,11 +527,14 @@ pub fn after_a_lease_ends_another_owner_claims_and_the_first_loses(b: &Backend) 
     let a_history = events(1, 1);
     let a_write = &mut held_by_a[0];
     a_write.state.next_token = 7;
+    let a_state = state_of(a_write);
     let batch = Batch {
         executions: vec![ExecutionWrite {
             execution: a_write,
             new: false,
             history: &a_history,
+            state: &a_state,
+            values: &[],
         }],
         map_runs: vec![MapRunWrite {
             record: &run,
@@ -823,4 +856,82 @@ pub fn stop_requests_reach_the_owner_and_end_with_the_execution(b: &Backend) {
             .is_empty()
     );
     assert!(store.stop_requests("a").unwrap().is_empty());
+}
+
+/// A Map's values are written as rows beside the state, which comes back complete; a value
+/// written again under the same key replaces the stored one.
+pub fn map_values_complete_the_stored_state_and_are_replaced_in_place(backend: &Backend) {
+    let store = backend.open();
+    let f = flows(&*store);
+    let mut e = root("m", &f.a, 1);
+    e.state.root = Some(Frame {
+        vars: Default::default(),
+        state: "Map".into(),
+        input: json!([1, 2, 3]),
+        entered_event: 2,
+        entered_ms: 0,
+        retries: Vec::new(),
+        step: Step::Fanout(Box::new(Fanout {
+            pending: [(2, json!(3))].into(),
+            running: Default::default(),
+            results: vec![Some(json!(10)), Some(Value::Null), None],
+            max_concurrency: 0,
+            failed: 0,
+            tolerated_count: None,
+            tolerated_percent: None,
+            effective_input: json!([1, 2, 3]),
+            failure: None,
+        })),
+        map_item: None,
+    });
+    let mut persisted = Persisted::default();
+    let x = externalize(&mut e.state, &persisted);
+    assert!(!x.state.to_string().contains("[1,2,3]"));
+    let commit = |e: &StoredExecution, state: &Value, values: &[ScopeValue]| {
+        let batch = Batch {
+            executions: vec![ExecutionWrite {
+                execution: e,
+                new: e.version == 0,
+                history: &[],
+                state,
+                values,
+            }],
+            ..Batch::default()
+        };
+        assert!(
+            store
+                .commit(lease("a", 1000), &batch)
+                .unwrap()
+                .lost
+                .is_empty()
+        );
+    };
+    commit(&e, &x.state, &x.values);
+    assert_eq!(store.scope_values("m").unwrap().len(), 5);
+    persisted.stored(&x);
+    assert!(externalize(&mut e.state, &persisted).values.is_empty());
+    let read = store.execution("m").unwrap().unwrap();
+    let fan = |e: &StoredExecution| match e.state.root.as_ref().map(|f| &f.step) {
+        Some(Step::Fanout(fan)) => (**fan).clone(),
+        other => panic!("no fanout: {other:?}"),
+    };
+    assert_eq!(read.state.root.as_ref().unwrap().input, json!([1, 2, 3]));
+    assert_eq!(
+        fan(&read).results,
+        [Some(json!(10)), Some(Value::Null), None]
+    );
+    assert_eq!(Vec::from(fan(&read).pending), [(2, json!(3))]);
+    assert_eq!(fan(&read).effective_input, json!([1, 2, 3]));
+    let again = ScopeValue {
+        value: json!(11),
+        ..x.values
+            .into_iter()
+            .find(|v| v.kind == ValueKind::Result)
+            .unwrap()
+    };
+    e.version = 1;
+    commit(&e, &x.state, &[again]);
+    assert_eq!(store.scope_values("m").unwrap().len(), 5);
+    let read = store.execution("m").unwrap().unwrap();
+    assert_eq!(fan(&read).results[0], Some(json!(11)));
 }
