@@ -232,6 +232,59 @@ fn a_seeded_run_on_the_virtual_clock_repeats_its_history_exactly() {
 }
 
 #[test]
+fn intrinsic_draws_repeat_under_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "draws.asl.json",
+        &json!({
+            "StartAt": "Draw",
+            "States": {"Draw": {"Type": "Pass", "Parameters": {
+                "id.$": "States.UUID()",
+                "other.$": "States.UUID()",
+                "n.$": "States.MathRandom(1, 1000000)"
+            }, "End": true}}
+        }),
+    );
+    let output = |label: &str, seed: u64| {
+        let history = seeded_history(dir.path(), label, &flow, seed);
+        history.last().unwrap()["details"]["output"].clone()
+    };
+    let first = output("first", 7);
+    assert_eq!(
+        first,
+        output("second", 7),
+        "the same seed draws the same values"
+    );
+    assert_ne!(first["id"], first["other"], "two draws in one state differ");
+    assert_ne!(first, output("other", 8), "another seed draws others");
+}
+
+#[test]
+fn fdl_draws_repeat_under_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("draws.fdl.yaml");
+    std::fs::write(
+        &flow,
+        "Type: StateMachine\nName: draws\nSpecVersion: v1\nStartAt: Draw\nStates:\n  - Type: Pass\n    Name: Draw\n    OutputConstructor:\n      id.$: uuid()\n      other.$: uuid()\n      n.$: mathRandom(1, 1000000)\n    End: true\n",
+    )
+    .unwrap();
+    let output = |label: &str, seed: u64| {
+        let history = seeded_history(dir.path(), label, &flow, seed);
+        history.last().unwrap()["details"]["output"].clone()
+    };
+    let first = output("first", 7);
+    assert!(first["id"].is_string(), "{first}");
+    assert_eq!(
+        first,
+        output("second", 7),
+        "the same seed draws the same values"
+    );
+    assert_ne!(first["id"], first["other"], "two draws in one state differ");
+    assert_ne!(first, output("other", 8), "another seed draws others");
+}
+
+#[test]
 fn a_task_timeout_fails_the_attempt_without_waiting_for_a_hanging_function() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path();

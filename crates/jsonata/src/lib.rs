@@ -41,7 +41,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 pub use error::Error;
-pub use random::{Ambient, mix64, text_seed, unit_interval};
+pub use random::{Ambient, Draws, mix64, text_seed, unit_interval};
 
 use ast::Node;
 use error::Failure;

@@ -46,14 +46,14 @@ pub fn unit_interval(bits: u64) -> f64 {
 }
 
 /// The random draws of one evaluation: a SplitMix64 sequence from the seed, or fresh randomness.
-pub(crate) struct Draws {
+pub struct Draws {
     seed: Option<u64>,
     drawn: Cell<u64>,
 }
 
 impl Draws {
     /// Draws from `seed`, or fresh ones without.
-    pub(crate) fn new(seed: Option<u64>) -> Draws {
+    pub fn new(seed: Option<u64>) -> Draws {
         Draws {
             seed,
             drawn: Cell::new(0),
@@ -61,7 +61,7 @@ impl Draws {
     }
 
     /// The next 64 random bits.
-    pub(crate) fn next_u64(&self) -> u64 {
+    pub fn next_u64(&self) -> u64 {
         let Some(seed) = self.seed else {
             return rand::random();
         };
@@ -76,7 +76,7 @@ impl Draws {
     }
 
     /// A version 4 UUID.
-    pub(crate) fn uuid(&self) -> uuid::Uuid {
+    pub fn uuid(&self) -> uuid::Uuid {
         let bits = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
         uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid()
     }

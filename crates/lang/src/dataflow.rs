@@ -5,7 +5,7 @@ use crate::intrinsics;
 use crate::ir::OptPath;
 use crate::jsonpath::{self, PathRoot};
 use serde_json::{Map, Value};
-use sluice_jsonata::{Ambient, Expression, Syntax, Variables};
+use sluice_jsonata::{Ambient, Draws, Expression, Syntax, Variables};
 use std::cell::Cell;
 use std::fmt;
 
@@ -125,6 +125,8 @@ pub struct Env<'a> {
     pub context: &'a Value,
     /// Workflow variables.
     pub vars: &'a dyn VarScope,
+    /// Where `States.UUID` and `States.MathRandom` draw from.
+    pub draws: &'a Draws,
 }
 
 /// Compact JSON text as AWS prints values inside messages.
@@ -264,7 +266,7 @@ fn intrinsic(text: &str, input: &Value, env: &Env) -> Result<Value, Failure> {
             Err(f) => Err(intrinsics::IntrinsicError { message: f.cause }),
         }
     };
-    call.evaluate(&mut resolve)
+    call.evaluate(&mut resolve, env.draws)
         .map_err(|e| Failure::new("States.IntrinsicFailure", e.to_string()))
 }
 
@@ -410,6 +412,42 @@ pub struct FdlVars<'a> {
     pub global: &'a Value,
     /// `$Item` inside a Map's `ItemConstructor`.
     pub item: Option<&'a Value>,
+    /// The clock and seed of its expressions (`uuid()`, `mathRandom()`).
+    pub ambient: Ambient,
+    /// Expressions evaluated so far, each drawing its own seed.
+    evaluated: Cell<u64>,
+}
+
+impl<'a> FdlVars<'a> {
+    /// The variables of an expression over `input`, with no `$Output` or `$Item`.
+    pub fn new(
+        input: &'a Value,
+        context: &'a Value,
+        global: &'a Value,
+        ambient: Ambient,
+    ) -> FdlVars<'a> {
+        FdlVars {
+            input,
+            output: None,
+            context,
+            global,
+            item: None,
+            ambient,
+            evaluated: Cell::new(0),
+        }
+    }
+
+    /// The same with `$Output`.
+    pub fn with_output(mut self, output: &'a Value) -> FdlVars<'a> {
+        self.output = Some(output);
+        self
+    }
+
+    /// The same with `$Item`, when there is one.
+    pub fn with_item(mut self, item: Option<&'a Value>) -> FdlVars<'a> {
+        self.item = item;
+        self
+    }
 }
 
 impl Variables for FdlVars<'_> {
@@ -422,6 +460,12 @@ impl Variables for FdlVars<'_> {
             "Item" => self.item,
             _ => None,
         }
+    }
+
+    fn ambient(&self) -> Ambient {
+        let n = self.evaluated.get();
+        self.evaluated.set(n + 1);
+        self.ambient.derive(n)
     }
 }
 

@@ -12,6 +12,7 @@
 //!
 //! [`string_matches`] implements the Choice rule `StringMatches`.
 
+use sluice_jsonata::Draws;
 mod functions;
 mod parser;
 mod string_match;
@@ -180,9 +181,11 @@ impl IntrinsicCall {
     /// Evaluates the call. Path arguments (`"$.x"`, `"$$.x"`, `"$var"`, passed exactly as
     /// written) are resolved by `resolve`, which the caller provides; its errors are returned
     /// unchanged. Arguments are evaluated left to right before the function runs.
+    /// `States.UUID` and `States.MathRandom` without a seed draw from `draws`.
     pub fn evaluate(
         &self,
         resolve: &mut dyn FnMut(&str) -> Result<Value, IntrinsicError>,
+        draws: &Draws,
     ) -> Result<Value, IntrinsicError> {
         let mut values = Vec::with_capacity(self.args.len());
         for arg in &self.args {
@@ -190,10 +193,10 @@ impl IntrinsicCall {
                 Arg::Literal(value) => value.clone(),
                 Arg::String { value, .. } => Value::String(value.clone()),
                 Arg::Path(path) => resolve(path)?,
-                Arg::Call(call) => call.evaluate(resolve)?,
+                Arg::Call(call) => call.evaluate(resolve, draws)?,
             });
         }
-        functions::call(self, values)
+        functions::call(self, values, draws)
     }
 
     /// The function's name, e.g. `States.Format`.

@@ -148,11 +148,11 @@ pub struct StartRequest {
     pub input: Value,
 }
 
+/// Where the id of a started execution, or why it could not start, is sent.
+type StartReply = tokio::sync::oneshot::Sender<Result<String, EngineError>>;
+
 enum Msg {
-    Start(
-        Box<StartRequest>,
-        tokio::sync::oneshot::Sender<Result<String, EngineError>>,
-    ),
+    Start(Box<StartRequest>, StartReply),
     Task {
         exec: String,
         path: Vec<u32>,
@@ -245,6 +245,7 @@ impl Engine {
             commit_retry: None,
             stopping: BTreeMap::new(),
             pending_events: 0,
+            starts: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("sluice-driver".into())
@@ -377,6 +378,8 @@ struct Driver {
     last_housekeeping: Instant,
     /// History events waiting for the next commit.
     pending_events: usize,
+    /// Executions started and not committed yet, with who waits for that.
+    starts: Vec<(String, StartReply)>,
     /// Stops asked of this process and not done yet: execution, its definition, the request.
     stopping: BTreeMap<String, (String, StopRequest)>,
     /// After a failed commit: when to try again, and the pause before that.
@@ -521,10 +524,15 @@ impl Driver {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Start(req, reply) => {
-                let result = self.start_execution(*req);
-                let _ = reply.send(result);
-            }
+            Msg::Start(req, reply) => match self.start_execution(*req) {
+                // A new execution is answered once its first steps are committed.
+                Ok(id) if self.live.get(&id).is_some_and(|l| l.new) => {
+                    self.starts.push((id, reply));
+                }
+                result => {
+                    let _ = reply.send(result);
+                }
+            },
             Msg::Task {
                 exec,
                 path,
@@ -880,7 +888,21 @@ impl Driver {
                 }
             }
         }
+        self.answer_starts(&report.lost);
         true
+    }
+
+    /// Answers the starts the last commit made durable. A start whose name another process
+    /// took first is `ExecutionAlreadyExists`.
+    fn answer_starts(&mut self, lost: &[String]) {
+        for (id, reply) in std::mem::take(&mut self.starts) {
+            let result = if lost.contains(&id) {
+                Err(EngineError::Duplicate(id))
+            } else {
+                Ok(id)
+            };
+            let _ = reply.send(result);
+        }
     }
 
     fn dispatch(&mut self) {

@@ -281,13 +281,7 @@ fn parameters(
                 let global = Value::Object(globals.clone());
                 dataflow::fdl_template(
                     &p,
-                    &FdlVars {
-                        input: effective,
-                        output: None,
-                        context: &ev.context,
-                        global: &global,
-                        item: None,
-                    },
+                    &FdlVars::new(effective, &ev.context, &global, ev.field_ambient()),
                 )?
             }
             _ => dataflow::template(&p, effective, &ev.env())?,

@@ -260,13 +260,7 @@ pub(super) fn effective_and_items(
                     let global = Value::Object(cx.st.globals.clone());
                     dataflow::fdl_expression(
                         p,
-                        &FdlVars {
-                            input: &effective,
-                            output: None,
-                            context: &ev.context,
-                            global: &global,
-                            item: None,
-                        },
+                        &FdlVars::new(&effective, &ev.context, &global, ev.field_ambient()),
                         "ItemsPath",
                     )?
                 }
@@ -340,6 +334,7 @@ fn evaluate_selector(scope: &SelectorScope, selector: &Value) -> Result<Value, F
             let env = dataflow::Env {
                 context,
                 vars: &ev.chain,
+                draws: &ev.draws,
             };
             dataflow::template(selector, scope.effective, &env)
         }
@@ -354,13 +349,8 @@ fn evaluate_selector(scope: &SelectorScope, selector: &Value) -> Result<Value, F
             let global = Value::Object(scope.globals.clone());
             dataflow::fdl_template(
                 selector,
-                &FdlVars {
-                    input: scope.effective,
-                    output: None,
-                    context,
-                    global: &global,
-                    item: context.pointer("/Map/Item/Value"),
-                },
+                &FdlVars::new(scope.effective, context, &global, ev.field_ambient())
+                    .with_item(context.pointer("/Map/Item/Value")),
             )
         }
     }

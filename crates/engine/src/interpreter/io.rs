@@ -3,12 +3,16 @@
 use super::Cx;
 use crate::model::Frame;
 use serde_json::{Map, Value, json};
-use sluice_jsonata::Ambient;
+use sluice_jsonata::{Ambient, Draws};
 use sluice_lang::dataflow::{
     self, Env, Failure, FdlVars, JsonataVars, ScopeChain, apply_path, apply_result_path, template,
 };
 use sluice_lang::ir::{Io, OptPath, State};
 use std::cell::Cell;
+
+/// Which derived seed the intrinsic functions of an environment draw from: one no JSONata field
+/// takes (fields take 0, 1, 2, ...).
+const INTRINSICS: u64 = u64::MAX;
 
 /// The evaluation environment of a frame's current state.
 pub(crate) struct Eval<'a> {
@@ -20,6 +24,8 @@ pub(crate) struct Eval<'a> {
     pub ambient: Ambient,
     /// JSONata fields evaluated so far, each drawing its own seed.
     fields: Cell<u64>,
+    /// The draws of its intrinsic functions (`States.UUID`, `States.MathRandom`).
+    pub draws: Draws,
 }
 
 impl<'a> Eval<'a> {
@@ -47,6 +53,7 @@ impl<'a> Eval<'a> {
             chain,
             ambient,
             fields: Cell::new(0),
+            draws: Draws::new(ambient.derive(INTRINSICS).seed),
         }
     }
 
@@ -54,6 +61,7 @@ impl<'a> Eval<'a> {
         Env {
             context: &self.context,
             vars: &self.chain,
+            draws: &self.draws,
         }
     }
 
@@ -83,13 +91,18 @@ impl<'a> Eval<'a> {
         states: &Value,
         field: &str,
     ) -> Result<Value, Failure> {
-        let n = self.fields.get();
-        self.fields.set(n + 1);
         dataflow::jsonata_value(
             value,
-            &JsonataVars::new(states, &self.chain, self.ambient.derive(n)),
+            &JsonataVars::new(states, &self.chain, self.field_ambient()),
             field,
         )
+    }
+
+    /// The clock and seed of the next field evaluated, each field drawing its own.
+    pub(crate) fn field_ambient(&self) -> Ambient {
+        let n = self.fields.get();
+        self.fields.set(n + 1);
+        self.ambient.derive(n)
     }
 }
 
@@ -124,13 +137,7 @@ pub(crate) fn effective_input(
             match parameters {
                 Some(p) => dataflow::fdl_template(
                     p,
-                    &FdlVars {
-                        input: &constructed,
-                        output: None,
-                        context: &ev.context,
-                        global: &global,
-                        item: None,
-                    },
+                    &FdlVars::new(&constructed, &ev.context, &global, ev.field_ambient()),
                 ),
                 None => Ok(constructed),
             }
@@ -148,13 +155,7 @@ fn fdl_input(
     match constructor {
         Some(c) => dataflow::fdl_template(
             c,
-            &FdlVars {
-                input: raw,
-                output: None,
-                context: &ev.context,
-                global,
-                item: None,
-            },
+            &FdlVars::new(raw, &ev.context, global, ev.field_ambient()),
         ),
         None => Ok(raw.clone()),
     }
@@ -204,13 +205,8 @@ pub(crate) fn output_with_result(
         } => {
             let snapshot = Value::Object(globals.clone());
             let constructed = fdl_input(input.as_ref(), raw, ev, &snapshot)?;
-            let vars = FdlVars {
-                input: &constructed,
-                output: Some(&result),
-                context: &ev.context,
-                global: &snapshot,
-                item: None,
-            };
+            let vars = FdlVars::new(&constructed, &ev.context, &snapshot, ev.field_ambient())
+                .with_output(&result);
             let out = match output {
                 Some(c) => dataflow::fdl_template(c, &vars)?,
                 None => result.clone(),
@@ -327,13 +323,7 @@ pub(crate) fn catch_output(
             let out = match output {
                 Some(c) => dataflow::fdl_template(
                     c,
-                    &FdlVars {
-                        input: raw,
-                        output: Some(&err),
-                        context: &ctx,
-                        global: &Value::Null,
-                        item: None,
-                    },
+                    &FdlVars::new(raw, &ctx, &Value::Null, ev.field_ambient()).with_output(&err),
                 )?,
                 None => err,
             };

@@ -304,13 +304,7 @@ fn choose(
                 Io::Fdl { .. } => {
                     let src = rule.condition.as_str().unwrap_or("false");
                     let global = Value::Object(cx.st.globals.clone());
-                    let vars = FdlVars {
-                        input: effective,
-                        output: None,
-                        context: &ev.context,
-                        global: &global,
-                        item: None,
-                    };
+                    let vars = FdlVars::new(effective, &ev.context, &global, ev.field_ambient());
                     dataflow::fdl_expression(src, &vars, "Condition")?.as_bool() == Some(true)
                 }
             };

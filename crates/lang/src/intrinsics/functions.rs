@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
 use super::{Arg, Function, IntrinsicCall, IntrinsicError};
+use sluice_jsonata::Draws;
 
 /// Longest string `States.Base64Encode`, `States.Base64Decode` and `States.Hash` accept.
 const MAX_STRING_CHARS: usize = 10_000;
@@ -16,7 +17,11 @@ const MAX_STRING_CHARS: usize = 10_000;
 const MAX_RANGE_ELEMENTS: i128 = 1000;
 
 /// Runs `call`'s function on its evaluated arguments (`args`, one per written argument).
-pub(super) fn call(call: &IntrinsicCall, args: Vec<Value>) -> Result<Value, IntrinsicError> {
+pub(super) fn call(
+    call: &IntrinsicCall,
+    args: Vec<Value>,
+    draws: &Draws,
+) -> Result<Value, IntrinsicError> {
     let f = call.function;
     match f {
         Function::Format => format(call, args),
@@ -75,7 +80,7 @@ pub(super) fn call(call: &IntrinsicCall, args: Vec<Value>) -> Result<Value, Intr
         Function::Base64Decode => base64_decode(f, &args[0]),
         Function::Hash => hash(f, &args[0], &args[1]),
         Function::JsonMerge => json_merge(f, args),
-        Function::MathRandom => math_random(f, &args),
+        Function::MathRandom => math_random(f, &args, draws),
         Function::MathAdd => {
             let a = int32(f, &args[0], "first")?;
             let b = int32(f, &args[1], "second")?;
@@ -92,7 +97,7 @@ pub(super) fn call(call: &IntrinsicCall, args: Vec<Value>) -> Result<Value, Intr
                     .collect(),
             ))
         }
-        Function::Uuid => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+        Function::Uuid => Ok(Value::String(draws.uuid().to_string())),
     }
 }
 
@@ -474,7 +479,7 @@ fn merge_shallow(into: &mut Map<String, Value>, from: Map<String, Value>) {
     }
 }
 
-fn math_random(f: Function, args: &[Value]) -> Result<Value, IntrinsicError> {
+fn math_random(f: Function, args: &[Value], draws: &Draws) -> Result<Value, IntrinsicError> {
     let start = int32(f, &args[0], "first")?;
     let end = int32(f, &args[1], "second")?;
     if start >= end {
@@ -488,7 +493,7 @@ fn math_random(f: Function, args: &[Value]) -> Result<Value, IntrinsicError> {
     };
     let offset = match args.get(2) {
         Some(seed) => JavaRandom::new(integer(f, seed, "third")?).next_int(bound),
-        None => rand::random_range(0..bound),
+        None => (draws.next_u64() % bound as u64) as i32,
     };
     Ok(Value::Number(Number::from(
         i64::from(start) + i64::from(offset),

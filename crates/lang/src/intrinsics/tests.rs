@@ -2,6 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::jsonpath::{self, PathRoot};
+use sluice_jsonata::Draws;
 
 /// The context object the recorded corpus cases ran with.
 fn context(input: &Value) -> Value {
@@ -19,19 +20,23 @@ fn eval(expr: &str, input: &Value) -> Result<Value, IntrinsicError> {
     let call = parse(expr)?;
     let ctx = context(input);
     let vars = json!({"greeting": "hi", "numbers": [1, 2, 3]});
-    call.evaluate(&mut |text: &str| {
-        let (root, path) =
-            jsonpath::parse_rooted(text).map_err(|e| IntrinsicError::new(e.message))?;
-        let doc = match root {
-            PathRoot::Input => input,
-            PathRoot::Context => &ctx,
-            PathRoot::Variable(name) => vars
-                .get(&name)
-                .ok_or_else(|| IntrinsicError::new(format!("no variable {name}")))?,
-        };
-        path.query(doc)
-            .ok_or_else(|| IntrinsicError::new(format!("The JSONPath '{text}' could not be found")))
-    })
+    call.evaluate(
+        &mut |text: &str| {
+            let (root, path) =
+                jsonpath::parse_rooted(text).map_err(|e| IntrinsicError::new(e.message))?;
+            let doc = match root {
+                PathRoot::Input => input,
+                PathRoot::Context => &ctx,
+                PathRoot::Variable(name) => vars
+                    .get(&name)
+                    .ok_or_else(|| IntrinsicError::new(format!("no variable {name}")))?,
+            };
+            path.query(doc).ok_or_else(|| {
+                IntrinsicError::new(format!("The JSONPath '{text}' could not be found"))
+            })
+        },
+        &Draws::new(None),
+    )
 }
 
 fn ok(expr: &str, input: &Value) -> Value {
@@ -377,10 +382,13 @@ fn path_errors_propagate() {
     let message = err("States.Array($.missing)", &json!({}));
     assert_eq!(message, "The JSONPath '$.missing' could not be found");
     let mut calls = 0;
-    let result = parse("States.Array($.a, $.b)").unwrap().evaluate(&mut |_| {
-        calls += 1;
-        Err(IntrinsicError::new("stop"))
-    });
+    let result = parse("States.Array($.a, $.b)").unwrap().evaluate(
+        &mut |_| {
+            calls += 1;
+            Err(IntrinsicError::new("stop"))
+        },
+        &Draws::new(None),
+    );
     assert_eq!(result.unwrap_err().to_string(), "stop");
     assert_eq!(calls, 1);
 }
@@ -1370,3 +1378,31 @@ const CORPUS: &[(&str, &str, &str, &str)] = &[
         r#"["Value1", "Value2", "Value3\nValue4", "Value5", "Value6\n", "\ntrue", "1", "'HelloWorld'\nNull", "None", "\n   \n"]"#,
     ),
 ];
+
+#[test]
+fn uuid_and_math_random_draw_from_the_draws_given() {
+    let call = |expr: &str, seed: u64| {
+        parse(expr)
+            .unwrap()
+            .evaluate(&mut |_| Ok(json!(null)), &Draws::new(Some(seed)))
+            .unwrap()
+    };
+    for expr in ["States.UUID()", "States.MathRandom(1, 1000000)"] {
+        assert_eq!(
+            call(expr, 7),
+            call(expr, 7),
+            "{expr}: same seed, same value"
+        );
+        assert_ne!(
+            call(expr, 7),
+            call(expr, 8),
+            "{expr}: another seed, another value"
+        );
+    }
+    let uuid = call("States.UUID()", 7);
+    let text = uuid.as_str().unwrap();
+    assert_eq!(text.len(), 36);
+    assert_eq!(&text[14..15], "4", "a version 4 UUID: {text}");
+    let n = call("States.MathRandom(5, 6)", 3);
+    assert_eq!(n, json!(5));
+}
