@@ -231,6 +231,23 @@ fn a_seeded_run_on_the_virtual_clock_repeats_its_history_exactly() {
     assert_ne!(retried, other_retried, "another seed, other delays");
 }
 
+/// Runs `flow` (one state whose output draws `id`, `other` and `n`) under seeds 7, 7 and 8.
+fn assert_draws_repeat_under_a_seed(dir: &Path, flow: &Path) {
+    let output = |label: &str, seed: u64| {
+        let history = seeded_history(dir, label, flow, seed);
+        history.last().unwrap()["details"]["output"].clone()
+    };
+    let first = output("first", 7);
+    assert!(first["id"].is_string(), "{first}");
+    assert_eq!(
+        first,
+        output("second", 7),
+        "the same seed draws the same values"
+    );
+    assert_ne!(first["id"], first["other"], "two draws in one state differ");
+    assert_ne!(first, output("other", 8), "another seed draws others");
+}
+
 #[test]
 fn intrinsic_draws_repeat_under_a_seed() {
     let dir = tempfile::tempdir().unwrap();
@@ -246,18 +263,7 @@ fn intrinsic_draws_repeat_under_a_seed() {
             }, "End": true}}
         }),
     );
-    let output = |label: &str, seed: u64| {
-        let history = seeded_history(dir.path(), label, &flow, seed);
-        history.last().unwrap()["details"]["output"].clone()
-    };
-    let first = output("first", 7);
-    assert_eq!(
-        first,
-        output("second", 7),
-        "the same seed draws the same values"
-    );
-    assert_ne!(first["id"], first["other"], "two draws in one state differ");
-    assert_ne!(first, output("other", 8), "another seed draws others");
+    assert_draws_repeat_under_a_seed(dir.path(), &flow);
 }
 
 #[test]
@@ -269,19 +275,7 @@ fn fdl_draws_repeat_under_a_seed() {
         "Type: StateMachine\nName: draws\nSpecVersion: v1\nStartAt: Draw\nStates:\n  - Type: Pass\n    Name: Draw\n    OutputConstructor:\n      id.$: uuid()\n      other.$: uuid()\n      n.$: mathRandom(1, 1000000)\n    End: true\n",
     )
     .unwrap();
-    let output = |label: &str, seed: u64| {
-        let history = seeded_history(dir.path(), label, &flow, seed);
-        history.last().unwrap()["details"]["output"].clone()
-    };
-    let first = output("first", 7);
-    assert!(first["id"].is_string(), "{first}");
-    assert_eq!(
-        first,
-        output("second", 7),
-        "the same seed draws the same values"
-    );
-    assert_ne!(first["id"], first["other"], "two draws in one state differ");
-    assert_ne!(first, output("other", 8), "another seed draws others");
+    assert_draws_repeat_under_a_seed(dir.path(), &flow);
 }
 
 #[test]
