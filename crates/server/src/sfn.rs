@@ -14,7 +14,8 @@ use sluice_engine::{EngineError, StartRequest};
 const DEFAULT_PAGE: usize = 100;
 /// The most results per page.
 const MAX_PAGE: usize = 1000;
-/// How many executions `ListExecutions` looks through, newest first.
+/// How many executions `ListExecutions` looks through, newest first, for those of the state
+/// machine asked for.
 const LISTED_EXECUTIONS: usize = 10_000;
 
 /// Runs one operation on its JSON request.
@@ -74,17 +75,21 @@ fn page_size(request: &Value) -> Result<usize, ApiError> {
     }
 }
 
+/// The error for an ARN that is not a Step Functions ARN of the expected kind.
+fn invalid_arn(arn: &str) -> ApiError {
+    ApiError::bad("InvalidArn", format!("invalid ARN: {arn:?}"))
+}
+
 /// The parts of a Step Functions ARN after `arn:aws:states:REGION:ACCOUNT:`, checked against
 /// this node's region and account.
 fn arn_parts<'a>(arn: &'a str, kind: &str) -> Result<Vec<&'a str>, ApiError> {
-    let invalid = || ApiError::bad("InvalidArn", format!("invalid ARN: {arn:?}"));
     let local = run_info("", "");
     let prefix = format!("arn:aws:states:{}:{}:", local.region, local.account_id);
-    let rest = arn.strip_prefix(&prefix).ok_or_else(invalid)?;
+    let rest = arn.strip_prefix(&prefix).ok_or_else(|| invalid_arn(arn))?;
     let parts: Vec<&str> = rest.split(':').collect();
     match parts.split_first() {
         Some((k, names)) if *k == kind && names.iter().all(|n| !n.is_empty()) => Ok(names.to_vec()),
-        _ => Err(invalid()),
+        _ => Err(invalid_arn(arn)),
     }
 }
 
@@ -102,7 +107,7 @@ fn flow_of<'a>(state: &'a ServerState, arn: &str) -> Result<(&'a str, &'a Served
             .get_key_value(*name)
             .map(|(k, v)| (k.as_str(), v))
             .ok_or_else(missing),
-        _ => Err(ApiError::bad("InvalidArn", format!("invalid ARN: {arn:?}"))),
+        _ => Err(invalid_arn(arn)),
     }
 }
 
@@ -128,7 +133,7 @@ async fn execution_of(state: &ServerState, arn: &str) -> Result<StoredExecution,
     };
     let id = match arn_parts(arn, "execution")?.as_slice() {
         [_, id] => id.to_string(),
-        _ => return Err(ApiError::bad("InvalidArn", format!("invalid ARN: {arn:?}"))),
+        _ => return Err(invalid_arn(arn)),
     };
     let execution = read(state, move |s| s.execution(&id)).await?;
     execution
