@@ -20,6 +20,7 @@ mod invoker;
 mod logs;
 mod project;
 mod run;
+mod serve;
 mod stop;
 mod validate;
 
@@ -52,6 +53,9 @@ enum Command {
     Resume(run::ResumeArgs),
     /// Restart a failed execution from the states that failed, keeping what succeeded.
     Redrive(run::RedriveArgs),
+    /// Serve a project's flows to AWS's Step Functions clients (`AWS_ENDPOINT_URL_SFN`) until
+    /// interrupted.
+    Serve(serve::ServeArgs),
     /// Stop a running execution (ABORTED), whichever process drives it.
     Stop(stop::StopArgs),
     /// Call one function of a project directly, once or many times, and print its result.
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(given, args),
         Command::Resume(args) => run::resume(given, args),
         Command::Redrive(args) => run::redrive(given, args),
+        Command::Serve(args) => serve::serve(given, args),
         Command::Invoke(args) => invoke::invoke(given, args),
         Command::Stop(args) => stop::stop(&data_dir, args),
         Command::Logs(args) => logs::logs(&data_dir, args),

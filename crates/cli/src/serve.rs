@@ -1,0 +1,93 @@
+//! `sluice serve`: an always-on node that serves a project's flows to AWS's Step Functions
+//! clients.
+
+use crate::app::{App, project_key};
+use crate::project::{self, Project};
+use anyhow::{Context, bail};
+use sluice_engine::EngineOptions;
+use sluice_server::{ServedFlow, ServerState};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Arguments of `sluice serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The project directory with `sluice.yaml`.
+    pub project: PathBuf,
+    /// The address to listen on (loopback only for now; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+}
+
+/// Serves the project until SIGINT or SIGTERM, then stops the engine (releasing its executions
+/// to other processes) and the functions.
+pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "--listen {}: only loopback addresses (127.0.0.1, ::1) can be served, as requests are not authenticated yet",
+            args.listen
+        );
+    }
+    let project = match project::load(&args.project) {
+        Ok(p) => p,
+        Err(ds) => {
+            crate::validate::print_diagnostics(&ds);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
+    let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project)?;
+    let result = serve_until_signal(&app, &project, args.listen);
+    app.engine.shutdown();
+    app.runtime.block_on(pool.shutdown());
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Claims the project's executions and answers requests on `listen` until a signal comes.
+fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyhow::Result<()> {
+    app.serve(Some(project))?;
+    let key = project_key(project);
+    let mut flows = BTreeMap::new();
+    for flow in &project.flows {
+        let definition_id =
+            app.store
+                .put_definition(&flow.name, &flow.file, &flow.source, Some(&key))?;
+        let served = ServedFlow {
+            definition_id,
+            source: flow.source.clone(),
+            definition: flow.definition.clone(),
+        };
+        flows.insert(flow.name.clone(), served);
+    }
+    let state = ServerState {
+        store: app.store.clone(),
+        engine: app.engine.clone(),
+        flows: Arc::new(flows),
+        since_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    app.runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        eprintln!(
+            "sluice: serving {} on http://{addr} (Step Functions: AWS_ENDPOINT_URL_SFN=http://{addr})",
+            project.dir.display()
+        );
+        let stop = async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        };
+        sluice_server::serve(state, listener, stop).await?;
+        eprintln!("sluice: stopping; running executions are left for the next process to resume");
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,309 @@
+//! `sluice serve` driven over HTTP as AWS's Step Functions clients drive it.
+
+mod common;
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A `sluice serve` process on a free loopback port, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Serves `project` with its data in `data_dir`, once it says where it listens.
+    fn start(data_dir: &Path, project: &Path) -> Server {
+        let mut child = common::sluice(data_dir)
+            .arg("serve")
+            .arg(project)
+            .args(["--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut addr = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.split("on http://").nth(1) {
+                addr = rest.split_whitespace().next().map(str::to_string);
+                break;
+            }
+        }
+        let addr = addr.unwrap_or_else(|| panic!("no address: {}", stderr.lock().unwrap()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        Server {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// Sends `body` to the operation named by `target` and returns the status and JSON reply.
+    fn raw(&self, target: &str, body: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: {target}\r\n\
+             Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{e}: {reply}\nserver: {}", self.stderr.lock().unwrap()));
+        (status, body)
+    }
+
+    /// Calls a Step Functions operation.
+    fn call(&self, operation: &str, request: Value) -> (u16, Value) {
+        self.raw(
+            &format!("AWSStepFunctions.{operation}"),
+            &request.to_string(),
+        )
+    }
+
+    /// Calls an operation that must succeed.
+    fn ok(&self, operation: &str, request: Value) -> Value {
+        let (status, body) = self.call(operation, request);
+        assert_eq!(status, 200, "{operation}: {body}");
+        body
+    }
+
+    /// Describes an execution until its status is `status`.
+    fn await_status(&self, arn: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let e = self.ok("DescribeExecution", json!({"executionArn": arn}));
+            if e["status"] == status {
+                return e;
+            }
+            assert!(Instant::now() < deadline, "still {e}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const MACHINE: &str = "arn:aws:states:local:000000000000:stateMachine:hello";
+
+/// A project with one flow, `hello`: `flow` in `hello.json`.
+fn project(dir: &Path, flow: &Value) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("sluice.yaml"), "flows:\n  hello: hello.json\n").unwrap();
+    common::write_flow(dir, "hello.json", flow);
+}
+
+fn greeting() -> Value {
+    json!({"StartAt": "Greet", "States": {"Greet": {"Type": "Pass",
+        "Parameters": {"greeting.$": "States.Format('Hello, {}!', $.name)"}, "Next": "Done"},
+        "Done": {"Type": "Succeed"}}})
+}
+
+#[test]
+fn serves_a_flow_to_step_functions_clients() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(&tmp.path().join("p"), &greeting());
+    let server = Server::start(&tmp.path().join("data"), &tmp.path().join("p"));
+
+    let machines = server.ok("ListStateMachines", json!({}));
+    assert_eq!(machines["stateMachines"].as_array().unwrap().len(), 1);
+    assert_eq!(machines["stateMachines"][0]["stateMachineArn"], MACHINE);
+    assert_eq!(machines["stateMachines"][0]["name"], "hello");
+    let described = server.ok("DescribeStateMachine", json!({"stateMachineArn": MACHINE}));
+    assert_eq!(described["status"], "ACTIVE");
+    assert!(described["definition"].as_str().unwrap().contains("Greet"));
+
+    let start = json!({"stateMachineArn": MACHINE, "name": "first", "input": r#"{"name": "Ada"}"#});
+    let started = server.ok("StartExecution", start.clone());
+    let arn = started["executionArn"].as_str().unwrap().to_string();
+    assert_eq!(
+        arn,
+        "arn:aws:states:local:000000000000:execution:hello:first"
+    );
+    assert!(started["startDate"].as_f64().unwrap() > 1.0e9);
+
+    let done = server.await_status(&arn, "SUCCEEDED");
+    let output: Value = serde_json::from_str(done["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, json!({"greeting": "Hello, Ada!"}));
+    assert!(done["stopDate"].as_f64().unwrap() >= done["startDate"].as_f64().unwrap());
+
+    // The history, two events a page, forwards and then backwards.
+    let mut forward = Vec::new();
+    let mut token = None;
+    loop {
+        let mut request = json!({"executionArn": arn, "maxResults": 2});
+        if let Some(t) = &token {
+            request["nextToken"] = json!(t);
+        }
+        let page = server.ok("GetExecutionHistory", request);
+        let events = page["events"].as_array().unwrap();
+        assert!(!events.is_empty() && events.len() <= 2, "{page}");
+        forward.extend(events.iter().cloned());
+        match page.get("nextToken") {
+            Some(t) => token = Some(t.clone()),
+            None => break,
+        }
+    }
+    let ids: Vec<u64> = forward.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
+    assert_eq!(forward[0]["type"], "ExecutionStarted");
+    assert_eq!(
+        forward[0]["executionStartedEventDetails"]["input"],
+        r#"{"name":"Ada"}"#
+    );
+    assert_eq!(forward.last().unwrap()["type"], "ExecutionSucceeded");
+    let newest = server.ok(
+        "GetExecutionHistory",
+        json!({"executionArn": arn, "maxResults": 2, "reverseOrder": true}),
+    );
+    let newest: Vec<&Value> = newest["events"].as_array().unwrap().iter().collect();
+    let expected: Vec<&Value> = forward.iter().rev().take(2).collect();
+    assert_eq!(newest, expected);
+
+    // Starting the same name again: the same execution with the same input, refused otherwise.
+    assert_eq!(server.ok("StartExecution", start)["executionArn"], arn);
+    let other = json!({"stateMachineArn": MACHINE, "name": "first", "input": r#"{"name": "Bo"}"#});
+    let (status, error) = server.call("StartExecution", other);
+    assert_eq!(status, 400);
+    assert_eq!(error["__type"], "ExecutionAlreadyExists", "{error}");
+
+    let listed = server.ok("ListExecutions", json!({"stateMachineArn": MACHINE}));
+    assert_eq!(listed["executions"][0]["executionArn"], arn);
+    assert_eq!(listed["executions"][0]["status"], "SUCCEEDED");
+    let running = server.ok(
+        "ListExecutions",
+        json!({"stateMachineArn": MACHINE, "statusFilter": "RUNNING"}),
+    );
+    assert_eq!(running["executions"], json!([]));
+}
+
+#[test]
+fn stops_a_long_running_execution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flow =
+        json!({"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 600, "End": true}}});
+    project(&tmp.path().join("p"), &flow);
+    let server = Server::start(&tmp.path().join("data"), &tmp.path().join("p"));
+
+    let started = server.ok("StartExecution", json!({"stateMachineArn": MACHINE}));
+    let arn = started["executionArn"].as_str().unwrap().to_string();
+    let name = arn.rsplit(':').next().unwrap();
+    assert!(uuid::Uuid::parse_str(name).is_ok(), "{arn}");
+    assert_eq!(
+        server.ok("DescribeExecution", json!({"executionArn": arn}))["status"],
+        "RUNNING"
+    );
+
+    let stopped = server.ok(
+        "StopExecution",
+        json!({"executionArn": arn, "error": "Operator", "cause": "not needed"}),
+    );
+    assert!(stopped["stopDate"].as_f64().is_some());
+    let aborted = server.await_status(&arn, "ABORTED");
+    assert_eq!(aborted["error"], "Operator");
+    assert_eq!(aborted["cause"], "not needed");
+}
+
+#[test]
+fn bad_requests_get_aws_errors_and_the_server_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(&tmp.path().join("p"), &greeting());
+    let server = Server::start(&tmp.path().join("data"), &tmp.path().join("p"));
+    let missing = "arn:aws:states:local:000000000000:execution:hello:nobody";
+    let cases = [
+        (
+            "AWSStepFunctions.Dance",
+            "{}".to_string(),
+            "UnknownOperationException",
+        ),
+        (
+            "Other.ListStateMachines",
+            "{}".into(),
+            "UnknownOperationException",
+        ),
+        (
+            "AWSStepFunctions.DescribeExecution",
+            "{\"executionArn\":".into(),
+            "SerializationException",
+        ),
+        (
+            "AWSStepFunctions.DescribeExecution",
+            json!({"executionArn": missing}).to_string(),
+            "ExecutionDoesNotExist",
+        ),
+        (
+            "AWSStepFunctions.StopExecution",
+            json!({"executionArn": missing}).to_string(),
+            "ExecutionDoesNotExist",
+        ),
+        (
+            "AWSStepFunctions.GetExecutionHistory",
+            json!({"executionArn": "nonsense"}).to_string(),
+            "InvalidArn",
+        ),
+        (
+            "AWSStepFunctions.StartExecution",
+            json!({"stateMachineArn": "arn:aws:states:local:000000000000:stateMachine:other"})
+                .to_string(),
+            "StateMachineDoesNotExist",
+        ),
+        (
+            "AWSStepFunctions.StartExecution",
+            json!({"stateMachineArn": MACHINE, "name": "a b"}).to_string(),
+            "InvalidName",
+        ),
+        (
+            "AWSStepFunctions.StartExecution",
+            json!({"stateMachineArn": MACHINE, "input": "{nope"}).to_string(),
+            "InvalidExecutionInput",
+        ),
+    ];
+    for (target, body, code) in cases {
+        let (status, error) = server.raw(target, &body);
+        assert_eq!(status, 400, "{target} {body}: {error}");
+        assert_eq!(error["__type"], code, "{target} {body}: {error}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let machines = server.ok("ListStateMachines", json!({}));
+    assert_eq!(machines["stateMachines"][0]["stateMachineArn"], MACHINE);
+}
+
+#[test]
+fn refuses_to_listen_beyond_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(&tmp.path().join("p"), &greeting());
+    let out = common::sluice(&tmp.path().join("data"))
+        .arg("serve")
+        .arg(tmp.path().join("p"))
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("only loopback addresses"), "{stderr}");
+}

@@ -1,0 +1,167 @@
+//! The HTTP endpoints of a Sluice node.
+//!
+//! One route, `POST /`, speaks the AWS JSON 1.0 protocol of Step Functions: the operation is
+//! named by the `X-Amz-Target: AWSStepFunctions.<Op>` header and the body is JSON, so that AWS's
+//! clients drive the node with `endpoint_url`. See [`sfn`] for the operations.
+
+pub mod sfn;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::Value;
+use sluice_engine::Engine;
+use sluice_engine::store::Store;
+use sluice_lang::ir::Definition;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The content type of AWS JSON 1.0 requests and responses.
+const AMZ_JSON: &str = "application/x-amz-json-1.0";
+
+/// A flow the node serves as a state machine.
+#[derive(Clone)]
+pub struct ServedFlow {
+    /// The stored definition's id.
+    pub definition_id: String,
+    /// The definition's source text, as `DescribeStateMachine` returns it.
+    pub source: String,
+    /// The compiled definition.
+    pub definition: Arc<Definition>,
+}
+
+/// What the endpoints work on: the store, the engine driving the executions, and the flows
+/// served by name.
+#[derive(Clone)]
+pub struct ServerState {
+    /// Where executions and their histories are read.
+    pub store: Arc<dyn Store>,
+    /// The engine that starts and stops executions.
+    pub engine: Engine,
+    /// The served flows by name.
+    pub flows: Arc<BTreeMap<String, ServedFlow>>,
+    /// When the node started serving them, epoch ms (their creation date).
+    pub since_ms: i64,
+}
+
+/// Serves the endpoints on `listener` until `shutdown` completes, then finishes the requests
+/// in flight.
+pub async fn serve(
+    state: ServerState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The routes.
+fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/", post(dispatch))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(state)
+}
+
+/// An error in the AWS shape: a status, a code such as `ExecutionDoesNotExist`, and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status (400 for the client's errors).
+    pub status: StatusCode,
+    /// The error code.
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A client error (HTTP 400) with this code.
+    pub fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the node itself (HTTP 500).
+    pub fn internal(message: impl ToString) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalFailure",
+            message: message.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"__type": self.code, "message": self.message});
+        let mut response = (self.status, amz_json(&body)).into_response();
+        response
+            .headers_mut()
+            .insert("x-amzn-errortype", HeaderValue::from_static(self.code));
+        response
+    }
+}
+
+/// A JSON body with the AWS JSON 1.0 content type.
+fn amz_json(value: &Value) -> impl IntoResponse + use<> {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(AMZ_JSON))],
+        value.to_string(),
+    )
+}
+
+/// Routes a request on its `X-Amz-Target` header.
+async fn dispatch(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let result = match target.strip_prefix("AWSStepFunctions.") {
+        Some(operation) => match parse_body(&body) {
+            Ok(request) => sfn::call(&state, operation, request).await,
+            Err(e) => Err(e),
+        },
+        None => Err(unknown_operation(target)),
+    };
+    match result {
+        Ok(value) => amz_json(&value).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The error for a target no operation answers.
+pub(crate) fn unknown_operation(target: &str) -> ApiError {
+    ApiError::bad(
+        "UnknownOperationException",
+        format!("unknown operation {target:?}"),
+    )
+}
+
+/// A request body: a JSON object (`{}` when empty).
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::bad(
+            "SerializationException",
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad(
+            "SerializationException",
+            format!("the request body is not valid JSON: {e}"),
+        )),
+    }
+}

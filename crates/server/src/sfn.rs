@@ -1,0 +1,396 @@
+//! The Step Functions operations: state machines are the served flows, executions are the
+//! store's executions of those flows.
+
+use crate::{ApiError, ServedFlow, ServerState, unknown_operation};
+use serde_json::{Map, Value, json};
+use sluice_engine::effects::HistoryEvent;
+use sluice_engine::model::Status;
+use sluice_engine::payload::EXECUTION_INPUT;
+use sluice_engine::run_info::{RunInfo, validate_execution_name};
+use sluice_engine::store::{StopRequest, Store, StoredExecution};
+use sluice_engine::{EngineError, StartRequest};
+
+/// Results per page when a request gives no `maxResults` (or 0).
+const DEFAULT_PAGE: usize = 100;
+/// The most results per page.
+const MAX_PAGE: usize = 1000;
+/// How many executions `ListExecutions` looks through, newest first, for those of the state
+/// machine asked for.
+const LISTED_EXECUTIONS: usize = 10_000;
+
+/// Runs one operation on its JSON request.
+pub async fn call(state: &ServerState, operation: &str, request: Value) -> Result<Value, ApiError> {
+    match operation {
+        "ListStateMachines" => Ok(list_state_machines(state)),
+        "DescribeStateMachine" => describe_state_machine(state, &request),
+        "StartExecution" => start_execution(state, &request).await,
+        "DescribeExecution" => describe_execution(state, &request).await,
+        "GetExecutionHistory" => execution_history(state, &request).await,
+        "ListExecutions" => list_executions(state, &request).await,
+        "StopExecution" => stop_execution(state, &request).await,
+        _ => Err(unknown_operation(&format!("AWSStepFunctions.{operation}"))),
+    }
+}
+
+/// The names and ARNs of a served flow's executions (region and account of a local node).
+fn run_info(flow: &str, execution: &str) -> RunInfo {
+    RunInfo::local(flow, execution, 0)
+}
+
+/// Epoch ms as the epoch seconds AWS's timestamps are.
+fn seconds(ms: i64) -> Value {
+    json!(ms as f64 / 1000.0)
+}
+
+/// A string member of the request, if present.
+fn string<'a>(request: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
+    match request.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad(
+            "SerializationException",
+            format!("{key} must be a string"),
+        )),
+    }
+}
+
+/// A required string member of the request.
+fn required<'a>(request: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+    string(request, key)?
+        .ok_or_else(|| ApiError::bad("ValidationException", format!("{key} is required")))
+}
+
+/// `maxResults`: 0 or absent means the default page, more than 1000 is refused.
+fn page_size(request: &Value) -> Result<usize, ApiError> {
+    match request.get("maxResults") {
+        None | Some(Value::Null) => Ok(DEFAULT_PAGE),
+        Some(v) => match v.as_u64() {
+            Some(0) => Ok(DEFAULT_PAGE),
+            Some(n) if n as usize <= MAX_PAGE => Ok(n as usize),
+            _ => Err(ApiError::bad(
+                "ValidationException",
+                format!("maxResults must be between 0 and {MAX_PAGE}"),
+            )),
+        },
+    }
+}
+
+/// The error for an ARN that is not a Step Functions ARN of the expected kind.
+fn invalid_arn(arn: &str) -> ApiError {
+    ApiError::bad("InvalidArn", format!("invalid ARN: {arn:?}"))
+}
+
+/// The parts of a Step Functions ARN after `arn:aws:states:REGION:ACCOUNT:`, checked against
+/// this node's region and account.
+fn arn_parts<'a>(arn: &'a str, kind: &str) -> Result<Vec<&'a str>, ApiError> {
+    let local = run_info("", "");
+    let prefix = format!("arn:aws:states:{}:{}:", local.region, local.account_id);
+    let rest = arn.strip_prefix(&prefix).ok_or_else(|| invalid_arn(arn))?;
+    let parts: Vec<&str> = rest.split(':').collect();
+    match parts.split_first() {
+        Some((k, names)) if *k == kind && names.iter().all(|n| !n.is_empty()) => Ok(names.to_vec()),
+        _ => Err(invalid_arn(arn)),
+    }
+}
+
+/// The served flow a state machine ARN names.
+fn flow_of<'a>(state: &'a ServerState, arn: &str) -> Result<(&'a str, &'a ServedFlow), ApiError> {
+    let missing = || {
+        ApiError::bad(
+            "StateMachineDoesNotExist",
+            format!("state machine does not exist: {arn}"),
+        )
+    };
+    match arn_parts(arn, "stateMachine")?.as_slice() {
+        [name] => state
+            .flows
+            .get_key_value(*name)
+            .map(|(k, v)| (k.as_str(), v))
+            .ok_or_else(missing),
+        _ => Err(invalid_arn(arn)),
+    }
+}
+
+/// Runs a store read off the async workers.
+async fn read<T: Send + 'static>(
+    state: &ServerState,
+    f: impl FnOnce(&dyn Store) -> Result<T, sluice_engine::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// The stored execution an execution ARN names.
+async fn execution_of(state: &ServerState, arn: &str) -> Result<StoredExecution, ApiError> {
+    let missing = || {
+        ApiError::bad(
+            "ExecutionDoesNotExist",
+            format!("execution does not exist: {arn}"),
+        )
+    };
+    let id = match arn_parts(arn, "execution")?.as_slice() {
+        [_, id] => id.to_string(),
+        _ => return Err(invalid_arn(arn)),
+    };
+    let execution = read(state, move |s| s.execution(&id)).await?;
+    execution
+        .filter(|e| e.info.parent.is_none() && e.info.execution_arn() == arn)
+        .ok_or_else(missing)
+}
+
+fn list_state_machines(state: &ServerState) -> Value {
+    let machines: Vec<Value> = state
+        .flows
+        .keys()
+        .map(|name| {
+            json!({
+                "stateMachineArn": run_info(name, "").state_machine_arn(),
+                "name": name,
+                "type": "STANDARD",
+                "creationDate": seconds(state.since_ms),
+            })
+        })
+        .collect();
+    json!({ "stateMachines": machines })
+}
+
+fn describe_state_machine(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
+    let arn = required(request, "stateMachineArn")?;
+    let (name, flow) = flow_of(state, arn)?;
+    let info = run_info(name, "");
+    Ok(json!({
+        "stateMachineArn": arn,
+        "name": name,
+        "status": "ACTIVE",
+        "definition": flow.source,
+        "roleArn": info.role_arn,
+        "type": info.state_machine_type,
+        "creationDate": seconds(state.since_ms),
+    }))
+}
+
+/// The execution input: a JSON text, `{}` when absent.
+fn execution_input(request: &Value) -> Result<Value, ApiError> {
+    let invalid = |m: String| ApiError::bad("InvalidExecutionInput", m);
+    let Some(text) = string(request, "input")? else {
+        return Ok(json!({}));
+    };
+    EXECUTION_INPUT
+        .check(text.len() as u64)
+        .map_err(|e| invalid(e.to_string()))?;
+    serde_json::from_str(text).map_err(|e| invalid(format!("the input is not valid JSON: {e}")))
+}
+
+async fn start_execution(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
+    let arn = required(request, "stateMachineArn")?;
+    let (flow_name, flow) = flow_of(state, arn)?;
+    let name = match string(request, "name")? {
+        Some(name) => name.to_string(),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    validate_execution_name(&name).map_err(|e| ApiError::bad("InvalidName", e))?;
+    let input = execution_input(request)?;
+    let info = run_info(flow_name, &name);
+    let execution_arn = info.execution_arn();
+    let started = state
+        .engine
+        .start_execution(StartRequest {
+            id: name,
+            definition_id: flow.definition_id.clone(),
+            definition: flow.definition.clone(),
+            info,
+            input,
+        })
+        .await;
+    match started {
+        Ok(_) => {}
+        Err(EngineError::Duplicate(name)) => {
+            return Err(ApiError::bad(
+                "ExecutionAlreadyExists",
+                format!(
+                    "an execution named '{name}' already exists with a different input or state machine"
+                ),
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    let execution = execution_of(state, &execution_arn).await?;
+    Ok(json!({
+        "executionArn": execution_arn,
+        "startDate": seconds(execution.info.start_ms),
+    }))
+}
+
+async fn describe_execution(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
+    let arn = required(request, "executionArn")?;
+    let e = execution_of(state, arn).await?;
+    let st = &e.state;
+    let mut out = json!({
+        "executionArn": arn,
+        "stateMachineArn": e.info.state_machine_arn(),
+        "name": e.info.execution_name,
+        "status": st.status.as_str(),
+        "startDate": seconds(e.info.start_ms),
+        "input": e.input.to_string(),
+        "inputDetails": {"included": true},
+        "redriveCount": st.redriven.map_or(0, |r| r.count),
+        "redriveStatus": if st.failed_at.is_some() { "REDRIVABLE" } else { "NOT_REDRIVABLE" },
+    });
+    if let Some(stop) = e.stop_ms {
+        out["stopDate"] = seconds(stop);
+    }
+    if let Some(output) = &st.output {
+        out["output"] = json!(output.to_string());
+        out["outputDetails"] = json!({"included": true});
+    }
+    if let Some(error) = &st.error {
+        out["error"] = json!(error);
+    }
+    if let Some(cause) = &st.cause {
+        out["cause"] = json!(cause);
+    }
+    Ok(out)
+}
+
+/// The member of a history event that holds its details: `stateEnteredEventDetails` for every
+/// `...StateEntered`, `taskScheduledEventDetails` for `TaskScheduled`, and so on.
+fn details_key(kind: &str) -> String {
+    let base = if kind.ends_with("StateEntered") {
+        "StateEntered"
+    } else if kind.ends_with("StateExited") {
+        "StateExited"
+    } else {
+        kind
+    };
+    let mut chars = base.chars();
+    let first = chars.next().map(|c| c.to_ascii_lowercase());
+    format!(
+        "{}{}EventDetails",
+        first.into_iter().collect::<String>(),
+        chars.as_str()
+    )
+}
+
+/// A history event as Step Functions shows it: `input` and `output` as JSON text.
+fn history_event(event: &HistoryEvent) -> Value {
+    let details = match &event.details {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("input" | "output", v) if !v.is_string() => (k.clone(), json!(v.to_string())),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect::<Map<_, _>>(),
+        ),
+        other => other.clone(),
+    };
+    let mut out = json!({
+        "timestamp": seconds(event.timestamp_ms),
+        "type": event.kind,
+        "id": event.id,
+        "previousEventId": event.id.saturating_sub(1),
+    });
+    if details.as_object().is_some_and(|d| !d.is_empty()) {
+        out[details_key(&event.kind)] = details;
+    }
+    out
+}
+
+/// `nextToken`: the id of the last event of the previous page.
+fn event_token(request: &Value) -> Result<Option<u64>, ApiError> {
+    string(request, "nextToken")?
+        .map(|t| {
+            t.parse()
+                .map_err(|_| ApiError::bad("InvalidToken", format!("invalid nextToken {t:?}")))
+        })
+        .transpose()
+}
+
+async fn execution_history(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
+    let arn = required(request, "executionArn")?;
+    let e = execution_of(state, arn).await?;
+    let limit = page_size(request)?;
+    let token = event_token(request)?;
+    let reverse = request.get("reverseOrder").and_then(Value::as_bool) == Some(true);
+    let id = e.id.clone();
+    let (events, next) = if reverse {
+        // Events below the token (or all), newest first.
+        let below = token.unwrap_or(e.state.next_event_id);
+        let from = below.saturating_sub(limit as u64).max(1);
+        let mut page = read(state, move |s| s.history(&id, from - 1, limit)).await?;
+        page.retain(|h| h.id < below);
+        page.reverse();
+        let next = page.last().map(|h| h.id).filter(|&first| first > 1);
+        (page, next)
+    } else {
+        let after = token.unwrap_or(0);
+        let mut page = read(state, move |s| s.history(&id, after, limit + 1)).await?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = page.last().map(|h| h.id).filter(|_| more);
+        (page, next)
+    };
+    let mut out = json!({ "events": events.iter().map(history_event).collect::<Vec<_>>() });
+    if let Some(next) = next {
+        out["nextToken"] = json!(next.to_string());
+    }
+    Ok(out)
+}
+
+async fn list_executions(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
+    let arn = required(request, "stateMachineArn")?;
+    let (flow_name, _) = flow_of(state, arn)?;
+    let status = match string(request, "statusFilter")? {
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::bad("ValidationException", format!("unknown statusFilter {s:?}"))
+        })?),
+        None => None,
+    };
+    let limit = page_size(request)?;
+    let rows = read(state, |s| s.list(LISTED_EXECUTIONS, false)).await?;
+    let executions: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| r.flow == flow_name && status.is_none_or(|s| r.status == s))
+        .take(limit)
+        .map(|r| {
+            let info = run_info(flow_name, &r.id);
+            let mut row = json!({
+                "executionArn": info.execution_arn(),
+                "stateMachineArn": arn,
+                "name": r.id,
+                "status": r.status.as_str(),
+                "startDate": seconds(r.start_ms),
+            });
+            if let Some(stop) = r.stop_ms {
+                row["stopDate"] = seconds(stop);
+            }
+            row
+        })
+        .collect();
+    Ok(json!({ "executions": executions }))
+}
+
+async fn stop_execution(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
+    let arn = required(request, "executionArn")?;
+    let e = execution_of(state, arn).await?;
+    let stop = StopRequest {
+        error: string(request, "error")?.map(str::to_string),
+        cause: string(request, "cause")?.map(str::to_string),
+    };
+    match state.engine.stop(&e.id, stop).await {
+        Ok(()) => Ok(json!({ "stopDate": seconds(chrono::Utc::now().timestamp_millis()) })),
+        Err(EngineError::NotFound(_)) => Err(ApiError::bad(
+            "ExecutionDoesNotExist",
+            format!("execution does not exist: {arn}"),
+        )),
+        Err(EngineError::NotStoppable(_, why)) => Err(ApiError::bad(
+            "ValidationException",
+            format!("the execution cannot be stopped: {why}"),
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
