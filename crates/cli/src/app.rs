@@ -123,10 +123,17 @@ impl App {
     pub fn serve(&self, project: Option<&Project>) -> anyhow::Result<Served> {
         let key = project.map(project_key);
         if let Some(project) = project {
+            let mut current = Vec::new();
             for flow in &project.flows {
-                self.store
-                    .put_definition(&flow.name, &flow.file, &flow.source, key.as_deref())?;
+                let id = self.store.put_definition(
+                    &flow.name,
+                    &flow.file,
+                    &flow.source,
+                    key.as_deref(),
+                )?;
+                current.push((flow.name.clone(), id));
             }
+            self.engine.publish(current)?;
         }
         let definitions = self.store.definitions_of(key.as_deref())?;
         self.runtime

@@ -502,6 +502,7 @@ fn aws_context(text: &str, flow: &str, id: &str) -> anyhow::Result<RunInfo> {
         start_ms: 0,
         seed: local.seed,
         parent: None,
+        started_by: None,
     })
 }
 

@@ -112,6 +112,7 @@ async fn execute(case: &Value, invoker: Arc<dyn Invoker>) -> Actual {
         start_ms: 0,
         seed: 0,
         parent: None,
+        started_by: None,
     };
 
     let definition = case["definition"].clone();

@@ -133,6 +133,12 @@ pub fn check_result_bytes(resource: &str, size: usize) -> Result<(), TaskError> 
     })
 }
 
+/// Whether a Task's `Resource` uses the callback pattern (`.waitForTaskToken`): the Task waits
+/// for `SendTaskSuccess` / `SendTaskFailure` with its token once the call returns.
+pub fn waits_for_token(resource: &str) -> bool {
+    resource.ends_with(".waitForTaskToken")
+}
+
 /// Resolves a Task's `Resource` and effective input to a request target and payload.
 ///
 /// Accepted forms: `sluice:function:NAME`, Lambda function ARNs
@@ -141,6 +147,10 @@ pub fn check_result_bytes(resource: &str, size: usize) -> Result<(), TaskError> 
 /// `acs:fc:REGION:ACCOUNT:services/SERVICE/functions/NAME`, and FDL `FC:InvokeFunction` with
 /// `functionName`/`body` parameters.
 pub fn resolve(resource: &str, input: &Value) -> Result<(Target, Value), String> {
+    let full = resource;
+    let resource = resource
+        .strip_suffix(".waitForTaskToken")
+        .unwrap_or(resource);
     if let Some(name) = resource.strip_prefix("sluice:function:") {
         return Ok((function(name, false), input.clone()));
     }
@@ -177,7 +187,7 @@ pub fn resolve(resource: &str, input: &Value) -> Result<(Target, Value), String>
         };
         return Ok((function(name, false), body));
     }
-    Ok((Target::Integration(resource.to_string()), input.clone()))
+    Ok((Target::Integration(full.to_string()), input.clone()))
 }
 
 fn function(name: &str, wrap: bool) -> Target {

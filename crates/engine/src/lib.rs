@@ -4,6 +4,7 @@
 //! [`driver`] commits its effects through a [`store::Store`] in groups and dispatches the
 //! commands they carry to an [`invoke::Invoker`].
 
+pub mod callback;
 pub mod driver;
 pub mod effects;
 pub mod interpreter;

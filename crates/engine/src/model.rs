@@ -155,6 +155,9 @@ pub enum Step {
         /// When the attempt times out (its `TimeoutSeconds` after it was scheduled), epoch ms.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline_ms: Option<i64>,
+        /// For a `.waitForTaskToken` Task: the callback it waits for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback: Option<Callback>,
     },
     /// Paused after the most transitions one step may make; the state is entered but not run.
     /// A `Continue` with this token resumes it.
@@ -184,8 +187,24 @@ pub enum Step {
     },
 }
 
+/// What a `.waitForTaskToken` Task waits for besides its call (see [`crate::callback`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Callback {
+    /// The random part of the attempt's task token.
+    pub nonce: u64,
+    /// Whether the call that handed the token out returned; it is not made again on resume.
+    #[serde(default)]
+    pub submitted: bool,
+    /// `HeartbeatSeconds`: the longest silence between heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_seconds: Option<u64>,
+    /// The heartbeat timer: its token and due time, epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<(u64, i64)>,
+}
+
 /// A task's result or error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum TaskOutcome {
     /// The result value.
     Ok(Value),

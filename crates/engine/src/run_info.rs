@@ -29,6 +29,9 @@ pub struct RunInfo {
     /// For a child of a Distributed Map: the run it belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentRun>,
+    /// For a child flow: the execution whose `states:startExecution` Task started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
 }
 
 /// Where a Distributed Map child belongs.
@@ -56,6 +59,7 @@ impl RunInfo {
             start_ms,
             seed: rand::random(),
             parent: None,
+            started_by: None,
         }
     }
 

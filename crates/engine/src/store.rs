@@ -6,6 +6,7 @@
 //! change of owner bumps the version, so a process that lost an execution to another one finds
 //! out at its next write, which the store refuses (see [`CommitReport::lost`]).
 
+use crate::callback::StoredSignal;
 use crate::effects::HistoryEvent;
 use crate::invoke::TaskError;
 use crate::map_run::MapRunSpec;
@@ -318,6 +319,14 @@ pub trait Store: Send + Sync {
     fn request_stop(&self, id: &str, request: &StopRequest) -> Result<bool, StoreError>;
     /// Stop requests for the running executions `owner` holds.
     fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError>;
+    /// Keeps a worker's report on a callback Task of the running execution `execution` until the
+    /// process driving it applies it (see [`crate::callback`]).
+    fn put_signal(&self, execution: &str, signal: &StoredSignal) -> Result<(), StoreError>;
+    /// The signals kept for the running executions `owner` holds, oldest first, each with its
+    /// sequence number and execution.
+    fn signals(&self, owner: &str) -> Result<Vec<(u64, String, StoredSignal)>, StoreError>;
+    /// Forgets applied signals, by sequence number.
+    fn drop_signals(&self, seqs: &[u64]) -> Result<(), StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// The Map and Parallel values stored for an execution.

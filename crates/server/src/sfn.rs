@@ -28,6 +28,9 @@ pub async fn call(state: &ServerState, operation: &str, request: Value) -> Resul
         "GetExecutionHistory" => execution_history(state, &request).await,
         "ListExecutions" => list_executions(state, &request).await,
         "StopExecution" => stop_execution(state, &request).await,
+        "SendTaskSuccess" => crate::callbacks::send_task_success(state, &request).await,
+        "SendTaskFailure" => crate::callbacks::send_task_failure(state, &request).await,
+        "SendTaskHeartbeat" => crate::callbacks::send_task_heartbeat(state, &request).await,
         _ => Err(unknown_operation(&format!("AWSStepFunctions.{operation}"))),
     }
 }
@@ -43,7 +46,7 @@ fn seconds(ms: i64) -> Value {
 }
 
 /// A string member of the request, if present.
-fn string<'a>(request: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn string<'a>(request: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError> {
     match request.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -55,7 +58,7 @@ fn string<'a>(request: &'a Value, key: &str) -> Result<Option<&'a str>, ApiError
 }
 
 /// A required string member of the request.
-fn required<'a>(request: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+pub(crate) fn required<'a>(request: &'a Value, key: &str) -> Result<&'a str, ApiError> {
     string(request, key)?
         .ok_or_else(|| ApiError::bad("ValidationException", format!("{key} is required")))
 }
@@ -274,14 +277,17 @@ fn details_key(kind: &str) -> String {
     )
 }
 
-/// A history event as Step Functions shows it: `input` and `output` as JSON text.
+/// A history event as Step Functions shows it: `input`, `output` and a Task's `parameters` as
+/// JSON text.
 fn history_event(event: &HistoryEvent) -> Value {
     let details = match &event.details {
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
                 .map(|(k, v)| match (k.as_str(), v) {
-                    ("input" | "output", v) if !v.is_string() => (k.clone(), json!(v.to_string())),
+                    ("input" | "output" | "parameters", v) if !v.is_string() => {
+                        (k.clone(), json!(v.to_string()))
+                    }
                     _ => (k.clone(), v.clone()),
                 })
                 .collect::<Map<_, _>>(),

@@ -2,6 +2,7 @@
 //! how a result row becomes a stored value.
 
 use sha2::{Digest, Sha256};
+use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::model::{ExecutionState, Status};
 use sluice_engine::store::{
@@ -72,6 +73,14 @@ pub(crate) const STOP_REQUEST_COLUMNS: &str = "id, stop_request";
 /// An execution's pending stop request from [`STOP_REQUEST_COLUMNS`].
 pub(crate) fn stop_request(r: &dyn Row) -> Result<(String, StopRequest), StoreError> {
     Ok((r.text(0)?, from_json(&r.text(1)?)?))
+}
+
+/// The columns [`signal`] reads (of `task_signals` joined as `s`).
+pub(crate) const SIGNAL_COLUMNS: &str = "s.seq, s.execution_id, s.signal";
+
+/// A kept callback signal from [`SIGNAL_COLUMNS`].
+pub(crate) fn signal(r: &dyn Row) -> Result<(u64, String, StoredSignal), StoreError> {
+    Ok((r.int(0)? as u64, r.text(1)?, from_json(&r.text(2)?)?))
 }
 
 /// The columns [`definition`] reads.

@@ -96,6 +96,15 @@ CREATE TABLE scope_values (
     PRIMARY KEY (execution_id, scope, kind, idx)
 ) WITHOUT ROWID;
 ",
+    // 4: workers' reports on callback Tasks, kept until the execution's owner applies them.
+    "
+CREATE TABLE task_signals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    signal TEXT NOT NULL
+);
+CREATE INDEX task_signals_execution ON task_signals(execution_id);
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -174,5 +183,14 @@ CREATE TABLE scope_values (
     value TEXT NOT NULL,
     PRIMARY KEY (execution_id, scope, kind, idx)
 );
+"#,
+    // 4: workers' reports on callback Tasks, kept until the execution's owner applies them.
+    r#"
+CREATE TABLE task_signals (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id TEXT COLLATE "C" NOT NULL,
+    signal TEXT NOT NULL
+);
+CREATE INDEX task_signals_execution ON task_signals(execution_id);
 "#,
 ];

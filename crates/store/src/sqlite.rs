@@ -5,11 +5,12 @@
 
 use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
-    SCOPE_VALUE_COLUMNS, STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, bad_column, definition_id,
-    from_json, signed, to_json,
+    SCOPE_VALUE_COLUMNS, SIGNAL_COLUMNS, STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, bad_column,
+    definition_id, from_json, signed, to_json,
 };
 use crate::migrations::{self, SQLITE};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
@@ -353,6 +354,41 @@ impl Store for SqliteStore {
             params![owner],
             codec::stop_request,
         )
+    }
+
+    fn put_signal(&self, execution: &str, signal: &StoredSignal) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT INTO task_signals (execution_id, signal) VALUES (?1, ?2)",
+                params![execution, to_json(signal)?],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn signals(&self, owner: &str) -> Result<Vec<(u64, String, StoredSignal)>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {SIGNAL_COLUMNS} FROM task_signals s JOIN executions e ON e.id = s.execution_id
+                 WHERE e.owner = ?1 AND e.status = 'RUNNING' ORDER BY s.seq"
+            ),
+            params![owner],
+            codec::signal,
+        )
+    }
+
+    fn drop_signals(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM task_signals WHERE seq = ?1")
+                .map_err(err)?;
+            for seq in seqs {
+                delete.execute(params![*seq as i64]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

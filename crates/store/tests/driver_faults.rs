@@ -2,6 +2,7 @@
 //! lost or written twice, the process does not stop, and a group commit stays bounded.
 
 use serde_json::json;
+use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::NoFunctions;
 use sluice_engine::items::NoStorage;
@@ -91,6 +92,15 @@ impl Store for FlakyStore {
     }
     fn stop_requests(&self, owner: &str) -> Result<Vec<(String, StopRequest)>, StoreError> {
         self.inner.stop_requests(owner)
+    }
+    fn put_signal(&self, execution: &str, signal: &StoredSignal) -> Result<(), StoreError> {
+        self.inner.put_signal(execution, signal)
+    }
+    fn signals(&self, owner: &str) -> Result<Vec<(u64, String, StoredSignal)>, StoreError> {
+        self.inner.signals(owner)
+    }
+    fn drop_signals(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        self.inner.drop_signals(seqs)
     }
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()

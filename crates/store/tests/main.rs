@@ -50,4 +50,5 @@ on_both_backends!(
     a_claim_for_one_root_takes_that_root_only,
     stop_requests_reach_the_owner_and_end_with_the_execution,
     map_values_complete_the_stored_state_and_are_replaced_in_place,
+    task_signals_reach_the_owner_in_order_until_dropped,
 );

@@ -5,10 +5,13 @@
 //! tokio runtime and report back through the driver's channel. Distributed Map runs live here
 //! too ([`map_runs`]): their children are executions like any other.
 
+mod callbacks;
+mod children;
 mod map_runs;
 mod ownership;
 mod stop;
 
+use crate::callback::{CallbackError, TaskSignal};
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::interpreter::{self, Event};
 use crate::invoke::{Invoker, TaskError};
@@ -148,6 +151,9 @@ pub struct StartRequest {
     pub input: Value,
 }
 
+/// Where how an execution ended is sent.
+type WatchReply = tokio::sync::oneshot::Sender<Result<Outcome, EngineError>>;
+
 /// Where the id of a started execution, or why it could not start, is sent.
 type StartReply = tokio::sync::oneshot::Sender<Result<String, EngineError>>;
 
@@ -159,10 +165,7 @@ enum Msg {
         token: u64,
         outcome: TaskOutcome,
     },
-    Watch(
-        String,
-        tokio::sync::oneshot::Sender<Result<Outcome, EngineError>>,
-    ),
+    Watch(String, WatchReply),
     /// Items read for a map run.
     Fed {
         run: String,
@@ -191,6 +194,10 @@ enum Msg {
     /// An event the driver sends an execution itself, after a commit (a paused frame's
     /// `Continue`).
     Apply(String, Event),
+    /// Name the state machines that child flow Tasks start: flow name, definition id.
+    Publish(Vec<(String, String)>),
+    /// A worker's report on a callback Task, by task token.
+    Signal(String, TaskSignal, callbacks::CallbackReply),
     Shutdown,
 }
 
@@ -246,6 +253,9 @@ impl Engine {
             stopping: BTreeMap::new(),
             pending_events: 0,
             starts: Vec::new(),
+            signal_replies: Vec::new(),
+            applied_signals: Vec::new(),
+            flows: HashMap::new(),
         };
         let thread = std::thread::Builder::new()
             .name("sluice-driver".into())
@@ -304,6 +314,30 @@ impl Engine {
             .map_err(|_| EngineError::Stopped("driver gone".into()))?
     }
 
+    /// Names the current definition of served flows, which `states:startExecution` Tasks
+    /// start by state machine name or ARN: `(flow name, definition id)` pairs, replacing earlier
+    /// ones of the same names.
+    pub fn publish(&self, flows: Vec<(String, String)>) -> Result<(), EngineError> {
+        self.send(Msg::Publish(flows))
+    }
+
+    /// Reports on the `.waitForTaskToken` Task `token` names (`SendTaskSuccess`,
+    /// `SendTaskFailure`, `SendTaskHeartbeat`), whichever process drives it. Returns once the
+    /// report is durable: applied and committed here, or kept in the store for the process that
+    /// drives the execution.
+    pub async fn send_task_signal(
+        &self,
+        token: &str,
+        signal: TaskSignal,
+    ) -> Result<(), CallbackError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Msg::Signal(token.to_string(), signal, reply))
+            .map_err(|_| CallbackError::Store("the engine stopped".into()))?;
+        rx.await
+            .map_err(|_| CallbackError::Store("the engine stopped".into()))?
+    }
+
     /// The driver's counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -355,7 +389,7 @@ struct Driver {
     live: HashMap<String, Live>,
     definitions: HashMap<String, Arc<Definition>>,
     timers: BinaryHeap<Reverse<Timer>>,
-    watchers: HashMap<String, Vec<tokio::sync::oneshot::Sender<Result<Outcome, EngineError>>>>,
+    watchers: HashMap<String, Vec<WatchReply>>,
     in_flight: usize,
     virtual_now: i64,
     dirty: Vec<String>,
@@ -384,6 +418,12 @@ struct Driver {
     stopping: BTreeMap<String, (String, StopRequest)>,
     /// After a failed commit: when to try again, and the pause before that.
     commit_retry: Option<(Instant, Duration)>,
+    /// Callbacks applied and not committed yet, with who waits for that.
+    signal_replies: Vec<callbacks::CallbackReply>,
+    /// Kept callbacks applied, to drop from the store after the next commit.
+    applied_signals: Vec<u64>,
+    /// The current definition of each published flow, by name (see [`Engine::publish`]).
+    flows: HashMap<String, String>,
 }
 
 fn now_ms() -> i64 {
@@ -549,27 +589,7 @@ impl Driver {
                     },
                 );
             }
-            Msg::Watch(id, reply) => {
-                if self.live.contains_key(&id) {
-                    self.watchers.entry(id).or_default().push(reply);
-                } else {
-                    match self.store.execution(&id) {
-                        Ok(Some(rec)) if rec.state.status == Status::Running => {
-                            // Another process drives it: housekeeping reads how it ended.
-                            self.watchers.entry(id).or_default().push(reply);
-                        }
-                        Ok(Some(rec)) => {
-                            let _ = reply.send(Ok(outcome_of(&rec)));
-                        }
-                        Ok(None) => {
-                            let _ = reply.send(Err(EngineError::NotFound(id)));
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Err(e.into()));
-                        }
-                    }
-                }
-            }
+            Msg::Watch(id, reply) => self.watch(id, reply),
             Msg::Fed {
                 run,
                 items,
@@ -578,6 +598,8 @@ impl Driver {
             } => self.fed(&run, items, done, error),
             Msg::RunFinished { run, outcome } => self.run_finished(&run, outcome),
             Msg::Apply(exec, event) => self.apply(&exec, event),
+            Msg::Signal(token, signal, reply) => self.task_signal(&token, signal, reply),
+            Msg::Publish(flows) => self.flows.extend(flows),
             Msg::Redrive(id, reply) => {
                 let result = self.redrive(&id);
                 let _ = reply.send(result);
@@ -593,6 +615,29 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Msg::Shutdown => {}
+        }
+    }
+
+    /// Tells `reply` how the execution ends, whichever process drives it.
+    fn watch(&mut self, id: String, reply: WatchReply) {
+        if self.live.contains_key(&id) {
+            self.watchers.entry(id).or_default().push(reply);
+            return;
+        }
+        match self.store.execution(&id) {
+            Ok(Some(rec)) if rec.state.status == Status::Running => {
+                // Another process drives it: housekeeping reads how it ended.
+                self.watchers.entry(id).or_default().push(reply);
+            }
+            Ok(Some(rec)) => {
+                let _ = reply.send(Ok(outcome_of(&rec)));
+            }
+            Ok(None) => {
+                let _ = reply.send(Err(EngineError::NotFound(id)));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
         }
     }
 
@@ -889,6 +934,7 @@ impl Driver {
             }
         }
         self.answer_starts(&report.lost);
+        self.signals_committed();
         true
     }
 
@@ -930,6 +976,14 @@ impl Driver {
                     let _ = self
                         .tx
                         .send(Msg::Apply(exec, Event::Continue { path, token }));
+                }
+                Command::Invoke {
+                    path,
+                    token,
+                    request,
+                } if children::starts_child(&request) => {
+                    self.stats.invocations.fetch_add(1, Ordering::Relaxed);
+                    self.start_child_flow(&exec, path, token, request);
                 }
                 Command::Invoke {
                     path,

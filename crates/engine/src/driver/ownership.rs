@@ -215,6 +215,7 @@ impl Driver {
         self.claim();
         self.pursue_stops();
         self.take_stop_requests();
+        self.take_signals();
         let remote: Vec<String> = self
             .watchers
             .keys()

@@ -108,6 +108,9 @@ impl Driver {
             .collect();
         // Children first, so that their items are recorded before the root stops.
         family.sort_by_key(|id| id == root);
+        for id in &family {
+            self.stop_children(id);
+        }
         for (id, run) in self.runs.iter_mut() {
             if family.contains(&run.state.record.execution)
                 && run.state.apply(RunEvent::Stop).changed

@@ -21,6 +21,7 @@ mod states;
 #[cfg(test)]
 mod tests;
 
+use crate::callback::TaskSignal;
 use crate::effects::{Command, Effects, HistoryEvent};
 use crate::invoke::TaskError;
 use crate::map_run::ScopeStep;
@@ -29,7 +30,7 @@ use crate::run_info::RunInfo;
 use serde_json::{Map, Value, json};
 use sluice_jsonata::{Ambient, mix64, text_seed};
 use sluice_lang::dataflow::Failure;
-use sluice_lang::ir::{Definition, Scope, State, StateKind};
+use sluice_lang::ir::{Definition, Io, Scope, State, StateKind};
 use std::cell::Cell;
 
 /// Something that happened to an execution.
@@ -59,6 +60,15 @@ pub enum Event {
         path: Vec<u32>,
         /// Pause token.
         token: u64,
+    },
+    /// A worker reported on a `.waitForTaskToken` Task (see [`crate::callback`]).
+    Callback {
+        /// Frame path.
+        path: Vec<u32>,
+        /// Attempt token.
+        token: u64,
+        /// The outcome, or a heartbeat.
+        signal: TaskSignal,
     },
 }
 
@@ -100,7 +110,7 @@ pub fn apply(
         return fx;
     };
     let mut cx = Cx::new(info, execution_input, st, &mut fx, now_ms);
-    let progress = match event {
+    let (path, delivery) = match event {
         Event::ExecutionTimeout => {
             time_out(cx, st, root);
             return fx;
@@ -109,31 +119,16 @@ pub fn apply(
             path,
             token,
             outcome,
-        } => deliver(
-            &mut cx,
-            &def.root,
-            &mut root,
-            &[],
-            &path,
-            Delivery::Task(token, outcome),
-        ),
-        Event::TimerFired { path, token } => deliver(
-            &mut cx,
-            &def.root,
-            &mut root,
-            &[],
-            &path,
-            Delivery::Timer(token),
-        ),
-        Event::Continue { path, token } => deliver(
-            &mut cx,
-            &def.root,
-            &mut root,
-            &[],
-            &path,
-            Delivery::Continue(token),
-        ),
+        } => (path, Delivery::Task(token, outcome)),
+        Event::TimerFired { path, token } => (path, Delivery::Timer(token)),
+        Event::Continue { path, token } => (path, Delivery::Continue(token)),
+        Event::Callback {
+            path,
+            token,
+            signal,
+        } => (path, Delivery::Callback(token, signal)),
     };
+    let progress = deliver(&mut cx, &def.root, &mut root, &[], &path, delivery);
     finish(cx, st, root, progress);
     fx
 }
@@ -157,12 +152,23 @@ fn collect_pending(frame: &Frame, path: &mut Vec<u32>, out: &mut Vec<Command>) {
             token,
             request,
             deadline_ms,
+            callback,
         } => {
-            out.push(Command::Invoke {
-                path: path.clone(),
-                token: *token,
-                request: request.clone(),
-            });
+            // A callback Task's call is made again unless it returned: its worker has the token.
+            if !callback.as_ref().is_some_and(|cb| cb.submitted) {
+                out.push(Command::Invoke {
+                    path: path.clone(),
+                    token: *token,
+                    request: request.clone(),
+                });
+            }
+            if let Some((beat, due_ms)) = callback.as_ref().and_then(|cb| cb.heartbeat) {
+                out.push(Command::Timer {
+                    path: path.clone(),
+                    token: beat,
+                    due_ms,
+                });
+            }
             if let Some(due_ms) = deadline_ms {
                 out.push(Command::Timer {
                     path: path.clone(),
@@ -286,11 +292,15 @@ struct Cx<'a> {
     scopes: Vec<ScopeStep>,
     /// Evaluation environments handed out in this call (see [`Cx::ambient`]).
     ambients: Cell<u64>,
+    /// The task token of the callback Task whose input is being built (`$$.Task.Token`).
+    task_token: Option<String>,
 }
 
 /// The first word of the salt of a retry's jitter (see [`Cx::random_bits`]); event ids, the
 /// first word for JSONata evaluations, start at 1.
 const JITTER: u64 = 0;
+/// The first word of the salt of a task token's random part: above every event id.
+const CALLBACK: u64 = u64::MAX;
 
 impl<'a> Cx<'a> {
     /// A transition of `st` at `now_ms`, recording into `fx`.
@@ -310,6 +320,7 @@ impl<'a> Cx<'a> {
             path: Vec::new(),
             scopes: Vec::new(),
             ambients: Cell::new(0),
+            task_token: None,
         }
     }
 
@@ -425,6 +436,14 @@ impl<'a> Cx<'a> {
             current["RetryCount"] = json!(retry_count);
         }
         m.insert("State".into(), current);
+        if let Some(token) = &self.task_token {
+            // FDL names it `$Context.Current.TaskToken`.
+            let (key, value) = match state.io {
+                Io::Fdl { .. } => ("Current", json!({ "TaskToken": token })),
+                _ => ("Task", json!({ "Token": token })),
+            };
+            m.insert(key.into(), value);
+        }
         Value::Object(m)
     }
 }
@@ -442,6 +461,7 @@ enum Delivery {
     Task(u64, TaskOutcome),
     Timer(u64),
     Continue(u64),
+    Callback(u64, TaskSignal),
 }
 
 /// Walks down `path` and hands the delivery to the frame there, then lets each frame on the way
@@ -455,52 +475,7 @@ fn deliver(
     delivery: Delivery,
 ) -> Progress {
     let Some((&index, rest)) = path.split_first() else {
-        let accepted = match (&frame.step, delivery) {
-            (Step::Task { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
-                frame.step = Step::TaskDone(outcome);
-                true
-            }
-            (Step::MapRun { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
-                if let Step::MapRun { token, spec } =
-                    std::mem::replace(&mut frame.step, Step::Ready)
-                {
-                    frame.step = Step::MapRunDone {
-                        token,
-                        spec,
-                        outcome,
-                    };
-                }
-                true
-            }
-            (
-                Step::Timer {
-                    token, wait_state, ..
-                },
-                Delivery::Timer(t),
-            ) if *token == t => {
-                frame.step = Step::TimerFired {
-                    wait_state: *wait_state,
-                };
-                true
-            }
-            (
-                Step::Task {
-                    token,
-                    deadline_ms: Some(_),
-                    ..
-                },
-                Delivery::Timer(t),
-            ) if *token == t => {
-                let TaskError { error, cause } = TaskError::timeout();
-                frame.step = Step::TaskDone(TaskOutcome::Err { error, cause });
-                true
-            }
-            (Step::Paused { token }, Delivery::Continue(t)) if *token == t => {
-                frame.step = Step::Ready;
-                true
-            }
-            _ => false,
-        };
+        let accepted = accept(cx, frame, delivery);
         return if accepted {
             run(cx, scope, frame, outer)
         } else {
@@ -532,6 +507,105 @@ fn deliver(
             fanout::child_done(cx, state, fan, index, result);
             run(cx, scope, frame, outer)
         }
+    }
+}
+
+/// Hands a delivery to the frame it is addressed to; returns whether the frame can go on.
+/// Outcomes for an attempt, timer or pause the frame no longer waits for are dropped.
+fn accept(cx: &mut Cx, frame: &mut Frame, delivery: Delivery) -> bool {
+    match (&mut frame.step, delivery) {
+        (
+            Step::Task {
+                token,
+                callback: Some(cb),
+                ..
+            },
+            Delivery::Task(t, outcome),
+        ) if *token == t => match outcome {
+            // The call that handed the token out returned: the Task waits for its callback.
+            TaskOutcome::Ok(_) => {
+                cb.submitted = true;
+                false
+            }
+            failed => {
+                frame.step = Step::TaskDone(failed);
+                true
+            }
+        },
+        (Step::Task { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
+            frame.step = Step::TaskDone(outcome);
+            true
+        }
+        (
+            Step::Task {
+                token,
+                callback: Some(_),
+                ..
+            },
+            Delivery::Callback(t, TaskSignal::Outcome(outcome)),
+        ) if *token == t => {
+            frame.step = Step::TaskDone(outcome);
+            true
+        }
+        (
+            Step::Task {
+                token,
+                callback: Some(cb),
+                ..
+            },
+            Delivery::Callback(t, TaskSignal::Heartbeat),
+        ) if *token == t => {
+            if let Some(secs) = cb.heartbeat_seconds {
+                cb.heartbeat = Some(states::heartbeat_timer(cx, secs));
+            }
+            false
+        }
+        (Step::MapRun { token, .. }, Delivery::Task(t, outcome)) if *token == t => {
+            if let Step::MapRun { token, spec } = std::mem::replace(&mut frame.step, Step::Ready) {
+                frame.step = Step::MapRunDone {
+                    token,
+                    spec,
+                    outcome,
+                };
+            }
+            true
+        }
+        (
+            Step::Timer {
+                token, wait_state, ..
+            },
+            Delivery::Timer(t),
+        ) if *token == t => {
+            frame.step = Step::TimerFired {
+                wait_state: *wait_state,
+            };
+            true
+        }
+        (
+            Step::Task {
+                token,
+                deadline_ms,
+                callback,
+                ..
+            },
+            Delivery::Timer(t),
+        ) if (*token == t && deadline_ms.is_some())
+            || callback
+                .as_ref()
+                .and_then(|cb| cb.heartbeat)
+                .is_some_and(|(beat, _)| beat == t) =>
+        {
+            // The attempt ran past its `TimeoutSeconds`, or its worker fell silent for longer
+            // than `HeartbeatSeconds`: both are `States.Timeout`.
+            let TaskError { error, cause } = TaskError::timeout();
+            frame.step = Step::TaskDone(TaskOutcome::Err { error, cause });
+            true
+        }
+        (Step::Paused { token }, Delivery::Continue(t)) if *token == t => {
+            frame.step = Step::Ready;
+            true
+        }
+        _ => false,
     }
 }
 

@@ -2,10 +2,11 @@
 
 use super::delay::{self, MAX_DELAY_SECONDS};
 use super::io::{self, Eval};
-use super::{Cx, Flow, fanout};
+use super::{CALLBACK, Cx, Flow, fanout};
+use crate::callback::TaskToken;
 use crate::effects::Command;
 use crate::invoke::{self, InvokeRequest, TaskError};
-use crate::model::{Frame, Step, TaskOutcome};
+use crate::model::{Callback, Frame, Step, TaskOutcome};
 use serde_json::{Map, Value};
 use sluice_lang::dataflow::{self, Failure, FdlVars};
 use sluice_lang::ir::{Field, Io, State, StateKind, Transition, WaitSpec};
@@ -142,20 +143,43 @@ fn start(
             Ok(Flow::Block)
         }
         StateKind::Task(spec) => {
+            // A callback Task's token is known before its input is built (`$$.Task.Token`).
+            let mut callback = invoke::waits_for_token(&spec.resource).then(|| {
+                let attempt = cx.token();
+                let nonce = cx.random_bits([CALLBACK, attempt]);
+                cx.task_token = Some(
+                    TaskToken {
+                        execution: cx.info.execution_name.clone(),
+                        path: cx.path.clone(),
+                        attempt,
+                        nonce,
+                    }
+                    .encode(),
+                );
+                (attempt, nonce)
+            });
             let ev = Eval::new(cx, state, frame, outer);
-            let effective = io::effective_input(state, &frame.input, &ev, &cx.st.globals)?;
+            let effective = io::effective_input(state, &frame.input, &ev, &cx.st.globals);
             let timeout = match &spec.timeout {
-                Some(f) => Some(positive_seconds(f, "TimeoutSeconds", &frame.input, &ev)?),
+                Some(f) => Some(positive_seconds(f, "TimeoutSeconds", &frame.input, &ev)),
                 None => None,
             };
-            if let Some(f) = &spec.heartbeat {
-                positive_seconds(f, "HeartbeatSeconds", &frame.input, &ev)?;
-            }
+            let heartbeat = match &spec.heartbeat {
+                Some(f) => Some(positive_seconds(f, "HeartbeatSeconds", &frame.input, &ev)),
+                None => None,
+            };
             drop(ev);
+            cx.task_token = None;
+            let effective = effective?;
+            let timeout = timeout.transpose()?;
+            let heartbeat = heartbeat.transpose()?;
             let (target, payload) =
                 invoke::resolve(&spec.resource, &effective).map_err(Failure::runtime)?;
             let retry: u32 = frame.retries.iter().sum();
-            let token = cx.token();
+            let token = match callback {
+                Some((attempt, _)) => attempt,
+                None => cx.token(),
+            };
             let request = InvokeRequest {
                 idempotency_key: format!(
                     "{}/{}/{}#{}",
@@ -187,15 +211,34 @@ fn start(
                     due_ms,
                 });
             }
+            let callback = callback.take().map(|(_, nonce)| Callback {
+                nonce,
+                submitted: false,
+                heartbeat_seconds: heartbeat,
+                heartbeat: heartbeat.map(|secs| heartbeat_timer(cx, secs)),
+            });
             frame.step = Step::Task {
                 token,
                 request,
                 deadline_ms,
+                callback,
             };
             Ok(Flow::Block)
         }
         StateKind::Parallel { .. } | StateKind::Map(_) => fanout::begin(cx, state, frame, outer),
     }
+}
+
+/// Arms a callback Task's heartbeat timer, `secs` from now, and returns its token and due time.
+pub(super) fn heartbeat_timer(cx: &mut Cx, secs: u64) -> (u64, i64) {
+    let token = cx.token();
+    let due_ms = delay::after_whole(cx.now_ms, secs);
+    cx.fx.commands.push(Command::Timer {
+        path: cx.path.clone(),
+        token,
+        due_ms,
+    });
+    (token, due_ms)
 }
 
 fn path_text(path: &[u32]) -> String {

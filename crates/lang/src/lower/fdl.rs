@@ -33,12 +33,22 @@ fn scope(obj: &Map<String, Value>, at: &str) -> Result<Scope, LowerError> {
     Ok(Scope::new(start_at, states))
 }
 
+/// A Task's `Action`, with the ASL suffix of its `TaskMode`: `WaitForCustomCallback` waits for
+/// a callback with the task token (`.waitForTaskToken`).
+fn task_resource(obj: &Map<String, Value>, at: &str) -> Result<String, LowerError> {
+    let action = str_field(obj, "Action", at)?;
+    Ok(match obj.get("TaskMode").and_then(Value::as_str) {
+        Some("WaitForCustomCallback") => format!("{action}.waitForTaskToken"),
+        _ => action.to_string(),
+    })
+}
+
 fn state(obj: &Map<String, Value>, at: &str) -> Result<State, LowerError> {
     let name = str_field(obj, "Name", at)?.to_string();
     let kind = match str_field(obj, "Type", at)? {
         "Pass" => StateKind::Pass { result: None },
         "Task" => StateKind::Task(Box::new(TaskSpec {
-            resource: str_field(obj, "Action", at)?.to_string(),
+            resource: task_resource(obj, at)?,
             timeout: obj.get("Timeout").map(|t| match t {
                 Value::String(s) => {
                     Field::Literal(s.parse::<u64>().map(Value::from).unwrap_or(Value::Null))

@@ -20,11 +20,12 @@ pub(crate) mod connection;
 
 use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
-    SCOPE_VALUE_COLUMNS, STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, definition_id, from_json, signed,
-    to_json,
+    SCOPE_VALUE_COLUMNS, SIGNAL_COLUMNS, STOP_REQUEST_COLUMNS, SUMMARY_COLUMNS, definition_id,
+    from_json, signed, to_json,
 };
 use crate::migrations::{self, POSTGRES};
 use connection::{Connection, Target, Worker, classify};
+use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
@@ -620,6 +621,36 @@ impl Store for PostgresStore {
             Params::default().with(owner.to_string()),
             codec::stop_request,
         )
+    }
+
+    fn put_signal(&self, execution: &str, signal: &StoredSignal) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO task_signals (execution_id, signal) VALUES ($1, $2)",
+            Params::default()
+                .with(execution.to_string())
+                .with(to_json(signal)?),
+        )?;
+        Ok(())
+    }
+
+    fn signals(&self, owner: &str) -> Result<Vec<(u64, String, StoredSignal)>, StoreError> {
+        self.rows(
+            format!(
+                "SELECT {SIGNAL_COLUMNS} FROM task_signals s JOIN executions e ON e.id = s.execution_id
+                 WHERE e.owner = $1 AND e.status = 'RUNNING' ORDER BY s.seq"
+            ),
+            Params::default().with(owner.to_string()),
+            codec::signal,
+        )
+    }
+
+    fn drop_signals(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        let seqs: Vec<i64> = seqs.iter().map(|&s| s as i64).collect();
+        self.execute(
+            "DELETE FROM task_signals WHERE seq = ANY($1)",
+            Params::default().with(seqs),
+        )?;
+        Ok(())
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

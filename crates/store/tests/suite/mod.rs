@@ -2,9 +2,10 @@
 
 use crate::backend::Backend;
 use serde_json::{Value, json};
+use sluice_engine::callback::{StoredSignal, TaskSignal};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::map_run::{ItemSource, MapRunSpec};
-use sluice_engine::model::{ExecutionState, Fanout, Frame, Status, Step};
+use sluice_engine::model::{ExecutionState, Fanout, Frame, Status, Step, TaskOutcome};
 use sluice_engine::run_info::{ParentRun, RunInfo};
 use sluice_engine::scopes::{Persisted, externalize};
 use sluice_engine::store::{
@@ -856,6 +857,50 @@ pub fn stop_requests_reach_the_owner_and_end_with_the_execution(b: &Backend) {
             .is_empty()
     );
     assert!(store.stop_requests("a").unwrap().is_empty());
+}
+
+/// Task callbacks kept for an execution reach its owner only, in order, while it runs, and are
+/// gone once dropped.
+pub fn task_signals_reach_the_owner_in_order_until_dropped(b: &Backend) {
+    let store = b.open();
+    let f = flows(&*store);
+    seed(
+        &*store,
+        &[
+            root("r1", &f.a, 1),
+            root("r2", &f.a, 2),
+            finished(root("done", &f.a, 0), Status::Succeeded),
+        ],
+    );
+    let claimed = claim(&*store, "a", 5000, 1000, &f.just_a, 1);
+    assert_eq!(ids(&claimed), ["r1"]);
+    let signal = |attempt: u64, signal: TaskSignal| StoredSignal {
+        path: vec![0, attempt as u32],
+        attempt,
+        signal,
+    };
+    let success = signal(3, TaskSignal::Outcome(TaskOutcome::Ok(json!({"n": 1}))));
+    let beat = signal(4, TaskSignal::Heartbeat);
+    let failure = signal(
+        5,
+        TaskSignal::Outcome(TaskOutcome::Err {
+            error: "E".into(),
+            cause: "c".into(),
+        }),
+    );
+    store.put_signal("r1", &success).unwrap();
+    store.put_signal("r2", &beat).unwrap();
+    store.put_signal("r1", &failure).unwrap();
+    store.put_signal("done", &beat).unwrap();
+    let kept = store.signals("a").unwrap();
+    let of_a: Vec<(&str, &StoredSignal)> = kept.iter().map(|(_, e, s)| (e.as_str(), s)).collect();
+    assert_eq!(of_a, [("r1", &success), ("r1", &failure)]);
+    assert!(kept[0].0 < kept[1].0, "oldest first");
+    assert!(store.signals("b").unwrap().is_empty(), "b holds nothing");
+    store.drop_signals(&[kept[0].0]).unwrap();
+    let left: Vec<u64> = store.signals("a").unwrap().iter().map(|k| k.0).collect();
+    assert_eq!(left, [kept[1].0]);
+    store.drop_signals(&[]).unwrap();
 }
 
 /// A Map's values are written as rows beside the state, which comes back complete; a value
