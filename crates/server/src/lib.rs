@@ -4,6 +4,7 @@
 //! named by the `X-Amz-Target: AWSStepFunctions.<Op>` header and the body is JSON, so that AWS's
 //! clients drive the node with `endpoint_url`. See [`sfn`] for the operations.
 
+pub mod auth;
 pub mod callbacks;
 pub mod sfn;
 
