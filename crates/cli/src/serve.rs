@@ -2,9 +2,13 @@
 //! clients.
 
 use crate::app::{App, project_key};
+use crate::invoker::ServedFunctions;
 use crate::project::{self, Project};
 use anyhow::{Context, bail};
 use sluice_engine::EngineOptions;
+use sluice_functions::FunctionPool;
+use sluice_server::lambda::Functions;
+use sluice_server::machines::StateMachines;
 use sluice_server::{ServedFlow, ServerState};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -41,16 +45,22 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCod
     };
     let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
     let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project)?;
-    let result = serve_until_signal(&app, &project, args.listen);
+    let result = serve_until_signal(&app, &pool, &project, args.listen);
     app.engine.shutdown();
     app.runtime.block_on(pool.shutdown());
     result.map(|()| ExitCode::SUCCESS)
 }
 
 /// Claims the project's executions and answers requests on `listen` until a signal comes.
-fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve_until_signal(
+    app: &App,
+    pool: &FunctionPool,
+    project: &Project,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
     app.serve(Some(project))?;
     let key = project_key(project);
+    let since_ms = chrono::Utc::now().timestamp_millis();
     let mut flows = BTreeMap::new();
     for flow in &project.flows {
         let definition_id =
@@ -60,14 +70,22 @@ fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyho
             definition_id,
             source: flow.source.clone(),
             definition: flow.definition.clone(),
+            created_ms: since_ms,
+            from_project: true,
         };
         flows.insert(flow.name.clone(), served);
     }
+    let functions = app.functions.as_ref().map(|invoker| {
+        let names = project.functions.iter().map(|f| f.name.clone()).collect();
+        let host = ServedFunctions::new(invoker.clone(), pool.clone(), names);
+        Functions::new(Arc::new(host))
+    });
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
-        flows: Arc::new(flows),
-        since_ms: chrono::Utc::now().timestamp_millis(),
+        flows: StateMachines::new(flows),
+        project_key: Some(key),
+        functions,
     };
     app.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -77,7 +95,7 @@ fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyho
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         eprintln!(
-            "sluice: serving {} on http://{addr} (Step Functions: AWS_ENDPOINT_URL_SFN=http://{addr})",
+            "sluice: serving {} on http://{addr} (Step Functions and Lambda: AWS_ENDPOINT_URL=http://{addr})",
             project.dir.display()
         );
         let stop = async move {
