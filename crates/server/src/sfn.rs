@@ -345,11 +345,11 @@ fn event_token(request: &Value) -> Result<Option<u64>, ApiError> {
 
 async fn execution_history(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
     let arn = required(request, "executionArn")?;
-    let e = execution_of(state, arn).await?;
     let limit = page_size(request)?;
     let token = event_token(request)?;
     let reverse = boolean(request, "reverseOrder")?.unwrap_or(false);
     let include_data = boolean(request, "includeExecutionData")?.unwrap_or(true);
+    let e = execution_of(state, arn).await?;
     let id = e.id.clone();
     let (events, next) = if reverse {
         // Events below the token (or all), newest first.
