@@ -45,19 +45,35 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCod
     };
     let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
     let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project)?;
-    let result = serve_until_signal(&app, &pool, &project, args.listen);
+    let node = Node {
+        app: &app,
+        pool: &pool,
+        project: &project,
+        state_machines_file: data_dir.join(STATE_MACHINES_FILE),
+    };
+    let result = serve_until_signal(&node, args.listen);
     app.engine.shutdown();
     app.runtime.block_on(pool.shutdown());
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// The file in the data directory that keeps the state machines created through the API.
+const STATE_MACHINES_FILE: &str = "state-machines.json";
+
+/// What a node serves.
+struct Node<'a> {
+    app: &'a App,
+    pool: &'a FunctionPool,
+    project: &'a Project,
+    /// Where the state machines created through the API are kept.
+    state_machines_file: PathBuf,
+}
+
 /// Claims the project's executions and answers requests on `listen` until a signal comes.
-fn serve_until_signal(
-    app: &App,
-    pool: &FunctionPool,
-    project: &Project,
-    listen: SocketAddr,
-) -> anyhow::Result<()> {
+fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
+    let Node {
+        app, pool, project, ..
+    } = *node;
     app.serve(Some(project))?;
     let key = project_key(project);
     let since_ms = chrono::Utc::now().timestamp_millis();
@@ -80,10 +96,16 @@ fn serve_until_signal(
         let host = ServedFunctions::new(invoker.clone(), pool.clone(), names);
         Functions::new(Arc::new(host))
     });
+    let saved = node.state_machines_file.clone();
+    let (machines, warnings) =
+        StateMachines::kept_in(flows, saved, app.store.as_ref()).map_err(anyhow::Error::msg)?;
+    for warning in warnings {
+        eprintln!("sluice: {warning}");
+    }
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
-        flows: StateMachines::new(flows),
+        flows: machines,
         project_key: Some(key),
         functions,
     };

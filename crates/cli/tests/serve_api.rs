@@ -161,6 +161,25 @@ fn state_machines_are_created_updated_and_deleted() {
             .unwrap()
             .clone()
     );
+    let fdl_created = server.ok(
+        "DescribeStateMachine",
+        json!({"stateMachineArn": machine("fdl")}),
+    );
+
+    // The next process serves the API's state machines again.
+    drop(server);
+    let server = serve_fixture(tmp.path());
+    let again = server.ok(
+        "DescribeStateMachine",
+        json!({"stateMachineArn": machine("fdl")}),
+    );
+    assert_eq!(again, fdl_created);
+    run(&server, &machine("fdl"), json!({"k": 2}));
+    let (_, error) = server.call(
+        "DescribeStateMachine",
+        json!({"stateMachineArn": machine("made")}),
+    );
+    assert_eq!(error["__type"], "StateMachineDoesNotExist");
 }
 
 #[test]

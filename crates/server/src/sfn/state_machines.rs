@@ -3,8 +3,8 @@
 //!
 //! A definition given in a request (ASL JSON, or CloudFlow FDL YAML) is compiled as the
 //! project's flow files are, stored under the project's key, and served by the engine: its
-//! executions resume after a restart like the project's. The name it is served under is kept in
-//! memory: after a restart only the project's flows are state machines again.
+//! executions resume after a restart like the project's. The name it is served under is kept
+//! in the node's state machines file, when it has one (see [`crate::machines`]).
 
 use super::{
     execution_of, flow_of, machine_name, no_machine, read, required, run_info, seconds, string,
@@ -120,6 +120,7 @@ pub(super) async fn create(state: &ServerState, request: &Value) -> Result<Value
                 crate::machines::MAX_STATE_MACHINES
             ),
         )),
+        Err(AddError::Unsaved(why)) => Err(ApiError::internal(why)),
     }
 }
 
@@ -134,7 +135,11 @@ pub(super) async fn update(state: &ServerState, request: &Value) -> Result<Value
     if let Some(source) = string(request, "definition")? {
         let definition = compile(&name, source).map_err(|ds| invalid_definition(&ds))?;
         let flow = store_and_serve(state, &name, source, definition, served.created_ms).await?;
-        if state.flows.replace(&name, flow).is_none() {
+        let replaced = state
+            .flows
+            .replace(&name, flow)
+            .map_err(ApiError::internal)?;
+        if replaced.is_none() {
             return Err(no_machine(arn));
         }
     }
@@ -149,7 +154,7 @@ pub(super) fn delete(state: &ServerState, request: &Value) -> Result<Value, ApiE
     if state.flows.get(&name).is_some_and(|f| f.from_project) {
         return Err(project_flow(&name));
     }
-    state.flows.remove(&name);
+    state.flows.remove(&name).map_err(ApiError::internal)?;
     Ok(json!({}))
 }
 
