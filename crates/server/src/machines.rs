@@ -82,6 +82,19 @@ impl StateMachines {
         map.get(name).cloned()
     }
 
+    /// How many state machines are served.
+    pub fn len(&self) -> usize {
+        self.by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether none is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every state machine, by name.
     pub fn list(&self) -> Vec<(String, ServedFlow)> {
         let map = self.by_name.read().unwrap_or_else(PoisonError::into_inner);

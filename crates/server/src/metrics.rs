@@ -122,7 +122,7 @@ pub async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
         name: "sluice_state_machines",
         help: "State machines served.",
         kind: "gauge",
-        samples: vec![(Vec::new(), state.flows.list().len() as u64)],
+        samples: vec![(Vec::new(), state.flows.len() as u64)],
     });
     if let Some(functions) = &state.functions {
         all.push(Metric::counter(
