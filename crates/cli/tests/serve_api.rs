@@ -215,10 +215,23 @@ fn the_lambda_api_calls_project_functions() {
     assert_eq!(failed.json()["errorType"], "ValueError");
     assert_eq!(failed.json()["errorMessage"], "no greeting for Bo");
 
-    assert_eq!(
-        invoke("greet", &[("X-Amz-Invocation-Type", "Event")], "{}").status,
-        202
+    // An Event invocation answers at once and runs in the background: its output reaches the
+    // function's log.
+    let queued = invoke(
+        "greet",
+        &[("X-Amz-Invocation-Type", "Event")],
+        r#"{"name": "Eve"}"#,
     );
+    assert_eq!(queued.status, 202);
+    let log = tmp.path().join("data/logs/greet.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("greeting Eve")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Event call in {log:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(
         invoke("greet", &[("X-Amz-Invocation-Type", "DryRun")], "{}").status,
         204
