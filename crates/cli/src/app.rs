@@ -97,6 +97,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The engine.
     pub engine: Engine,
+    /// The recording invoker of the project's functions, when started with a project.
+    pub functions: Option<Arc<RecordingInvoker>>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -162,15 +164,15 @@ impl App {
         let runtime = runtime()?;
         let storage = project.open_storage()?;
         let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
-        let functions = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
+        let recorder = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
         let functions = Arc::new(BuiltinFunctions::new(
             storage.clone(),
             project.builtins.clone(),
-            functions,
+            recorder.clone(),
         ));
         let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
-        let app = Self::start_on(
+        let mut app = Self::start_on(
             runtime,
             data_dir,
             project.state.as_ref(),
@@ -178,6 +180,7 @@ impl App {
             invoker,
             items,
         )?;
+        app.functions = Some(recorder);
         Ok((app, pool))
     }
 
@@ -218,6 +221,7 @@ impl App {
             runtime,
             store,
             engine,
+            functions: None,
         })
     }
 }

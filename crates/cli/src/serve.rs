@@ -2,9 +2,14 @@
 //! clients.
 
 use crate::app::{App, project_key};
+use crate::invoker::ServedFunctions;
 use crate::project::{self, Project};
 use anyhow::{Context, bail};
 use sluice_engine::EngineOptions;
+use sluice_functions::FunctionPool;
+use sluice_server::auth::Credentials;
+use sluice_server::lambda::Functions;
+use sluice_server::machines::StateMachines;
 use sluice_server::{ServedFlow, ServerState};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,20 +23,43 @@ use tokio::signal::unix::{SignalKind, signal};
 pub struct ServeArgs {
     /// The project directory with `sluice.yaml`.
     pub project: PathBuf,
-    /// The address to listen on (loopback only for now; port 0 picks a free port).
+    /// The address to listen on (port 0 picks a free port). Beyond loopback, `--access-keys`
+    /// and `--token` are required.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
+    /// Access keys the AWS-compatible endpoints accept, checked with Signature Version 4:
+    /// `ID:SECRET[,ID:SECRET...]`.
+    #[arg(long, env = "SLUICE_ACCESS_KEYS", hide_env_values = true)]
+    pub access_keys: Option<String>,
+    /// The bearer token of `/metrics` and `/v1`.
+    #[arg(long, env = "SLUICE_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl ServeArgs {
+    /// The credentials requests are checked against; refused when the node listens beyond
+    /// loopback without both kinds.
+    fn credentials(&self) -> anyhow::Result<Credentials> {
+        let access_keys = match &self.access_keys {
+            Some(text) => Credentials::parse_access_keys(text)
+                .map_err(|e| anyhow::anyhow!("--access-keys: {e}"))?,
+            None => Default::default(),
+        };
+        let token = self.token.clone().filter(|t| !t.is_empty());
+        if !self.listen.ip().is_loopback() && (access_keys.is_empty() || token.is_none()) {
+            bail!(
+                "--listen {}: beyond loopback, requests must be authenticated: give --access-keys ID:SECRET (or SLUICE_ACCESS_KEYS) for the AWS-compatible endpoints and --token TOKEN (or SLUICE_API_TOKEN) for /metrics and /v1",
+                self.listen
+            );
+        }
+        Ok(Credentials { access_keys, token })
+    }
 }
 
 /// Serves the project until SIGINT or SIGTERM, then stops the engine (releasing its executions
 /// to other processes) and the functions.
 pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if !args.listen.ip().is_loopback() {
-        bail!(
-            "--listen {}: only loopback addresses (127.0.0.1, ::1) can be served, as requests are not authenticated yet",
-            args.listen
-        );
-    }
+    let credentials = args.credentials()?;
     let project = match project::load(&args.project) {
         Ok(p) => p,
         Err(ds) => {
@@ -41,16 +69,41 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCod
     };
     let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
     let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project)?;
-    let result = serve_until_signal(&app, &project, args.listen);
+    let node = Node {
+        app: &app,
+        pool: &pool,
+        project: &project,
+        state_machines_file: data_dir.join(STATE_MACHINES_FILE),
+        credentials,
+    };
+    let result = serve_until_signal(&node, args.listen);
     app.engine.shutdown();
     app.runtime.block_on(pool.shutdown());
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// The file in the data directory that keeps the state machines created through the API.
+const STATE_MACHINES_FILE: &str = "state-machines.json";
+
+/// What a node serves.
+struct Node<'a> {
+    app: &'a App,
+    pool: &'a FunctionPool,
+    project: &'a Project,
+    /// Where the state machines created through the API are kept.
+    state_machines_file: PathBuf,
+    /// Who may call.
+    credentials: Credentials,
+}
+
 /// Claims the project's executions and answers requests on `listen` until a signal comes.
-fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
+    let Node {
+        app, pool, project, ..
+    } = *node;
     app.serve(Some(project))?;
     let key = project_key(project);
+    let since_ms = chrono::Utc::now().timestamp_millis();
     let mut flows = BTreeMap::new();
     for flow in &project.flows {
         let definition_id =
@@ -60,14 +113,35 @@ fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyho
             definition_id,
             source: flow.source.clone(),
             definition: flow.definition.clone(),
+            created_ms: since_ms,
+            from_project: true,
         };
         flows.insert(flow.name.clone(), served);
     }
+    let functions = app.functions.as_ref().map(|invoker| {
+        let names = project.functions.iter().map(|f| f.name.clone()).collect();
+        let host = ServedFunctions::new(invoker.clone(), pool.clone(), names);
+        Functions::new(Arc::new(host))
+    });
+    let saved = node.state_machines_file.clone();
+    let (machines, warnings) =
+        StateMachines::kept_in(flows, saved, app.store.as_ref()).map_err(anyhow::Error::msg)?;
+    for warning in warnings {
+        eprintln!("sluice: {warning}");
+    }
+    let published = machines.list().into_iter();
+    app.engine.publish(
+        published
+            .map(|(name, flow)| (name, flow.definition_id))
+            .collect(),
+    )?;
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
-        flows: Arc::new(flows),
-        since_ms: chrono::Utc::now().timestamp_millis(),
+        flows: machines,
+        project_key: Some(key),
+        functions,
+        credentials: Arc::new(node.credentials.clone()),
     };
     app.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -77,7 +151,7 @@ fn serve_until_signal(app: &App, project: &Project, listen: SocketAddr) -> anyho
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         eprintln!(
-            "sluice: serving {} on http://{addr} (Step Functions: AWS_ENDPOINT_URL_SFN=http://{addr})",
+            "sluice: serving {} on http://{addr} (Step Functions and Lambda: AWS_ENDPOINT_URL=http://{addr})",
             project.dir.display()
         );
         let stop = async move {

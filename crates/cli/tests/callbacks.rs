@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::node::Server;
+use common::server::Server;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -240,8 +240,7 @@ fn task_tokens_complete_fail_and_time_out_callback_tasks() {
     assert_eq!(running["status"], "RUNNING");
 
     // A restart loses nothing: the token still completes the Task.
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    drop(server);
     server = Server::start(&data, &proj);
     server.ok("SendTaskHeartbeat", json!({"taskToken": token}));
     server.ok(

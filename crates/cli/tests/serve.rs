@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::node::Server;
+use common::server::Server;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -202,5 +202,28 @@ fn refuses_to_listen_beyond_loopback() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("only loopback addresses"), "{stderr}");
+    assert!(
+        stderr.contains("beyond loopback, requests must be authenticated"),
+        "{stderr}"
+    );
+    // Access keys alone are not enough: /metrics needs its token too.
+    let out = common::sluice(&tmp.path().join("data"))
+        .arg("serve")
+        .arg(tmp.path().join("p"))
+        .args(["--listen", "0.0.0.0:0", "--access-keys", "id:secret"])
+        .env_remove("SLUICE_API_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = common::sluice(&tmp.path().join("data"))
+        .arg("serve")
+        .arg(tmp.path().join("p"))
+        .args(["--access-keys", "no-secret"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--access-keys: access key \"no-secret\""),
+        "{stderr}"
+    );
 }

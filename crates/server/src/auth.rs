@@ -4,7 +4,11 @@
 //! `/healthz` and `/readyz` stay open, for load balancers and orchestrators.
 
 use crate::ApiError;
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -122,6 +126,58 @@ impl Credentials {
         } else {
             Err(unauthorized("the bearer token is not valid"))
         }
+    }
+}
+
+/// Checks every request against the node's credentials before it reaches its route: the
+/// health probes pass, the node's own endpoints need the bearer token, the AWS-compatible ones
+/// a signature (over the body, read here within the limit of its endpoint).
+pub async fn authenticate(
+    State(state): State<crate::ServerState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let credentials = &state.credentials;
+    if !credentials.configured() {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return next.run(request).await;
+    }
+    if path == "/metrics" || path == "/v1" || path.starts_with("/v1/") {
+        return match credentials.check_bearer(request.headers()) {
+            Ok(()) => next.run(request).await,
+            Err(e) => e.into_response(),
+        };
+    }
+    let limit = if path.starts_with("/2015-03-31/") {
+        crate::lambda::MAX_PAYLOAD_BYTES
+    } else {
+        crate::MAX_REQUEST_BYTES
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "RequestTooLargeException",
+            message: format!("the request body is over the limit of {limit} bytes"),
+        }
+        .into_response();
+    };
+    let checked = credentials.check_signed(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &bytes,
+        chrono::Utc::now(),
+    );
+    match checked {
+        Ok(()) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => e.into_response(),
     }
 }
 

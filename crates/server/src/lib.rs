@@ -2,23 +2,30 @@
 //!
 //! One route, `POST /`, speaks the AWS JSON 1.0 protocol of Step Functions: the operation is
 //! named by the `X-Amz-Target: AWSStepFunctions.<Op>` header and the body is JSON, so that AWS's
-//! clients drive the node with `endpoint_url`. See [`sfn`] for the operations.
+//! clients drive the node with `endpoint_url`. See [`sfn`] for the operations. The Lambda
+//! Invoke API calls the project's functions ([`lambda`]); `/healthz`, `/readyz` and `/metrics`
+//! serve operators ([`health`], [`metrics`]).
 
 pub mod auth;
 pub mod callbacks;
+pub mod health;
+pub mod lambda;
+pub mod machines;
+pub mod metrics;
 pub mod sfn;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use machines::StateMachines;
 use serde_json::Value;
 use sluice_engine::Engine;
 use sluice_engine::store::Store;
 use sluice_lang::ir::Definition;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -37,20 +44,28 @@ pub struct ServedFlow {
     pub source: String,
     /// The compiled definition.
     pub definition: Arc<Definition>,
+    /// When it was created (or the node started serving it), epoch ms.
+    pub created_ms: i64,
+    /// Whether it is a flow of the project's `sluice.yaml`, which the API cannot change.
+    pub from_project: bool,
 }
 
-/// What the endpoints work on: the store, the engine driving the executions, and the flows
-/// served by name.
+/// What the endpoints work on: the store, the engine driving the executions, the state
+/// machines served by name and the project's functions.
 #[derive(Clone)]
 pub struct ServerState {
     /// Where executions and their histories are read.
     pub store: Arc<dyn Store>,
     /// The engine that starts and stops executions.
     pub engine: Engine,
-    /// The served flows by name.
-    pub flows: Arc<BTreeMap<String, ServedFlow>>,
-    /// When the node started serving them, epoch ms (their creation date).
-    pub since_ms: i64,
+    /// The served state machines by name.
+    pub flows: StateMachines,
+    /// The key the definitions of created state machines are stored under: the project's.
+    pub project_key: Option<String>,
+    /// The project's functions, when the Lambda Invoke API serves them.
+    pub functions: Option<lambda::Functions>,
+    /// Who may call (nobody is checked when none are configured).
+    pub credentials: Arc<auth::Credentials>,
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes, then finishes the requests
@@ -69,8 +84,27 @@ pub async fn serve(
 fn router(state: ServerState) -> Router {
     Router::new()
         .route("/", post(dispatch))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .merge(lambda::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
+}
+
+/// The answer to a path or method no route serves.
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "UnknownOperationException",
+        message: format!("no operation at {method} {}", uri.path()),
+    }
 }
 
 /// An error in the AWS shape: a status, a code such as `ExecutionDoesNotExist`, and a message.
@@ -91,6 +125,21 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             code,
             message: message.into(),
+        }
+    }
+
+    /// The error for a request body that could not be read: over the size limit (HTTP 413),
+    /// or cut short.
+    pub fn body(rejection: &BytesRejection) -> ApiError {
+        let status = rejection.status();
+        ApiError {
+            status,
+            code: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "RequestTooLargeException"
+            } else {
+                "SerializationException"
+            },
+            message: rejection.body_text(),
         }
     }
 
@@ -124,7 +173,15 @@ fn amz_json(value: &Value) -> impl IntoResponse + use<> {
 }
 
 /// Routes a request on its `X-Amz-Target` header.
-async fn dispatch(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return ApiError::body(&rejection).into_response(),
+    };
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

@@ -1,10 +1,13 @@
 //! The Step Functions operations: state machines are the served flows, executions are the
 //! store's executions of those flows.
 
+mod executions;
+mod map_runs;
+mod state_machines;
+
 use crate::{ApiError, ServedFlow, ServerState, unknown_operation};
 use serde_json::{Map, Value, json};
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::model::Status;
 use sluice_engine::payload::EXECUTION_INPUT;
 use sluice_engine::run_info::{RunInfo, validate_execution_name};
 use sluice_engine::store::{StopRequest, Store, StoredExecution};
@@ -14,19 +17,26 @@ use sluice_engine::{EngineError, StartRequest};
 const DEFAULT_PAGE: usize = 100;
 /// The most results per page.
 const MAX_PAGE: usize = 1000;
-/// How many executions `ListExecutions` looks through, newest first, for those of the state
-/// machine asked for.
-const LISTED_EXECUTIONS: usize = 10_000;
 
 /// Runs one operation on its JSON request.
 pub async fn call(state: &ServerState, operation: &str, request: Value) -> Result<Value, ApiError> {
     match operation {
         "ListStateMachines" => Ok(list_state_machines(state)),
         "DescribeStateMachine" => describe_state_machine(state, &request),
+        "CreateStateMachine" => state_machines::create(state, &request).await,
+        "UpdateStateMachine" => state_machines::update(state, &request).await,
+        "DeleteStateMachine" => state_machines::delete(state, &request),
+        "ValidateStateMachineDefinition" => state_machines::validate(&request),
+        "DescribeStateMachineForExecution" => {
+            state_machines::describe_for_execution(state, &request).await
+        }
+        "RedriveExecution" => executions::redrive(state, &request).await,
+        "DescribeMapRun" => map_runs::describe(state, &request).await,
+        "ListMapRuns" => map_runs::list(state, &request).await,
         "StartExecution" => start_execution(state, &request).await,
         "DescribeExecution" => describe_execution(state, &request).await,
         "GetExecutionHistory" => execution_history(state, &request).await,
-        "ListExecutions" => list_executions(state, &request).await,
+        "ListExecutions" => executions::list(state, &request).await,
         "StopExecution" => stop_execution(state, &request).await,
         "SendTaskSuccess" => crate::callbacks::send_task_success(state, &request).await,
         "SendTaskFailure" => crate::callbacks::send_task_failure(state, &request).await,
@@ -53,6 +63,18 @@ pub(crate) fn string<'a>(request: &'a Value, key: &str) -> Result<Option<&'a str
         Some(_) => Err(ApiError::bad(
             "SerializationException",
             format!("{key} must be a string"),
+        )),
+    }
+}
+
+/// A boolean member of the request, if present.
+fn boolean(request: &Value, key: &str) -> Result<Option<bool>, ApiError> {
+    match request.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::bad(
+            "SerializationException",
+            format!("{key} must be a boolean"),
         )),
     }
 }
@@ -96,21 +118,28 @@ fn arn_parts<'a>(arn: &'a str, kind: &str) -> Result<Vec<&'a str>, ApiError> {
     }
 }
 
-/// The served flow a state machine ARN names.
-fn flow_of<'a>(state: &'a ServerState, arn: &str) -> Result<(&'a str, &'a ServedFlow), ApiError> {
-    let missing = || {
-        ApiError::bad(
-            "StateMachineDoesNotExist",
-            format!("state machine does not exist: {arn}"),
-        )
-    };
+/// The name a state machine ARN gives.
+fn machine_name(arn: &str) -> Result<String, ApiError> {
     match arn_parts(arn, "stateMachine")?.as_slice() {
-        [name] => state
-            .flows
-            .get_key_value(*name)
-            .map(|(k, v)| (k.as_str(), v))
-            .ok_or_else(missing),
+        [name] => Ok(name.to_string()),
         _ => Err(invalid_arn(arn)),
+    }
+}
+
+/// The error for a state machine the node does not serve.
+fn no_machine(arn: &str) -> ApiError {
+    ApiError::bad(
+        "StateMachineDoesNotExist",
+        format!("state machine does not exist: {arn}"),
+    )
+}
+
+/// The served flow a state machine ARN names, with its name.
+fn flow_of(state: &ServerState, arn: &str) -> Result<(String, ServedFlow), ApiError> {
+    let name = machine_name(arn)?;
+    match state.flows.get(&name) {
+        Some(flow) => Ok((name, flow)),
+        None => Err(no_machine(arn)),
     }
 }
 
@@ -147,13 +176,14 @@ async fn execution_of(state: &ServerState, arn: &str) -> Result<StoredExecution,
 fn list_state_machines(state: &ServerState) -> Value {
     let machines: Vec<Value> = state
         .flows
-        .keys()
-        .map(|name| {
+        .list()
+        .iter()
+        .map(|(name, flow)| {
             json!({
                 "stateMachineArn": run_info(name, "").state_machine_arn(),
                 "name": name,
                 "type": "STANDARD",
-                "creationDate": seconds(state.since_ms),
+                "creationDate": seconds(flow.created_ms),
             })
         })
         .collect();
@@ -163,7 +193,7 @@ fn list_state_machines(state: &ServerState) -> Value {
 fn describe_state_machine(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
     let arn = required(request, "stateMachineArn")?;
     let (name, flow) = flow_of(state, arn)?;
-    let info = run_info(name, "");
+    let info = run_info(&name, "");
     Ok(json!({
         "stateMachineArn": arn,
         "name": name,
@@ -171,7 +201,7 @@ fn describe_state_machine(state: &ServerState, request: &Value) -> Result<Value,
         "definition": flow.source,
         "roleArn": info.role_arn,
         "type": info.state_machine_type,
-        "creationDate": seconds(state.since_ms),
+        "creationDate": seconds(flow.created_ms),
     }))
 }
 
@@ -196,7 +226,7 @@ async fn start_execution(state: &ServerState, request: &Value) -> Result<Value, 
     };
     validate_execution_name(&name).map_err(|e| ApiError::bad("InvalidName", e))?;
     let input = execution_input(request)?;
-    let info = run_info(flow_name, &name);
+    let info = run_info(&flow_name, &name);
     let execution_arn = info.execution_arn();
     let started = state
         .engine
@@ -278,12 +308,15 @@ fn details_key(kind: &str) -> String {
 }
 
 /// A history event as Step Functions shows it: `input`, `output` and a Task's `parameters` as
-/// JSON text.
-fn history_event(event: &HistoryEvent) -> Value {
+/// JSON text, the execution's data left out (with their `...Details`) when the request asks for
+/// none.
+fn history_event(event: &HistoryEvent, include_data: bool) -> Value {
+    let data = ["input", "output", "inputDetails", "outputDetails"];
     let details = match &event.details {
         Value::Object(fields) => Value::Object(
             fields
                 .iter()
+                .filter(|(k, _)| include_data || !data.contains(&k.as_str()))
                 .map(|(k, v)| match (k.as_str(), v) {
                     ("input" | "output" | "parameters", v) if !v.is_string() => {
                         (k.clone(), json!(v.to_string()))
@@ -318,10 +351,11 @@ fn event_token(request: &Value) -> Result<Option<u64>, ApiError> {
 
 async fn execution_history(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
     let arn = required(request, "executionArn")?;
-    let e = execution_of(state, arn).await?;
     let limit = page_size(request)?;
     let token = event_token(request)?;
-    let reverse = request.get("reverseOrder").and_then(Value::as_bool) == Some(true);
+    let reverse = boolean(request, "reverseOrder")?.unwrap_or(false);
+    let include_data = boolean(request, "includeExecutionData")?.unwrap_or(true);
+    let e = execution_of(state, arn).await?;
     let id = e.id.clone();
     let (events, next) = if reverse {
         // Events below the token (or all), newest first.
@@ -340,44 +374,15 @@ async fn execution_history(state: &ServerState, request: &Value) -> Result<Value
         let next = page.last().map(|h| h.id).filter(|_| more);
         (page, next)
     };
-    let mut out = json!({ "events": events.iter().map(history_event).collect::<Vec<_>>() });
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| history_event(e, include_data))
+        .collect();
+    let mut out = json!({ "events": events });
     if let Some(next) = next {
         out["nextToken"] = json!(next.to_string());
     }
     Ok(out)
-}
-
-async fn list_executions(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
-    let arn = required(request, "stateMachineArn")?;
-    let (flow_name, _) = flow_of(state, arn)?;
-    let status = match string(request, "statusFilter")? {
-        Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            ApiError::bad("ValidationException", format!("unknown statusFilter {s:?}"))
-        })?),
-        None => None,
-    };
-    let limit = page_size(request)?;
-    let rows = read(state, |s| s.list(LISTED_EXECUTIONS, false)).await?;
-    let executions: Vec<Value> = rows
-        .into_iter()
-        .filter(|r| r.flow == flow_name && status.is_none_or(|s| r.status == s))
-        .take(limit)
-        .map(|r| {
-            let info = run_info(flow_name, &r.id);
-            let mut row = json!({
-                "executionArn": info.execution_arn(),
-                "stateMachineArn": arn,
-                "name": r.id,
-                "status": r.status.as_str(),
-                "startDate": seconds(r.start_ms),
-            });
-            if let Some(stop) = r.stop_ms {
-                row["stopDate"] = seconds(stop);
-            }
-            row
-        })
-        .collect();
-    Ok(json!({ "executions": executions }))
 }
 
 async fn stop_execution(state: &ServerState, request: &Value) -> Result<Value, ApiError> {

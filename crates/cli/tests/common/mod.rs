@@ -2,7 +2,7 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
-pub mod node;
+pub mod server;
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

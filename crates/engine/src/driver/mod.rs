@@ -135,6 +135,33 @@ pub struct Stats {
     pub items_succeeded: AtomicU64,
     /// Distributed Map items that failed.
     pub items_failed: AtomicU64,
+    /// Root executions started by this process.
+    pub started: AtomicU64,
+    /// Root executions that ended `SUCCEEDED` here.
+    pub succeeded: AtomicU64,
+    /// Root executions that ended `FAILED` here.
+    pub failed: AtomicU64,
+    /// Root executions that ended `TIMED_OUT` here.
+    pub timed_out: AtomicU64,
+    /// Root executions that ended `ABORTED` here.
+    pub aborted: AtomicU64,
+    /// Root executions taken over from the store: released by, or left by, another process
+    /// (or an earlier run of this one).
+    pub claimed: AtomicU64,
+}
+
+impl Stats {
+    /// Counts a root execution that ended with `status`.
+    fn count_end(&self, status: Status) {
+        let counter = match status {
+            Status::Running => return,
+            Status::Succeeded => &self.succeeded,
+            Status::Failed => &self.failed,
+            Status::TimedOut => &self.timed_out,
+            Status::Aborted => &self.aborted,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A request to start an execution.
@@ -341,6 +368,13 @@ impl Engine {
     /// The driver's counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Whether the driver still runs (it stops on [`Engine::shutdown`] or when it fails).
+    pub fn is_running(&self) -> bool {
+        self.thread
+            .lock()
+            .is_ok_and(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
     }
 
     /// Stops the driver after its current batch and releases its leases.
@@ -927,6 +961,9 @@ impl Driver {
             };
             if finished && let Some(l) = self.live.remove(&id) {
                 self.stats.finished.fetch_add(1, Ordering::Relaxed);
+                if l.record.info.parent.is_none() {
+                    self.stats.count_end(l.record.state.status);
+                }
                 let outcome = outcome_of(&l.record);
                 for w in self.watchers.remove(&id).unwrap_or_default() {
                     let _ = w.send(Ok(outcome.clone()));
@@ -945,6 +982,7 @@ impl Driver {
             let result = if lost.contains(&id) {
                 Err(EngineError::Duplicate(id))
             } else {
+                self.stats.started.fetch_add(1, Ordering::Relaxed);
                 Ok(id)
             };
             let _ = reply.send(result);

@@ -13,6 +13,7 @@ use crate::interpreter;
 use crate::map_run::machine::RunEvent;
 use crate::scopes::Persisted;
 use crate::store::{ClaimRequest, Claimed, Lease};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Root executions claimed per store call.
@@ -97,6 +98,9 @@ impl Driver {
                         .iter()
                         .filter(|e| e.id == e.root_id)
                         .count();
+                    self.stats
+                        .claimed
+                        .fetch_add(roots as u64, Ordering::Relaxed);
                     self.adopt(claimed);
                     if roots < CLAIM_BATCH {
                         break;

@@ -1,0 +1,94 @@
+//! AWS's own Python SDK against `sluice serve`: tests/boto3/test_sfn.py drives the Step
+//! Functions and Lambda APIs of a real server serving tests/fixtures/api.
+//!
+//! The interpreter is `SLUICE_PYTHON` (`.ci/run` sets it to a virtual environment with a
+//! pinned boto3), else the repository's `.venv`, else `python3`; without boto3 the test says it
+//! skipped, or fails when `SLUICE_REQUIRE_SERVICES=1`.
+
+mod common;
+
+use common::server::Server;
+use sluice_engine::testing::skip;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// An interpreter that imports boto3, or why there is none.
+fn python_with_boto3() -> Result<PathBuf, String> {
+    let venv = common::repo().join(".venv/bin/python");
+    let candidates: Vec<PathBuf> = match std::env::var_os("SLUICE_PYTHON") {
+        Some(given) => vec![given.into()],
+        None => vec![venv, "python3".into()],
+    };
+    for python in &candidates {
+        let imports = Command::new(python)
+            .args(["-c", "import boto3"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if imports {
+            return Ok(python.clone());
+        }
+    }
+    Err(format!(
+        "no Python with boto3 among {candidates:?} (set SLUICE_PYTHON, or run .ci/run, which makes .venv)"
+    ))
+}
+
+/// Runs `script` (under tests/boto3) with boto3 against a node of tests/fixtures/api started
+/// with `args`, and returns its stdout once it succeeded; `None` when there is no boto3.
+fn run_script(script: &str, args: &[&str]) -> Option<String> {
+    let python = match python_with_boto3() {
+        Ok(p) => p,
+        Err(why) => {
+            skip(&why);
+            return None;
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    common::copy_project(
+        &common::repo().join("crates/cli/tests/fixtures/api"),
+        &project,
+    );
+    let server = Server::start_with(&tmp.path().join("data"), &project, args);
+    let script = common::repo().join("crates/cli/tests/boto3").join(script);
+    let out = Command::new(&python)
+        .arg(&script)
+        .env("SLUICE_ENDPOINT", format!("http://{}", server.addr))
+        .env("SLUICE_GATE", tmp.path().join("gate-open"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nserver:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.stderr()
+    );
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+    Some(stdout.into_owned())
+}
+
+#[test]
+fn boto3_drives_step_functions_and_lambda() {
+    if let Some(stdout) = run_script("test_sfn.py", &[]) {
+        assert!(stdout.contains("ok test_lambda_invoke"), "{stdout}");
+    }
+}
+
+#[test]
+fn boto3_signatures_are_checked_against_the_nodes_access_keys() {
+    let args = [
+        "--access-keys",
+        "test:test,other:right-secret",
+        "--token",
+        "t0ken",
+    ];
+    if let Some(stdout) = run_script("test_auth.py", &args) {
+        assert!(stdout.contains("ok test_bearer_token"), "{stdout}");
+    }
+}
