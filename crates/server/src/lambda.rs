@@ -60,6 +60,11 @@ impl Functions {
         }
     }
 
+    /// The functions that can be called, in declaration order.
+    pub fn names(&self) -> Vec<String> {
+        self.host.names()
+    }
+
     /// Invocations made through the API so far.
     pub fn invocations(&self) -> &AtomicU64 {
         &self.invocations

@@ -12,6 +12,7 @@ pub mod health;
 pub mod lambda;
 pub mod machines;
 pub mod metrics;
+pub mod rest;
 pub mod sfn;
 
 use axum::Router;
@@ -88,6 +89,7 @@ fn router(state: ServerState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .merge(lambda::routes())
+        .merge(rest::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))

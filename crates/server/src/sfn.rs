@@ -1,7 +1,7 @@
 //! The Step Functions operations: state machines are the served flows, executions are the
 //! store's executions of those flows.
 
-mod executions;
+pub(crate) mod executions;
 mod map_runs;
 mod state_machines;
 
@@ -144,7 +144,7 @@ fn flow_of(state: &ServerState, arn: &str) -> Result<(String, ServedFlow), ApiEr
 }
 
 /// Runs a store read off the async workers.
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     state: &ServerState,
     f: impl FnOnce(&dyn Store) -> Result<T, sluice_engine::store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -9,24 +9,26 @@ use sluice_engine::model::Status;
 use sluice_engine::store::ExecutionSummary;
 
 /// How many executions `ListExecutions` looks through, newest first, for those asked for.
-const LISTED_EXECUTIONS: usize = 10_000;
+pub(crate) const LISTED_EXECUTIONS: usize = 10_000;
 
 /// Where a page of executions continues: after the execution started at `start_ms` named
 /// `id`, in the store's order (newest first, then by id).
 #[derive(Debug, PartialEq)]
-struct Position {
-    start_ms: i64,
-    id: String,
+pub(crate) struct Position {
+    /// The start of the last execution listed, epoch ms.
+    pub start_ms: i64,
+    /// Its id.
+    pub id: String,
 }
 
 impl Position {
     /// The `nextToken` text.
-    fn token(&self) -> String {
+    pub fn token(&self) -> String {
         format!("{}:{}", self.start_ms, self.id)
     }
 
     /// Reads a `nextToken`.
-    fn parse(token: &str) -> Result<Position, ApiError> {
+    pub fn parse(token: &str) -> Result<Position, ApiError> {
         let invalid = || ApiError::bad("InvalidToken", format!("invalid nextToken {token:?}"));
         let (ms, id) = token.split_once(':').ok_or_else(invalid)?;
         Ok(Position {
@@ -36,7 +38,7 @@ impl Position {
     }
 
     /// Whether `row` comes after this position.
-    fn precedes(&self, row: &ExecutionSummary) -> bool {
+    pub fn precedes(&self, row: &ExecutionSummary) -> bool {
         row.start_ms < self.start_ms || (row.start_ms == self.start_ms && row.id > self.id)
     }
 }
