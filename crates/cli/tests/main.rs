@@ -342,7 +342,10 @@ fn a_builtin_function_with_an_unknown_handler_is_refused() {
         err.contains("no built-in handler 'count-words' (built-in handlers: count-by)"),
         "{err}"
     );
-    assert!(err.contains("unknown setting 'colour'"), "{err}");
+    assert!(
+        err.contains("unknown field 'colour', expected one of runtime, handler"),
+        "{err}"
+    );
     assert!(err.contains("sluice.yaml:2"), "{err}");
 }
 
