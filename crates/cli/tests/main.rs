@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod checks;
 mod common;
+mod http;
 use common::{
     copy_project, copy_project_without, count_events, json_lines_of, last_json_line, repo,
     slow_flow, sluice, sluice_on, write_flow,
