@@ -2,7 +2,7 @@
 //! the directory: handler files exist, flow definitions compile, every Task names a declared
 //! function, every connection a function names is declared. Every problem is reported at once.
 
-use crate::calls::called_functions;
+use crate::calls::{called_functions, named_connections};
 use crate::de;
 use crate::model::{
     ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, NOT_SUPPORTED,
@@ -144,6 +144,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     }
     let state = state(dir, &doc, file.state.as_deref(), &mut problems);
     let mut http = HttpOptions::default();
+    let connections: Vec<&str> = file.connections.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, spec) in &file.connections.0 {
         match auth(spec) {
             Ok(auth) => {
@@ -186,7 +187,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             FunctionKind::Builtin => builtins.extend(builtin(name, spec, &mut problem)),
             FunctionKind::Http => {
                 http.functions
-                    .extend(http_function(name, spec, &http, &mut problem))
+                    .extend(http_function(name, spec, &connections, &mut problem))
             }
         }
     }
@@ -223,6 +224,20 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
                         declared.join(", ")
                     )),
                 );
+            }
+        }
+    }
+    for flow in &project.flows {
+        for name in named_connections(&flow.definition.root) {
+            if !connections.contains(&name.as_str()) {
+                problems.push(Diagnostic::new(
+                    &flow.file,
+                    "",
+                    format!(
+                        "an HTTP Task authenticates with {}",
+                        unknown_connection(&name, &connections)
+                    ),
+                ));
             }
         }
     }
@@ -371,7 +386,7 @@ fn builtin(
 fn http_function(
     name: &str,
     spec: &FunctionSpec,
-    http: &HttpOptions,
+    connections: &[&str],
     problem: &mut dyn FnMut(&str, String),
 ) -> Option<HttpFunction> {
     let url = spec.http.clone()?;
@@ -380,20 +395,9 @@ fn http_function(
         return None;
     }
     if let Some(connection) = &spec.connection
-        && !http.connections.contains_key(connection)
+        && !connections.contains(&connection.as_str())
     {
-        let known: Vec<&str> = http.connections.keys().map(String::as_str).collect();
-        problem(
-            "connection",
-            format!(
-                "no connection named '{connection}' (connections: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        );
+        problem("connection", unknown_connection(connection, connections));
         return None;
     }
     Some(HttpFunction {
@@ -403,6 +407,15 @@ fn http_function(
         timeout: spec.timeout.unwrap_or(HTTP_FUNCTION_TIMEOUT),
         connection: spec.connection.clone(),
     })
+}
+
+/// The problem of naming a connection the project file does not declare.
+fn unknown_connection(name: &str, declared: &[&str]) -> String {
+    let declared = match declared.is_empty() {
+        true => "none".to_string(),
+        false => declared.join(", "),
+    };
+    format!("the connection '{name}', which sluice.yaml does not declare (connections: {declared})")
 }
 
 /// Reads, substitutes and compiles one flow.

@@ -377,7 +377,16 @@ fn unknown_keys_are_refused_with_their_line_and_column() {
         "storage: file://./data\nflows:\n  main:\n    definition: flows/main.asl.json\n    substitution: { A: b }\nfunctions:\n  f: { http: http://127.0.0.1:9/, runtime: python3 }\n  g: { http: http://127.0.0.1:9/, connection: nowhere }\ncolour: red\n",
         &[(
             "main.asl.json",
-            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+            json!({"StartAt": "T", "States": {"T": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {
+                    "ApiEndpoint": "https://api.github.com/user",
+                    "Method": "GET",
+                    "Authentication": {"ConnectionArn": "arn:aws:events:us-east-1:123456789012:connection/github/5e1d"}
+                },
+                "End": true
+            }}}),
         )],
     );
     let out = sluice(&dir.path().join(".sluice"))
@@ -399,9 +408,13 @@ fn unknown_keys_are_refused_with_their_line_and_column() {
             "{file}:7:35: field functions.f.runtime: runtime is not a setting of an http function (http, headers, timeout, connection)"
         ),
         format!(
-            "{file}:8:35: field functions.g.connection: no connection named 'nowhere' (connections: none)"
+            "{file}:8:35: field functions.g.connection: the connection 'nowhere', which sluice.yaml does not declare (connections: none)"
         ),
-        "4 problems found".to_string(),
+        format!(
+            "{}: an HTTP Task authenticates with the connection 'github', which sluice.yaml does not declare (connections: none)",
+            dir.path().join("flows/main.asl.json").display()
+        ),
+        "5 problems found".to_string(),
     ] {
         assert!(err.contains(&expected), "{expected}\nnot in\n{err}");
     }

@@ -15,6 +15,7 @@ mod task;
 
 pub use form::ArrayFormat;
 pub use function::HttpFunction;
+pub use task::connection_name;
 
 use bytes::{Bytes, BytesMut};
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};

@@ -114,7 +114,7 @@ fn build(shared: &Shared, payload: &Value) -> Result<reqwest::RequestBuilder, Ta
 
 /// The connection a `ConnectionArn` names: `arn:aws:events:REGION:ACCOUNT:connection/NAME/ID`
 /// names `NAME`; a plain name names itself.
-fn connection_name(arn: &str) -> &str {
+pub fn connection_name(arn: &str) -> &str {
     match arn.split_once(":connection/") {
         Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
         None => arn,
