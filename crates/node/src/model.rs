@@ -285,13 +285,22 @@ pub enum ConnectionSpec {
 }
 
 /// A credential: written in the project file, or `{ env: NAME }` to read it from the
-/// environment when the project is loaded.
-#[derive(Debug, Clone)]
+/// environment when the project is loaded. Debug output never shows a written value.
+#[derive(Clone)]
 pub enum Secret {
     /// The value itself.
     Literal(String),
     /// The name of an environment variable holding it.
     Env(String),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Literal(_) => f.write_str("Literal(..)"),
+            Secret::Env(name) => write!(f, "Env({name})"),
+        }
+    }
 }
 
 impl Secret {

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::substitute::substitute;
 use sluice_functions::{FunctionConfig, Runtime};
-use sluice_io::http::{Auth, HttpFunction, HttpOptions, endpoint};
+use sluice_io::http::{Auth, HttpFunction, HttpOptions, check_header, endpoint};
 use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
@@ -296,7 +296,7 @@ fn state(
 
 /// A connection's credentials, secrets read from the environment where it says.
 fn auth(spec: &ConnectionSpec) -> Result<Auth, String> {
-    Ok(match spec {
+    let auth = match spec {
         ConnectionSpec::Bearer { token } => Auth::Bearer {
             token: token.resolve()?,
         },
@@ -308,7 +308,9 @@ fn auth(spec: &ConnectionSpec) -> Result<Auth, String> {
             header: header.clone(),
             value: value.resolve()?,
         },
-    })
+    };
+    auth.check()?;
+    Ok(auth)
 }
 
 /// A function run as a process; problems are reported by setting (`""` for the function).
@@ -400,10 +402,15 @@ fn http_function(
         problem("connection", unknown_connection(connection, connections));
         return None;
     }
+    let headers = spec.headers.clone().unwrap_or_default();
+    if let Some(e) = headers.iter().find_map(|(k, v)| check_header(k, v).err()) {
+        problem("headers", e);
+        return None;
+    }
     Some(HttpFunction {
         name: name.to_string(),
         url,
-        headers: spec.headers.clone().unwrap_or_default(),
+        headers,
         timeout: spec.timeout.unwrap_or(HTTP_FUNCTION_TIMEOUT),
         connection: spec.connection.clone(),
     })
@@ -462,4 +469,63 @@ fn missing_handler_file(code_dir: &Path, runtime: Runtime, handler: &str) -> Opt
                 .iter()
                 .any(|e| file.with_extension(e).exists()));
     (!exists).then_some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PROJECT_FILE), yaml).unwrap();
+        match load(dir.path()) {
+            Ok(_) => Vec::new(),
+            Err(ds) => ds
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}:{}",
+                        d.position.map(|p| p.to_string()).unwrap_or_default(),
+                        d.message
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn credentials_and_headers_that_http_cannot_carry_are_refused_at_load() {
+        let found = problems(
+            "connections:\n  k: { type: api_key, header: x key, value: v }\n  b: { type: basic, username: 'a:b', password: p }\nfunctions:\n  f: { http: 'http://127.0.0.1:9/', headers: { X-A: \"line\\nbreak\" } }\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "2:3:'x key' is not a header name",
+                "3:3:a basic user name cannot hold ':'",
+                "5:37:the value of header 'X-A' has characters a header cannot carry",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_project_of_functions_only_loads_and_says_it_has_no_flow_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "functions:\n  f: { http: 'http://127.0.0.1:9/' }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        assert_eq!(project.function_names(), ["f"]);
+        let refused = project.flow(None).err().unwrap();
+        assert!(
+            refused.contains("declares no flows, only functions"),
+            "{refused}"
+        );
+        assert_eq!(
+            format!("{:?}", crate::Secret::Literal("s3cret".into())),
+            "Literal(..)"
+        );
+    }
 }

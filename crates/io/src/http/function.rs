@@ -74,13 +74,8 @@ pub(super) async fn call(
     shared: &Shared,
     function: &HttpFunction,
     payload: Value,
-    execution: Option<&str>,
 ) -> Result<Value, TaskError> {
-    let ids = execution.map(|execution| CallIds {
-        idempotency_key: execution,
-        execution,
-    });
-    match respond(shared, function, &payload, ids, DEFAULT_MAX_RESPONSE_BYTES).await? {
+    match respond(shared, function, &payload, None, DEFAULT_MAX_RESPONSE_BYTES).await? {
         Ok(body) => Ok(parse(&body)),
         Err(TooLarge) => Err(TaskError {
             error: "Http.ResponseTooLarge".into(),

@@ -61,6 +61,18 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
+    /// Checks that the credentials can be sent in a request header.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Auth::ApiKey { header, value } => check_header(header, value),
+            Auth::Bearer { token } => check_header("authorization", token),
+            Auth::Basic { username, .. } if username.contains(':') => {
+                Err("a basic user name cannot hold ':'".into())
+            }
+            Auth::Basic { .. } => Ok(()),
+        }
+    }
+
     fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Auth::Bearer { token } => request.bearer_auth(token),
@@ -68,6 +80,16 @@ impl Auth {
             Auth::ApiKey { header, value } => request.header(header.as_str(), value.as_str()),
         }
     }
+}
+
+/// Checks that a header can be sent as given.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a header name"))?;
+    reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+        format!("the value of header '{name}' has characters a header cannot carry")
+    })?;
+    Ok(())
 }
 
 /// Checks that `url` is an absolute `http://` or `https://` URL with a host.
@@ -128,11 +150,6 @@ impl HttpInvoker {
         })
     }
 
-    /// Whether `name` is one of the HTTP functions.
-    pub fn has_function(&self, name: &str) -> bool {
-        self.shared.functions.contains_key(name)
-    }
-
     /// Calls the HTTP function `name` with `payload`, outside any flow (as `sluice invoke`
     /// does); its response may be as large as a Lambda response.
     pub async fn call_function(
@@ -140,12 +157,11 @@ impl HttpInvoker {
         name: &str,
         payload: serde_json::Value,
     ) -> Result<serde_json::Value, TaskError> {
-        let shared = self.shared.clone();
-        let function = shared.functions.get(name).ok_or_else(|| TaskError {
+        let function = self.shared.functions.get(name).ok_or_else(|| TaskError {
             error: "Lambda.ResourceNotFoundException".into(),
             cause: format!("Function not found: {name}"),
         })?;
-        function::call(&shared, function, payload, None).await
+        function::call(&self.shared, function, payload).await
     }
 }
 
