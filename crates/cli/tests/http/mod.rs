@@ -22,8 +22,9 @@ struct Received {
 }
 
 /// An HTTP server on a free loopback port that records every request. `/missing` answers 404,
-/// `/double` doubles the `n` of a JSON body, `/busy` answers 503; anything else answers
-/// `{"ok": true, "seen": N}`. Stops when dropped.
+/// `/double` doubles the `n` of a JSON body, `/busy` answers 503, `/big` answers 300 KiB of
+/// JSON, `/hang` never answers; anything else answers `{"ok": true, "seen": N}`. Stops when
+/// dropped.
 struct TestServer {
     url: String,
     received: Arc<Mutex<Vec<Received>>>,
@@ -42,6 +43,9 @@ impl TestServer {
         let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let log = log.clone();
             async move {
+                if uri.path() == "/hang" {
+                    std::future::pending::<()>().await;
+                }
                 let request = Received {
                     method: method.to_string(),
                     path: uri.path().to_string(),
@@ -89,6 +93,7 @@ fn answer(request: &Received, seen: usize) -> Response {
     match request.path.as_str() {
         "/missing" => json_reply(StatusCode::NOT_FOUND, json!({"message": "no such order"})),
         "/busy" => (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response(),
+        "/big" => json_reply(StatusCode::OK, json!({"blob": "x".repeat(300 * 1024)})),
         "/double" => match serde_json::from_str::<Value>(&request.body) {
             Ok(event) => json_reply(
                 StatusCode::OK,
@@ -490,4 +495,47 @@ fn a_project_of_functions_only_validates_invokes_and_serves_but_does_not_run() {
     let _ = serve.kill();
     let _ = serve.wait();
     assert!(first.starts_with("sluice: serving "), "{first}");
+}
+
+#[test]
+fn responses_past_the_payload_limit_and_endpoints_that_never_answer_fail_the_task() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let big = json!({
+        "StartAt": "Fetch",
+        "States": {"Fetch": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {"ApiEndpoint": format!("{}/big", server.url), "Method": "GET"},
+            "End": true
+        }}
+    });
+    let call = |function: &str| json!({"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": format!("sluice:function:{function}"), "End": true}}});
+    project(
+        dir.path(),
+        &format!(
+            "functions:\n  big: {{ http: {0}/big }}\n  hang: {{ http: {0}/hang, timeout: 1s }}\nflows:\n  big: flows/big.asl.json\n  big-function: flows/big-function.asl.json\n  hang: flows/hang.asl.json\n",
+            server.url
+        ),
+        &[
+            ("big.asl.json", big),
+            ("big-function.asl.json", call("big")),
+            ("hang.asl.json", call("hang")),
+        ],
+    );
+    for (flow, error) in [
+        ("big", "States.DataLimitExceeded"),
+        ("big-function", "States.DataLimitExceeded"),
+        ("hang", "States.Timeout"),
+    ] {
+        let out = sluice(&dir.path().join(".sluice"))
+            .arg("run")
+            .arg(dir.path())
+            .args(["--flow", flow, "--json"])
+            .output()
+            .unwrap();
+        let line = last_json_line(&out);
+        assert_eq!(line["status"], "FAILED", "{flow}: {line}");
+        assert_eq!(line["error"], error, "{flow}: {line}");
+    }
 }
