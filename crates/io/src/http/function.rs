@@ -9,7 +9,7 @@
 //! used. No answer within the function's `timeout` is `States.Timeout`; a request that cannot
 //! be sent is `Http.Socket`.
 
-use super::{Shared, TooLarge, read_body};
+use super::{Shared, TooLarge, read_body, with_sources};
 use bytes::Bytes;
 use serde_json::Value;
 use sluice_engine::invoke::{InvokeRequest, Target, TaskError, check_result_bytes, within_timeout};
@@ -165,15 +165,9 @@ fn transport(name: &str, e: reqwest::Error) -> TaskError {
     if e.is_timeout() {
         return TaskError::timeout();
     }
-    let mut cause = format!("calling {name}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        cause.push_str(&format!(": {s}"));
-        source = s.source();
-    }
     TaskError {
         error: "Http.Socket".into(),
-        cause,
+        cause: format!("calling {name}: {}", with_sources(&e)),
     }
 }
 

@@ -200,6 +200,17 @@ impl Invoker for HttpInvoker {
     }
 }
 
+/// An error with the errors that caused it, as one line.
+fn with_sources(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 /// A response body longer than the bound it was read under.
 struct TooLarge;
 

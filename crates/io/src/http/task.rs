@@ -17,7 +17,7 @@
 //! parameters that cannot make a request fail with `States.Runtime`.
 
 use super::form::{self, ArrayFormat};
-use super::{HTTP_INVOKE, Shared, TooLarge, endpoint, read_body};
+use super::{HTTP_INVOKE, Shared, TooLarge, endpoint, read_body, with_sources};
 use serde_json::{Map, Value, json};
 use sluice_engine::invoke::{InvokeRequest, TaskError, check_result_bytes, within_timeout};
 use sluice_lang::dataflow::MAX_PAYLOAD_BYTES;
@@ -199,15 +199,9 @@ fn refused(cause: impl Into<String>) -> TaskError {
 
 /// A request that could not be sent or answered.
 fn socket(e: reqwest::Error) -> TaskError {
-    let mut cause = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        cause.push_str(&format!(": {s}"));
-        source = s.source();
-    }
     TaskError {
         error: "States.Http.Socket".into(),
-        cause,
+        cause: with_sources(&e),
     }
 }
 
