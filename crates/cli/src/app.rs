@@ -9,6 +9,7 @@ use sluice_engine::items::{ItemStore, NoStorage};
 use sluice_engine::store::Store;
 use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
+use sluice_io::http::HttpInvoker;
 use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
@@ -155,7 +156,8 @@ impl App {
     }
 
     /// Opens the data directory and starts the engine with a project's functions and storage
-    /// (Distributed Map items and results, `s3:*` Task integrations).
+    /// (Distributed Map items and results, `s3:*` Task integrations) and HTTP (`http:invoke`
+    /// Tasks, HTTP functions).
     pub fn start_project(
         data_dir: &Path,
         options: EngineOptions,
@@ -165,10 +167,13 @@ impl App {
         let storage = project.open_storage()?;
         let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
         let recorder = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
+        let http = Arc::new(
+            HttpInvoker::new(project.http.clone(), recorder.clone()).map_err(anyhow::Error::msg)?,
+        );
         let functions = Arc::new(BuiltinFunctions::new(
             storage.clone(),
             project.builtins.clone(),
-            recorder.clone(),
+            http,
         ));
         let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));

@@ -1,13 +1,17 @@
-//! `sluice invoke`: calls one function of a project directly on a warm pool, once or many times
-//! in sequence, and reports latencies measured around each call (process start-up excluded).
+//! `sluice invoke`: calls one function of a project directly (on a warm pool, or over HTTP for
+//! an `http:` function), once or many times in sequence, and reports latencies measured around
+//! each call (process start-up excluded).
 
 use crate::project;
 use crate::run::{data_dir_for, read_input};
 use serde_json::{Value, json};
+use sluice_engine::invoke::NoFunctions;
 use sluice_engine::payload::PayloadLimit;
-use sluice_functions::{DEFAULT_MAX_REQUEST_BYTES, FunctionPool, InvokeError, InvokeMeta};
+use sluice_functions::{DEFAULT_MAX_REQUEST_BYTES, InvokeError, InvokeMeta};
+use sluice_io::http::HttpInvoker;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Lambda's limit on the event of a synchronous invocation.
@@ -107,20 +111,23 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// Calls `function` `count` times in sequence with the same event; stops at the first error.
-/// Returns the time of each call and the result of the last one.
-async fn call_repeatedly(
-    pool: &FunctionPool,
-    function: &str,
+/// Makes `count` calls in sequence with the same event; stops at the first error. Returns the
+/// time of each call and the result of the last one.
+async fn call_repeatedly<F, Fut>(
     event: &Value,
     count: usize,
-) -> (Vec<Duration>, Result<Value, InvokeError>) {
+    call: F,
+) -> (Vec<Duration>, Result<Value, InvokeError>)
+where
+    F: Fn(Value) -> Fut,
+    Fut: Future<Output = Result<Value, InvokeError>>,
+{
     let mut times = Vec::with_capacity(count);
     let mut last = Ok(Value::Null);
     for _ in 0..count {
         let payload = event.clone();
         let started = Instant::now();
-        last = pool.invoke(function, payload, InvokeMeta::default()).await;
+        last = call(payload).await;
         times.push(started.elapsed());
         if last.is_err() {
             break;
@@ -144,8 +151,17 @@ pub fn invoke(data_dir: Option<&Path>, args: InvokeArgs) -> anyhow::Result<ExitC
             args.function
         );
     }
-    if !project.functions.iter().any(|f| f.name == args.function) {
-        let declared: Vec<&str> = project.functions.iter().map(|f| f.name.as_str()).collect();
+    let is_http = project
+        .http
+        .functions
+        .iter()
+        .any(|f| f.name == args.function);
+    if !is_http && !project.functions.iter().any(|f| f.name == args.function) {
+        let declared: Vec<&str> = project
+            .function_names()
+            .into_iter()
+            .filter(|name| !project.builtins.iter().any(|b| b.name == *name))
+            .collect();
         anyhow::bail!(
             "the project declares no function '{}' (declared: {})",
             args.function,
@@ -156,9 +172,26 @@ pub fn invoke(data_dir: Option<&Path>, args: InvokeArgs) -> anyhow::Result<ExitC
     let count = args.repeat.unwrap_or(1).max(1);
     let data_dir = data_dir_for(data_dir, Some(&args.project));
     let runtime = crate::app::runtime()?;
-    let pool = crate::app::start_pool(&runtime, &data_dir, &project)?;
-    let (times, result) = runtime.block_on(call_repeatedly(&pool, &args.function, &event, count));
-    runtime.block_on(pool.shutdown());
+    let (times, result) = if is_http {
+        let http = HttpInvoker::new(project.http.clone(), Arc::new(NoFunctions))
+            .map_err(anyhow::Error::msg)?;
+        let call = |payload| {
+            let http = http.clone();
+            let name = args.function.clone();
+            async move {
+                http.call_function(&name, payload)
+                    .await
+                    .map_err(|e| InvokeError::new(e.error, e.cause))
+            }
+        };
+        runtime.block_on(call_repeatedly(&event, count, call))
+    } else {
+        let pool = crate::app::start_pool(&runtime, &data_dir, &project)?;
+        let call = |payload| pool.invoke(&args.function, payload, InvokeMeta::default());
+        let calls = runtime.block_on(call_repeatedly(&event, count, call));
+        runtime.block_on(pool.shutdown());
+        calls
+    };
     let stats = args
         .repeat
         .map(|_| Latencies::of(&times, args.warmup).to_json(&args.function));

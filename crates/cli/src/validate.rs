@@ -16,6 +16,16 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic]) {
     );
 }
 
+/// What a valid project holds: `1 flow`, or `no flows, 2 functions` for a project of functions
+/// only.
+fn contents(project: &crate::project::Project) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match (project.flows.len(), project.function_names().len()) {
+        (0, functions) => format!("no flows, {functions} function{}", plural(functions)),
+        (flows, _) => format!("{flows} flow{}", plural(flows)),
+    }
+}
+
 /// Validates each definition file, and each project directory (its `sluice.yaml` and every flow
 /// it declares); exit 2 if any has a problem.
 pub fn validate(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
@@ -27,11 +37,7 @@ pub fn validate(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
         let file = path.display().to_string();
         if path.is_dir() {
             match crate::project::load(path) {
-                Ok(project) => outln!(
-                    "{file}: ok ({} flow{})",
-                    project.flows.len(),
-                    if project.flows.len() == 1 { "" } else { "s" }
-                ),
+                Ok(project) => outln!("{file}: ok ({})", contents(&project)),
                 Err(ds) => all.extend(ds),
             }
             continue;

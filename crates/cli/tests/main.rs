@@ -7,6 +7,7 @@ use std::time::Duration;
 
 mod checks;
 mod common;
+mod http;
 use common::{
     copy_project, copy_project_without, count_events, json_lines_of, last_json_line, repo,
     slow_flow, sluice, sluice_on, write_flow,
@@ -342,7 +343,10 @@ fn a_builtin_function_with_an_unknown_handler_is_refused() {
         err.contains("no built-in handler 'count-words' (built-in handlers: count-by)"),
         "{err}"
     );
-    assert!(err.contains("unknown setting 'colour'"), "{err}");
+    assert!(
+        err.contains("unknown field 'colour', expected one of runtime, handler"),
+        "{err}"
+    );
     assert!(err.contains("sluice.yaml:2"), "{err}");
 }
 

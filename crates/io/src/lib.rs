@@ -34,12 +34,15 @@
 //!   `count-by`, an [`sluice_engine::invoke::Invoker`] that passes every other call on.
 //! - [`ObjectIntegrations`]: the built-in `s3:*` and `aws-sdk:s3:*` Task integrations, an
 //!   [`sluice_engine::invoke::Invoker`] that passes every other call on.
+//! - [`http`]: the `http:invoke` Task integration and functions that are HTTP endpoints,
+//!   served by [`http::HttpInvoker`], which passes every other call on.
 
 mod builtins;
 mod chunked;
 mod config;
 mod error;
 mod fields;
+pub mod http;
 mod integrations;
 mod item_store;
 mod listing;

@@ -1,0 +1,531 @@
+//! Loading a project: `sluice.yaml` read into the typed [`ProjectFile`], then checked against
+//! the directory: handler files exist, flow definitions compile, every Task names a declared
+//! function, every connection a function names is declared. Every problem is reported at once.
+
+use crate::calls::{called_functions, named_connections};
+use crate::de;
+use crate::model::{
+    ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, NOT_SUPPORTED,
+    ProjectFile,
+};
+use crate::substitute::substitute;
+use sluice_functions::{FunctionConfig, Runtime};
+use sluice_io::http::{Auth, HttpFunction, HttpOptions, check_header, endpoint};
+use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
+use sluice_lang::diagnostic::Diagnostic;
+use sluice_lang::ir::Definition;
+use sluice_lang::source::{Document, join_pointer};
+use sluice_store::StoreLocation;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The name of the project file.
+pub const PROJECT_FILE: &str = "sluice.yaml";
+
+/// How long an HTTP function may take to answer when its `timeout` is not given.
+pub const HTTP_FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A loaded, validated project.
+pub struct Project {
+    /// The project directory.
+    pub dir: PathBuf,
+    /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`).
+    pub storage: String,
+    /// Where executions are kept (`state:`), if the project says: a PostgreSQL URL or a SQLite
+    /// file (a relative path is relative to the project directory).
+    pub state: Option<StoreLocation>,
+    /// Functions run as processes, in declaration order.
+    pub functions: Vec<FunctionConfig>,
+    /// Functions run by a built-in handler (`runtime: builtin`).
+    pub builtins: Vec<BuiltinFunction>,
+    /// HTTP functions and the connections HTTP calls authenticate with.
+    pub http: HttpOptions,
+    /// Flows in declaration order.
+    pub flows: Vec<Flow>,
+}
+
+/// One flow of a project.
+pub struct Flow {
+    /// Flow name.
+    pub name: String,
+    /// Definition file, as written in the project file.
+    pub file: String,
+    /// Source text, with its substitutions made.
+    pub source: String,
+    /// Compiled definition.
+    pub definition: Arc<Definition>,
+}
+
+impl Project {
+    /// The flow with this name, or the first declared one when `name` is `None`.
+    pub fn flow(&self, name: Option<&str>) -> Result<&Flow, String> {
+        match name {
+            Some(n) => self.flows.iter().find(|f| f.name == n).ok_or_else(|| {
+                let known: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+                format!(
+                    "no flow named '{n}' (the project has: {})",
+                    known.join(", ")
+                )
+            }),
+            None => self.flows.first().ok_or_else(|| {
+                format!(
+                    "the project {} declares no flows, only functions (call one with sluice invoke {} FUNCTION)",
+                    self.dir.display(),
+                    self.dir.display()
+                )
+            }),
+        }
+    }
+
+    /// Every function's name, whatever its kind, in declaration order within each kind.
+    pub fn function_names(&self) -> Vec<&str> {
+        self.functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(self.builtins.iter().map(|b| b.name.as_str()))
+            .chain(self.http.functions.iter().map(|h| h.name.as_str()))
+            .collect()
+    }
+
+    /// Opens the project's storage; a relative `file://` directory is relative to the project
+    /// (and created if missing).
+    pub fn open_storage(&self) -> Result<Storage, StorageError> {
+        Storage::from_url(&self.storage, &self.dir)
+    }
+}
+
+/// Reads `dir/sluice.yaml`: the document and the typed file, with the problems found.
+fn read(dir: &Path) -> Result<(Document, Option<ProjectFile>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let path = dir.join(PROJECT_FILE);
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        vec![Diagnostic::new(
+            &file,
+            "",
+            format!("cannot read the project file: {e}"),
+        )]
+    })?;
+    let mut doc = Document::parse(&file, &text)?;
+    let mut problems = doc.problems().to_vec();
+    for key in NOT_SUPPORTED {
+        let at = format!("/{key}");
+        let position = doc.position(&at);
+        let removed = doc
+            .value
+            .as_object_mut()
+            .and_then(|top| top.shift_remove(key));
+        if removed.is_some() {
+            problems.push(
+                Diagnostic::new(
+                    &file,
+                    &at,
+                    format!("{key} are not supported yet by this version of sluice"),
+                )
+                .at(position),
+            );
+        }
+    }
+    let (project, found) = de::read::<ProjectFile>(&doc);
+    problems.extend(found);
+    Ok((doc, project, problems))
+}
+
+/// Loads and validates `dir/sluice.yaml` and everything it names.
+pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
+    let (doc, file, mut problems) = read(dir)?;
+    let file = file.unwrap_or_default();
+    let storage = file
+        .storage
+        .clone()
+        .unwrap_or_else(|| "file://./data".to_string());
+    if let Err(e) = StorageConfig::parse(&storage, dir) {
+        problems.push(doc.diagnostic("/storage", e.to_string()));
+    }
+    let state = state(dir, &doc, file.state.as_deref(), &mut problems);
+    let mut http = HttpOptions::default();
+    let connections: Vec<&str> = file.connections.0.iter().map(|(n, _)| n.as_str()).collect();
+    for (name, spec) in &file.connections.0 {
+        match auth(spec) {
+            Ok(auth) => {
+                http.connections.insert(name.clone(), auth);
+            }
+            Err(message) => problems.push(doc.diagnostic(&format!("/connections/{name}"), message)),
+        }
+    }
+    let (mut functions, mut builtins) = (Vec::new(), Vec::new());
+    for (name, spec) in &file.functions.0 {
+        let at = join_pointer("/functions", name);
+        let mut problem = |key: &str, message: String| {
+            let pointer = if key.is_empty() {
+                at.clone()
+            } else {
+                join_pointer(&at, key)
+            };
+            problems.push(doc.diagnostic(&pointer, message));
+        };
+        let kind = spec.kind();
+        let mut fits = true;
+        for key in spec.given() {
+            if !kind.settings().contains(&key) {
+                problem(
+                    key,
+                    format!(
+                        "{key} is not a setting of {} ({})",
+                        kind.name(),
+                        kind.settings().join(", ")
+                    ),
+                );
+                fits = false;
+            }
+        }
+        if !fits {
+            continue;
+        }
+        match kind {
+            FunctionKind::Process => functions.extend(process(dir, name, spec, &mut problem)),
+            FunctionKind::Builtin => builtins.extend(builtin(name, spec, &mut problem)),
+            FunctionKind::Http => {
+                http.functions
+                    .extend(http_function(name, spec, &connections, &mut problem))
+            }
+        }
+    }
+    let mut flows = Vec::new();
+    for (name, spec) in &file.flows.0 {
+        match flow(dir, &doc, name, spec) {
+            Ok(f) => flows.push(f),
+            Err(ds) => problems.extend(ds),
+        }
+    }
+    let project = Project {
+        dir: dir.to_path_buf(),
+        storage,
+        state,
+        functions,
+        builtins,
+        http,
+        flows,
+    };
+    let declared = project.function_names();
+    for flow in &project.flows {
+        for name in called_functions(&flow.definition.root) {
+            if !declared.contains(&name.as_str()) {
+                problems.push(
+                    Diagnostic::new(
+                        &flow.file,
+                        "",
+                        format!(
+                            "a Task calls the function '{name}', which sluice.yaml does not declare"
+                        ),
+                    )
+                    .with_hint(format!(
+                        "declare it under functions: (declared: {})",
+                        declared.join(", ")
+                    )),
+                );
+            }
+        }
+    }
+    for flow in &project.flows {
+        for name in named_connections(&flow.definition.root) {
+            if !connections.contains(&name.as_str()) {
+                problems.push(Diagnostic::new(
+                    &flow.file,
+                    "",
+                    format!(
+                        "an HTTP Task authenticates with {}",
+                        unknown_connection(&name, &connections)
+                    ),
+                ));
+            }
+        }
+    }
+    if project.flows.is_empty() && declared.is_empty() && problems.is_empty() {
+        problems.push(
+            doc.diagnostic("", "the project declares no flows and no functions")
+                .with_hint("add flows: { name: flows/name.asl.json } or functions: { name: { runtime: python3, handler: ... } }"),
+        );
+    }
+    if problems.is_empty() {
+        Ok(project)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The `state:` of the project file in `dir`, if there is a project file, read without loading
+/// the rest of the project.
+pub fn state_in(dir: &Path) -> Result<Option<StoreLocation>, Vec<Diagnostic>> {
+    if !dir.join(PROJECT_FILE).exists() {
+        return Ok(None);
+    }
+    let (doc, file, _) = read(dir)?;
+    let mut problems = Vec::new();
+    let location = state(
+        dir,
+        &doc,
+        file.as_ref().and_then(|f| f.state.as_deref()),
+        &mut problems,
+    );
+    if problems.is_empty() {
+        Ok(location)
+    } else {
+        Err(problems)
+    }
+}
+
+/// `state:`: `postgres://USER@HOST:PORT/DB` (or `postgresql://`), or a SQLite file as
+/// `sqlite://PATH` or a plain path, relative to the project directory.
+fn state(
+    dir: &Path,
+    doc: &Document,
+    value: Option<&str>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<StoreLocation> {
+    match value?.parse::<StoreLocation>() {
+        Ok(location) => Some(location.relative_to(dir)),
+        Err(e) => {
+            problems.push(doc.diagnostic("/state", e).with_hint(
+                "state is where executions are kept: postgres://USER@HOST:PORT/DB, or a SQLite file (sqlite://PATH or a path)",
+            ));
+            None
+        }
+    }
+}
+
+/// A connection's credentials, secrets read from the environment where it says.
+fn auth(spec: &ConnectionSpec) -> Result<Auth, String> {
+    let auth = match spec {
+        ConnectionSpec::Bearer { token } => Auth::Bearer {
+            token: token.resolve()?,
+        },
+        ConnectionSpec::Basic { username, password } => Auth::Basic {
+            username: username.clone(),
+            password: password.resolve()?,
+        },
+        ConnectionSpec::ApiKey { header, value } => Auth::ApiKey {
+            header: header.clone(),
+            value: value.resolve()?,
+        },
+    };
+    auth.check()?;
+    Ok(auth)
+}
+
+/// A function run as a process; problems are reported by setting (`""` for the function).
+fn process(
+    dir: &Path,
+    name: &str,
+    spec: &FunctionSpec,
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<FunctionConfig> {
+    let Some(FunctionRuntime::Process(runtime)) = spec.runtime else {
+        problem(
+            "",
+            "runtime is required (python3, node, provided or builtin), or http: URL".into(),
+        );
+        return None;
+    };
+    let Some(handler) = &spec.handler else {
+        problem(
+            "",
+            "handler is required, e.g. functions/mapper.handler".into(),
+        );
+        return None;
+    };
+    let code_dir = match &spec.code {
+        Some(c) => dir.join(c),
+        None => dir.to_path_buf(),
+    };
+    if let Some(missing) = missing_handler_file(&code_dir, runtime, handler) {
+        problem(
+            "handler",
+            format!("the handler file {} does not exist", missing.display()),
+        );
+        return None;
+    }
+    let mut config = FunctionConfig::new(name.to_string(), runtime, handler, code_dir);
+    config.timeout = spec.timeout.unwrap_or(config.timeout);
+    config.idle_timeout = spec.idle_timeout.unwrap_or(config.idle_timeout);
+    config.memory_mb = spec.memory.unwrap_or(config.memory_mb);
+    config.concurrency = spec.concurrency.unwrap_or(config.concurrency);
+    config.env = spec.env.clone().unwrap_or_default();
+    Some(config)
+}
+
+/// A `runtime: builtin` function: a known handler, its options and its concurrency.
+fn builtin(
+    name: &str,
+    spec: &FunctionSpec,
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<BuiltinFunction> {
+    let handler = match spec.handler.as_deref().map(Handler::parse) {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            problem("handler", e);
+            return None;
+        }
+        None => {
+            problem(
+                "",
+                format!("handler is required: one of {}", Handler::NAMES.join(", ")),
+            );
+            return None;
+        }
+    };
+    Some(BuiltinFunction {
+        name: name.to_string(),
+        handler,
+        options: spec.options.clone().unwrap_or_default(),
+        concurrency: spec
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    })
+}
+
+/// An `http: URL` function; its connection must be declared.
+fn http_function(
+    name: &str,
+    spec: &FunctionSpec,
+    connections: &[&str],
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<HttpFunction> {
+    let url = spec.http.clone()?;
+    if let Err(e) = endpoint(&url) {
+        problem("http", e);
+        return None;
+    }
+    if let Some(connection) = &spec.connection
+        && !connections.contains(&connection.as_str())
+    {
+        problem("connection", unknown_connection(connection, connections));
+        return None;
+    }
+    let headers = spec.headers.clone().unwrap_or_default();
+    if let Some(e) = headers.iter().find_map(|(k, v)| check_header(k, v).err()) {
+        problem("headers", e);
+        return None;
+    }
+    Some(HttpFunction {
+        name: name.to_string(),
+        url,
+        headers,
+        timeout: spec.timeout.unwrap_or(HTTP_FUNCTION_TIMEOUT),
+        connection: spec.connection.clone(),
+    })
+}
+
+/// The problem of naming a connection the project file does not declare.
+fn unknown_connection(name: &str, declared: &[&str]) -> String {
+    let declared = match declared.is_empty() {
+        true => "none".to_string(),
+        false => declared.join(", "),
+    };
+    format!("the connection '{name}', which sluice.yaml does not declare (connections: {declared})")
+}
+
+/// Reads, substitutes and compiles one flow.
+fn flow(dir: &Path, doc: &Document, name: &str, spec: &FlowSpec) -> Result<Flow, Vec<Diagnostic>> {
+    let path = dir.join(&spec.definition);
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        vec![doc.diagnostic(
+            &join_pointer("/flows", name),
+            format!("cannot read {shown}: {e}"),
+        )]
+    })?;
+    let source = substitute(&shown, &text, &spec.substitutions)?.into_owned();
+    let definition = sluice_lang::compile::compile(&shown, &source)?;
+    Ok(Flow {
+        name: name.to_string(),
+        file: shown,
+        source,
+        definition: Arc::new(definition),
+    })
+}
+
+/// The file a handler string points at, when it does not exist.
+fn missing_handler_file(code_dir: &Path, runtime: Runtime, handler: &str) -> Option<PathBuf> {
+    let file = match runtime {
+        Runtime::Python3 | Runtime::Node => {
+            let module = handler.rsplit_once('.').map(|(m, _)| m).unwrap_or(handler);
+            let ext = if runtime == Runtime::Python3 {
+                "py"
+            } else {
+                "js"
+            };
+            code_dir.join(format!("{module}.{ext}"))
+        }
+        Runtime::Provided => code_dir.join(if handler.is_empty() {
+            "bootstrap"
+        } else {
+            handler
+        }),
+    };
+    let exists = file.exists()
+        || (runtime == Runtime::Node
+            && ["mjs", "cjs"]
+                .iter()
+                .any(|e| file.with_extension(e).exists()));
+    (!exists).then_some(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PROJECT_FILE), yaml).unwrap();
+        match load(dir.path()) {
+            Ok(_) => Vec::new(),
+            Err(ds) => ds
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}:{}",
+                        d.position.map(|p| p.to_string()).unwrap_or_default(),
+                        d.message
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn credentials_and_headers_that_http_cannot_carry_are_refused_at_load() {
+        let found = problems(
+            "connections:\n  k: { type: api_key, header: x key, value: v }\n  b: { type: basic, username: 'a:b', password: p }\nfunctions:\n  f: { http: 'http://127.0.0.1:9/', headers: { X-A: \"line\\nbreak\" } }\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "2:3:'x key' is not a header name",
+                "3:3:a basic user name cannot hold ':'",
+                "5:37:the value of header 'X-A' has characters a header cannot carry",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_project_of_functions_only_loads_and_says_it_has_no_flow_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "functions:\n  f: { http: 'http://127.0.0.1:9/' }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        assert_eq!(project.function_names(), ["f"]);
+        let refused = project.flow(None).err().unwrap();
+        assert!(
+            refused.contains("declares no flows, only functions"),
+            "{refused}"
+        );
+        assert_eq!(
+            format!("{:?}", crate::Secret::Literal("s3cret".into())),
+            "Literal(..)"
+        );
+    }
+}
