@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod app;
+mod client;
 mod inspect;
 mod invoke;
 mod invoker;
@@ -22,6 +23,7 @@ mod project;
 mod run;
 mod serve;
 mod stop;
+mod tokens;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +43,13 @@ struct Cli {
     /// directory.
     #[arg(long, global = true, env = "SLUICE_STORE")]
     store: Option<sluice_store::StoreLocation>,
+    /// A running node (`http://HOST:PORT`): `start`, `list`, `describe`, `history`, `stop`,
+    /// `redrive` and the `send-task-*` commands go to its API instead of the local store.
+    #[arg(long, global = true, env = "SLUICE_SERVER")]
+    server: Option<String>,
+    /// The node's bearer token (its `--token`).
+    #[arg(long, global = true, env = "SLUICE_API_TOKEN", hide_env_values = true)]
+    server_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +105,56 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start an execution on a running node (`--server`) without waiting for it.
+    Start {
+        /// The flow (state machine) name.
+        flow: String,
+        /// The execution's name (default: a UUID).
+        #[arg(long)]
+        name: Option<String>,
+        /// The input, JSON (default `{}`).
+        #[arg(long)]
+        input: Option<String>,
+    },
+    /// Complete a `.waitForTaskToken` Task with an output.
+    SendTaskSuccess {
+        /// The task token.
+        token: String,
+        /// The Task's output, JSON.
+        #[arg(long)]
+        output: String,
+    },
+    /// Fail a `.waitForTaskToken` Task.
+    SendTaskFailure {
+        /// The task token.
+        token: String,
+        /// The error name.
+        #[arg(long)]
+        error: Option<String>,
+        /// The cause.
+        #[arg(long)]
+        cause: Option<String>,
+    },
+    /// Restart the heartbeat clock of a `.waitForTaskToken` Task.
+    SendTaskHeartbeat {
+        /// The task token.
+        token: String,
+    },
+}
+
+impl Command {
+    /// Runs the command on the node's API, or `None` when it works on the local store only.
+    fn on_server(self, server: &client::Client) -> Result<anyhow::Result<ExitCode>, Box<Command>> {
+        Ok(match self {
+            Command::Start { flow, name, input } => client::start(server, &flow, name, input),
+            Command::List { limit, all, .. } => client::list(server, limit, all),
+            Command::Describe { id, .. } => client::describe(server, &id),
+            Command::History { id, .. } => client::history(server, &id),
+            Command::Stop(args) => client::stop(server, &args.id, args.error, args.cause),
+            Command::Redrive(args) => client::redrive(server, &args.id),
+            other => return Err(Box::new(other)),
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -103,7 +162,26 @@ fn main() -> ExitCode {
     app::use_store(cli.store);
     let given = cli.data_dir.as_deref();
     let data_dir = run::data_dir_for(given, None);
-    let result = match cli.command {
+    let server = match cli
+        .server
+        .as_deref()
+        .map(|url| client::Client::new(url, cli.server_token))
+    {
+        Some(Ok(client)) => Some(client),
+        Some(Err(e)) => {
+            eprintln!("sluice: {e:#}");
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
+    let command = match &server {
+        Some(client) => match cli.command.on_server(client) {
+            Ok(result) => return finish(result),
+            Err(local) => *local,
+        },
+        None => cli.command,
+    };
+    let result = match command {
         Command::Run(args) => run::run(given, args),
         Command::Resume(args) => run::resume(given, args),
         Command::Redrive(args) => run::redrive(given, args),
@@ -115,7 +193,38 @@ fn main() -> ExitCode {
         Command::List { limit, all, json } => inspect::list(&data_dir, limit, all, json),
         Command::Describe { id, json } => inspect::describe(&data_dir, &id, json),
         Command::History { id, json } => inspect::history(&data_dir, &id, json),
+        Command::Start { .. } => Err(anyhow::anyhow!(
+            "start needs a running node: give --server URL (or SLUICE_SERVER); `sluice run` runs a flow here"
+        )),
+        Command::SendTaskSuccess { token, output } => tokens::send(
+            server.as_ref(),
+            &data_dir,
+            tokens::Report::Success { token, output },
+        ),
+        Command::SendTaskFailure {
+            token,
+            error,
+            cause,
+        } => tokens::send(
+            server.as_ref(),
+            &data_dir,
+            tokens::Report::Failure {
+                token,
+                error,
+                cause,
+            },
+        ),
+        Command::SendTaskHeartbeat { token } => tokens::send(
+            server.as_ref(),
+            &data_dir,
+            tokens::Report::Heartbeat { token },
+        ),
     };
+    finish(result)
+}
+
+/// The exit code of a command's result; an error is printed and exits with 2.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -299,12 +299,13 @@ fn interrupted(app: &App, pool: Option<&FunctionPool>, resume: &str) -> anyhow::
     if let Some(pool) = pool {
         app.runtime.block_on(pool.shutdown());
     }
-    let left: Vec<String> = app
+    let mut left: Vec<String> = app
         .store
         .running_roots()?
         .into_iter()
         .map(|e| e.id)
         .collect();
+    left.sort();
     match left.as_slice() {
         [] => eprintln!("sluice: interrupted; no execution is left running"),
         _ => {

@@ -258,12 +258,25 @@ fn task_tokens_complete_fail_and_time_out_callback_tasks() {
         (400, Some("TaskTimedOut"))
     );
 
-    // SendTaskFailure fails the Task with the worker's error and cause.
+    // SendTaskFailure fails the Task with the worker's error and cause; here through the CLI,
+    // which keeps the report in the store for the node driving the execution.
     let arn = start(&server, "fail", "f1", json!({}));
     let token = token_of(&server, "to-fail");
-    server.ok(
-        "SendTaskFailure",
-        json!({"taskToken": token, "error": "Worker.Gave.Up", "cause": "no disk"}),
+    let out = common::sluice(&data)
+        .args([
+            "send-task-failure",
+            &token,
+            "--error",
+            "Worker.Gave.Up",
+            "--cause",
+            "no disk",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let caught = output(&server.await_status(&arn, "SUCCEEDED"))["caught"].clone();
     assert_eq!(

@@ -19,7 +19,11 @@ fn api_project(tmp: &std::path::Path) -> std::path::PathBuf {
 }
 
 fn get(server: &Server, path: &str) -> (u16, Value) {
-    let reply = server.http("GET", path, &[], b"");
+    get_as(server, path, &[])
+}
+
+fn get_as(server: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let reply = server.http("GET", path, headers, b"");
     (reply.status, reply.json())
 }
 
@@ -34,9 +38,13 @@ fn post(server: &Server, path: &str, body: Value) -> (u16, Value) {
 }
 
 fn await_status(server: &Server, id: &str, status: &str) -> Value {
+    await_status_as(server, id, status, &[])
+}
+
+fn await_status_as(server: &Server, id: &str, status: &str, headers: &[(&str, &str)]) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (code, e) = get(server, &format!("/v1/executions/{id}"));
+        let (code, e) = get_as(server, &format!("/v1/executions/{id}"), headers);
         assert_eq!(code, 200, "{e}");
         if e["status"] == status {
             return e;
@@ -252,4 +260,75 @@ fn a_token_guards_the_rest_api_when_configured() {
     );
     assert_eq!(right.status, 200);
     assert_eq!(server.http("GET", "/healthz", &[], b"").status, 200);
+}
+
+const BEARER: &[(&str, &str)] = &[("Authorization", "Bearer t0ken")];
+
+#[test]
+fn the_cli_works_against_a_node_with_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &api_project(tmp.path()),
+        &["--token", "t0ken"],
+    );
+    let elsewhere = tmp.path().join("elsewhere");
+    let cli = |args: &[&str]| {
+        let out = common::sluice(&elsewhere)
+            .args(["--server", &format!("http://{}", server.addr)])
+            .args(["--server-token", "t0ken"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = cli(&[
+        "start",
+        "hello",
+        "--name",
+        "c1",
+        "--input",
+        r#"{"name": "Cli"}"#,
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("execution:hello:c1"), "{out}");
+    await_status_as(&server, "c1", "SUCCEEDED", BEARER);
+    let (_, out, _) = cli(&["describe", "c1"]);
+    let described: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(described["output"], json!({"greeting": "Hello, Cli!"}));
+    let (_, out, _) = cli(&["list"]);
+    assert!(out.lines().any(|l| l.contains("\"c1\"")), "{out}");
+    let (_, out, _) = cli(&["history", "c1"]);
+    assert!(
+        out.lines().last().unwrap().contains("ExecutionSucceeded"),
+        "{out}"
+    );
+    cli(&["start", "nap", "--name", "n1"]);
+    await_status_as(&server, "n1", "RUNNING", BEARER);
+    let (code, out, err) = cli(&["stop", "n1", "--error", "Enough"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("ABORTED"), "{out}");
+    // The node's errors come through; a wrong token is refused.
+    let (code, _, err) = cli(&["describe", "nobody"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("NotFound (404): no execution 'nobody'"),
+        "{err}"
+    );
+    let out = common::sluice(&elsewhere)
+        .args(["--server", &format!("http://{}", server.addr), "list"])
+        .args(["--server-token", "wrong"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(401)"));
+    // Without a node, start says what it needs.
+    let out = common::sluice(&elsewhere)
+        .args(["start", "hello"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("start needs a running node"));
 }

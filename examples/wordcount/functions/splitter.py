@@ -1,6 +1,7 @@
 """Lists the raw record objects under `source` and cuts them into shards of `shard_lines` lines.
 
-When nothing is there yet, it first writes a deterministic sample of `sample_records` records, so
+When nothing is there yet (or only part of the sample, which another run is writing), it first
+writes a deterministic sample of `sample_records` records, so
 the example runs on a fresh checkout. A `source` of the form `file:///absolute/path.jsonl` names
 one local file outside the project's storage instead; its shards are byte ranges of whole lines.
 """
@@ -44,7 +45,11 @@ def handler(event, context):
         print(f"split {source} into {len(shards)} shards")
         return {"shards": shards, "objects": 1}
     listing = context.objects.list(source)
-    if not listing:
+    keys = {o["key"] for o in listing}
+    sample = {f"{source}part-{part:03d}.jsonl" for part in range(SAMPLE_OBJECTS)}
+    # Nothing there, or part of a sample that another run is writing at this moment: the sample
+    # is the same bytes whoever writes it, and each object is written whole.
+    if keys < sample:
         write_sample(context.objects, source, int(event.get("sample_records") or 20000))
         listing = context.objects.list(source)
     shards = []

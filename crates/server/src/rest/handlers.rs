@@ -234,3 +234,30 @@ pub(super) async fn functions(state: ServerState, _: RestRequest) -> Result<Resp
         "apiInvocations": functions.invocations().load(Ordering::Relaxed),
     }))
 }
+
+/// `SendTaskSuccess`, `SendTaskFailure` or `SendTaskHeartbeat` (`operation`) from a JSON body
+/// whose `output` is JSON rather than JSON text.
+pub(super) async fn task_token(
+    state: ServerState,
+    r: RestRequest,
+    operation: &'static str,
+) -> Result<Response, RestError> {
+    let body = r.json()?;
+    let token = body
+        .get("token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RestError::bad("token is required"))?;
+    let mut request = json!({ "taskToken": token });
+    if let Some(output) = body.get("output") {
+        request["output"] = json!(output.to_string());
+    } else if operation == "SendTaskSuccess" {
+        request["output"] = json!("null");
+    }
+    for key in ["error", "cause"] {
+        if let Some(v) = body.get(key) {
+            request[key] = v.clone();
+        }
+    }
+    sfn::call(&state, operation, request).await?;
+    ok(json!({}))
+}

@@ -96,10 +96,13 @@ impl RestError {
 impl From<crate::ApiError> for RestError {
     fn from(e: crate::ApiError) -> RestError {
         let status = match e.code {
-            "ExecutionDoesNotExist" | "StateMachineDoesNotExist" | "ResourceNotFound" => {
-                StatusCode::NOT_FOUND
+            "ExecutionDoesNotExist"
+            | "StateMachineDoesNotExist"
+            | "ResourceNotFound"
+            | "TaskDoesNotExist" => StatusCode::NOT_FOUND,
+            "ExecutionAlreadyExists" | "ExecutionNotRedrivable" | "TaskTimedOut" => {
+                StatusCode::CONFLICT
             }
-            "ExecutionAlreadyExists" | "ExecutionNotRedrivable" => StatusCode::CONFLICT,
             _ => e.status,
         };
         RestError {
@@ -257,6 +260,33 @@ pub const ENDPOINTS: &[Endpoint] = &[
         ],
         body: None,
         handler: |s, r| Box::pin(handlers::map_items(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/task-tokens/success",
+        operation: "sendTaskSuccess",
+        summary: "Completes the `.waitForTaskToken` Task a token names with an output.",
+        query: &[],
+        body: Some("{\"token\": string, \"output\": any JSON}"),
+        handler: |s, r| Box::pin(handlers::task_token(s, r, "SendTaskSuccess")),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/task-tokens/failure",
+        operation: "sendTaskFailure",
+        summary: "Fails the `.waitForTaskToken` Task a token names with an error and cause.",
+        query: &[],
+        body: Some("{\"token\": string, \"error\"?: string, \"cause\"?: string}"),
+        handler: |s, r| Box::pin(handlers::task_token(s, r, "SendTaskFailure")),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/task-tokens/heartbeat",
+        operation: "sendTaskHeartbeat",
+        summary: "Restarts the heartbeat clock of the Task a token names.",
+        query: &[],
+        body: Some("{\"token\": string}"),
+        handler: |s, r| Box::pin(handlers::task_token(s, r, "SendTaskHeartbeat")),
     },
     Endpoint {
         method: "GET",
