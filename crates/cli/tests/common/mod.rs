@@ -2,6 +2,8 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
+pub mod server;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
