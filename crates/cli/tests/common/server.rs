@@ -5,8 +5,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+/// How long a node may take to say where it listens.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long a request may take to be answered.
+const REPLY: Duration = Duration::from_secs(60);
 
 /// A `sluice serve` process on a free loopback port, killed when dropped.
 pub struct Server {
@@ -32,28 +37,23 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.split("on http://").nth(1) {
-                addr = rest.split_whitespace().next().map(str::to_string);
-                break;
+        let (said, address) = mpsc::channel();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(rest) = line.split("on http://").nth(1) {
+                    let _ = said.send(rest.split_whitespace().next().map(str::to_string));
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
-        }
-        let Some(addr) = addr else {
+        });
+        let Ok(Some(addr)) = address.recv_timeout(STARTUP) else {
             let _ = child.kill();
             let _ = child.wait();
             panic!("no address: {}", stderr.lock().unwrap());
         };
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
         Server {
             child,
             addr,
@@ -80,6 +80,8 @@ impl Server {
     /// Sends `body` to the operation named by `target` and returns the status and JSON reply.
     pub fn raw(&self, target: &str, body: &str) -> (u16, Value) {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream.set_read_timeout(Some(REPLY)).unwrap();
+        stream.set_write_timeout(Some(REPLY)).unwrap();
         write!(
             stream,
             "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: {target}\r\n\
