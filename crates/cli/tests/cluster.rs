@@ -39,9 +39,12 @@ fn project_on(dir: &Path, storage: &str, objects: &Path) -> PathBuf {
     let config = std::fs::read_to_string(project.join("sluice.yaml")).unwrap();
     let pointed: String = config
         .lines()
-        .map(|l| match l.starts_with("storage:") {
-            true => format!("storage: \"{storage}\"\n"),
-            false => format!("{l}\n"),
+        .map(|l| {
+            if l.starts_with("storage:") {
+                format!("storage: \"{storage}\"\n")
+            } else {
+                format!("{l}\n")
+            }
         })
         .collect();
     assert_ne!(config, pointed, "the example declares its storage");
