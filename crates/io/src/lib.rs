@@ -49,6 +49,8 @@ mod listing;
 mod location;
 pub mod readers;
 mod storage;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod writer;
 
 pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};

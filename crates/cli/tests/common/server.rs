@@ -5,9 +5,14 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+/// How long a node may take to say where it listens.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long a request may take to be answered.
+const REPLY: Duration = Duration::from_secs(60);
 
 /// A `sluice serve` process, killed when dropped.
 pub struct Server {
@@ -61,37 +66,55 @@ impl Server {
 
     /// Serves `project` with `args` added to `sluice serve`.
     pub fn start_with(data_dir: &Path, project: &Path, args: &[&str]) -> Server {
-        let mut child = sluice(data_dir)
+        let mut command = sluice(data_dir);
+        command.args(args);
+        Server::spawn(command, project)
+    }
+
+    /// Runs `sluice` (a command with its data directory, store and options set) as
+    /// `serve PROJECT`, once it says where it listens.
+    pub fn spawn(mut sluice: Command, project: &Path) -> Server {
+        let mut child = sluice
             .arg("serve")
             .arg(project)
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.split("on http://").nth(1) {
-                addr = rest.split_whitespace().next().map(str::to_string);
-                break;
-            }
-        }
-        let addr = addr.unwrap_or_else(|| panic!("no address: {}", stderr.lock().unwrap()));
+        let (said, address) = mpsc::channel();
         let sink = stderr.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
+                if let Some(rest) = line.split("on http://").nth(1) {
+                    let _ = said.send(rest.split_whitespace().next().map(str::to_string));
+                }
                 sink.lock().unwrap().push_str(&format!("{line}\n"));
             }
         });
+        let Ok(Some(addr)) = address.recv_timeout(STARTUP) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no address: {}", stderr.lock().unwrap());
+        };
         Server {
             child,
             addr,
             stderr,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// What the server printed on stderr so far.
@@ -102,6 +125,8 @@ impl Server {
     /// Sends one request and reads the whole reply.
     pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream.set_read_timeout(Some(REPLY)).unwrap();
+        stream.set_write_timeout(Some(REPLY)).unwrap();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
             self.addr,

@@ -10,12 +10,10 @@ use object_store::{
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use sluice_io::Storage;
+use sluice_io::testing::{S3Server, s3s_fs};
 use std::fmt;
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Once};
-use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The bucket of the namespace the suite works in.
@@ -35,7 +33,7 @@ pub struct Backend {
     pub root: PathBuf,
     /// The runtime storage calls block on.
     pub runtime: tokio::runtime::Runtime,
-    _server: Option<Server>,
+    _server: Option<S3Server>,
     _dir: TempDir,
 }
 
@@ -57,9 +55,9 @@ impl Backend {
         Backend::new("file", url, storage, root, None, dir)
     }
 
-    /// An S3 server, or `None` (said on stdout) when `s3s-fs` is not installed.
+    /// An S3 server, or `None` (said on stderr, once) when `s3s-fs` is not installed.
     pub fn s3() -> Option<Backend> {
-        let Some(binary) = s3s_fs() else {
+        if s3s_fs().is_none() {
             // Written to the process's stderr, past the test harness's capture, once.
             static SAID: Once = Once::new();
             SAID.call_once(|| {
@@ -68,16 +66,12 @@ impl Backend {
                 )
             });
             return None;
-        };
+        }
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("s3");
         std::fs::create_dir_all(root.join("sluice")).unwrap();
-        let server = Server::start(&binary, &root);
-        let url = format!(
-            "s3://sluice/deploy?endpoint=http://127.0.0.1:{}&region=us-east-1&path_style=true\
-             &access_key_id=sluice&secret_access_key=sluice-secret",
-            server.port
-        );
+        let server = S3Server::start(&root, "the s3 backend cases")?;
+        let url = server.storage_url("sluice", "deploy");
         let storage = Storage::from_url(&url, dir.path()).unwrap();
         Some(Backend::new("s3", url, storage, root, Some(server), dir))
     }
@@ -87,7 +81,7 @@ impl Backend {
         url: String,
         storage: Storage,
         root: PathBuf,
-        server: Option<Server>,
+        server: Option<S3Server>,
         dir: TempDir,
     ) -> Backend {
         let reads = Arc::new(Mutex::new(Vec::new()));
@@ -118,59 +112,6 @@ impl Backend {
     /// The ranges read since the last [`Backend::clear_reads`] (`None`: a whole object).
     pub fn recorded_reads(&self) -> Vec<Option<GetRange>> {
         self.reads.lock().unwrap().clone()
-    }
-}
-
-fn s3s_fs() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("SLUICE_S3S_FS") {
-        let path = PathBuf::from(path);
-        if path.is_file() {
-            return Some(path);
-        }
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("s3s-fs"))
-        .find(|p| p.is_file())
-}
-
-/// A running `s3s-fs`, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(binary: &std::path::Path, root: &std::path::Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "sluice", "--secret-key", "sluice-secret"])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "s3s-fs did not listen on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
