@@ -100,6 +100,7 @@ fn two_nodes_split_the_runs_and_the_survivor_of_a_kill_dash_nine_finishes_them()
         Server::spawn(
             sluice_on(&dir.path().join(name), Some(schema.url())),
             &project,
+            &[],
         )
     };
     let mut a = node("a");

@@ -4,6 +4,7 @@
 pub(crate) mod executions;
 mod map_runs;
 mod state_machines;
+mod sync;
 
 use crate::{ApiError, ServedFlow, ServerState, unknown_operation};
 use serde_json::{Map, Value, json};
@@ -34,6 +35,7 @@ pub async fn call(state: &ServerState, operation: &str, request: Value) -> Resul
         "DescribeMapRun" => map_runs::describe(state, &request).await,
         "ListMapRuns" => map_runs::list(state, &request).await,
         "StartExecution" => start_execution(state, &request).await,
+        "StartSyncExecution" => sync::start(state, &request).await,
         "DescribeExecution" => describe_execution(state, &request).await,
         "GetExecutionHistory" => execution_history(state, &request).await,
         "ListExecutions" => executions::list(state, &request).await,

@@ -260,6 +260,18 @@ def test_callbacks_and_child_flows():
     assert json.loads(wait_for(arn, "SUCCEEDED")["output"]) == {"greeting": "Hello, Kid!"}
 
 
+def test_start_sync_execution():
+    # The SDK sends StartSyncExecution to a `sync-` prefixed host unless told not to.
+    config = botocore.config.Config(retries={"max_attempts": 1}, inject_host_prefix=False)
+    sync = boto3.client("stepfunctions", endpoint_url=ENDPOINT, config=config)
+    done = sync.start_sync_execution(
+        stateMachineArn=machine("hello"), input=json.dumps({"name": "Sync"})
+    )
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == {"greeting": "Hello, Sync!"}, done
+    assert done["stopDate"] >= done["startDate"], done
+
+
 def test_errors():
     code = error_code(sfn.describe_execution, executionArn="arn:nonsense")
     assert code == "InvalidArn", code

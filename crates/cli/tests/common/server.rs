@@ -66,18 +66,17 @@ impl Server {
 
     /// Serves `project` with `args` added to `sluice serve`.
     pub fn start_with(data_dir: &Path, project: &Path, args: &[&str]) -> Server {
-        let mut command = sluice(data_dir);
-        command.args(args);
-        Server::spawn(command, project)
+        Server::spawn(sluice(data_dir), project, args)
     }
 
-    /// Runs `sluice` (a command with its data directory, store and options set) as
-    /// `serve PROJECT`, once it says where it listens.
-    pub fn spawn(mut sluice: Command, project: &Path) -> Server {
+    /// Runs `sluice` (a command with its data directory and store set) as
+    /// `serve PROJECT ARGS`, once it says where it listens.
+    pub fn spawn(mut sluice: Command, project: &Path, args: &[&str]) -> Server {
         let mut child = sluice
             .arg("serve")
             .arg(project)
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
