@@ -65,6 +65,12 @@ impl Functions {
         self.host.names()
     }
 
+    /// Calls a function as a Task calls it (`TestState`).
+    pub async fn call(&self, request: InvokeRequest) -> Result<Value, TaskError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.host.invoke(request, id).await
+    }
+
     /// Invocations made through the API so far.
     pub fn invocations(&self) -> &AtomicU64 {
         &self.invocations

@@ -5,6 +5,7 @@ pub(crate) mod executions;
 mod map_runs;
 mod state_machines;
 mod sync;
+mod test_state;
 
 use crate::{ApiError, ServedFlow, ServerState, unknown_operation};
 use serde_json::{Map, Value, json};
@@ -36,6 +37,7 @@ pub async fn call(state: &ServerState, operation: &str, request: Value) -> Resul
         "ListMapRuns" => map_runs::list(state, &request).await,
         "StartExecution" => start_execution(state, &request).await,
         "StartSyncExecution" => sync::start(state, &request).await,
+        "TestState" => test_state::test(state, &request).await,
         "DescribeExecution" => describe_execution(state, &request).await,
         "GetExecutionHistory" => execution_history(state, &request).await,
         "ListExecutions" => executions::list(state, &request).await,

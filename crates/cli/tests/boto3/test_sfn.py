@@ -260,16 +260,51 @@ def test_callbacks_and_child_flows():
     assert json.loads(wait_for(arn, "SUCCEEDED")["output"]) == {"greeting": "Hello, Kid!"}
 
 
+# The SDK sends StartSyncExecution and TestState to a `sync-` prefixed host unless told not to.
+SYNC = boto3.client(
+    "stepfunctions",
+    endpoint_url=ENDPOINT,
+    config=botocore.config.Config(retries={"max_attempts": 1}, inject_host_prefix=False),
+)
+
+
 def test_start_sync_execution():
-    # The SDK sends StartSyncExecution to a `sync-` prefixed host unless told not to.
-    config = botocore.config.Config(retries={"max_attempts": 1}, inject_host_prefix=False)
-    sync = boto3.client("stepfunctions", endpoint_url=ENDPOINT, config=config)
-    done = sync.start_sync_execution(
+    done = SYNC.start_sync_execution(
         stateMachineArn=machine("hello"), input=json.dumps({"name": "Sync"})
     )
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"]) == {"greeting": "Hello, Sync!"}, done
     assert done["stopDate"] >= done["startDate"], done
+
+
+def test_test_state():
+    def run(state, given):
+        return SYNC.test_state(definition=json.dumps(state), roleArn=ROLE, input=json.dumps(given))
+
+    passed = run({"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Next": "After"}, {"n": 3, "x": 1})
+    assert passed["status"] == "SUCCEEDED", passed
+    assert json.loads(passed["output"]) == {"n": 3} and passed["nextState"] == "After", passed
+    choice = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.n", "NumericGreaterThan": 2, "Next": "Big"}],
+        "Default": "Small",
+    }
+    assert run(choice, {"n": 3})["nextState"] == "Big"
+    assert run(choice, {"n": 1})["nextState"] == "Small"
+    greet = {"Type": "Task", "Resource": "sluice:function:greet", "End": True}
+    done = run(greet, {"name": "Test"})
+    assert json.loads(done["output"]) == {"greeting": "Hello, Test!"}, done
+    assert "nextState" not in done, done
+    failing = {"Type": "Task", "Resource": "sluice:function:fail", "End": True}
+    failed = run(failing, {"name": "T"})
+    assert (failed["status"], failed["error"]) == ("FAILED", "ValueError"), failed
+    retried = run({**failing, "Retry": [{"ErrorEquals": ["ValueError"]}]}, {})
+    assert retried["status"] == "RETRIABLE", retried
+    caught = run({**failing, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Oops"}]}, {})
+    assert (caught["status"], caught["nextState"], caught["error"]) == (
+        "CAUGHT_ERROR", "Oops", "ValueError"), caught
+    code = error_code(SYNC.test_state, definition="[1]", roleArn=ROLE)
+    assert code == "InvalidDefinition", code
 
 
 def test_errors():
