@@ -157,8 +157,31 @@ impl Command {
     }
 }
 
+/// Logs what the process does on stderr at the level `SLUICE_LOG` names (`error`, `warn`,
+/// `info`, `debug`, `trace`): executions started and ended, each API request and each Task
+/// call as a span with its duration. Nothing without it.
+fn init_tracing() -> Result<(), String> {
+    let Ok(level) = std::env::var("SLUICE_LOG") else {
+        return Ok(());
+    };
+    let level: tracing::Level = level
+        .parse()
+        .map_err(|_| format!("SLUICE_LOG={level:?}: expected error, warn, info, debug or trace"))?;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .try_init()
+        .map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = init_tracing() {
+        eprintln!("sluice: {e}");
+        return ExitCode::from(2);
+    }
     app::use_store(cli.store);
     let given = cli.data_dir.as_deref();
     let data_dir = run::data_dir_for(given, None);

@@ -227,3 +227,38 @@ fn refuses_to_listen_beyond_loopback() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sluice_log_traces_requests_and_executions() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(&tmp.path().join("p"), &greeting());
+    let mut command = common::sluice(&tmp.path().join("data"));
+    command.env("SLUICE_LOG", "info");
+    let server = Server::spawn(command, &tmp.path().join("p"), &[]);
+    let started = server.ok(
+        "StartExecution",
+        json!({"stateMachineArn": MACHINE, "name": "traced", "input": "{\"name\": \"Log\"}"}),
+    );
+    let arn = started["executionArn"].as_str().unwrap();
+    server.await_status(arn, "SUCCEEDED");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.stderr().contains("execution ended execution=traced") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let log = server.stderr();
+    assert!(log.contains("execution started execution=traced"), "{log}");
+    assert!(
+        log.contains(
+            "request{method=POST path=/ operation=AWSStepFunctions.StartExecution status=200}"
+        ),
+        "{log}"
+    );
+    let out = common::sluice(&tmp.path().join("data"))
+        .args(["list"])
+        .env("SLUICE_LOG", "loud")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SLUICE_LOG=\"loud\""));
+}

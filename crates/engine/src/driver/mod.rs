@@ -722,6 +722,7 @@ impl Driver {
                 new: true,
             },
         );
+        tracing::info!(execution = %id, "execution started");
         self.absorb(&id, fx);
         Ok(id)
     }
@@ -960,6 +961,11 @@ impl Driver {
                 None => false,
             };
             if finished && let Some(l) = self.live.remove(&id) {
+                tracing::info!(
+                    execution = %id,
+                    status = l.record.state.status.as_str(),
+                    "execution ended"
+                );
                 self.stats.finished.fetch_add(1, Ordering::Relaxed);
                 if l.record.info.parent.is_none() {
                     self.stats.count_end(l.record.state.status);
@@ -1032,7 +1038,13 @@ impl Driver {
                     self.stats.invocations.fetch_add(1, Ordering::Relaxed);
                     let invoker = self.invoker.clone();
                     let tx = self.tx.clone();
-                    self.runtime.spawn(async move {
+                    let span = tracing::info_span!(
+                        "task",
+                        execution = %exec,
+                        resource = %request.resource,
+                        attempt = %request.idempotency_key,
+                    );
+                    let call = async move {
                         let outcome = match invoker.invoke(request).await {
                             Ok(v) => TaskOutcome::Ok(v),
                             Err(e) => TaskOutcome::Err {
@@ -1040,13 +1052,18 @@ impl Driver {
                                 cause: e.cause,
                             },
                         };
+                        if let TaskOutcome::Err { error, .. } = &outcome {
+                            tracing::info!(%error, "task failed");
+                        }
                         let _ = tx.send(Msg::Task {
                             exec,
                             path,
                             token,
                             outcome,
                         });
-                    });
+                    };
+                    self.runtime
+                        .spawn(tracing::Instrument::instrument(call, span));
                 }
             }
         }
