@@ -421,3 +421,40 @@ fn an_fdl_task_waits_for_a_custom_callback_with_its_task_token() {
     let done = server.await_status(&arn, "SUCCEEDED");
     assert_eq!(output(&done), json!({"approved": true}));
 }
+
+#[test]
+fn an_fdl_flow_starts_child_flows_with_fnf_start_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("p");
+    project(&proj, &children());
+    let fdl = |name: &str, mode: &str, child: &str| {
+        format!(
+            "Type: StateMachine\nName: {name}\nSpecVersion: v1\nStartAt: Run\nStates:\n\
+             \x20 - Type: Task\n    Name: Run\n    Action: FNF:StartExecution\n\
+             \x20   TaskMode: {mode}\n    Parameters:\n\
+             \x20     resourceArn: acs:fnf:::flow/echo\n      executionName: {child}\n\
+             \x20     input:\n        n.$: $Input.n\n    End: true\n"
+        )
+    };
+    let waits = fdl("waits", "WaitForSystemCallback", "fdl-waited");
+    let fires = fdl("fires", "RequestComplete", "fdl-fired");
+    std::fs::write(proj.join("waits.fdl.yaml"), waits).unwrap();
+    std::fs::write(proj.join("fires.fdl.yaml"), fires).unwrap();
+    let mut yaml = std::fs::read_to_string(proj.join("sluice.yaml")).unwrap();
+    yaml.push_str("  waits: waits.fdl.yaml\n  fires: fires.fdl.yaml\n");
+    std::fs::write(proj.join("sluice.yaml"), yaml).unwrap();
+    let server = Server::start(&dir.path().join("data"), &proj);
+
+    // WaitForSystemCallback: the child's output.
+    let arn = start(&server, "waits", "w1", json!({"n": 5}));
+    let done = server.await_status(&arn, "SUCCEEDED");
+    assert_eq!(output(&done), json!({"got": {"n": 5}}));
+
+    // RequestComplete: the child's names, once it started.
+    let arn = start(&server, "fires", "f1", json!({"n": 6}));
+    let done = output(&server.await_status(&arn, "SUCCEEDED"));
+    assert_eq!(done["FlowName"], "echo");
+    assert_eq!(done["ExecutionName"], "fdl-fired");
+    let child = server.await_status(&execution("echo", "fdl-fired"), "SUCCEEDED");
+    assert_eq!(output(&child), json!({"got": {"n": 6}}));
+}

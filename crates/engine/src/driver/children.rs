@@ -1,8 +1,10 @@
 //! Child flows: a Task with `arn:aws:states:::states:startExecution` starts an execution of
 //! another served flow. Without a suffix the Task ends once the child started; with `.sync` or
 //! `.sync:2` it waits, durably, for the child to stop and takes its outcome; with
-//! `.waitForTaskToken` it waits for a callback. The child's name defaults to one derived from the
-//! Task's attempt, so that a Task dispatched again after a restart finds the child it started.
+//! `.waitForTaskToken` it waits for a callback. CloudFlow's `FNF:StartExecution` is the same in
+//! FDL (`TaskMode` `RequestComplete`, `WaitForSystemCallback`, `WaitForCustomCallback`). The
+//! child's name defaults to one derived from the Task's attempt, so that a Task dispatched again
+//! after a restart finds the child it started.
 
 use super::{Driver, EngineError, Outcome, StartRequest};
 use crate::interpreter::Event;
@@ -14,6 +16,8 @@ use serde_json::{Value, json};
 
 /// The resource of the child flow integration, before its suffix.
 const START_EXECUTION: &str = "arn:aws:states:::states:startExecution";
+/// The CloudFlow action of the child flow integration (FDL), before its suffix.
+const FNF_START_EXECUTION: &str = "FNF:StartExecution";
 
 /// How a child flow Task waits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +28,22 @@ enum Wait {
     Sync,
     /// For the child to stop; its input and output are JSON (`.sync:2`).
     Sync2,
+    /// FDL `RequestComplete` (or `WaitForCustomCallback`): the result names the child.
+    FdlStarted,
+    /// FDL `WaitForSystemCallback`: the result is the child's output.
+    FdlSync,
+}
+
+impl Wait {
+    /// Whether the Task waits for the child to stop.
+    fn waits(self) -> bool {
+        matches!(self, Wait::Sync | Wait::Sync2 | Wait::FdlSync)
+    }
+
+    /// Whether the Task is written in FDL, with CloudFlow's parameter names.
+    fn fdl(self) -> bool {
+        matches!(self, Wait::FdlStarted | Wait::FdlSync)
+    }
 }
 
 /// A child started (or found again).
@@ -47,6 +67,13 @@ fn wait_of(request: &InvokeRequest) -> Option<Wait> {
     let Target::Integration(resource) = &request.target else {
         return None;
     };
+    if let Some(suffix) = resource.strip_prefix(FNF_START_EXECUTION) {
+        return match suffix {
+            "" | ".waitForTaskToken" => Some(Wait::FdlStarted),
+            ".sync" => Some(Wait::FdlSync),
+            _ => None,
+        };
+    }
     match resource.strip_prefix(START_EXECUTION)? {
         "" | ".waitForTaskToken" => Some(Wait::Started),
         ".sync" => Some(Wait::Sync),
@@ -60,9 +87,14 @@ pub(super) fn starts_child(request: &InvokeRequest) -> bool {
     wait_of(request).is_some()
 }
 
-/// The name of the child a Task starts: its `Name` parameter, or one derived from the attempt.
+/// The name of the child a Task starts: its `Name` (FDL: `executionName`) parameter, or one
+/// derived from the attempt.
 fn child_name(request: &InvokeRequest) -> Option<String> {
-    match request.payload.get("Name") {
+    let key = match wait_of(request) {
+        Some(w) if w.fdl() => "executionName",
+        _ => "Name",
+    };
+    match request.payload.get(key) {
         Some(Value::String(name)) => Some(name.clone()),
         Some(_) => None,
         None => Some(
@@ -75,42 +107,52 @@ fn child_name(request: &InvokeRequest) -> Option<String> {
     }
 }
 
-/// Reads the Task's parameters: `StateMachineArn`, `Input` (JSON, or JSON text) and `Name`.
+/// Reads the Task's parameters: `StateMachineArn`, `Input` (JSON, or JSON text) and `Name`;
+/// in FDL `resourceArn` (`acs:fnf:REGION::flow/NAME`), `input` and `executionName`.
 fn parse(request: &InvokeRequest) -> Result<ChildStart, TaskError> {
+    let wait = wait_of(request).unwrap_or(Wait::Started);
+    let (prefix, arn_key, input_key, name_key) = if wait.fdl() {
+        ("FnF", "resourceArn", "input", "executionName")
+    } else {
+        ("StepFunctions", "StateMachineArn", "Input", "Name")
+    };
     let invalid = |error: &str, cause: String| TaskError {
-        error: format!("StepFunctions.{error}"),
+        error: format!("{prefix}.{error}"),
         cause,
     };
-    let wait = wait_of(request).unwrap_or(Wait::Started);
     let arn = request
         .payload
-        .get("StateMachineArn")
+        .get(arn_key)
         .and_then(Value::as_str)
         .ok_or_else(|| {
             invalid(
                 "InvalidArnException",
-                "states:startExecution needs a StateMachineArn string parameter".into(),
+                format!("starting a flow needs a {arn_key} string parameter"),
             )
         })?;
-    let flow = match arn.split_once(":stateMachine:") {
-        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
-        None if !arn.starts_with("arn:") => arn,
-        None => {
+    let flow = match (arn.split_once(":stateMachine:"), arn.split_once(":flow/")) {
+        (Some((_, rest)), _) | (None, Some((_, rest))) => rest.split(':').next().unwrap_or(rest),
+        (None, None) if !arn.starts_with("arn:") && !arn.starts_with("acs:") => arn,
+        (None, None) => {
             return Err(invalid(
                 "InvalidArnException",
-                format!("Invalid Arn: '{arn}' is not a state machine ARN"),
+                format!("Invalid Arn: '{arn}' is not a flow's ARN"),
             ));
         }
     };
-    let name = child_name(request)
-        .ok_or_else(|| invalid("InvalidNameException", "Name must be a string".into()))?;
+    let name = child_name(request).ok_or_else(|| {
+        invalid(
+            "InvalidNameException",
+            format!("{name_key} must be a string"),
+        )
+    })?;
     validate_execution_name(&name).map_err(|e| {
         invalid(
             "InvalidNameException",
             format!("Invalid Name: '{name}': {e}"),
         )
     })?;
-    let input = match request.payload.get("Input") {
+    let input = match request.payload.get(input_key) {
         None | Some(Value::Null) => json!({}),
         Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| {
             invalid(
@@ -144,11 +186,23 @@ impl Driver {
             outcome,
         };
         match self.try_start_child(parent, &request) {
-            Ok(child) if child.wait == Wait::Started => {
-                let result = json!({
-                    "ExecutionArn": child.info.execution_arn(),
-                    "StartDate": child.start_ms,
-                });
+            Ok(child) if !child.wait.waits() => {
+                let result = if child.wait.fdl() {
+                    json!({
+                        "FlowName": child.info.state_machine_name,
+                        "ExecutionName": child.info.execution_name,
+                        "RequestID": uuid::Uuid::new_v5(
+                            &uuid::Uuid::NAMESPACE_OID,
+                            child.info.execution_arn().as_bytes(),
+                        )
+                        .to_string(),
+                    })
+                } else {
+                    json!({
+                        "ExecutionArn": child.info.execution_arn(),
+                        "StartDate": child.start_ms,
+                    })
+                };
                 self.apply(parent, answer(TaskOutcome::Ok(result)));
             }
             Ok(child) => {
@@ -268,9 +322,7 @@ impl Driver {
 /// The names of the children the `.sync` Tasks under `frame` wait for.
 fn waited_children(frame: &Frame, out: &mut Vec<String>) {
     match &frame.step {
-        Step::Task { request, .. }
-            if matches!(wait_of(request), Some(Wait::Sync | Wait::Sync2)) =>
-        {
+        Step::Task { request, .. } if wait_of(request).is_some_and(Wait::waits) => {
             out.extend(child_name(request));
         }
         Step::Fanout(fan) => {
@@ -302,6 +354,19 @@ fn task_failed(cause: String) -> TaskOutcome {
 /// describes it, as the result when it succeeded and as the cause of `States.TaskFailed`
 /// otherwise.
 fn finished(child: &Started, stop_ms: i64, outcome: &Outcome) -> TaskOutcome {
+    if child.wait == Wait::FdlSync {
+        // CloudFlow hands on the child's output, or its error.
+        return match (outcome.status, &outcome.output) {
+            (Status::Succeeded, output) => TaskOutcome::Ok(output.clone().unwrap_or(Value::Null)),
+            _ => TaskOutcome::Err {
+                error: outcome
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "FnF.TaskFailed".into()),
+                cause: outcome.cause.clone().unwrap_or_default(),
+            },
+        };
+    }
     let as_data = |v: &Value| match child.wait {
         Wait::Sync2 => v.clone(),
         _ => Value::String(v.to_string()),

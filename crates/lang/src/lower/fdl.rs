@@ -34,11 +34,16 @@ fn scope(obj: &Map<String, Value>, at: &str) -> Result<Scope, LowerError> {
 }
 
 /// A Task's `Action`, with the ASL suffix of its `TaskMode`: `WaitForCustomCallback` waits for
-/// a callback with the task token (`.waitForTaskToken`).
+/// a callback with the task token (`.waitForTaskToken`), `WaitForSystemCallback` for a child
+/// flow to end (`.sync`).
 fn task_resource(obj: &Map<String, Value>, at: &str) -> Result<String, LowerError> {
     let action = str_field(obj, "Action", at)?;
     Ok(match obj.get("TaskMode").and_then(Value::as_str) {
         Some("WaitForCustomCallback") => format!("{action}.waitForTaskToken"),
+        // Waiting for a child flow to end (`.sync`); other actions end when their call does.
+        Some("WaitForSystemCallback") if action == "FNF:StartExecution" => {
+            format!("{action}.sync")
+        }
         _ => action.to_string(),
     })
 }
