@@ -2,7 +2,7 @@
 //! each request belongs to so that `sluice logs EXECUTION` can find its lines. The records are
 //! capped and rotated like the function logs.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target};
 use sluice_functions::{FunctionPool, LogLimits, PoolInvoker, RotatingFile};
 use sluice_server::lambda::FunctionHost;
@@ -94,6 +94,41 @@ impl FunctionHost for ServedFunctions {
             .logs_for_request(request_id)
             .into_iter()
             .map(|l| l.line)
+            .collect()
+    }
+
+    fn stats(&self) -> Vec<Value> {
+        self.pool
+            .stats()
+            .into_iter()
+            .map(|f| {
+                json!({
+                    "name": f.name,
+                    "instances": f.instances,
+                    "busy": f.busy,
+                    "idle": f.idle,
+                    "waiting": f.waiting,
+                    "invocations": f.invocations,
+                    "coldStarts": f.cold_starts,
+                })
+            })
+            .collect()
+    }
+
+    fn logs(&self, function: &str, tail: usize) -> Vec<Value> {
+        let lines = self.pool.logs(function);
+        let skip = lines.len().saturating_sub(tail);
+        lines
+            .into_iter()
+            .skip(skip)
+            .map(|l| {
+                json!({
+                    "ts": l.ts.to_rfc3339(),
+                    "requestId": l.request_id,
+                    "stream": format!("{:?}", l.stream).to_lowercase(),
+                    "line": l.line,
+                })
+            })
             .collect()
     }
 }

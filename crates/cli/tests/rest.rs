@@ -169,6 +169,30 @@ fn flows_and_executions_through_the_rest_api() {
         "Enough"
     );
 
+    // The functions, warm after the calls above, and what greet printed.
+    let (code, functions) = get(&server, "/v1/functions");
+    assert_eq!(code, 200);
+    let greet = functions["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "greet")
+        .cloned()
+        .unwrap();
+    assert!(greet["invocations"].as_u64().unwrap() >= 3, "{greet}");
+    assert!(greet["instances"].as_u64().unwrap() >= 1, "{greet}");
+    let (code, logs) = get(&server, "/v1/functions/greet/logs?tail=2");
+    assert_eq!(code, 200);
+    let lines = logs["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{logs}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["line"].as_str().unwrap().starts_with("greeting ")),
+        "{logs}"
+    );
+    assert_eq!(get(&server, "/v1/functions/nothing/logs").0, 404);
+
     // Malformed bodies are refused.
     let reply = server.http("POST", "/v1/flows/hello/executions", &[], b"{nope");
     assert_eq!(reply.status, 400);

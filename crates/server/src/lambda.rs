@@ -40,6 +40,11 @@ pub trait FunctionHost: Send + Sync {
     /// The output lines of a finished request still held, oldest first (empty when the
     /// runtime keeps none).
     fn log_tail(&self, request_id: &str) -> Vec<String>;
+    /// Each function's warm instances and counters, as JSON objects with a `name`.
+    fn stats(&self) -> Vec<Value>;
+    /// The last `tail` lines a function printed that are still held, oldest first, as JSON
+    /// objects (`ts`, `requestId`, `stream`, `line`).
+    fn logs(&self, function: &str, tail: usize) -> Vec<Value>;
 }
 
 /// The functions the Lambda API serves, with the bound on background calls. Cheap to clone.
@@ -63,6 +68,16 @@ impl Functions {
     /// The functions that can be called, in declaration order.
     pub fn names(&self) -> Vec<String> {
         self.host.names()
+    }
+
+    /// Each function's warm instances and counters.
+    pub fn stats(&self) -> Vec<Value> {
+        self.host.stats()
+    }
+
+    /// The last `tail` lines a function printed.
+    pub fn logs(&self, function: &str, tail: usize) -> Vec<Value> {
+        self.host.logs(function, tail)
     }
 
     /// Calls a function as a Task calls it (`TestState`).

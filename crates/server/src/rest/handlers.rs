@@ -230,9 +230,26 @@ pub(super) async fn functions(state: ServerState, _: RestRequest) -> Result<Resp
         return ok(json!({ "functions": [], "apiInvocations": 0 }));
     };
     ok(json!({
-        "functions": functions.names(),
+        "functions": functions.stats(),
         "apiInvocations": functions.invocations().load(Ordering::Relaxed),
     }))
+}
+
+/// The most log lines one request returns.
+const MAX_LOG_LINES: u64 = 10_000;
+
+pub(super) async fn function_logs(
+    state: ServerState,
+    r: RestRequest,
+) -> Result<Response, RestError> {
+    let name = r.param("name");
+    let functions = state
+        .functions
+        .as_ref()
+        .filter(|f| f.names().iter().any(|n| n == name))
+        .ok_or_else(|| RestError::not_found(format!("no function named '{name}'")))?;
+    let tail = r.number("tail", 100, MAX_LOG_LINES)? as usize;
+    ok(json!({ "lines": functions.logs(name, tail) }))
 }
 
 /// `SendTaskSuccess`, `SendTaskFailure` or `SendTaskHeartbeat` (`operation`) from a JSON body
