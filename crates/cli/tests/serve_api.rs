@@ -472,4 +472,18 @@ fn failed_executions_are_redriven_and_map_runs_described() {
     children.sort();
     children.dedup();
     assert_eq!(children.len(), 3, "{children:?}");
+    // A child is described like any execution, but stopped only through its parent.
+    let child = first["executions"][0]["executionArn"].as_str().unwrap();
+    let described = server.ok("DescribeExecution", json!({"executionArn": child}));
+    assert_eq!(described["status"], "SUCCEEDED", "{described}");
+    let output: Value = serde_json::from_str(described["output"].as_str().unwrap()).unwrap();
+    assert!(
+        output["greeting"].as_str().unwrap().starts_with("Hello, "),
+        "{output}"
+    );
+    let (status, error) = server.call("StopExecution", json!({"executionArn": child}));
+    assert_eq!(
+        (status, error["__type"].as_str()),
+        (400, Some("ValidationException"))
+    );
 }
