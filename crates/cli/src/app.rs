@@ -97,8 +97,6 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The engine.
     pub engine: Engine,
-    /// The recording invoker of the project's functions, when started with a project.
-    pub functions: Option<Arc<RecordingInvoker>>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -157,15 +155,15 @@ impl App {
         let runtime = runtime()?;
         let storage = project.open_storage()?;
         let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
-        let recorder = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
+        let functions = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
         let functions = Arc::new(BuiltinFunctions::new(
             storage.clone(),
             project.builtins.clone(),
-            recorder.clone(),
+            functions,
         ));
         let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
-        let mut app = Self::start_on(
+        let app = Self::start_on(
             runtime,
             data_dir,
             project.state.as_ref(),
@@ -173,7 +171,6 @@ impl App {
             invoker,
             items,
         )?;
-        app.functions = Some(recorder);
         Ok((app, pool))
     }
 
@@ -214,7 +211,6 @@ impl App {
             runtime,
             store,
             engine,
-            functions: None,
         })
     }
 }

@@ -209,6 +209,16 @@ fn the_lambda_api_calls_project_functions() {
         json!({"greeting": "Hello, world!"})
     );
 
+    // Results may be as large as Lambda's (6 MB), past a Task's 256 KiB.
+    let long = "x".repeat(300 << 10);
+    let big = invoke("greet", &[], &json!({ "name": long }).to_string());
+    assert_eq!(big.status, 200);
+    assert_eq!(big.header("x-amz-function-error"), None, "{}", big.text());
+    assert_eq!(
+        big.json()["greeting"].as_str().unwrap().len(),
+        long.len() + 8
+    );
+
     let failed = invoke("fail", &[], r#"{"name": "Bo"}"#);
     assert_eq!(failed.status, 200);
     assert_eq!(failed.header("x-amz-function-error"), Some("Unhandled"));
