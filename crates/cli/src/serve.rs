@@ -1,5 +1,5 @@
-//! `sluice serve`: an always-on node that serves a project's flows to AWS's Step Functions
-//! clients.
+//! `sluice serve`: an always-on node that serves a project's flows and functions to AWS's Step
+//! Functions and Lambda clients.
 
 use crate::app::{App, project_key};
 use crate::project::{self, Project};
