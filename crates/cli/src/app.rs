@@ -98,8 +98,6 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The engine.
     pub engine: Engine,
-    /// The recording invoker of the project's functions, when started with a project.
-    pub functions: Option<Arc<RecordingInvoker>>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -167,9 +165,8 @@ impl App {
         let storage = project.open_storage()?;
         let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
         let recorder = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
-        let http = Arc::new(
-            HttpInvoker::new(project.http.clone(), recorder.clone()).map_err(anyhow::Error::msg)?,
-        );
+        let http =
+            Arc::new(HttpInvoker::new(project.http.clone(), recorder).map_err(anyhow::Error::msg)?);
         let functions = Arc::new(BuiltinFunctions::new(
             storage.clone(),
             project.builtins.clone(),
@@ -177,7 +174,7 @@ impl App {
         ));
         let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
-        let mut app = Self::start_on(
+        let app = Self::start_on(
             runtime,
             data_dir,
             project.state.as_ref(),
@@ -185,7 +182,6 @@ impl App {
             invoker,
             items,
         )?;
-        app.functions = Some(recorder);
         Ok((app, pool))
     }
 
@@ -226,7 +222,6 @@ impl App {
             runtime,
             store,
             engine,
-            functions: None,
         })
     }
 }

@@ -2,10 +2,9 @@
 //! each request belongs to so that `sluice logs EXECUTION` can find its lines. The records are
 //! capped and rotated like the function logs.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target};
 use sluice_functions::{FunctionPool, LogLimits, PoolInvoker, RotatingFile};
-use sluice_server::lambda::FunctionHost;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -35,9 +34,9 @@ pub fn requests_path(log_dir: &Path) -> PathBuf {
     log_dir.join(REQUESTS_FILE)
 }
 
-impl RecordingInvoker {
-    /// Makes `request` under the given Lambda request id, recording it first.
-    pub fn call(&self, request: InvokeRequest, request_id: String) -> InvokeFuture {
+impl Invoker for RecordingInvoker {
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        let request_id = uuid::Uuid::new_v4().to_string();
         if let Target::Function { name, .. } = &request.target
             && let Ok(mut f) = self.requests.lock()
         {
@@ -52,83 +51,5 @@ impl RecordingInvoker {
                 .and_then(|()| f.flush());
         }
         self.inner.call(request, request_id)
-    }
-}
-
-impl Invoker for RecordingInvoker {
-    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
-        self.call(request, uuid::Uuid::new_v4().to_string())
-    }
-}
-
-/// The project's process functions as the Lambda Invoke API of `sluice serve` calls them:
-/// recorded like the engine's calls, with each request's output tail kept by the pool.
-pub struct ServedFunctions {
-    invoker: Arc<RecordingInvoker>,
-    pool: FunctionPool,
-    names: Vec<String>,
-}
-
-impl ServedFunctions {
-    /// The functions `names` of `pool`, called through `invoker`.
-    pub fn new(invoker: Arc<RecordingInvoker>, pool: FunctionPool, names: Vec<String>) -> Self {
-        ServedFunctions {
-            invoker,
-            pool,
-            names,
-        }
-    }
-}
-
-impl FunctionHost for ServedFunctions {
-    fn names(&self) -> Vec<String> {
-        self.names.clone()
-    }
-
-    fn invoke(&self, request: InvokeRequest, request_id: String) -> InvokeFuture {
-        self.invoker.call(request, request_id)
-    }
-
-    fn log_tail(&self, request_id: &str) -> Vec<String> {
-        self.pool
-            .logs_for_request(request_id)
-            .into_iter()
-            .map(|l| l.line)
-            .collect()
-    }
-
-    fn stats(&self) -> Vec<Value> {
-        self.pool
-            .stats()
-            .into_iter()
-            .map(|f| {
-                json!({
-                    "name": f.name,
-                    "instances": f.instances,
-                    "busy": f.busy,
-                    "idle": f.idle,
-                    "waiting": f.waiting,
-                    "invocations": f.invocations,
-                    "coldStarts": f.cold_starts,
-                })
-            })
-            .collect()
-    }
-
-    fn logs(&self, function: &str, tail: usize) -> Vec<Value> {
-        let lines = self.pool.logs(function);
-        let skip = lines.len().saturating_sub(tail);
-        lines
-            .into_iter()
-            .skip(skip)
-            .map(|l| {
-                json!({
-                    "ts": l.ts.to_rfc3339(),
-                    "requestId": l.request_id,
-                    "stream": format!("{:?}", l.stream).to_lowercase(),
-                    "line": l.line,
-                })
-            })
-            .collect()
     }
 }

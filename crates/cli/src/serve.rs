@@ -1,14 +1,15 @@
-//! `sluice serve`: an always-on node that serves a project's flows to AWS's Step Functions
-//! clients.
+//! `sluice serve`: an always-on node that serves a project's flows and functions to AWS's Step
+//! Functions and Lambda clients.
 
 use crate::app::{App, project_key};
-use crate::invoker::ServedFunctions;
 use crate::project::{self, Project};
 use anyhow::{Context, bail};
+use serde_json::{Value, json};
 use sluice_engine::EngineOptions;
-use sluice_functions::FunctionPool;
+use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Target, TaskError};
+use sluice_functions::{FunctionPool, InvokeMeta};
 use sluice_server::auth::Credentials;
-use sluice_server::lambda::Functions;
+use sluice_server::lambda::{FunctionHost, Functions};
 use sluice_server::machines::StateMachines;
 use sluice_server::{ServedFlow, ServerState};
 use std::collections::BTreeMap;
@@ -118,11 +119,10 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         };
         flows.insert(flow.name.clone(), served);
     }
-    let functions = app.functions.as_ref().map(|invoker| {
-        let names = project.functions.iter().map(|f| f.name.clone()).collect();
-        let host = ServedFunctions::new(invoker.clone(), pool.clone(), names);
-        Functions::new(Arc::new(host))
-    });
+    let functions = Functions::new(Arc::new(ServedFunctions {
+        pool: pool.clone(),
+        names: project.functions.iter().map(|f| f.name.clone()).collect(),
+    }));
     let saved = node.state_machines_file.clone();
     let (machines, warnings) =
         StateMachines::kept_in(flows, saved, app.store.as_ref()).map_err(anyhow::Error::msg)?;
@@ -140,7 +140,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         engine: app.engine.clone(),
         flows: machines,
         project_key: Some(key),
-        functions,
+        functions: Some(functions),
         credentials: Arc::new(node.credentials.clone()),
     };
     app.runtime.block_on(async {
@@ -164,4 +164,84 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         eprintln!("sluice: stopping; running executions are left for the next process to resume");
         anyhow::Ok(())
     })
+}
+
+/// The project's process functions as the Lambda Invoke API calls them: on the warm pool the
+/// engine's Tasks use, with Lambda's limits rather than a Task's, and each request's output tail
+/// kept by the pool.
+struct ServedFunctions {
+    pool: FunctionPool,
+    names: Vec<String>,
+}
+
+impl FunctionHost for ServedFunctions {
+    fn names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    fn invoke(&self, request: InvokeRequest, request_id: String) -> InvokeFuture {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let Target::Function { name, .. } = &request.target else {
+                return Err(TaskError {
+                    error: "States.Runtime".into(),
+                    cause: "only functions are invoked".into(),
+                });
+            };
+            let meta = InvokeMeta {
+                request_id: Some(request_id),
+                idempotency_key: Some(request.idempotency_key),
+                ..InvokeMeta::default()
+            };
+            pool.invoke(name, request.payload, meta)
+                .await
+                .map_err(|e| TaskError {
+                    error: e.error,
+                    cause: e.cause,
+                })
+        })
+    }
+
+    fn log_tail(&self, request_id: &str) -> Vec<String> {
+        self.pool
+            .logs_for_request(request_id)
+            .into_iter()
+            .map(|l| l.line)
+            .collect()
+    }
+
+    fn stats(&self) -> Vec<Value> {
+        self.pool
+            .stats()
+            .into_iter()
+            .map(|f| {
+                json!({
+                    "name": f.name,
+                    "instances": f.instances,
+                    "busy": f.busy,
+                    "idle": f.idle,
+                    "waiting": f.waiting,
+                    "invocations": f.invocations,
+                    "coldStarts": f.cold_starts,
+                })
+            })
+            .collect()
+    }
+
+    fn logs(&self, function: &str, tail: usize) -> Vec<Value> {
+        let lines = self.pool.logs(function);
+        let skip = lines.len().saturating_sub(tail);
+        lines
+            .into_iter()
+            .skip(skip)
+            .map(|l| {
+                json!({
+                    "ts": l.ts.to_rfc3339(),
+                    "requestId": l.request_id,
+                    "stream": format!("{:?}", l.stream).to_lowercase(),
+                    "line": l.line,
+                })
+            })
+            .collect()
+    }
 }

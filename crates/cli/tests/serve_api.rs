@@ -209,6 +209,16 @@ fn the_lambda_api_calls_project_functions() {
         json!({"greeting": "Hello, world!"})
     );
 
+    // Results may be as large as Lambda's (6 MB), past a Task's 256 KiB.
+    let long = "x".repeat(300 << 10);
+    let big = invoke("greet", &[], &json!({ "name": long }).to_string());
+    assert_eq!(big.status, 200);
+    assert_eq!(big.header("x-amz-function-error"), None, "{}", big.text());
+    assert_eq!(
+        big.json()["greeting"].as_str().unwrap().len(),
+        long.len() + 8
+    );
+
     let failed = invoke("fail", &[], r#"{"name": "Bo"}"#);
     assert_eq!(failed.status, 200);
     assert_eq!(failed.header("x-amz-function-error"), Some("Unhandled"));
@@ -399,4 +409,91 @@ fn oversized_and_malformed_requests_get_aws_errors() {
     assert_eq!(reply.json()["__type"], "UnknownOperationException");
     // Still serving.
     assert_eq!(server.http("GET", "/healthz", &[], b"").status, 200);
+}
+
+#[test]
+fn failed_executions_are_redriven_and_map_runs_described() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve_fixture(tmp.path());
+
+    // `gate` fails until its file exists; the execution is redriven once it does.
+    let gate = tmp.path().join("gate");
+    let input = json!({"open": gate}).to_string();
+    let started = server.ok(
+        "StartExecution",
+        json!({"stateMachineArn": machine("gated"), "input": input}),
+    );
+    let arn = started["executionArn"].as_str().unwrap();
+    let failed = server.await_status(arn, "FAILED");
+    assert_eq!(failed["redriveStatus"], "REDRIVABLE", "{failed}");
+    std::fs::write(&gate, "").unwrap();
+    let redriven = server.ok("RedriveExecution", json!({"executionArn": arn}));
+    assert!(redriven["redriveDate"].as_f64().unwrap() >= failed["stopDate"].as_f64().unwrap());
+    let done = server.await_status(arn, "SUCCEEDED");
+    assert_eq!(done["redriveCount"], 1);
+    let (status, error) = server.call("RedriveExecution", json!({"executionArn": arn}));
+    assert_eq!(
+        (status, error["__type"].as_str()),
+        (400, Some("ExecutionNotRedrivable"))
+    );
+
+    // A Distributed Map's run, its counts and its child executions.
+    let names = ["a", "b", "c"];
+    run(&server, &machine("fan"), json!({ "names": names }));
+    let parent = server.ok(
+        "ListExecutions",
+        json!({"stateMachineArn": machine("fan"), "maxResults": 1}),
+    )["executions"][0]["executionArn"]
+        .clone();
+    let runs = server.ok("ListMapRuns", json!({"executionArn": parent}))["mapRuns"].clone();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    let run_arn = runs[0]["mapRunArn"].as_str().unwrap();
+    assert!(
+        run_arn.starts_with(&format!("{ACCOUNT}:mapRun:fan/Fan:")),
+        "{run_arn}"
+    );
+    let described = server.ok("DescribeMapRun", json!({"mapRunArn": run_arn}));
+    assert_eq!(described["status"], "SUCCEEDED");
+    assert_eq!(described["executionArn"], parent);
+    assert_eq!(described["maxConcurrency"], 2);
+    for counts in ["itemCounts", "executionCounts"] {
+        assert_eq!(described[counts]["succeeded"], 3, "{described}");
+        assert_eq!(described[counts]["total"], 3, "{described}");
+        assert_eq!(described[counts]["running"], 0, "{described}");
+    }
+    // Children two at a time, then the rest.
+    let first = server.ok(
+        "ListExecutions",
+        json!({"mapRunArn": run_arn, "maxResults": 2}),
+    );
+    let token = first["nextToken"].as_str().unwrap();
+    let rest = server.ok(
+        "ListExecutions",
+        json!({"mapRunArn": run_arn, "nextToken": token}),
+    );
+    assert!(rest.get("nextToken").is_none(), "{rest}");
+    let mut children: Vec<String> = first["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["executions"].as_array().unwrap())
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    children.sort();
+    children.dedup();
+    assert_eq!(children.len(), 3, "{children:?}");
+    // A child is described like any execution, but stopped only through its parent.
+    let child = first["executions"][0]["executionArn"].as_str().unwrap();
+    let described = server.ok("DescribeExecution", json!({"executionArn": child}));
+    assert_eq!(described["status"], "SUCCEEDED", "{described}");
+    let output: Value = serde_json::from_str(described["output"].as_str().unwrap()).unwrap();
+    assert!(
+        output["greeting"].as_str().unwrap().starts_with("Hello, "),
+        "{output}"
+    );
+    let (status, error) = server.call("StopExecution", json!({"executionArn": child}));
+    assert_eq!(
+        (status, error["__type"].as_str()),
+        (400, Some("ValidationException"))
+    );
 }

@@ -30,8 +30,8 @@ pub const MAX_BACKGROUND: usize = 64;
 /// The bytes of output `X-Amz-Log-Type: Tail` returns, as Lambda does.
 pub const TAIL_BYTES: usize = 4 * 1024;
 
-/// What runs the project's functions: the same calls the engine makes for Tasks, under a
-/// request id the caller chooses so that the call's output can be found.
+/// What runs the project's functions, under a request id the caller chooses so that the
+/// call's output can be found.
 pub trait FunctionHost: Send + Sync {
     /// The functions that can be called, in declaration order.
     fn names(&self) -> Vec<String>;

@@ -159,7 +159,8 @@ pub(crate) async fn read<T: Send + 'static>(
         .map_err(ApiError::internal)
 }
 
-/// The stored execution an execution ARN names.
+/// The stored execution an execution ARN names: a root execution, or a Distributed Map's
+/// child (whose name is the map run's id, which holds a `:`, and the child's index).
 async fn execution_of(state: &ServerState, arn: &str) -> Result<StoredExecution, ApiError> {
     let missing = || {
         ApiError::bad(
@@ -168,13 +169,25 @@ async fn execution_of(state: &ServerState, arn: &str) -> Result<StoredExecution,
         )
     };
     let id = match arn_parts(arn, "execution")?.as_slice() {
-        [_, id] => id.to_string(),
+        [_, name @ ..] if !name.is_empty() => name.join(":"),
         _ => return Err(invalid_arn(arn)),
     };
     let execution = read(state, move |s| s.execution(&id)).await?;
     execution
-        .filter(|e| e.info.parent.is_none() && e.info.execution_arn() == arn)
+        .filter(|e| e.info.execution_arn() == arn)
         .ok_or_else(missing)
+}
+
+/// Like [`execution_of`], for the operations on root executions only.
+async fn root_execution_of(state: &ServerState, arn: &str) -> Result<StoredExecution, ApiError> {
+    let e = execution_of(state, arn).await?;
+    if e.info.parent.is_some() {
+        return Err(ApiError::bad(
+            "ValidationException",
+            format!("{arn} is a child execution of a Distributed Map: act on its parent"),
+        ));
+    }
+    Ok(e)
 }
 
 fn list_state_machines(state: &ServerState) -> Value {
@@ -391,7 +404,7 @@ async fn execution_history(state: &ServerState, request: &Value) -> Result<Value
 
 async fn stop_execution(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
     let arn = required(request, "executionArn")?;
-    let e = execution_of(state, arn).await?;
+    let e = root_execution_of(state, arn).await?;
     let stop = StopRequest {
         error: string(request, "error")?.map(str::to_string),
         cause: string(request, "cause")?.map(str::to_string),

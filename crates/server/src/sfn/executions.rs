@@ -1,7 +1,9 @@
 //! `ListExecutions` (by state machine or by map run, with a status filter, in pages) and
 //! `RedriveExecution`.
 
-use super::{execution_of, map_runs, page_size, read, required, run_info, seconds, string};
+use super::{
+    execution_of, map_runs, page_size, read, required, root_execution_of, run_info, seconds, string,
+};
 use crate::{ApiError, ServerState};
 use serde_json::{Value, json};
 use sluice_engine::EngineError;
@@ -152,7 +154,7 @@ pub(super) async fn list(state: &ServerState, request: &Value) -> Result<Value, 
 pub(super) async fn redrive(state: &ServerState, request: &Value) -> Result<Value, ApiError> {
     let arn = required(request, "executionArn")?;
     string(request, "clientToken")?;
-    let e = execution_of(state, arn).await?;
+    let e = root_execution_of(state, arn).await?;
     match state.engine.redrive(&e.id).await {
         Ok(()) => {}
         Err(EngineError::NotFound(_)) => {
