@@ -13,6 +13,7 @@ pub mod items;
 pub mod map_run;
 pub mod model;
 pub mod payload;
+pub mod queue;
 pub mod run_info;
 pub mod scopes;
 pub mod store;

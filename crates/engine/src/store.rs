@@ -11,6 +11,7 @@ use crate::effects::HistoryEvent;
 use crate::invoke::TaskError;
 use crate::map_run::MapRunSpec;
 use crate::model::{ExecutionState, Status};
+use crate::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use crate::run_info::RunInfo;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -327,6 +328,46 @@ pub trait Store: Send + Sync {
     fn signals(&self, owner: &str) -> Result<Vec<(u64, String, StoredSignal)>, StoreError>;
     /// Forgets applied signals, by sequence number.
     fn drop_signals(&self, seqs: &[u64]) -> Result<(), StoreError>;
+    /// Puts messages on `queue` (see [`crate::queue`]).
+    fn queue_send(
+        &self,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Receives up to `max` ready messages of `queue` (those visible earliest first; the batch
+    /// in the order they were sent), leasing them until `lease_until_ms` and counting the
+    /// receive.
+    fn queue_receive(
+        &self,
+        queue: &str,
+        max: usize,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Vec<QueueMessage>, StoreError>;
+    /// Settles received messages of `queue`; returns how many settlements still matched their
+    /// message's receive.
+    fn queue_settle(
+        &self,
+        queue: &str,
+        settlements: &[Settlement],
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
+    /// Up to `limit` messages of `queue` in order, without receiving them: the failed ones
+    /// only when `failed` is true, else the others.
+    fn queue_peek(
+        &self,
+        queue: &str,
+        limit: usize,
+        failed: bool,
+    ) -> Result<Vec<QueueMessage>, StoreError>;
+    /// Counts of `queue`'s messages by state.
+    fn queue_stats(&self, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError>;
+    /// Deletes every message of `queue`; returns how many.
+    fn queue_purge(&self, queue: &str) -> Result<u64, StoreError>;
+    /// Moves every message of `from` (a dead-letter queue, or the failed messages of a queue
+    /// when `from == to`) to `to`, visible now with no receive counted; returns how many.
+    fn queue_redrive(&self, from: &str, to: &str, now_ms: i64) -> Result<u64, StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// The Map and Parallel values stored for an execution.

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::model::{ExecutionState, Status};
+use sluice_engine::queue::QueueMessage;
 use sluice_engine::store::{
     ExecutionSummary, MapRunRecord, ScopeValue, StopRequest, StoreError, StoredDefinition,
     StoredExecution, ValueKind,
@@ -81,6 +82,24 @@ pub(crate) const SIGNAL_COLUMNS: &str = "s.seq, s.execution_id, s.signal";
 /// A kept callback signal from [`SIGNAL_COLUMNS`].
 pub(crate) fn signal(r: &dyn Row) -> Result<(u64, String, StoredSignal), StoreError> {
     Ok((r.int(0)? as u64, r.text(1)?, from_json(&r.text(2)?)?))
+}
+
+/// The columns [`queue_message`] reads.
+pub(crate) const QUEUE_MESSAGE_COLUMNS: &str =
+    "queue, id, body, attributes, sent_ms, visible_ms, receive_count, failed";
+
+/// A queue message from [`QUEUE_MESSAGE_COLUMNS`].
+pub(crate) fn queue_message(r: &dyn Row) -> Result<QueueMessage, StoreError> {
+    Ok(QueueMessage {
+        queue: r.text(0)?,
+        id: r.text(1)?,
+        body: r.text(2)?,
+        attributes: from_json(&r.text(3)?)?,
+        sent_ms: r.int(4)?,
+        visible_ms: r.int(5)?,
+        receive_count: u32::try_from(r.int(6)?).unwrap_or(u32::MAX),
+        failed: r.opt_text(7)?,
+    })
 }
 
 /// The columns [`definition`] reads.

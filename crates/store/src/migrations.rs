@@ -105,6 +105,21 @@ CREATE TABLE task_signals (
 );
 CREATE INDEX task_signals_execution ON task_signals(execution_id);
 ",
+    // 5: durable queues: messages with their visible time, receive count and failure.
+    "
+CREATE TABLE queue_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    visible_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    failed TEXT
+);
+CREATE INDEX queue_messages_ready ON queue_messages(queue, visible_ms, seq) WHERE failed IS NULL;
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -192,5 +207,20 @@ CREATE TABLE task_signals (
     signal TEXT NOT NULL
 );
 CREATE INDEX task_signals_execution ON task_signals(execution_id);
+"#,
+    // 5: durable queues: messages with their visible time, receive count and failure.
+    r#"
+CREATE TABLE queue_messages (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    sent_ms BIGINT NOT NULL,
+    visible_ms BIGINT NOT NULL,
+    receive_count BIGINT NOT NULL DEFAULT 0,
+    failed TEXT
+);
+CREATE INDEX queue_messages_ready ON queue_messages(queue, visible_ms, seq) WHERE failed IS NULL;
 "#,
 ];

@@ -9,9 +9,11 @@ use crate::codec::{
     definition_id, from_json, signed, to_json,
 };
 use crate::migrations::{self, SQLITE};
+use crate::sqlite_queues;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
+use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
     ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
@@ -27,7 +29,7 @@ pub struct SqliteStore {
 
 /// Classifies a SQLite error: a broken file is corrupt, a constraint is a conflict, anything
 /// else (busy, I/O) may pass.
-fn err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
@@ -127,7 +129,7 @@ fn load(
         .collect()
 }
 
-fn query<T>(
+pub(crate) fn query<T>(
     conn: &Connection,
     sql: &str,
     args: impl rusqlite::Params,
@@ -389,6 +391,55 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(err)
+    }
+
+    fn queue_send(
+        &self,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlite_queues::send(&mut *self.conn()?, queue, messages, now_ms)
+    }
+
+    fn queue_receive(
+        &self,
+        queue: &str,
+        max: usize,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Vec<QueueMessage>, StoreError> {
+        sqlite_queues::receive(&mut *self.conn()?, queue, max, now_ms, lease_until_ms)
+    }
+
+    fn queue_settle(
+        &self,
+        queue: &str,
+        settlements: &[Settlement],
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        sqlite_queues::settle(&mut *self.conn()?, queue, settlements, now_ms)
+    }
+
+    fn queue_peek(
+        &self,
+        queue: &str,
+        limit: usize,
+        failed: bool,
+    ) -> Result<Vec<QueueMessage>, StoreError> {
+        sqlite_queues::peek(&*self.conn()?, queue, limit, failed)
+    }
+
+    fn queue_stats(&self, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError> {
+        sqlite_queues::stats(&*self.conn()?, queue, now_ms)
+    }
+
+    fn queue_purge(&self, queue: &str) -> Result<u64, StoreError> {
+        sqlite_queues::purge(&*self.conn()?, queue)
+    }
+
+    fn queue_redrive(&self, from: &str, to: &str, now_ms: i64) -> Result<u64, StoreError> {
+        sqlite_queues::redrive(&*self.conn()?, from, to, now_ms)
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

@@ -7,6 +7,7 @@ use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::NoFunctions;
 use sluice_engine::items::NoStorage;
 use sluice_engine::model::Status;
+use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
@@ -101,6 +102,33 @@ impl Store for FlakyStore {
     }
     fn drop_signals(&self, seqs: &[u64]) -> Result<(), StoreError> {
         self.inner.drop_signals(seqs)
+    }
+    fn queue_send(&self, q: &str, m: &[NewMessage], now: i64) -> Result<(), StoreError> {
+        self.inner.queue_send(q, m, now)
+    }
+    fn queue_receive(
+        &self,
+        q: &str,
+        max: usize,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<QueueMessage>, StoreError> {
+        self.inner.queue_receive(q, max, now, until)
+    }
+    fn queue_settle(&self, q: &str, s: &[Settlement], now: i64) -> Result<u64, StoreError> {
+        self.inner.queue_settle(q, s, now)
+    }
+    fn queue_peek(&self, q: &str, n: usize, failed: bool) -> Result<Vec<QueueMessage>, StoreError> {
+        self.inner.queue_peek(q, n, failed)
+    }
+    fn queue_stats(&self, q: &str, now: i64) -> Result<QueueStats, StoreError> {
+        self.inner.queue_stats(q, now)
+    }
+    fn queue_purge(&self, q: &str) -> Result<u64, StoreError> {
+        self.inner.queue_purge(q)
+    }
+    fn queue_redrive(&self, from: &str, to: &str, now: i64) -> Result<u64, StoreError> {
+        self.inner.queue_redrive(from, to, now)
     }
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()

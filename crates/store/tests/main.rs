@@ -51,4 +51,7 @@ on_both_backends!(
     stop_requests_reach_the_owner_and_end_with_the_execution,
     map_values_complete_the_stored_state_and_are_replaced_in_place,
     task_signals_reach_the_owner_in_order_until_dropped,
+    queue_messages_are_received_in_order_and_leased,
+    queue_settlements_retry_move_fail_and_redrive,
+    concurrent_receivers_split_a_queue,
 );

@@ -17,6 +17,7 @@
 //! other nor take the same root.
 
 pub(crate) mod connection;
+mod queues;
 
 use crate::codec::{
     self, DEFINITION_COLUMNS, EXECUTION_COLUMNS, HISTORY_COLUMNS, MAP_RUN_COLUMNS, Row,
@@ -27,6 +28,7 @@ use crate::migrations::{self, POSTGRES};
 use connection::{Connection, Target, Worker, classify};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
+use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
     ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
@@ -651,6 +653,55 @@ impl Store for PostgresStore {
             Params::default().with(seqs),
         )?;
         Ok(())
+    }
+
+    fn queue_send(
+        &self,
+        queue: &str,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.send_messages(queue, messages, now_ms)
+    }
+
+    fn queue_receive(
+        &self,
+        queue: &str,
+        max: usize,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Vec<QueueMessage>, StoreError> {
+        self.receive_messages(queue, max, now_ms, lease_until_ms)
+    }
+
+    fn queue_settle(
+        &self,
+        queue: &str,
+        settlements: &[Settlement],
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.settle_messages(queue, settlements, now_ms)
+    }
+
+    fn queue_peek(
+        &self,
+        queue: &str,
+        limit: usize,
+        failed: bool,
+    ) -> Result<Vec<QueueMessage>, StoreError> {
+        self.peek_messages(queue, limit, failed)
+    }
+
+    fn queue_stats(&self, queue: &str, now_ms: i64) -> Result<QueueStats, StoreError> {
+        self.message_stats(queue, now_ms)
+    }
+
+    fn queue_purge(&self, queue: &str) -> Result<u64, StoreError> {
+        self.purge_messages(queue)
+    }
+
+    fn queue_redrive(&self, from: &str, to: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.redrive_messages(from, to, now_ms)
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

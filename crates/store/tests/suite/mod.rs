@@ -6,6 +6,7 @@ use sluice_engine::callback::{StoredSignal, TaskSignal};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::map_run::{ItemSource, MapRunSpec};
 use sluice_engine::model::{ExecutionState, Fanout, Frame, Status, Step, TaskOutcome};
+use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settle, Settlement};
 use sluice_engine::run_info::{ParentRun, RunInfo};
 use sluice_engine::scopes::{Persisted, externalize};
 use sluice_engine::store::{
@@ -979,4 +980,163 @@ pub fn map_values_complete_the_stored_state_and_are_replaced_in_place(backend: &
     assert_eq!(store.scope_values("m").unwrap().len(), 5);
     let read = store.execution("m").unwrap().unwrap();
     assert_eq!(fan(&read).results[0], Some(json!(11)));
+}
+
+/// Messages to send: bodies `prefix-0`.. visible at `visible_ms`.
+fn messages(prefix: &str, n: usize, visible_ms: i64) -> Vec<NewMessage> {
+    (0..n)
+        .map(|i| NewMessage {
+            id: format!("{prefix}-{i}"),
+            body: format!("body {prefix}-{i}"),
+            attributes: json!({"n": {"DataType": "Number", "StringValue": i.to_string()}}),
+            visible_ms,
+        })
+        .collect()
+}
+
+fn bodies(received: &[QueueMessage]) -> Vec<&str> {
+    received.iter().map(|m| m.body.as_str()).collect()
+}
+
+fn settle(m: &QueueMessage, action: Settle) -> Settlement {
+    Settlement {
+        id: m.id.clone(),
+        receive_count: m.receive_count,
+        action,
+    }
+}
+
+/// Messages visible earliest are taken first, a batch in the order they were sent, leased for a
+/// while; a lease that ends
+/// gives the message again with its receive counted; a settle of an older receive changes
+/// nothing; delayed messages wait for their time.
+pub fn queue_messages_are_received_in_order_and_leased(b: &Backend) {
+    let store = b.open();
+    store.queue_send("q", &messages("a", 3, 100), 100).unwrap();
+    store
+        .queue_send("q", &messages("late", 1, 5_000), 100)
+        .unwrap();
+    store
+        .queue_send("other", &messages("o", 1, 100), 100)
+        .unwrap();
+    let first = store.queue_receive("q", 2, 1_000, 31_000).unwrap();
+    assert_eq!(bodies(&first), ["body a-0", "body a-1"]);
+    assert!(
+        first
+            .iter()
+            .all(|m| m.receive_count == 1 && m.visible_ms == 31_000)
+    );
+    assert_eq!(first[0].attributes["n"]["StringValue"], "0");
+    let rest = store.queue_receive("q", 10, 1_000, 31_000).unwrap();
+    assert_eq!(
+        bodies(&rest),
+        ["body a-2"],
+        "leased and delayed ones are not given"
+    );
+    let stats = store.queue_stats("q", 1_000).unwrap();
+    assert_eq!((stats.ready, stats.delayed, stats.in_flight), (0, 1, 3));
+    assert_eq!(stats.oldest_sent_ms, Some(100));
+    // The lease of a-0 ends: it comes again, counted twice, with the delayed one now due.
+    store
+        .queue_settle("q", &[settle(&first[1], Settle::Delete)], 1_000)
+        .unwrap();
+    let again = store.queue_receive("q", 10, 40_000, 70_000).unwrap();
+    assert_eq!(bodies(&again), ["body a-0", "body a-2", "body late-0"]);
+    let a0 = again.iter().find(|m| m.id == "a-0").unwrap();
+    assert_eq!(a0.receive_count, 2);
+    // Settling the first receive of a-0 changes nothing; the second one deletes it.
+    let stale = store
+        .queue_settle("q", &[settle(&first[0], Settle::Delete)], 40_000)
+        .unwrap();
+    assert_eq!(stale, 0);
+    let fresh = store
+        .queue_settle("q", &[settle(a0, Settle::Delete)], 40_000)
+        .unwrap();
+    assert_eq!(fresh, 1);
+    assert_eq!(store.queue_peek("q", 10, false).unwrap().len(), 2);
+    assert_eq!(store.queue_peek("other", 10, false).unwrap().len(), 1);
+}
+
+/// Retries wait for their delay; out of retries a message moves to a dead-letter queue (its
+/// count reset) or is kept as failed; both come back with a redrive; a purge empties a queue.
+pub fn queue_settlements_retry_move_fail_and_redrive(b: &Backend) {
+    let store = b.open();
+    store.queue_send("q", &messages("m", 3, 0), 0).unwrap();
+    let got = store.queue_receive("q", 3, 10, 30_010).unwrap();
+    let settled = store
+        .queue_settle(
+            "q",
+            &[
+                settle(&got[0], Settle::VisibleAt(5_000)),
+                settle(&got[1], Settle::MoveTo("dlq".into())),
+                settle(&got[2], Settle::Fail("bad JSON".into())),
+            ],
+            20,
+        )
+        .unwrap();
+    assert_eq!(settled, 3);
+    assert!(
+        store
+            .queue_receive("q", 10, 4_999, 9_999)
+            .unwrap()
+            .is_empty()
+    );
+    let retried = store.queue_receive("q", 10, 5_000, 35_000).unwrap();
+    assert_eq!(
+        (bodies(&retried), retried[0].receive_count),
+        (vec!["body m-0"], 2)
+    );
+    let dead = store.queue_peek("dlq", 10, false).unwrap();
+    assert_eq!((dead[0].id.as_str(), dead[0].receive_count), ("m-1", 0));
+    let failed = store.queue_peek("q", 10, true).unwrap();
+    assert_eq!(failed[0].failed.as_deref(), Some("bad JSON"));
+    assert_eq!(store.queue_stats("q", 5_000).unwrap().failed, 1);
+    assert_eq!(store.queue_redrive("dlq", "q", 6_000).unwrap(), 1);
+    assert_eq!(
+        store.queue_redrive("q", "q", 6_000).unwrap(),
+        1,
+        "the failed one"
+    );
+    let back = store.queue_receive("q", 10, 6_000, 36_000).unwrap();
+    let mut ids: Vec<&str> = back.iter().map(|m| m.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["m-1", "m-2"]);
+    assert!(
+        back.iter()
+            .all(|m| m.receive_count == 1 && m.failed.is_none())
+    );
+    assert_eq!(store.queue_purge("q").unwrap(), 3);
+    assert_eq!(
+        store.queue_stats("q", 6_000).unwrap(),
+        QueueStats::default()
+    );
+}
+
+/// Consumers receiving at once never get the same message within a lease.
+pub fn concurrent_receivers_split_a_queue(b: &Backend) {
+    let store = b.open();
+    store.queue_send("q", &messages("c", 200, 0), 0).unwrap();
+    let seen: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = store.queue_receive("q", 7, 10, 60_000).unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.into_iter().map(|m| m.id));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let distinct: HashSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), distinct.len()), (200, 200));
 }
