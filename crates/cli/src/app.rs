@@ -11,6 +11,7 @@ use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
 use sluice_io::http::HttpInvoker;
 use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
+use sluice_queues::{QueueIntegration, Queues};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -98,6 +99,10 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// The engine.
     pub engine: Engine,
+    /// What the engine's Tasks call (functions and integrations), for queue consumers.
+    pub invoker: Arc<dyn Invoker>,
+    /// The project's queues (none for flows run from single files).
+    pub queues: Option<Queues>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -172,16 +177,13 @@ impl App {
             project.builtins.clone(),
             http,
         ));
-        let invoker = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
+        let store = open_store(data_dir, project.state.as_ref())?;
+        let queues = Queues::new(store.clone(), project.queues.clone());
+        let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
+        let invoker = Arc::new(QueueIntegration::new(queues.clone(), objects));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
-        let app = Self::start_on(
-            runtime,
-            data_dir,
-            project.state.as_ref(),
-            options,
-            invoker,
-            items,
-        )?;
+        let mut app = Self::start_on(runtime, store, options, invoker, items)?;
+        app.queues = Some(queues);
         Ok((app, pool))
     }
 
@@ -191,28 +193,20 @@ impl App {
         options: EngineOptions,
         invoker: Arc<dyn Invoker>,
     ) -> anyhow::Result<App> {
-        Self::start_on(
-            runtime()?,
-            data_dir,
-            None,
-            options,
-            invoker,
-            Arc::new(NoStorage),
-        )
+        let store = open_store(data_dir, None)?;
+        Self::start_on(runtime()?, store, options, invoker, Arc::new(NoStorage))
     }
 
     fn start_on(
         runtime: tokio::runtime::Runtime,
-        data_dir: &Path,
-        project_state: Option<&StoreLocation>,
+        store: Arc<dyn Store>,
         options: EngineOptions,
         invoker: Arc<dyn Invoker>,
         items: Arc<dyn ItemStore>,
     ) -> anyhow::Result<App> {
-        let store = open_store(data_dir, project_state)?;
         let engine = Engine::start(
             store.clone(),
-            invoker,
+            invoker.clone(),
             items,
             runtime.handle().clone(),
             loader(),
@@ -222,6 +216,8 @@ impl App {
             runtime,
             store,
             engine,
+            invoker,
+            queues: None,
         })
     }
 }

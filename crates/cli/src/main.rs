@@ -15,11 +15,13 @@ macro_rules! outln {
 
 mod app;
 mod client;
+mod consumers;
 mod inspect;
 mod invoke;
 mod invoker;
 mod logs;
 mod project;
+mod queue_cmd;
 mod run;
 mod serve;
 mod stop;
@@ -140,6 +142,11 @@ enum Command {
         /// The task token.
         token: String,
     },
+    /// Send a message onto a queue of a project.
+    Send(queue_cmd::SendArgs),
+    /// Look at and manage a project's queues.
+    #[command(subcommand)]
+    Queue(queue_cmd::QueueCommand),
 }
 
 impl Command {
@@ -152,6 +159,8 @@ impl Command {
             Command::History { id, .. } => client::history(server, &id),
             Command::Stop(args) => client::stop(server, &args.id, args.error, args.cause),
             Command::Redrive(args) => client::redrive(server, &args.id),
+            Command::Send(args) => queue_cmd::send(Some(server), None, args),
+            Command::Queue(command) => queue_cmd::queue(Some(server), None, command),
             other => return Err(Box::new(other)),
         })
     }
@@ -237,6 +246,8 @@ fn main() -> ExitCode {
                 cause,
             },
         ),
+        Command::Send(args) => queue_cmd::send(None, given, args),
+        Command::Queue(command) => queue_cmd::queue(None, given, command),
         Command::SendTaskHeartbeat { token } => tokens::send(
             server.as_ref(),
             &data_dir,

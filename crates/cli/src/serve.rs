@@ -135,6 +135,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
             .map(|(name, flow)| (name, flow.definition_id))
             .collect(),
     )?;
+    let consumers = crate::consumers::start(app, &machines);
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
@@ -142,6 +143,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         project_key: Some(key),
         functions: Some(functions),
         credentials: Arc::new(node.credentials.clone()),
+        queues: app.queues.clone(),
     };
     app.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -162,6 +164,9 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         };
         sluice_server::serve(state, listener, stop).await?;
         eprintln!("sluice: stopping; running executions are left for the next process to resume");
+        if let Some(consumers) = consumers {
+            consumers.stop().await;
+        }
         anyhow::Ok(())
     })
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with storage, state, functions, flows and connections"
+    expecting = "a mapping with storage, state, functions, flows, queues and connections"
 )]
 pub struct ProjectFile {
     /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`); default `file://./data`.
@@ -30,13 +30,41 @@ pub struct ProjectFile {
     /// Flows by name, in declaration order.
     #[serde(default)]
     pub flows: Named<FlowSpec>,
+    /// Durable queues by name.
+    #[serde(default)]
+    pub queues: Named<QueueSpec>,
     /// Credentials HTTP Tasks and http functions authenticate with, by name.
     #[serde(default)]
     pub connections: Named<ConnectionSpec>,
 }
 
 /// Keys of the project file that name features this version does not have.
-pub const NOT_SUPPORTED: [&str; 2] = ["queues", "triggers"];
+pub const NOT_SUPPORTED: [&str; 1] = ["triggers"];
+
+/// One queue (see `sluice_queues::QueueConfig` for the defaults).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// The function or flow that consumes it; none for a pull queue.
+    pub consumer: Option<String>,
+    /// Messages per batch, 1 to 100.
+    pub batch_size: Option<usize>,
+    /// How long a partial batch waits to fill.
+    #[serde(default, deserialize_with = "settings::queue_duration")]
+    pub batch_timeout: Option<Duration>,
+    /// Retries before a message is dead-lettered or failed.
+    pub max_retries: Option<u32>,
+    /// How long a retried message waits.
+    #[serde(default, deserialize_with = "settings::queue_duration")]
+    pub retry_delay: Option<Duration>,
+    /// The queue messages out of retries go to.
+    pub dead_letter: Option<String>,
+    /// Batches consumed at once.
+    pub max_concurrency: Option<usize>,
+    /// How long a received message is leased.
+    #[serde(default, deserialize_with = "settings::queue_duration")]
+    pub visibility_timeout: Option<Duration>,
+}
 
 /// Entries of a mapping keyed by name, in the order they are written.
 #[derive(Debug)]

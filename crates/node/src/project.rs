@@ -6,7 +6,7 @@ use crate::calls::{called_functions, named_connections};
 use crate::de;
 use crate::model::{
     ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, NOT_SUPPORTED,
-    ProjectFile,
+    ProjectFile, QueueSpec,
 };
 use crate::substitute::substitute;
 use sluice_functions::{FunctionConfig, Runtime};
@@ -15,6 +15,7 @@ use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
+use sluice_queues::{Consumer, QueueConfig};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Project {
     pub http: HttpOptions,
     /// Flows in declaration order.
     pub flows: Vec<Flow>,
+    /// Durable queues in declaration order.
+    pub queues: Vec<QueueConfig>,
 }
 
 /// One flow of a project.
@@ -198,7 +201,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             Err(ds) => problems.extend(ds),
         }
     }
-    let project = Project {
+    let mut project = Project {
         dir: dir.to_path_buf(),
         storage,
         state,
@@ -206,7 +209,23 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         builtins,
         http,
         flows,
+        queues: Vec::new(),
     };
+    let queue_names: Vec<&str> = file.queues.0.iter().map(|(n, _)| n.as_str()).collect();
+    for (name, spec) in &file.queues.0 {
+        match queue(&project, name, spec, &queue_names) {
+            Ok(q) => project.queues.push(q),
+            Err((key, message)) => {
+                let at = join_pointer("/queues", name);
+                let pointer = if key.is_empty() {
+                    at
+                } else {
+                    join_pointer(&at, key)
+                };
+                problems.push(doc.diagnostic(&pointer, message));
+            }
+        }
+    }
     let declared = project.function_names();
     for flow in &project.flows {
         for name in called_functions(&flow.definition.root) {
@@ -241,7 +260,11 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             }
         }
     }
-    if project.flows.is_empty() && declared.is_empty() && problems.is_empty() {
+    if project.flows.is_empty()
+        && declared.is_empty()
+        && project.queues.is_empty()
+        && problems.is_empty()
+    {
         problems.push(
             doc.diagnostic("", "the project declares no flows and no functions")
                 .with_hint("add flows: { name: flows/name.asl.json } or functions: { name: { runtime: python3, handler: ... } }"),
@@ -252,6 +275,50 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     } else {
         Err(problems)
     }
+}
+
+/// A queue of the project file, its consumer resolved to a declared function or flow; an error
+/// names the setting at fault and why.
+fn queue(
+    project: &Project,
+    name: &str,
+    spec: &QueueSpec,
+    queues: &[&str],
+) -> Result<QueueConfig, (&'static str, String)> {
+    let mut config = QueueConfig::new(name);
+    if let Some(consumer) = &spec.consumer {
+        let is_flow = project.flows.iter().any(|f| f.name == *consumer);
+        let is_function = project.function_names().contains(&consumer.as_str());
+        config.consumer = Some(match (is_function, is_flow) {
+            (true, _) => Consumer::Function(consumer.clone()),
+            (false, true) => Consumer::Flow(consumer.clone()),
+            (false, false) => {
+                return Err((
+                    "consumer",
+                    format!(
+                        "the consumer '{consumer}' is neither a function nor a flow of sluice.yaml"
+                    ),
+                ));
+            }
+        });
+    }
+    if let Some(dlq) = &spec.dead_letter {
+        if !queues.contains(&dlq.as_str()) {
+            return Err((
+                "dead_letter",
+                format!("the dead-letter queue '{dlq}' is not declared under queues:"),
+            ));
+        }
+        config.dead_letter = Some(dlq.clone());
+    }
+    config.batch_size = spec.batch_size.unwrap_or(config.batch_size);
+    config.batch_timeout = spec.batch_timeout.unwrap_or(config.batch_timeout);
+    config.max_retries = spec.max_retries.unwrap_or(config.max_retries);
+    config.retry_delay = spec.retry_delay.unwrap_or(config.retry_delay);
+    config.max_concurrency = spec.max_concurrency.unwrap_or(config.max_concurrency);
+    config.visibility_timeout = spec.visibility_timeout.unwrap_or(config.visibility_timeout);
+    config.check().map_err(|e| ("", e))?;
+    Ok(config)
 }
 
 /// The `state:` of the project file in `dir`, if there is a project file, read without loading

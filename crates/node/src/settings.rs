@@ -32,6 +32,17 @@ pub fn idle_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>,
         .map_err(D::Error::custom)
 }
 
+/// Longest queue duration (`batch_timeout`, `retry_delay`, `visibility_timeout`): 12 hours.
+const MAX_QUEUE_DURATION: Duration = Duration::from_secs(12 * 3600);
+
+/// A queue's `batch_timeout`, `retry_delay` or `visibility_timeout`: at most 12 hours.
+pub fn queue_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let v = Value::deserialize(d)?;
+    duration(&v, MAX_QUEUE_DURATION, "12h")
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
 /// `memory`: a whole number of MB that Lambda allows.
 pub fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let v = Value::deserialize(d)?;

@@ -67,6 +67,8 @@ pub struct ServerState {
     pub functions: Option<lambda::Functions>,
     /// Who may call (nobody is checked when none are configured).
     pub credentials: Arc<auth::Credentials>,
+    /// The project's queues.
+    pub queues: Option<sluice_queues::Queues>,
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes, then finishes the requests

@@ -7,6 +7,7 @@
 
 mod events;
 mod handlers;
+mod queues;
 
 use crate::ServerState;
 use axum::Router;
@@ -287,6 +288,56 @@ pub const ENDPOINTS: &[Endpoint] = &[
         query: &[],
         body: Some("{\"token\": string}"),
         handler: |s, r| Box::pin(handlers::task_token(s, r, "SendTaskHeartbeat")),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/queues",
+        operation: "listQueues",
+        summary: "The queues with their settings, depths (ready, delayed, in flight, failed) and oldest message.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(queues::list(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/queues/{name}/messages",
+        operation: "sendMessages",
+        summary: "Sends a message (or `messages`, a list of them) onto a queue; answers once durable.",
+        query: &[],
+        body: Some(
+            "{\"body\": string or JSON, \"delaySeconds\"?: number, \"attributes\"?: SQS message attributes} or {\"messages\": [...]}",
+        ),
+        handler: |s, r| Box::pin(queues::send(s, r)),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/queues/{name}/messages",
+        operation: "peekMessages",
+        summary: "A queue's messages in order, without receiving them; the failed ones with failed=true.",
+        query: &[
+            ("limit", "how many, up to 1000 (100)"),
+            ("failed", "true for the messages that failed for good"),
+        ],
+        body: None,
+        handler: |s, r| Box::pin(queues::peek(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/queues/{name}/purge",
+        operation: "purgeQueue",
+        summary: "Deletes every message of a queue.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(queues::purge(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/queues/{name}/redrive",
+        operation: "redriveQueue",
+        summary: "Moves the messages of a queue's dead-letter queue (or its failed ones) back onto it.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(queues::redrive(s, r)),
     },
     Endpoint {
         method: "GET",

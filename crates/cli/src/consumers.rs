@@ -1,0 +1,65 @@
+//! The queue consumers of a served project: functions get batches through the engine's
+//! invoker, flows are started by the engine under the message's id.
+
+use crate::app::App;
+use serde_json::Value;
+use sluice_engine::run_info::RunInfo;
+use sluice_engine::{Engine, EngineError, StartRequest};
+use sluice_queues::{Consumers, FlowStarter, Targets};
+use sluice_server::machines::StateMachines;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Starts flows of the served state machines for their queues.
+struct ServedFlows {
+    engine: Engine,
+    machines: StateMachines,
+}
+
+impl FlowStarter for ServedFlows {
+    fn start(
+        &self,
+        flow: &str,
+        name: &str,
+        input: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        let Some(served) = self.machines.get(flow) else {
+            let flow = flow.to_string();
+            return Box::pin(async move { Err(format!("no flow named '{flow}' is served")) });
+        };
+        let request = StartRequest {
+            id: name.to_string(),
+            definition_id: served.definition_id,
+            definition: served.definition,
+            info: RunInfo::local(flow, name, 0),
+            input,
+        };
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            match engine.start_execution(request).await {
+                Ok(_) => Ok(()),
+                Err(EngineError::Duplicate(id)) => Err(format!(
+                    "an execution named '{id}' exists with another input"
+                )),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// Starts the consumers of the app's queues, if it has any with a consumer.
+pub fn start(app: &App, machines: &StateMachines) -> Option<Consumers> {
+    let queues = app.queues.as_ref()?;
+    if queues.all().all(|q| q.consumer.is_none()) {
+        return None;
+    }
+    let targets = Targets {
+        functions: app.invoker.clone(),
+        flows: Arc::new(ServedFlows {
+            engine: app.engine.clone(),
+            machines: machines.clone(),
+        }),
+    };
+    Some(Consumers::start(queues, targets, app.runtime.handle()))
+}

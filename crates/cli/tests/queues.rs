@@ -1,0 +1,196 @@
+//! Durable queues through the real binary: a function consumer with partial batch failures,
+//! retries and a dead-letter queue; a flow consumer; sends from the CLI and the REST API.
+
+mod common;
+
+use common::server::Server;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const HANDLER: &str = r#"
+import os
+
+
+def handler(event, context):
+    failures = []
+    with open(os.environ["OUT"], "a") as out:
+        for r in event["Records"]:
+            out.write(f"{r['body']}|{r['attributes']['ApproximateReceiveCount']}|{r['eventSource']}\n")
+            if "bad" in r["body"]:
+                failures.append({"itemIdentifier": r["messageId"]})
+    return {"batchItemFailures": failures}
+"#;
+
+/// A project with a function-consumed queue (and its dead-letter queue) and a flow-consumed one.
+fn project(dir: &Path, out: &Path) {
+    std::fs::create_dir_all(dir.join("functions")).unwrap();
+    std::fs::write(dir.join("functions/consume.py"), HANDLER).unwrap();
+    common::write_flow(
+        dir,
+        "job.json",
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"did.$": "$.task"}, "End": true}}}),
+    );
+    std::fs::write(
+        dir.join("sluice.yaml"),
+        format!(
+            "functions:\n  consume: {{ runtime: python3, handler: functions/consume.handler, env: {{ OUT: '{}' }} }}\n\
+             flows:\n  job: job.json\n\
+             queues:\n\
+             \x20 events: {{ consumer: consume, batch_size: 5, batch_timeout: 100ms, max_retries: 2, dead_letter: events-dlq }}\n\
+             \x20 events-dlq: {{}}\n\
+             \x20 jobs: {{ consumer: job, batch_timeout: 0s }}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn lines(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sluice_json(data: &Path, args: &[&str]) -> Value {
+    let out = common::sluice(data).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_function_consumer_acks_batches_retries_failures_and_dead_letters_them() {
+    if !sluice_engine::testing::program_available("python3") {
+        return sluice_engine::testing::skip("python3, which runs the queue's consumer");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data, out) = (
+        tmp.path().join("p"),
+        tmp.path().join("data"),
+        tmp.path().join("seen.txt"),
+    );
+    project(&proj, &out);
+    let server = Server::start(&data, &proj);
+    let project_arg = proj.display().to_string();
+    for i in 0..9 {
+        let body = if i == 4 {
+            "bad-4".to_string()
+        } else {
+            format!("good-{i}")
+        };
+        let sent = sluice_json(&data, &["send", "events", &body, "--project", &project_arg]);
+        assert_eq!(sent["id"].as_str().unwrap().len(), 36, "{sent}");
+    }
+    // Every good message once; the bad one three times (two retries), then dead-lettered.
+    wait_for("the consumer sees every message", || {
+        let seen = lines(&out);
+        seen.iter().filter(|l| l.starts_with("good-")).count() == 8
+            && seen.iter().filter(|l| l.starts_with("bad-4")).count() == 3
+    });
+    let seen = lines(&out);
+    let bad: Vec<&String> = seen.iter().filter(|l| l.starts_with("bad-4")).collect();
+    assert_eq!(
+        bad,
+        ["bad-4|1|aws:sqs", "bad-4|2|aws:sqs", "bad-4|3|aws:sqs"]
+    );
+    assert!(
+        seen.iter()
+            .filter(|l| l.starts_with("good-"))
+            .all(|l| l.ends_with("|1|aws:sqs"))
+    );
+    wait_for("the bad message reaches the dead-letter queue", || {
+        let dead = sluice_json(
+            &data,
+            &["queue", "peek", "events-dlq", "--project", &project_arg],
+        );
+        dead["messages"].as_array().unwrap().len() == 1
+    });
+    let listed = sluice_json(&data, &["queue", "list", "--project", &project_arg]);
+    let events = listed["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "events")
+        .unwrap()
+        .clone();
+    assert_eq!(events["stats"]["ready"], 0, "{events}");
+    assert_eq!(events["stats"]["in_flight"], 0, "{events}");
+    // A redrive puts it back on `events`, where it fails three more times.
+    let redriven = sluice_json(
+        &data,
+        &["queue", "redrive-dlq", "events", "--project", &project_arg],
+    );
+    assert_eq!(redriven["redriven"], 1);
+    wait_for("the redriven message is consumed again", || {
+        lines(&out)
+            .iter()
+            .filter(|l| l.starts_with("bad-4"))
+            .count()
+            == 6
+    });
+    // Too large a message is refused, with the limit.
+    let big = tmp.path().join("big.txt");
+    std::fs::write(&big, "x".repeat(300 * 1024)).unwrap();
+    let from_file = format!("@{}", big.display());
+    let refused = common::sluice(&data)
+        .args(["send", "events", &from_file, "--project", &project_arg])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("over the limit of 262144 bytes"));
+    drop(server);
+}
+
+#[test]
+fn a_flow_consumer_starts_one_execution_per_message_named_by_its_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
+    project(&proj, &tmp.path().join("unused.txt"));
+    let server = Server::start(&data, &proj);
+    let reply = server.http(
+        "POST",
+        "/v1/queues/jobs/messages",
+        &[("Content-Type", "application/json")],
+        json!({"messages": [{"body": {"task": "a"}}, {"body": {"task": "b"}}]})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let ids: Vec<String> = reply.json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    for (id, task) in ids.iter().zip(["a", "b"]) {
+        let arn = format!("arn:aws:states:local:000000000000:execution:job:{id}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server
+            .call("DescribeExecution", json!({"executionArn": arn}))
+            .0
+            != 200
+        {
+            assert!(Instant::now() < deadline, "no execution for message {id}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let done = server.await_status(&arn, "SUCCEEDED");
+        let output: Value = serde_json::from_str(done["output"].as_str().unwrap()).unwrap();
+        assert_eq!(output, json!({"did": task}));
+    }
+    let unknown = server.http("POST", "/v1/queues/nothing/messages", &[], b"{\"body\": 1}");
+    assert_eq!(unknown.status, 404);
+}

@@ -1,0 +1,180 @@
+//! The queues of a node: sending onto them and reading their state, by name.
+
+use crate::config::QueueConfig;
+use serde_json::Value;
+use sluice_engine::queue::{MAX_MESSAGE_BYTES, NewMessage, QueueMessage, QueueStats};
+use sluice_engine::store::{Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The longest delay of a send, as on Cloudflare Queues (12 hours).
+pub const MAX_DELAY: Duration = Duration::from_secs(12 * 3600);
+
+/// Why a send was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No queue by that name is declared.
+    #[error("no queue named '{0}' (declare it under `queues:` in sluice.yaml)")]
+    UnknownQueue(String),
+    /// The body is over [`MAX_MESSAGE_BYTES`].
+    #[error("the message is {0} bytes, over the limit of {MAX_MESSAGE_BYTES} bytes")]
+    TooLarge(usize),
+    /// The delay is over [`MAX_DELAY`].
+    #[error("a delay of {0}s is over the limit of {max}s", max = MAX_DELAY.as_secs())]
+    DelayTooLong(u64),
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A message to send.
+#[derive(Clone, Debug, Default)]
+pub struct Outgoing {
+    /// The body.
+    pub body: String,
+    /// SQS message attributes (`{"name": {"DataType", "StringValue"}}`), or null.
+    pub attributes: Value,
+    /// How long it stays invisible.
+    pub delay: Duration,
+}
+
+/// A message sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// Its id.
+    pub id: String,
+    /// The MD5 of its body, hex, as SQS reports it.
+    pub md5_of_body: String,
+}
+
+/// The declared queues over a store. Cheap to clone.
+#[derive(Clone)]
+pub struct Queues {
+    store: Arc<dyn Store>,
+    configs: Arc<BTreeMap<String, QueueConfig>>,
+    wake: Arc<BTreeMap<String, Notify>>,
+}
+
+impl Queues {
+    /// The queues `configs` declares, kept in `store`.
+    pub fn new(store: Arc<dyn Store>, configs: Vec<QueueConfig>) -> Queues {
+        let wake = configs
+            .iter()
+            .map(|c| (c.name.clone(), Notify::new()))
+            .collect();
+        let configs = configs.into_iter().map(|c| (c.name.clone(), c)).collect();
+        Queues {
+            store,
+            configs: Arc::new(configs),
+            wake: Arc::new(wake),
+        }
+    }
+
+    /// The store the messages are kept in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A queue's settings.
+    pub fn get(&self, name: &str) -> Option<&QueueConfig> {
+        self.configs.get(name)
+    }
+
+    /// Every queue, by name.
+    pub fn all(&self) -> impl Iterator<Item = &QueueConfig> {
+        self.configs.values()
+    }
+
+    fn known(&self, name: &str) -> Result<&QueueConfig, SendError> {
+        self.get(name)
+            .ok_or_else(|| SendError::UnknownQueue(name.to_string()))
+    }
+
+    /// Sends messages onto `queue` in one write; answers once they are durable.
+    pub fn send(&self, queue: &str, messages: Vec<Outgoing>) -> Result<Vec<Sent>, SendError> {
+        self.known(queue)?;
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(messages.len());
+        let mut sent = Vec::with_capacity(messages.len());
+        for m in messages {
+            if m.body.len() > MAX_MESSAGE_BYTES {
+                return Err(SendError::TooLarge(m.body.len()));
+            }
+            if m.delay > MAX_DELAY {
+                return Err(SendError::DelayTooLong(m.delay.as_secs()));
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            sent.push(Sent {
+                id: id.clone(),
+                md5_of_body: crate::event::md5_hex(m.body.as_bytes()),
+            });
+            rows.push(NewMessage {
+                id,
+                body: m.body,
+                attributes: m.attributes,
+                visible_ms: now.saturating_add(m.delay.as_millis() as i64),
+            });
+        }
+        self.store.queue_send(queue, &rows, now)?;
+        self.wake(queue);
+        Ok(sent)
+    }
+
+    /// Wakes the consumers of `queue` (a message may be ready).
+    pub fn wake(&self, queue: &str) {
+        if let Some(n) = self.wake.get(queue) {
+            n.notify_waiters();
+        }
+    }
+
+    /// Waits until a send through this process wakes the consumers of `queue`, or `timeout`
+    /// passes.
+    pub async fn woken(&self, queue: &str, timeout: Duration) {
+        if let Some(n) = self.wake.get(queue) {
+            let _ = tokio::time::timeout(timeout, n.notified()).await;
+        }
+    }
+
+    /// Counts of a queue's messages by state.
+    pub fn stats(&self, queue: &str) -> Result<QueueStats, SendError> {
+        self.known(queue)?;
+        Ok(self.store.queue_stats(queue, now_ms())?)
+    }
+
+    /// Up to `limit` messages in order, without receiving them (the failed ones when `failed`).
+    pub fn peek(
+        &self,
+        queue: &str,
+        limit: usize,
+        failed: bool,
+    ) -> Result<Vec<QueueMessage>, SendError> {
+        self.known(queue)?;
+        Ok(self.store.queue_peek(queue, limit, failed)?)
+    }
+
+    /// Deletes every message of a queue.
+    pub fn purge(&self, queue: &str) -> Result<u64, SendError> {
+        self.known(queue)?;
+        Ok(self.store.queue_purge(queue)?)
+    }
+
+    /// Moves the messages of `queue`'s dead-letter queue (or its failed ones, without one) back
+    /// onto it.
+    pub fn redrive(&self, queue: &str) -> Result<u64, SendError> {
+        let config = self.known(queue)?;
+        let from = config
+            .dead_letter
+            .clone()
+            .unwrap_or_else(|| queue.to_string());
+        let moved = self.store.queue_redrive(&from, queue, now_ms())?;
+        self.wake(queue);
+        Ok(moved)
+    }
+}
+
+/// The wall clock, epoch ms.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
