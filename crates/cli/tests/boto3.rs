@@ -81,6 +81,16 @@ fn boto3_drives_step_functions_and_lambda() {
 }
 
 #[test]
+fn boto3_works_a_pull_queue_as_an_sqs_queue() {
+    if let Some(stdout) = run_script("test_sqs.py", &[]) {
+        assert!(
+            stdout.contains("ok test_long_polling_waits_for_a_send"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
 fn boto3_signatures_are_checked_against_the_nodes_access_keys() {
     let args = [
         "--access-keys",

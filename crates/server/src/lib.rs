@@ -1,8 +1,9 @@
 //! The HTTP endpoints of a Sluice node.
 //!
-//! One route, `POST /`, speaks the AWS JSON 1.0 protocol of Step Functions: the operation is
-//! named by the `X-Amz-Target: AWSStepFunctions.<Op>` header and the body is JSON, so that AWS's
-//! clients drive the node with `endpoint_url`. See [`sfn`] for the operations. The Lambda
+//! One route, `POST /`, speaks the AWS JSON 1.0 protocol of Step Functions and SQS: the
+//! operation is named by the `X-Amz-Target: AWSStepFunctions.<Op>` (or `AmazonSQS.<Op>`) header
+//! and the body is JSON, so that AWS's clients drive the node with `endpoint_url`. See [`sfn`]
+//! and [`sqs`] for the operations. The Lambda
 //! Invoke API calls the project's functions ([`lambda`]); `/healthz`, `/readyz` and `/metrics`
 //! serve operators ([`health`], [`metrics`]).
 
@@ -14,6 +15,7 @@ pub mod machines;
 pub mod metrics;
 pub mod rest;
 pub mod sfn;
+pub mod sqs;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -213,12 +215,21 @@ async fn dispatch(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let result = match target.strip_prefix("AWSStepFunctions.") {
-        Some(operation) => match parse_body(&body) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let result = match target.split_once('.') {
+        Some(("AWSStepFunctions", operation)) => match parse_body(&body) {
             Ok(request) => sfn::call(&state, operation, request).await,
             Err(e) => Err(e),
         },
-        None => Err(unknown_operation(target)),
+        Some(("AmazonSQS", operation)) => match parse_body(&body) {
+            Ok(request) => sqs::call(&state, &host, operation, request).await,
+            Err(e) => Err(e),
+        },
+        _ => Err(unknown_operation(target)),
     };
     match result {
         Ok(value) => amz_json(&value).into_response(),

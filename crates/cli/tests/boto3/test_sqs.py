@@ -1,0 +1,115 @@
+"""boto3's SQS client against `sluice serve`: a pull queue of tests/fixtures/api worked by an
+outside worker, as with SQS. botocore checks the MD5s of bodies and attributes itself.
+
+Run by tests/boto3.rs with SLUICE_ENDPOINT. Prints `N passed, 0 failed` at the end.
+"""
+
+import os
+import sys
+import threading
+import time
+
+import boto3
+import botocore.config
+from botocore.exceptions import ClientError
+
+ENDPOINT = os.environ["SLUICE_ENDPOINT"]
+sqs = boto3.client(
+    "sqs", endpoint_url=ENDPOINT, config=botocore.config.Config(retries={"max_attempts": 1})
+)
+
+
+def url():
+    return sqs.get_queue_url(QueueName="inbox")["QueueUrl"]
+
+
+def drain():
+    sqs.purge_queue(QueueUrl=url())
+
+
+def test_urls_and_listing():
+    assert url().endswith("/000000000000/inbox"), url()
+    assert url() in sqs.list_queues()["QueueUrls"]
+    try:
+        sqs.get_queue_url(QueueName="nothing")
+        raise AssertionError("an unknown queue was found")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "QueueDoesNotExist", e.response
+
+
+def test_send_receive_delete_with_attributes():
+    drain()
+    attributes = {
+        "City": {"DataType": "String", "StringValue": "Any City"},
+        "Population": {"DataType": "Number", "StringValue": "1250800"},
+    }
+    sent = sqs.send_message(QueueUrl=url(), MessageBody="hello", MessageAttributes=attributes)
+    got = sqs.receive_message(
+        QueueUrl=url(), MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+        AttributeNames=["All"],
+    )["Messages"]
+    assert [m["Body"] for m in got] == ["hello"], got
+    assert got[0]["MessageId"] == sent["MessageId"]
+    assert got[0]["MessageAttributes"]["City"]["StringValue"] == "Any City"
+    assert got[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    # Leased: not given again; visible again at once after a zero visibility timeout.
+    assert not sqs.receive_message(QueueUrl=url()).get("Messages")
+    sqs.change_message_visibility(QueueUrl=url(), ReceiptHandle=got[0]["ReceiptHandle"], VisibilityTimeout=0)
+    again = sqs.receive_message(QueueUrl=url(), AttributeNames=["All"])["Messages"]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2", again
+    sqs.delete_message(QueueUrl=url(), ReceiptHandle=again[0]["ReceiptHandle"])
+    counts = sqs.get_queue_attributes(QueueUrl=url(), AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessages"] == "0", counts
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "0", counts
+
+
+def test_batches():
+    drain()
+    entries = [{"Id": f"e{i}", "MessageBody": f"m{i}"} for i in range(10)]
+    sent = sqs.send_message_batch(QueueUrl=url(), Entries=entries)
+    assert len(sent["Successful"]) == 10 and not sent.get("Failed"), sent
+    got = sqs.receive_message(QueueUrl=url(), MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in got) == sorted(f"m{i}" for i in range(10))
+    deleted = sqs.delete_message_batch(
+        QueueUrl=url(),
+        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+    )
+    assert len(deleted["Successful"]) == 10, deleted
+    try:
+        sqs.send_message_batch(QueueUrl=url(), Entries=[{"Id": "x", "MessageBody": "a"}] * 2)
+        raise AssertionError("duplicate ids were accepted")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "BatchEntryIdsNotDistinct", e.response
+
+
+def test_long_polling_waits_for_a_send():
+    drain()
+    later = threading.Timer(0.5, lambda: sqs.send_message(QueueUrl=url(), MessageBody="late"))
+    later.start()
+    started = time.time()
+    got = sqs.receive_message(QueueUrl=url(), WaitTimeSeconds=5)["Messages"]
+    later.join()
+    assert [m["Body"] for m in got] == ["late"], got
+    assert time.time() - started < 5, "the long poll answered when the message came"
+
+
+def test_delayed_messages_wait():
+    drain()
+    sqs.send_message(QueueUrl=url(), MessageBody="soon", DelaySeconds=1)
+    assert not sqs.receive_message(QueueUrl=url()).get("Messages")
+    got = sqs.receive_message(QueueUrl=url(), WaitTimeSeconds=3)["Messages"]
+    assert [m["Body"] for m in got] == ["soon"], got
+
+
+if __name__ == "__main__":
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
+    failed = 0
+    for name, test in tests:
+        try:
+            test()
+            print(f"ok {name}")
+        except Exception as e:  # report every test, then fail
+            failed += 1
+            print(f"FAILED {name}: {type(e).__name__}: {e}")
+    print(f"{len(tests) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
