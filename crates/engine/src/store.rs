@@ -368,6 +368,17 @@ pub trait Store: Send + Sync {
     /// Moves every message of `from` (a dead-letter queue, or the failed messages of a queue
     /// when `from == to`) to `to`, visible now with no receive counted; returns how many.
     fn queue_redrive(&self, from: &str, to: &str, now_ms: i64) -> Result<u64, StoreError>;
+    /// The stored next due time of the schedule `trigger`, if it has one.
+    fn trigger_next(&self, trigger: &str) -> Result<Option<i64>, StoreError>;
+    /// Moves the schedule `trigger`'s due time from `from` (`None`: it has none yet) to `to`;
+    /// returns whether it was still `from`, so that of the processes sharing the store exactly
+    /// one takes each due time.
+    fn trigger_advance(
+        &self,
+        trigger: &str,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<bool, StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// The Map and Parallel values stored for an execution.

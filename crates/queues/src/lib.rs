@@ -11,9 +11,11 @@
 
 pub mod config;
 pub mod consumer;
+pub mod cron;
 pub mod event;
 pub mod integration;
 pub mod queues;
+pub mod triggers;
 
 pub use config::{Consumer, QueueConfig};
 pub use consumer::{Consumers, FlowStarter, Targets};

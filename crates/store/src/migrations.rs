@@ -120,6 +120,13 @@ CREATE TABLE queue_messages (
 );
 CREATE INDEX queue_messages_ready ON queue_messages(queue, visible_ms, seq) WHERE failed IS NULL;
 ",
+    // 6: the next due time of each schedule.
+    "
+CREATE TABLE trigger_state (
+    name TEXT PRIMARY KEY,
+    next_ms INTEGER NOT NULL
+);
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -222,5 +229,12 @@ CREATE TABLE queue_messages (
     failed TEXT
 );
 CREATE INDEX queue_messages_ready ON queue_messages(queue, visible_ms, seq) WHERE failed IS NULL;
+"#,
+    // 6: the next due time of each schedule.
+    r#"
+CREATE TABLE trigger_state (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    next_ms BIGINT NOT NULL
+);
 "#,
 ];

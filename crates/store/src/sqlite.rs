@@ -442,6 +442,36 @@ impl Store for SqliteStore {
         sqlite_queues::redrive(&*self.conn()?, from, to, now_ms)
     }
 
+    fn trigger_next(&self, trigger: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self.rows(
+            "SELECT next_ms FROM trigger_state WHERE name = ?1",
+            params![trigger],
+            |r| r.int(0),
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    fn trigger_advance(
+        &self,
+        trigger: &str,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = match from {
+            None => conn.execute(
+                "INSERT OR IGNORE INTO trigger_state (name, next_ms) VALUES (?1, ?2)",
+                params![trigger, to],
+            ),
+            Some(from) => conn.execute(
+                "UPDATE trigger_state SET next_ms = ?3 WHERE name = ?1 AND next_ms = ?2",
+                params![trigger, from, to],
+            ),
+        }
+        .map_err(err)?;
+        Ok(n == 1)
+    }
+
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.rows(
             &format!(

@@ -130,6 +130,12 @@ impl Store for FlakyStore {
     fn queue_redrive(&self, from: &str, to: &str, now: i64) -> Result<u64, StoreError> {
         self.inner.queue_redrive(from, to, now)
     }
+    fn trigger_next(&self, t: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.trigger_next(t)
+    }
+    fn trigger_advance(&self, t: &str, from: Option<i64>, to: i64) -> Result<bool, StoreError> {
+        self.inner.trigger_advance(t, from, to)
+    }
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()
     }

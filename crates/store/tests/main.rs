@@ -54,4 +54,5 @@ on_both_backends!(
     queue_messages_are_received_in_order_and_leased,
     queue_settlements_retry_move_fail_and_redrive,
     concurrent_receivers_split_a_queue,
+    schedule_due_times_are_taken_once,
 );

@@ -704,6 +704,35 @@ impl Store for PostgresStore {
         self.redrive_messages(from, to, now_ms)
     }
 
+    fn trigger_next(&self, trigger: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self.rows(
+            "SELECT next_ms FROM trigger_state WHERE name = $1".to_string(),
+            Params::default().with(trigger.to_string()),
+            |r| r.int(0),
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    fn trigger_advance(
+        &self,
+        trigger: &str,
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<bool, StoreError> {
+        let params = Params::default().with(trigger.to_string()).with(to);
+        let n = match from {
+            None => self.execute(
+                "INSERT INTO trigger_state (name, next_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                params,
+            )?,
+            Some(from) => self.execute(
+                "UPDATE trigger_state SET next_ms = $2 WHERE name = $1 AND next_ms = $3",
+                params.with(from),
+            )?,
+        };
+        Ok(n == 1)
+    }
+
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.rows(
             format!(

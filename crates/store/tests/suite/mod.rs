@@ -1140,3 +1140,34 @@ pub fn concurrent_receivers_split_a_queue(b: &Backend) {
     let distinct: HashSet<&String> = seen.iter().collect();
     assert_eq!((seen.len(), distinct.len()), (200, 200));
 }
+
+/// Exactly one of the processes sharing a store takes each due time of a schedule.
+pub fn schedule_due_times_are_taken_once(b: &Backend) {
+    let store = b.open();
+    assert_eq!(store.trigger_next("nightly").unwrap(), None);
+    assert!(store.trigger_advance("nightly", None, 1_000).unwrap());
+    assert!(
+        !store.trigger_advance("nightly", None, 2_000).unwrap(),
+        "set already"
+    );
+    assert_eq!(store.trigger_next("nightly").unwrap(), Some(1_000));
+    let takers: usize = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                s.spawn(move || {
+                    store
+                        .trigger_advance("nightly", Some(1_000), 61_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap().then_some(()))
+            .count()
+    });
+    assert_eq!(takers, 1);
+    assert_eq!(store.trigger_next("nightly").unwrap(), Some(61_000));
+    assert_eq!(store.trigger_next("other").unwrap(), None);
+}

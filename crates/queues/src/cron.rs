@@ -1,0 +1,413 @@
+//! Schedules of `cron` triggers: five-field cron expressions (minute, hour, day of month, month,
+//! day of week; `*`, lists, ranges and steps; in UTC), the `@hourly`-style aliases and
+//! `@every DURATION`, and the scheduler that fires them once per due time across every node
+//! sharing the store.
+
+use crate::consumer::Targets;
+use crate::queues::{Outgoing, Queues, now_ms};
+use crate::triggers::{CronTrigger, Target};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde_json::{Value, json};
+use sluice_engine::invoke::{InvokeRequest, Target as Callee};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// When a trigger fires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// A cron expression.
+    Cron(Fields),
+    /// At a fixed interval from when the node first saw the trigger.
+    Every(Duration),
+}
+
+/// The matching values of each cron field, as bit sets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fields {
+    minutes: u64,
+    hours: u32,
+    days: u32,
+    months: u16,
+    weekdays: u8,
+    /// Whether day of month and day of week were both restricted (then either matches).
+    either_day: bool,
+}
+
+impl Schedule {
+    /// Reads a schedule; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let text = text.trim();
+        let expr = match text {
+            "@yearly" | "@annually" => "0 0 1 1 *",
+            "@monthly" => "0 0 1 * *",
+            "@weekly" => "0 0 * * 0",
+            "@daily" | "@midnight" => "0 0 * * *",
+            "@hourly" => "0 * * * *",
+            _ => text,
+        };
+        if let Some(every) = expr.strip_prefix("@every") {
+            return every_duration(every.trim()).map(Schedule::Every);
+        }
+        let parts: Vec<&str> = expr.split_whitespace().collect();
+        let [minute, hour, day, month, weekday] = parts.as_slice() else {
+            return Err(format!(
+                "'{text}' is not a schedule: expected five fields (minute hour day month weekday), an alias such as @daily, or @every 5m"
+            ));
+        };
+        let field = |f: &str, name: &str, lo: u32, hi: u32| {
+            bits(f, lo, hi).map_err(|e| format!("'{text}': {name} field '{f}': {e}"))
+        };
+        let mut weekdays = field(weekday, "weekday", 0, 7)?;
+        if weekdays & (1 << 7) != 0 {
+            weekdays |= 1; // 7 is Sunday too
+        }
+        Ok(Schedule::Cron(Fields {
+            minutes: field(minute, "minute", 0, 59)?,
+            hours: field(hour, "hour", 0, 23)? as u32,
+            days: field(day, "day of month", 1, 31)? as u32,
+            months: field(month, "month", 1, 12)? as u16,
+            weekdays: (weekdays & 0x7f) as u8,
+            either_day: *day != "*" && *weekday != "*",
+        }))
+    }
+
+    /// The first firing time after `after_ms` (epoch ms, UTC), or `None` when it never fires
+    /// again (such as February 30).
+    pub fn next_after(&self, after_ms: i64) -> Option<i64> {
+        match self {
+            Schedule::Every(every) => Some(after_ms + every.as_millis().max(1) as i64),
+            Schedule::Cron(f) => f.next_after(after_ms),
+        }
+    }
+}
+
+impl Fields {
+    fn day_matches(&self, t: &DateTime<Utc>) -> bool {
+        let dom = self.days & (1 << t.day()) != 0;
+        let dow = self.weekdays & (1 << t.weekday().num_days_from_sunday()) != 0;
+        if self.either_day {
+            dom || dow
+        } else {
+            dom && dow
+        }
+    }
+
+    fn next_after(&self, after_ms: i64) -> Option<i64> {
+        let start = DateTime::from_timestamp_millis(after_ms)?;
+        let mut t = start.with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
+        // Five years of days is enough for every expression that fires at all.
+        let limit = t + chrono::Duration::days(5 * 366);
+        while t < limit {
+            if self.months & (1 << t.month()) == 0 || !self.day_matches(&t) {
+                t = (t + chrono::Duration::days(1))
+                    .with_hour(0)?
+                    .with_minute(0)?;
+            } else if self.hours & (1 << t.hour()) == 0 {
+                t = (t + chrono::Duration::hours(1)).with_minute(0)?;
+            } else if self.minutes & (1 << t.minute()) == 0 {
+                t += chrono::Duration::minutes(1);
+            } else {
+                return Some(t.timestamp_millis());
+            }
+        }
+        None
+    }
+}
+
+/// The values of one cron field, `lo..=hi`, as a bit set.
+fn bits(field: &str, lo: u32, hi: u32) -> Result<u64, String> {
+    let mut set = 0u64;
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().map_err(|_| format!("bad step '{s}'"))?),
+            None => (part, 1),
+        };
+        if step == 0 {
+            return Err("a step must be at least 1".into());
+        }
+        let (from, to) = match range {
+            "*" => (lo, hi),
+            r => match r.split_once('-') {
+                Some((a, b)) => (number(a, lo, hi)?, number(b, lo, hi)?),
+                None if part.contains('/') => (number(r, lo, hi)?, hi),
+                None => {
+                    let n = number(r, lo, hi)?;
+                    (n, n)
+                }
+            },
+        };
+        if from > to {
+            return Err(format!("the range {from}-{to} is empty"));
+        }
+        for v in (from..=to).step_by(step as usize) {
+            set |= 1 << v;
+        }
+    }
+    Ok(set)
+}
+
+fn number(text: &str, lo: u32, hi: u32) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .ok_or_else(|| format!("'{text}' is not a number from {lo} to {hi}"))
+}
+
+/// `@every` durations: `30s`, `5m`, `2h`.
+fn every_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'@every {text}': expected a duration such as 30s, 5m or 2h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(format!(
+                "'@every {text}': expected a duration such as 30s, 5m or 2h"
+            ));
+        }
+    };
+    if secs == 0 {
+        return Err("'@every' needs a duration longer than 0".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// The running schedules of a node.
+pub struct Scheduler {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How often a waiting schedule looks at the store again (another node may have fired it).
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
+
+impl Scheduler {
+    /// Starts every cron trigger.
+    pub fn start(
+        triggers: Vec<CronTrigger>,
+        queues: Queues,
+        targets: Targets,
+        runtime: &tokio::runtime::Handle,
+    ) -> Scheduler {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = triggers
+            .into_iter()
+            .map(|t| {
+                let run = schedule(
+                    Arc::new(t),
+                    queues.clone(),
+                    targets.clone(),
+                    stopped.clone(),
+                );
+                runtime.spawn(run)
+            })
+            .collect();
+        Scheduler { stop, tasks }
+    }
+
+    /// Stops the schedules.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One trigger's loop: wait for its due time, take it (exactly one node advances the stored
+/// due time), fire. Runs missed while no node ran are fired once, for the earliest missed time.
+async fn schedule(
+    trigger: Arc<CronTrigger>,
+    queues: Queues,
+    targets: Targets,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let now = now_ms();
+        let store = queues.store().clone();
+        let name = trigger.name.clone();
+        let stored = tokio::task::spawn_blocking(move || store.trigger_next(&name)).await;
+        let due = match stored {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                tracing::warn!(trigger = %trigger.name, error = %e, "reading the schedule failed");
+                None
+            }
+            Err(_) => None,
+        };
+        let wait = match due {
+            None => {
+                let first = trigger.schedule.next_after(now);
+                advance(&queues, &trigger.name, None, first).await;
+                Duration::ZERO
+            }
+            Some(due) if due > now => Duration::from_millis((due - now) as u64).min(LOOK_AGAIN),
+            Some(due) => {
+                let next = trigger.schedule.next_after(now);
+                if advance(&queues, &trigger.name, Some(due), next).await {
+                    fire(&trigger, &queues, &targets, due).await;
+                }
+                Duration::ZERO
+            }
+        };
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
+
+/// Moves the stored due time from `from` to `to` (`None`: never fires again); whether this
+/// node did it.
+async fn advance(queues: &Queues, name: &str, from: Option<i64>, to: Option<i64>) -> bool {
+    let store = queues.store().clone();
+    let name = name.to_string();
+    let to = to.unwrap_or(i64::MAX);
+    matches!(
+        tokio::task::spawn_blocking(move || store.trigger_advance(&name, from, to)).await,
+        Ok(Ok(true))
+    )
+}
+
+/// One firing, for the scheduled time `due`: a flow execution named by the trigger and the
+/// time, a message, or a function call with EventBridge's scheduled event.
+async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i64) {
+    let time = DateTime::from_timestamp_millis(due)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let event = json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{}@{due}", trigger.name).as_bytes()).to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "sluice.cron",
+        "time": time,
+        "resources": [format!("trigger/{}", trigger.name)],
+        "detail": trigger.input,
+    });
+    let result = match &trigger.target {
+        Target::Flow(flow) => {
+            let name = format!("{}-{}", trigger.name, time.replace(':', ""));
+            targets.flows.start(flow, &name, event).await
+        }
+        Target::Queue(queue) => {
+            let (queues, queue) = (queues.clone(), queue.clone());
+            let message = Outgoing {
+                body: event.to_string(),
+                attributes: Value::Null,
+                delay: Duration::ZERO,
+            };
+            tokio::task::spawn_blocking(move || queues.send(&queue, vec![message]))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+        }
+        Target::Function(function) => {
+            let request = InvokeRequest {
+                target: Callee::Function {
+                    name: function.clone(),
+                    wrap: false,
+                },
+                resource: format!("sluice:function:{function}"),
+                payload: event,
+                idempotency_key: format!("trigger/{}/{due}", trigger.name),
+                execution: format!("trigger/{}", trigger.name),
+                timeout_seconds: None,
+            };
+            targets
+                .functions
+                .invoke(request)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{}: {}", e.error, e.cause))
+        }
+    };
+    match result {
+        Ok(()) => tracing::info!(trigger = %trigger.name, %time, "fired"),
+        Err(e) => tracing::warn!(trigger = %trigger.name, %time, error = %e, "firing failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    fn next(expr: &str, after: &str) -> String {
+        let ms = Schedule::parse(expr)
+            .unwrap()
+            .next_after(at(after))
+            .unwrap();
+        DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
+    }
+
+    #[test]
+    fn cron_expressions_fire_at_their_next_match() {
+        assert_eq!(
+            next("*/15 * * * *", "2026-12-06T10:07:30Z"),
+            "2026-12-06T10:15:00+00:00"
+        );
+        assert_eq!(
+            next("0 3 * * *", "2026-12-06T03:00:00Z"),
+            "2026-12-07T03:00:00+00:00"
+        );
+        assert_eq!(
+            next("30 9 * * 1-5", "2026-12-05T12:00:00Z"),
+            "2026-12-07T09:30:00+00:00"
+        );
+        assert_eq!(
+            next("0 0 1 1 *", "2026-12-06T00:00:00Z"),
+            "2027-01-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            next("@hourly", "2026-12-06T10:59:59Z"),
+            "2026-12-06T11:00:00+00:00"
+        );
+        assert_eq!(
+            next("0 12 29 2 *", "2026-03-01T00:00:00Z"),
+            "2028-02-29T12:00:00+00:00"
+        );
+        // Day of month and day of week both given: either matches (Sunday the 6th).
+        assert_eq!(
+            next("0 0 13 * 0", "2026-12-05T01:00:00Z"),
+            "2026-12-06T00:00:00+00:00"
+        );
+        assert_eq!(Schedule::parse("0 0 30 2 *").unwrap().next_after(0), None);
+    }
+
+    #[test]
+    fn every_adds_its_interval() {
+        assert_eq!(
+            Schedule::parse("@every 5m").unwrap().next_after(1_000),
+            Some(301_000)
+        );
+    }
+
+    #[test]
+    fn bad_schedules_say_what_is_wrong() {
+        for (bad, says) in [
+            ("* * *", "expected five fields"),
+            ("61 * * * *", "minute field '61'"),
+            ("*/0 * * * *", "step must be at least 1"),
+            ("@every soon", "expected a duration"),
+            ("5-1 * * * *", "is empty"),
+        ] {
+            let e = Schedule::parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Triggers: what starts work from outside a flow. An `http` trigger is a route of the node
+//! whose requests go to a queue (answered once the message is durable), a function (called with
+//! the Lambda function URL event, whose answer is the response) or a flow (an execution per
+//! request); a `cron` trigger does the same on a schedule (see [`crate::cron`]).
+
+use serde_json::Value;
+
+/// Where a trigger's events go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A message onto this queue.
+    Queue(String),
+    /// A call of this function.
+    Function(String),
+    /// An execution of this flow.
+    Flow(String),
+}
+
+/// The largest request body an HTTP trigger takes unless told otherwise (1 MiB).
+pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+
+/// A route of the node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpTrigger {
+    /// The trigger's name.
+    pub name: String,
+    /// The path, `/...`.
+    pub path: String,
+    /// The method (`POST` by default).
+    pub method: String,
+    /// Where requests go.
+    pub target: Target,
+    /// A bearer token requests must carry, if any.
+    pub token: Option<String>,
+    /// The largest body taken, in bytes.
+    pub max_body: usize,
+}
+
+/// A schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CronTrigger {
+    /// The trigger's name.
+    pub name: String,
+    /// When it fires.
+    pub schedule: crate::cron::Schedule,
+    /// Where each firing goes.
+    pub target: Target,
+    /// The input each firing carries (with `time`, the scheduled time, added for flows).
+    pub input: Value,
+}
+
+/// Paths the node serves itself, which an HTTP trigger cannot take.
+pub const RESERVED_PATHS: [&str; 6] =
+    ["/", "/v1", "/2015-03-31", "/healthz", "/readyz", "/metrics"];
+
+/// Checks an HTTP trigger's path: absolute, and none of the node's own.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') || path.contains(['{', '}', '*', '?', '#']) {
+        return Err(format!(
+            "path '{path}' must be a plain absolute path such as /ingest"
+        ));
+    }
+    let taken = RESERVED_PATHS
+        .iter()
+        .any(|r| path == *r || (*r != "/" && path.starts_with(&format!("{r}/"))));
+    if taken {
+        return Err(format!(
+            "path '{path}' is one of the node's own ({})",
+            RESERVED_PATHS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_paths_are_plain_and_not_the_nodes() {
+        assert!(check_path("/ingest").is_ok());
+        assert!(check_path("/hooks/github").is_ok());
+        for bad in ["ingest", "/", "/v1/flows", "/metrics", "/a/{id}"] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
+}
