@@ -1,10 +1,13 @@
-//! The queue consumers of a served project: functions get batches through the engine's
-//! invoker, flows are started by the engine under the message's id.
+//! The queue consumers and schedules of a served project: functions get batches and events
+//! through the engine's invoker, flows are started by the engine under the message's id (or
+//! the trigger's name and time).
 
 use crate::app::App;
 use serde_json::Value;
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::{Engine, EngineError, StartRequest};
+use sluice_queues::cron::Scheduler;
+use sluice_queues::triggers::CronTrigger;
 use sluice_queues::{Consumers, FlowStarter, Targets};
 use sluice_server::machines::StateMachines;
 use std::future::Future;
@@ -48,18 +51,40 @@ impl FlowStarter for ServedFlows {
     }
 }
 
-/// Starts the consumers of the app's queues, if it has any with a consumer.
-pub fn start(app: &App, machines: &StateMachines) -> Option<Consumers> {
-    let queues = app.queues.as_ref()?;
-    if queues.all().all(|q| q.consumer.is_none()) {
-        return None;
-    }
-    let targets = Targets {
+/// What queue consumers and triggers call: the engine's functions and the served flows.
+pub fn targets(app: &App, machines: &StateMachines) -> Targets {
+    Targets {
         functions: app.invoker.clone(),
         flows: Arc::new(ServedFlows {
             engine: app.engine.clone(),
             machines: machines.clone(),
         }),
-    };
-    Some(Consumers::start(queues, targets, app.runtime.handle()))
+    }
+}
+
+/// Starts the consumers of the app's queues, if it has any with a consumer.
+pub fn start(app: &App, targets: &Targets) -> Option<Consumers> {
+    let queues = app.queues.as_ref()?;
+    if queues.all().all(|q| q.consumer.is_none()) {
+        return None;
+    }
+    Some(Consumers::start(
+        queues,
+        targets.clone(),
+        app.runtime.handle(),
+    ))
+}
+
+/// Starts the project's schedules, if it has any.
+pub fn schedule(app: &App, triggers: Vec<CronTrigger>, targets: &Targets) -> Option<Scheduler> {
+    let queues = app.queues.clone()?;
+    if triggers.is_empty() {
+        return None;
+    }
+    Some(Scheduler::start(
+        triggers,
+        queues,
+        targets.clone(),
+        app.runtime.handle(),
+    ))
 }

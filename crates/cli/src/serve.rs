@@ -135,7 +135,9 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
             .map(|(name, flow)| (name, flow.definition_id))
             .collect(),
     )?;
-    let consumers = crate::consumers::start(app, &machines);
+    let targets = crate::consumers::targets(app, &machines);
+    let consumers = crate::consumers::start(app, &targets);
+    let scheduler = crate::consumers::schedule(app, project.cron_triggers.clone(), &targets);
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
@@ -144,6 +146,8 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         functions: Some(functions),
         credentials: Arc::new(node.credentials.clone()),
         queues: app.queues.clone(),
+        targets: Some(targets),
+        http_triggers: Arc::new(project.http_triggers.clone()),
     };
     app.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -164,6 +168,9 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         };
         sluice_server::serve(state, listener, stop).await?;
         eprintln!("sluice: stopping; running executions are left for the next process to resume");
+        if let Some(scheduler) = scheduler {
+            scheduler.stop().await;
+        }
         if let Some(consumers) = consumers {
             consumers.stop().await;
         }

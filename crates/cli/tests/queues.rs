@@ -194,3 +194,98 @@ fn a_flow_consumer_starts_one_execution_per_message_named_by_its_id() {
     let unknown = server.http("POST", "/v1/queues/nothing/messages", &[], b"{\"body\": 1}");
     assert_eq!(unknown.status, 404);
 }
+
+const WEB: &str = r#"
+import json
+
+
+def handler(event, context):
+    body = {"got": event.get("body"), "query": event.get("queryStringParameters")}
+    return {"statusCode": 201, "headers": {"x-seen": event["rawPath"]}, "body": json.dumps(body)}
+"#;
+
+#[test]
+fn http_and_cron_triggers_deliver_to_queues_functions_and_flows() {
+    if !sluice_engine::testing::program_available("python3") {
+        return sluice_engine::testing::skip("python3, which runs the triggers' functions");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data, out) = (
+        tmp.path().join("p"),
+        tmp.path().join("data"),
+        tmp.path().join("seen.txt"),
+    );
+    project(&proj, &out);
+    std::fs::write(proj.join("functions/web.py"), WEB).unwrap();
+    let mut yaml = std::fs::read_to_string(proj.join("sluice.yaml")).unwrap();
+    yaml = yaml.replace(
+        "functions:\n",
+        "functions:\n  web: { runtime: python3, handler: functions/web.handler }\n",
+    );
+    yaml.push_str(
+        "triggers:\n\
+         \x20 ingest: { http: /ingest, queue: events, token: s3cret, max_body: 100 }\n\
+         \x20 hook: { http: /hooks/web, function: web }\n\
+         \x20 start: { http: /start, flow: job }\n\
+         \x20 tick: { cron: '@every 1s', flow: job, input: { task: tick } }\n",
+    );
+    std::fs::write(proj.join("sluice.yaml"), yaml).unwrap();
+    let server = Server::start(&data, &proj);
+
+    // To a queue: the token is checked, the body bounded, the message consumed.
+    assert_eq!(
+        server.http("POST", "/ingest", &[], b"{\"e\": 1}").status,
+        401
+    );
+    let bearer = [("Authorization", "Bearer s3cret")];
+    assert_eq!(
+        server.http("POST", "/ingest", &bearer, &[b'x'; 200]).status,
+        413
+    );
+    let accepted = server.http("POST", "/ingest", &bearer, b"good-click");
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    assert!(accepted.json()["messageId"].is_string());
+    wait_for("the ingested event is consumed", || {
+        lines(&out).iter().any(|l| l.starts_with("good-click|1|"))
+    });
+
+    // To a function: its statusCode, headers and body answer the request.
+    let reply = server.http("POST", "/hooks/web?x=1", &[], b"ping");
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.header("x-seen"), Some("/hooks/web"));
+    assert_eq!(reply.json(), json!({"got": "ping", "query": {"x": "1"}}));
+
+    // To a flow: an execution named by the Idempotency-Key, started once.
+    for _ in 0..2 {
+        let started = server.http(
+            "POST",
+            "/start",
+            &[("Idempotency-Key", "order-7")],
+            b"{\"task\": \"ship\"}",
+        );
+        assert_eq!(started.status, 202, "{}", started.text());
+    }
+    let done = server.await_status(
+        "arn:aws:states:local:000000000000:execution:job:order-7",
+        "SUCCEEDED",
+    );
+    assert_eq!(done["output"], "{\"did\":\"ship\"}");
+
+    // On a schedule: executions named by the trigger and the time.
+    wait_for("the schedule starts the flow", || {
+        let listed = server.ok(
+            "ListExecutions",
+            json!({"stateMachineArn": "arn:aws:states:local:000000000000:stateMachine:job"}),
+        );
+        listed["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"].as_str().unwrap().starts_with("tick-") && e["status"] == "SUCCEEDED")
+    });
+    let listed = server.ok(
+        "ListExecutions",
+        json!({"stateMachineArn": "arn:aws:states:local:000000000000:stateMachine:job", "statusFilter": "FAILED"}),
+    );
+    assert_eq!(listed["executions"], json!([]), "a tick failed");
+}

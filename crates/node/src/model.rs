@@ -17,7 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with storage, state, functions, flows, queues and connections"
+    expecting = "a mapping with storage, state, functions, flows, queues, triggers and connections"
 )]
 pub struct ProjectFile {
     /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`); default `file://./data`.
@@ -33,13 +33,38 @@ pub struct ProjectFile {
     /// Durable queues by name.
     #[serde(default)]
     pub queues: Named<QueueSpec>,
+    /// Triggers by name.
+    #[serde(default)]
+    pub triggers: Named<TriggerSpec>,
     /// Credentials HTTP Tasks and http functions authenticate with, by name.
     #[serde(default)]
     pub connections: Named<ConnectionSpec>,
 }
 
-/// Keys of the project file that name features this version does not have.
-pub const NOT_SUPPORTED: [&str; 1] = ["triggers"];
+/// One trigger: `http: PATH` or `cron: SCHEDULE`, and where its events go (`queue`, `function`
+/// or `flow`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// An HTTP route of the node.
+    pub http: Option<String>,
+    /// The route's method (`POST`).
+    pub method: Option<String>,
+    /// A bearer token the route's requests must carry.
+    pub token: Option<String>,
+    /// The largest body the route takes, in bytes (1 MiB).
+    pub max_body: Option<usize>,
+    /// A schedule.
+    pub cron: Option<String>,
+    /// What a scheduled event carries (`detail`).
+    pub input: Option<Value>,
+    /// Events go onto this queue.
+    pub queue: Option<String>,
+    /// Events call this function.
+    pub function: Option<String>,
+    /// Events start this flow.
+    pub flow: Option<String>,
+}
 
 /// One queue (see `sluice_queues::QueueConfig` for the defaults).
 #[derive(Debug, Default, Deserialize)]

@@ -5,8 +5,8 @@
 use crate::calls::{called_functions, named_connections};
 use crate::de;
 use crate::model::{
-    ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, NOT_SUPPORTED,
-    ProjectFile, QueueSpec,
+    ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, ProjectFile, QueueSpec,
+    TriggerSpec,
 };
 use crate::substitute::substitute;
 use sluice_functions::{FunctionConfig, Runtime};
@@ -15,6 +15,8 @@ use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
+use sluice_queues::cron::Schedule;
+use sluice_queues::triggers::{CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Target, check_path};
 use sluice_queues::{Consumer, QueueConfig};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,10 @@ pub struct Project {
     pub flows: Vec<Flow>,
     /// Durable queues in declaration order.
     pub queues: Vec<QueueConfig>,
+    /// HTTP routes that deliver to queues, functions or flows.
+    pub http_triggers: Vec<HttpTrigger>,
+    /// Schedules.
+    pub cron_triggers: Vec<CronTrigger>,
 }
 
 /// One flow of a project.
@@ -109,26 +115,8 @@ fn read(dir: &Path) -> Result<(Document, Option<ProjectFile>, Vec<Diagnostic>), 
             format!("cannot read the project file: {e}"),
         )]
     })?;
-    let mut doc = Document::parse(&file, &text)?;
+    let doc = Document::parse(&file, &text)?;
     let mut problems = doc.problems().to_vec();
-    for key in NOT_SUPPORTED {
-        let at = format!("/{key}");
-        let position = doc.position(&at);
-        let removed = doc
-            .value
-            .as_object_mut()
-            .and_then(|top| top.shift_remove(key));
-        if removed.is_some() {
-            problems.push(
-                Diagnostic::new(
-                    &file,
-                    &at,
-                    format!("{key} are not supported yet by this version of sluice"),
-                )
-                .at(position),
-            );
-        }
-    }
     let (project, found) = de::read::<ProjectFile>(&doc);
     problems.extend(found);
     Ok((doc, project, problems))
@@ -210,6 +198,8 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         http,
         flows,
         queues: Vec::new(),
+        http_triggers: Vec::new(),
+        cron_triggers: Vec::new(),
     };
     let queue_names: Vec<&str> = file.queues.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, spec) in &file.queues.0 {
@@ -224,6 +214,17 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
                 };
                 problems.push(doc.diagnostic(&pointer, message));
             }
+        }
+    }
+    for (name, spec) in &file.triggers.0 {
+        if let Err((key, message)) = trigger(&mut project, name, spec) {
+            let at = join_pointer("/triggers", name);
+            let pointer = if key.is_empty() {
+                at
+            } else {
+                join_pointer(&at, key)
+            };
+            problems.push(doc.diagnostic(&pointer, message));
         }
     }
     let declared = project.function_names();
@@ -319,6 +320,109 @@ fn queue(
     config.visibility_timeout = spec.visibility_timeout.unwrap_or(config.visibility_timeout);
     config.check().map_err(|e| ("", e))?;
     Ok(config)
+}
+
+/// A trigger of the project file, added to the project's HTTP routes or schedules; an error
+/// names the setting at fault and why.
+fn trigger(
+    project: &mut Project,
+    name: &str,
+    spec: &TriggerSpec,
+) -> Result<(), (&'static str, String)> {
+    let target = match (&spec.queue, &spec.function, &spec.flow) {
+        (Some(q), None, None) if project.queues.iter().any(|c| c.name == *q) => {
+            Target::Queue(q.clone())
+        }
+        (None, Some(f), None) if project.function_names().contains(&f.as_str()) => {
+            Target::Function(f.clone())
+        }
+        (None, None, Some(f)) if project.flows.iter().any(|x| x.name == *f) => {
+            Target::Flow(f.clone())
+        }
+        (Some(q), None, None) => {
+            return Err((
+                "queue",
+                format!("the queue '{q}' is not declared under queues:"),
+            ));
+        }
+        (None, Some(f), None) => {
+            return Err((
+                "function",
+                format!("the function '{f}' is not declared under functions:"),
+            ));
+        }
+        (None, None, Some(f)) => {
+            return Err((
+                "flow",
+                format!("the flow '{f}' is not declared under flows:"),
+            ));
+        }
+        _ => {
+            return Err((
+                "",
+                "a trigger needs exactly one of queue, function or flow".into(),
+            ));
+        }
+    };
+    match (&spec.http, &spec.cron) {
+        (Some(path), None) => {
+            let path = path.clone();
+            check_path(&path).map_err(|e| ("http", e))?;
+            let method = spec
+                .method
+                .clone()
+                .unwrap_or_else(|| "POST".into())
+                .to_ascii_uppercase();
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                return Err((
+                    "method",
+                    format!("method {method} is not one of GET, POST, PUT, PATCH, DELETE"),
+                ));
+            }
+            if project
+                .http_triggers
+                .iter()
+                .any(|t| t.path == path && t.method == method)
+            {
+                return Err(("http", format!("another trigger takes {method} {path}")));
+            }
+            project.http_triggers.push(HttpTrigger {
+                name: name.to_string(),
+                path,
+                method,
+                target,
+                token: spec.token.clone(),
+                max_body: spec.max_body.unwrap_or(DEFAULT_MAX_BODY),
+            });
+        }
+        (None, Some(cron)) => {
+            for (key, given) in [
+                ("method", spec.method.is_some()),
+                ("token", spec.token.is_some()),
+                ("max_body", spec.max_body.is_some()),
+            ] {
+                if given {
+                    return Err((
+                        key,
+                        format!("{key} is a setting of http triggers, not of cron ones"),
+                    ));
+                }
+            }
+            project.cron_triggers.push(CronTrigger {
+                name: name.to_string(),
+                schedule: Schedule::parse(cron).map_err(|e| ("cron", e))?,
+                target,
+                input: spec.input.clone().unwrap_or(serde_json::Value::Null),
+            });
+        }
+        _ => {
+            return Err((
+                "",
+                "a trigger needs exactly one of http (a path) or cron (a schedule)".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `state:` of the project file in `dir`, if there is a project file, read without loading

@@ -279,7 +279,8 @@ async fn advance(queues: &Queues, name: &str, from: Option<i64>, to: Option<i64>
 }
 
 /// One firing, for the scheduled time `due`: a flow execution named by the trigger and the
-/// time, a message, or a function call with EventBridge's scheduled event.
+/// time with the trigger's input and `time`, or a message or function call with EventBridge's
+/// scheduled event (the input as `detail`).
 async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i64) {
     let time = DateTime::from_timestamp_millis(due)
         .unwrap_or_default()
@@ -297,7 +298,13 @@ async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i6
     let result = match &trigger.target {
         Target::Flow(flow) => {
             let name = format!("{}-{}", trigger.name, time.replace(':', ""));
-            targets.flows.start(flow, &name, event).await
+            let mut input = match &trigger.input {
+                Value::Object(fields) => Value::Object(fields.clone()),
+                Value::Null => json!({}),
+                other => json!({ "input": other }),
+            };
+            input["time"] = json!(time);
+            targets.flows.start(flow, &name, input).await
         }
         Target::Queue(queue) => {
             let (queues, queue) = (queues.clone(), queue.clone());

@@ -1,7 +1,8 @@
 //! Who may call the node. With access keys configured, the AWS-compatible endpoints check AWS
 //! Signature Version 4 against them; with a token, the node's own endpoints (`/metrics`, `/v1`)
 //! check `Authorization: Bearer`. Without either (allowed on loopback only), anyone on the
-//! machine may call. `/healthz` and `/readyz` stay open, for load balancers and orchestrators.
+//! machine may call. `/healthz` and `/readyz` stay open, for load balancers and orchestrators;
+//! HTTP triggers check their own tokens.
 
 use crate::ApiError;
 use axum::body::Body;
@@ -136,7 +137,7 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     let path = request.uri().path();
-    if path == "/healthz" || path == "/readyz" {
+    if path == "/healthz" || path == "/readyz" || crate::triggers::is_trigger_path(&state, path) {
         return next.run(request).await;
     }
     if path == "/metrics" || path == "/v1" || path.starts_with("/v1/") {

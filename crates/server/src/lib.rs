@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod rest;
 pub mod sfn;
 pub mod sqs;
+pub mod triggers;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -71,6 +72,10 @@ pub struct ServerState {
     pub credentials: Arc<auth::Credentials>,
     /// The project's queues.
     pub queues: Option<sluice_queues::Queues>,
+    /// What HTTP triggers call: functions and flows.
+    pub targets: Option<sluice_queues::Targets>,
+    /// The HTTP triggers, routes of the node.
+    pub http_triggers: Arc<Vec<sluice_queues::triggers::HttpTrigger>>,
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes, then finishes the requests
@@ -94,6 +99,7 @@ fn router(state: ServerState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .merge(lambda::routes())
         .merge(rest::routes())
+        .merge(triggers::routes(&state.http_triggers))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
