@@ -119,6 +119,11 @@ fn a_function_consumer_acks_batches_retries_failures_and_dead_letters_them() {
         );
         dead["messages"].as_array().unwrap().len() == 1
     });
+    let metrics = server.http("GET", "/metrics", &[], b"").text();
+    assert!(
+        metrics.contains("sluice_queue_messages{queue=\"events-dlq\",state=\"ready\"} 1\n"),
+        "{metrics}"
+    );
     let listed = sluice_json(&data, &["queue", "list", "--project", &project_arg]);
     let events = listed["queues"]
         .as_array()

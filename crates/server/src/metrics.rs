@@ -20,7 +20,7 @@ pub struct Metric {
     /// `counter` or `gauge`.
     pub kind: &'static str,
     /// Each sample's labels and value.
-    pub samples: Vec<(Vec<(&'static str, &'static str)>, u64)>,
+    pub samples: Vec<(Vec<(&'static str, String)>, u64)>,
 }
 
 impl Metric {
@@ -36,14 +36,23 @@ impl Metric {
 }
 
 /// Renders metrics in the text exposition format: `# HELP`, `# TYPE`, then one line per
-/// sample. Label values here are fixed identifiers, so they need no escaping.
+/// sample, label values escaped.
 pub fn render(metrics: &[Metric]) -> String {
     let mut out = String::new();
     for m in metrics {
         let _ = writeln!(out, "# HELP {} {}", m.name, m.help);
         let _ = writeln!(out, "# TYPE {} {}", m.name, m.kind);
         for (labels, value) in &m.samples {
-            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| {
+                    let v = v
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n");
+                    format!("{k}=\"{v}\"")
+                })
+                .collect();
             if labels.is_empty() {
                 let _ = writeln!(out, "{} {value}", m.name);
             } else {
@@ -74,7 +83,12 @@ pub fn engine_metrics(stats: &Stats) -> Vec<Metric> {
             kind: "counter",
             samples: ended
                 .iter()
-                .map(|(status, n)| (vec![("status", *status)], n.load(Ordering::Relaxed)))
+                .map(|(status, n)| {
+                    (
+                        vec![("status", status.to_string())],
+                        n.load(Ordering::Relaxed),
+                    )
+                })
                 .collect(),
         },
         Metric::counter(
@@ -131,10 +145,56 @@ pub async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
             functions.invocations(),
         ));
     }
+    if let Some(queues) = state.queues.clone() {
+        let depths = tokio::task::spawn_blocking(move || queue_metrics(&queues)).await;
+        all.extend(depths.unwrap_or_default());
+    }
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
         render(&all),
     )
+}
+
+/// Each queue's depth by state and the age of its oldest message (queues the store cannot
+/// count now are left out).
+fn queue_metrics(queues: &sluice_queues::Queues) -> Vec<Metric> {
+    let mut depth = Vec::new();
+    let mut age = Vec::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    for q in queues.all() {
+        let Ok(stats) = queues.stats(&q.name) else {
+            continue;
+        };
+        for (state, n) in [
+            ("ready", stats.ready),
+            ("delayed", stats.delayed),
+            ("in_flight", stats.in_flight),
+            ("failed", stats.failed),
+        ] {
+            depth.push((
+                vec![("queue", q.name.clone()), ("state", state.to_string())],
+                n,
+            ));
+        }
+        let oldest = stats
+            .oldest_sent_ms
+            .map_or(0, |ms| ((now - ms).max(0) / 1000) as u64);
+        age.push((vec![("queue", q.name.clone())], oldest));
+    }
+    vec![
+        Metric {
+            name: "sluice_queue_messages",
+            help: "Messages on each queue, by state.",
+            kind: "gauge",
+            samples: depth,
+        },
+        Metric {
+            name: "sluice_queue_oldest_message_age_seconds",
+            help: "Age of each queue's oldest message not failed (0 when empty).",
+            kind: "gauge",
+            samples: age,
+        },
+    ]
 }
 
 #[cfg(test)]
