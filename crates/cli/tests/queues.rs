@@ -133,7 +133,7 @@ fn a_function_consumer_acks_batches_retries_failures_and_dead_letters_them() {
         .unwrap()
         .clone();
     assert_eq!(events["stats"]["ready"], 0, "{events}");
-    assert_eq!(events["stats"]["in_flight"], 0, "{events}");
+    assert_eq!(events["stats"]["inFlight"], 0, "{events}");
     // A redrive puts it back on `events`, where it fails three more times.
     let redriven = sluice_json(
         &data,
@@ -293,4 +293,53 @@ fn http_and_cron_triggers_deliver_to_queues_functions_and_flows() {
         json!({"stateMachineArn": "arn:aws:states:local:000000000000:stateMachine:job", "statusFilter": "FAILED"}),
     );
     assert_eq!(listed["executions"], json!([]), "a tick failed");
+}
+
+#[test]
+fn the_ingest_example_partitions_clean_events_and_dead_letters_malformed_ones() {
+    if !sluice_engine::testing::program_available("python3") {
+        return sluice_engine::testing::skip("python3, which runs the example's consumer");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("ingest");
+    common::copy_project(&common::repo().join("examples/ingest"), &proj);
+    let server = Server::start(&tmp.path().join("data"), &proj);
+    for (day, user) in [(1, "Ada"), (2, "Bo"), (1, "Cy")] {
+        let event = json!({"user": format!(" {user} "), "url": "https://shop.example/p?ref=x", "ts": format!("2026-12-0{day}T10:00:00Z")});
+        let reply = server.http("POST", "/ingest", &[], event.to_string().as_bytes());
+        assert_eq!(reply.status, 202, "{}", reply.text());
+    }
+    assert_eq!(server.http("POST", "/ingest", &[], b"not json").status, 202);
+    let partition = |day: &str| -> Vec<Value> {
+        let dir = proj.join(format!("data/clicks/date=2026-12-0{day}"));
+        let mut rows: Vec<Value> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flat_map(|f| {
+                std::fs::read_to_string(f.unwrap().path())
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<Value>>()
+            })
+            .collect();
+        rows.sort_by_key(|r| r["user"].as_str().unwrap().to_string());
+        rows
+    };
+    wait_for("the clean events are written by date", || {
+        partition("1").len() == 2 && partition("2").len() == 1
+    });
+    assert_eq!(
+        partition("1"),
+        [
+            json!({"ts": "2026-12-01T10:00:00Z", "user": "ada", "url": "https://shop.example/p"}),
+            json!({"ts": "2026-12-01T10:00:00Z", "user": "cy", "url": "https://shop.example/p"}),
+        ]
+    );
+    wait_for("the malformed event is dead-lettered", || {
+        let dead = server.http("GET", "/v1/queues/clicks-dlq/messages", &[], b"");
+        dead.json()["messages"]
+            .as_array()
+            .is_some_and(|m| m.len() == 1 && m[0]["body"] == "not json")
+    });
 }

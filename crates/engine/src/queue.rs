@@ -28,6 +28,7 @@ pub struct NewMessage {
 
 /// A message as the store holds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QueueMessage {
     /// The queue it is on.
     pub queue: String,
@@ -86,6 +87,7 @@ pub struct Settlement {
 
 /// How many messages a queue holds, by state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QueueStats {
     /// Visible now.
     pub ready: u64,
