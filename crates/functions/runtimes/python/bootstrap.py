@@ -12,13 +12,23 @@ import http.client
 import importlib
 import json
 import os
+import resource
 import sys
 import time
 import traceback
 import urllib.parse
 
-RUNTIME_API = os.environ["AWS_LAMBDA_RUNTIME_API"]
-_HOST, _, _PORT = RUNTIME_API.rpartition(":")
+RUNTIME_API = _HOST = _PORT = ""
+
+
+def _set_runtime_api():
+    """Reads the Runtime API address from ``AWS_LAMBDA_RUNTIME_API`` (again after a fork)."""
+    global RUNTIME_API, _HOST, _PORT
+    RUNTIME_API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
+    _HOST, _, _PORT = RUNTIME_API.rpartition(":")
+
+
+_set_runtime_api()
 _PREFIX = "/2018-06-01/runtime"
 _ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
 
@@ -300,10 +310,18 @@ def _handle(api, handler, headers, body):
         _parse_json_header(headers, "Lambda-Runtime-Client-Context"),
         _parse_json_header(headers, "Lambda-Runtime-Cognito-Identity"),
     )
+    out_of_memory = False
     try:
         result = handler(event, context)
+    except MemoryError:
+        # Reported once the handler's frames, and what they hold, are released.
+        out_of_memory = True
     except Exception as e:
         return fail(_exception_body(e))
+    if out_of_memory:
+        limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        message = "RequestId: %s Error: Runtime exited with error: memory limit of %s MB exceeded"
+        return fail(_fault_body(Fault("Runtime.OutOfMemory", message % (request_id, limit))))
     if isinstance(result, bytes):
         # Sent as they are, as AWS's runtime sends them.
         payload, content_type = result, "application/unknown"
@@ -319,24 +337,47 @@ def _handle(api, handler, headers, body):
         print("[ERROR] response rejected (HTTP %d): %s" % (status, data.decode("utf-8", "replace")), file=sys.stderr)
 
 
-def main():
+_LIMITS = {"as": resource.RLIMIT_AS, "nofile": resource.RLIMIT_NOFILE}
+
+
+def apply_limits(spec):
+    """Applies ``as=BYTES,nofile=N`` (soft and hard, never above the current hard limit)."""
+    for item in filter(None, spec.split(",")):
+        name, _, value = item.partition("=")
+        _, hard = resource.getrlimit(_LIMITS[name])
+        value = int(value)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(_LIMITS[name], (value, value))
+
+
+def configure_streams():
+    """Makes standard output and error line-buffered, so that each line reaches the log."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(line_buffering=True)
         except Exception:
             pass
-    api = _Api()
+
+
+def load():
+    """Imports the handler: ``(handler, None)``, or ``(None, error body)`` when it fails."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     sys.path.insert(0, task_root)
     try:
-        handler = _load_handler(os.environ.get("_HANDLER", ""))
+        return _load_handler(os.environ.get("_HANDLER", "")), None
     except Fault as f:
-        _report_init_error(api, _fault_body(f))
-        sys.exit(1)
+        return None, _fault_body(f)
     except Exception as e:
-        _report_init_error(api, _exception_body(e))
-        sys.exit(1)
+        return None, _exception_body(e)
 
+
+def serve(handler, init_error):
+    """Reports ``init_error`` if any, else serves invocations until the platform stops."""
+    api = _Api()
+    if init_error is not None:
+        _report_init_error(api, init_error)
+        sys.exit(1)
     while True:
         _flush()
         status, headers, body = api.request("GET", _PREFIX + "/invocation/next")
@@ -344,6 +385,13 @@ def main():
             # The platform is stopping this instance.
             sys.exit(0 if status == 500 else 1)
         _handle(api, handler, headers, body)
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--limits":
+        apply_limits(sys.argv[2])
+    configure_streams()
+    serve(*load())
 
 
 if __name__ == "__main__":
