@@ -84,6 +84,22 @@ pub(crate) fn python_limits(config: &FunctionConfig) -> String {
     limits
 }
 
+/// The file `program` names on `path` (a `PATH` value), when it is a native (ELF)
+/// executable rather than a script such as a version manager's shim. Symbolic links are
+/// kept, so that an interpreter in a virtual environment still finds its environment.
+pub(crate) fn native_on_path(program: &Path, path: Option<&str>) -> Option<PathBuf> {
+    let found = path?
+        .split(':')
+        .map(Path::new)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())?;
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(&found).ok()?;
+    std::io::Read::read_exact(&mut file, &mut magic).ok()?;
+    (magic == *b"\x7fELF").then_some(found)
+}
+
 fn write_if_changed(dir: &Path, name: &str, content: &str) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
@@ -94,4 +110,34 @@ fn write_if_changed(dir: &Path, name: &str, content: &str) -> io::Result<PathBuf
     std::fs::write(&tmp, content)?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_native_executables_on_path_skip_the_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scripts, natives) = (dir.path().join("shims"), dir.path().join("bin"));
+        std::fs::create_dir_all(&scripts).unwrap();
+        std::fs::create_dir_all(&natives).unwrap();
+        std::fs::write(scripts.join("python3"), "#!/bin/sh\nexec python3 \"$@\"\n").unwrap();
+        let native = std::env::current_exe().unwrap();
+        std::fs::copy(&native, natives.join("python3")).unwrap();
+        let program = Path::new("python3");
+
+        let shim_first = format!("relative:{}:{}", scripts.display(), natives.display());
+        assert_eq!(native_on_path(program, Some(&shim_first)), None);
+        let native_first = format!("{}:{}", natives.display(), scripts.display());
+        assert_eq!(
+            native_on_path(program, Some(&native_first)),
+            Some(natives.join("python3"))
+        );
+        assert_eq!(
+            native_on_path(Path::new("absent"), Some(&native_first)),
+            None
+        );
+        assert_eq!(native_on_path(program, None), None);
+    }
 }

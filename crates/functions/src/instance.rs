@@ -18,7 +18,7 @@ use tokio::process::Command;
 use tokio::sync::{Notify, OnceCell, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::bootstrap::{Bootstraps, python_limits};
+use crate::bootstrap::{Bootstraps, native_on_path, python_limits};
 use crate::config::{FunctionConfig, PoolOptions, Runtime};
 use crate::error::{InvokeError, PoolError, error_names};
 use crate::logs::{Capture, LogSink, LogStream};
@@ -200,7 +200,9 @@ impl FunctionSpec {
     /// The executable to start. For the bundled runtimes this is the interpreter's
     /// real path, asked once from `python3`/`node` themselves (in the code directory
     /// and environment of the function, so version managers pick the same version),
-    /// which skips wrapper scripts such as version-manager shims on every cold start.
+    /// which skips wrapper scripts such as version-manager shims on every cold start. A
+    /// `program` that is a native executable on the function's `PATH` is used as it is,
+    /// without that probe.
     async fn executable(&self) -> PathBuf {
         let probe: &[&str] = match self.config.runtime {
             Runtime::Provided => return self.program.clone(),
@@ -209,6 +211,10 @@ impl FunctionSpec {
         };
         self.interpreter
             .get_or_init(|| async {
+                let path = self.env.get("PATH").map(String::as_str);
+                if let Some(native) = native_on_path(&self.program, path) {
+                    return native;
+                }
                 let output = Command::new(&self.program)
                     .args(probe)
                     .current_dir(&self.code_dir)
@@ -309,14 +315,16 @@ impl Instance {
             chrono::Utc::now().format("%Y/%m/%d"),
             uuid::Uuid::new_v4().simple()
         );
-        let program = spec.executable().await;
         let env = BTreeMap::from([
             ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
             ("AWS_LAMBDA_LOG_STREAM_NAME".to_string(), log_stream),
         ]);
         let started = match &spec.zygote {
-            Some(slot) => fork(slot, &spec, &program, env, sink, request_id).await,
-            None => spawn(&spec, &program, env),
+            Some(slot) => {
+                let program = spec.executable().await;
+                fork(slot, &spec, &program, env, sink, request_id).await
+            }
+            None => spawn(&spec, &spec.executable().await, env),
         };
         let Started { pid, outputs, exit } = match started {
             Ok(started) => started,
