@@ -16,7 +16,6 @@ import select
 import signal
 import socket
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bootstrap  # noqa: E402
@@ -57,6 +56,8 @@ def _fork(request, fds, wake, loaded):
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else int(e.code is not None)
         except BaseException:
+            import traceback
+
             traceback.print_exc()
         finally:
             bootstrap._flush()
