@@ -1023,3 +1023,45 @@ async fn a_changed_handler_file_restarts_the_zygote() {
     assert!(eventually_dead(first["ppid"].as_u64().unwrap()).await);
     h.pool.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_forked_instance_kills_only_that_instance() {
+    let mut config = python("sleepy", "sleepy");
+    config.concurrency = 2;
+    config.timeout = Duration::from_secs(1);
+    let h = Harness::new(vec![config]).await;
+    let slow = tokio::spawn({
+        let pool = h.pool.clone();
+        async move {
+            pool.invoke("sleepy", json!({"sleep": 30}), InvokeMeta::default())
+                .await
+        }
+    });
+    // Once the overrunning call holds the first instance, a second call starts another.
+    for _ in 0..300 {
+        if h.pool.pids("sleepy").len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let quick = pid_of(&h.invoke("sleepy", json!({})).await.unwrap());
+    let doomed = h.pool.pids("sleepy").into_iter().map(u64::from);
+    let doomed: Vec<u64> = doomed.filter(|p| *p != quick).collect();
+    assert_eq!(doomed.len(), 1);
+    let status = std::fs::read_to_string(format!("/proc/{quick}/status")).unwrap();
+    let zygote: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let err = slow.await.unwrap().unwrap_err();
+    assert_eq!(err.error, "States.Timeout");
+    assert!(eventually_dead(doomed[0]).await);
+    assert!(alive(quick) && alive(zygote));
+    let again = h.invoke("sleepy", json!({})).await.unwrap();
+    assert_eq!(pid_of(&again), quick);
+    h.pool.shutdown().await;
+}
