@@ -91,7 +91,7 @@ pub struct FunctionSpec {
     /// An instance idle this long is stopped.
     #[serde(default, deserialize_with = "settings::idle_timeout")]
     pub idle_timeout: Option<Duration>,
-    /// Memory in MB, reported to the function.
+    /// Memory in MB, reported to the function and the address-space limit of Python instances.
     #[serde(default, deserialize_with = "settings::memory")]
     pub memory: Option<u32>,
     /// Most calls at once.
