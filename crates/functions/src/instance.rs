@@ -193,6 +193,7 @@ impl FunctionSpec {
             program,
             code_dir: &self.code_dir,
             env: &self.env,
+            limits: python_limits(&self.config),
             capture: Capture::new(Arc::from(self.config.name.as_str()), sink),
         }
     }
@@ -588,7 +589,6 @@ async fn fork(
     let (stderr, stderr_w) = std::io::pipe().map_err(|e| failed(e.to_string()))?;
     let request = ForkRequest {
         env,
-        limits: python_limits(&spec.config),
         stdout: stdout_w.into(),
         stderr: stderr_w.into(),
     };

@@ -41,6 +41,9 @@ pub(crate) struct Launch<'a> {
     pub code_dir: &'a Path,
     /// The whole environment of the zygote, inherited by its instances.
     pub env: &'a BTreeMap<String, String>,
+    /// Resource limits, as `as=BYTES,nofile=N`, applied before the handler is imported and
+    /// inherited by the instances.
+    pub limits: String,
     /// Where the zygote's own output (the handler module's import) goes.
     pub capture: Arc<Capture>,
 }
@@ -49,8 +52,6 @@ pub(crate) struct Launch<'a> {
 pub(crate) struct ForkRequest {
     /// Variables added to the inherited environment.
     pub env: BTreeMap<String, String>,
-    /// Resource limits, as `as=BYTES,nofile=N`.
-    pub limits: String,
     /// Write end of the pipe that becomes the instance's standard output.
     pub stdout: OwnedFd,
     /// Write end of the pipe that becomes the instance's standard error.
@@ -108,6 +109,7 @@ impl Zygote {
         ours.set_nonblocking(true)?;
         let mut child = Command::new(launch.program)
             .arg(script)
+            .args(["--limits", &launch.limits])
             .current_dir(launch.code_dir)
             .env_clear()
             .envs(launch.env)
@@ -165,7 +167,7 @@ impl Zygote {
         limit: Duration,
     ) -> Result<Fork, ForkError> {
         let failed = |message: &str| ForkError::Failed(message.to_string());
-        let line = serde_json::json!({"env": request.env, "limits": request.limits});
+        let line = serde_json::json!({ "env": request.env });
         let mut line = line.to_string().into_bytes();
         line.push(b'\n');
         let (tx, rx) = oneshot::channel();

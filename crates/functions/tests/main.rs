@@ -1065,3 +1065,24 @@ async fn killing_a_forked_instance_kills_only_that_instance() {
     assert_eq!(pid_of(&again), quick);
     h.pool.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_importing_over_memory_fails_to_start_out_of_memory() {
+    let mut plain = python("plain", "import_hog");
+    plain.fork = false;
+    let h = Harness::new(vec![python("forked", "import_hog"), plain]).await;
+    for function in ["forked", "plain"] {
+        let err = h
+            .invoke_as(function, json!({}), "req-init-oom")
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "Runtime.OutOfMemory", "{function}: {err:?}");
+        let cause = cause_json(&err);
+        assert_eq!(
+            cause["errorMessage"],
+            "Init Error: Runtime exited with error: memory limit of 128 MB exceeded"
+        );
+        assert_eq!(h.pool.stats().iter().map(|s| s.instances).sum::<usize>(), 0);
+    }
+    h.pool.shutdown().await;
+}

@@ -306,6 +306,11 @@ def _log_error(body):
     print("\n".join(lines), file=sys.stderr)
 
 
+def _out_of_memory(where):
+    limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    return "%s Error: Runtime exited with error: memory limit of %s MB exceeded" % (where, limit)
+
+
 def _load_handler(handler):
     try:
         modname, fname = handler.rsplit(".", 1)
@@ -401,9 +406,7 @@ def _handle(api, handler, headers, body):
     except Exception as e:
         return fail(_exception_body(e))
     if out_of_memory:
-        limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        message = "RequestId: %s Error: Runtime exited with error: memory limit of %s MB exceeded"
-        return fail(_fault_body(Fault("Runtime.OutOfMemory", message % (request_id, limit))))
+        return fail(_fault_body(Fault("Runtime.OutOfMemory", _out_of_memory("RequestId: " + request_id))))
     if isinstance(result, bytes):
         # Sent as they are, as AWS's runtime sends them.
         payload, content_type = result, "application/unknown"
@@ -450,8 +453,11 @@ def load():
         return _load_handler(os.environ.get("_HANDLER", "")), None
     except Fault as f:
         return None, _fault_body(f)
+    except MemoryError:
+        pass  # reported below, once the module's frames are released
     except Exception as e:
         return None, _exception_body(e)
+    return None, _fault_body(Fault("Runtime.OutOfMemory", _out_of_memory("Init")))
 
 
 def serve(handler, init_error):

@@ -1,12 +1,13 @@
 """Sluice zygote for Python handlers.
 
 Loads the bootstrap and imports the handler once, then forks one instance per request
-read from standard input, a Unix socket to Sluice. A request is a JSON line
-``{"env": {...}, "limits": "as=BYTES,nofile=N"}`` sent with two file descriptors, the
+read from standard input, a Unix socket to Sluice. The limits given as
+``--limits as=BYTES,nofile=N`` are applied before the handler is imported, and every instance
+inherits them. A request is a JSON line ``{"env": {...}}`` sent with two file descriptors, the
 instance's standard output and error. The zygote answers ``{"pid": N}`` (or
 ``{"error": "..."}``) and, when an instance ends, ``{"exit": N, "status": WAITSTATUS}``.
 Each instance leads its own process group, gets its own environment additions (the
-Runtime API address, the log stream) and limits, and serves invocations with the
+Runtime API address, the log stream), and serves invocations with the
 bootstrap's loop. When Sluice closes the socket, the zygote kills its instances and exits.
 """
 
@@ -39,7 +40,6 @@ def _instance(request, out, err, wake, loaded):
     os.dup2(err, 2)
     for fd in (null, out, err) + wake:
         os.close(fd)
-    bootstrap.apply_limits(request.get("limits", ""))
     os.environ.update(request.get("env", {}))
     bootstrap._set_runtime_api()
     bootstrap.serve(*loaded)
@@ -94,6 +94,8 @@ def _stop():
 
 
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--limits":
+        bootstrap.apply_limits(sys.argv[2])
     bootstrap.configure_streams()
     loaded = bootstrap.load()
     wake = os.pipe()
