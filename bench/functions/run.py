@@ -14,6 +14,9 @@ Three measurements, each against a peer in the same run (see bench/README.md):
              process calling the same handler (JSON line in, JSON line out), timed by this script.
   cold       the first invocation on a fresh pool (spawn + bootstrap + first response), timed
              inside `sluice invoke`, against a fresh `python3 -c pass` timed by this script.
+  respawn    on a running `sluice serve`, a Lambda Invoke call that starts a new instance (the
+             previous one reaped after its 200 ms idle timeout) against the next call, served warm
+             through the same API; the difference is what starting an instance costs a node.
   wordcount  `sluice run examples/wordcount` over N generated records (default 10,000,000) in one
              JSON-lines file, against a single-threaded plain Python script and DuckDB (SQL over
              the same file); all must report the generator's exact totals or the script fails.
@@ -29,12 +32,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import platform
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -46,12 +51,13 @@ HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
 ECHO_PROJECT = HERE / "echo"
+RESPAWN_PROJECT = HERE / "respawn"
 WORDCOUNT = REPO / "examples" / "wordcount"
 
 sys.path.insert(0, str(HERE))
 import gen_records  # noqa: E402
 
-PARTS = ["warm", "cold", "wordcount"]
+PARTS = ["warm", "cold", "respawn", "wordcount"]
 EVENT = {"id": 1234567, "user": "u012345", "value": "data_1"}
 SEED = 42
 
@@ -264,6 +270,69 @@ def bench_cold(ctx: dict, args, trials: int) -> dict:
     return {"summary": summary, "raw": rows}
 
 
+# ---------------------------------------------------------------------------- respawn
+
+
+def post_invoke(port: int, event: dict, timeout: float) -> tuple[float, dict]:
+    """One Lambda Invoke call to a node on loopback: (milliseconds, parsed answer)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        body = json.dumps(event).encode()
+        started = time.perf_counter()
+        conn.request("POST", "/2015-03-31/functions/echo/invocations", body,
+                     {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        elapsed = (time.perf_counter() - started) * 1000
+    finally:
+        conn.close()
+    if resp.status != 200 or resp.getheader("X-Amz-Function-Error"):
+        raise RuntimeError(f"invoke answered {resp.status}: {data[:300]!r}")
+    return elapsed, json.loads(data)
+
+
+def bench_respawn(ctx: dict, args, trials: int) -> dict:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data_dir = Path(tempfile.mkdtemp(prefix="sluice-respawn-", dir=ctx["tmp_root"]))
+    cmd = [str(ctx["sluice"]), "--data-dir", str(data_dir), "serve", str(RESPAWN_PROJECT),
+           "--listen", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ctx["env"],
+                            start_new_session=True)
+    rows = {"new_instance": [], "warm": []}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                post_invoke(port, EVENT, args.timeout)
+                break
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        for i in range(trials):
+            time.sleep(0.5)  # over the idle timeout and the reaper's tick: the instance is gone
+            fresh, out = post_invoke(port, EVENT, args.timeout)
+            warm, out2 = post_invoke(port, EVENT, args.timeout)
+            if out != EVENT or out2 != EVENT:
+                raise RuntimeError(f"echo answered {out!r} / {out2!r}")
+            rows["new_instance"].append(fresh)
+            rows["warm"].append(warm)
+            log(f"respawn {i + 1}/{trials}: new instance {fresh:.1f} ms, warm {warm:.1f} ms")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    summary = {k: {"median_ms": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "trials": len(v)}
+               for k, v in rows.items()}
+    summary["added_ms"] = summary["new_instance"]["median_ms"] - summary["warm"]["median_ms"]
+    return {"summary": summary, "raw": rows}
+
+
 # ---------------------------------------------------------------------------- wordcount
 
 
@@ -396,6 +465,15 @@ def tables(result: dict) -> str:
                 f"{n(py.get('max_ms'), 1)} | {py['ok']}/{py['trials']} |",
                 "", f"Sluice / python3 -c pass: {x(s.get('ratio'))} (+{n(s.get('added_ms'), 1)} ms); "
                     f"whole `sluice invoke` process: {n(sl.get('process_wall_median_ms'))} ms median", ""]
+    respawn = result["parts"].get("respawn")
+    if respawn:
+        s = respawn["summary"]
+        out += ["### New instance on a running node (`sluice serve`, Lambda Invoke)", "",
+                "| Call | median ms | min ms | max ms | trials |", "|---|---|---|---|---|"]
+        for key, label in (("new_instance", "starting a new instance"), ("warm", "warm, right after")):
+            r = s[key]
+            out.append(f"| {label} | {n(r['median_ms'], 1)} | {n(r['min_ms'], 1)} | {n(r['max_ms'], 1)} | {r['trials']} |")
+        out += ["", f"Starting an instance adds {n(s['added_ms'], 1)} ms (medians).", ""]
     wc = result["parts"].get("wordcount")
     if wc:
         s = wc["summary"]
@@ -468,6 +546,8 @@ def main() -> int:
             results["warm"] = bench_warm(ctx, args, runs)
         if "cold" in parts:
             results["cold"] = bench_cold(ctx, args, trials)
+        if "respawn" in parts:
+            results["respawn"] = bench_respawn(ctx, args, trials)
         if "wordcount" in parts:
             results["wordcount"] = bench_wordcount(ctx, args, wc_runs)
     finally:

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use crate::config::{FunctionConfig, Runtime};
 
 const PYTHON_BOOTSTRAP: &str = include_str!("../runtimes/python/bootstrap.py");
+const PYTHON_ZYGOTE: &str = include_str!("../runtimes/python/zygote.py");
 const NODE_BOOTSTRAP: &str = include_str!("../runtimes/node/bootstrap.js");
+
+/// Open files an instance may hold at once, Lambda's limit.
+const OPEN_FILES: u64 = 1024;
 
 /// Where the bootstraps were installed.
 #[derive(Clone, Debug)]
@@ -15,6 +19,7 @@ pub(crate) struct Bootstraps {
     /// Directory holding the runtimes (exported as `LAMBDA_RUNTIME_DIR`).
     pub dir: PathBuf,
     python: PathBuf,
+    python_zygote: PathBuf,
     node: PathBuf,
 }
 
@@ -24,8 +29,14 @@ impl Bootstraps {
     pub(crate) fn install(cache_dir: &Path) -> io::Result<Bootstraps> {
         let dir = std::path::absolute(cache_dir.join("runtimes"))?;
         let python = write_if_changed(&dir.join("python"), "bootstrap.py", PYTHON_BOOTSTRAP)?;
+        let python_zygote = write_if_changed(&dir.join("python"), "zygote.py", PYTHON_ZYGOTE)?;
         let node = write_if_changed(&dir.join("node"), "bootstrap.js", NODE_BOOTSTRAP)?;
-        Ok(Bootstraps { dir, python, node })
+        Ok(Bootstraps {
+            dir,
+            python,
+            python_zygote,
+            node,
+        })
     }
 
     /// Program and arguments that start `config`'s runtime; `code_dir` is absolute.
@@ -35,7 +46,14 @@ impl Bootstraps {
         code_dir: &Path,
     ) -> (PathBuf, Vec<PathBuf>) {
         match config.runtime {
-            Runtime::Python3 => ("python3".into(), vec![self.python.clone()]),
+            Runtime::Python3 => (
+                "python3".into(),
+                vec![
+                    self.python.clone(),
+                    "--limits".into(),
+                    python_limits(config).into(),
+                ],
+            ),
             Runtime::Node => ("node".into(), vec![self.node.clone()]),
             Runtime::Provided => {
                 let handler = config.handler.trim();
@@ -48,6 +66,38 @@ impl Bootstraps {
             }
         }
     }
+
+    /// The zygote script of `config`'s runtime, when it has one and `fork` is on.
+    pub(crate) fn zygote(&self, config: &FunctionConfig) -> Option<PathBuf> {
+        (config.fork && config.runtime == Runtime::Python3).then(|| self.python_zygote.clone())
+    }
+}
+
+/// The limits the Python runtime applies before loading the handler: `memory_mb` as the
+/// address space (none when 0) and [`OPEN_FILES`] open files, as `as=BYTES,nofile=N`.
+pub(crate) fn python_limits(config: &FunctionConfig) -> String {
+    let mut limits = format!("nofile={OPEN_FILES}");
+    if config.memory_mb > 0 {
+        let bytes = u64::from(config.memory_mb) * 1024 * 1024;
+        limits.push_str(&format!(",as={bytes}"));
+    }
+    limits
+}
+
+/// The file `program` names on `path` (a `PATH` value), when it is a native (ELF)
+/// executable rather than a script such as a version manager's shim. Symbolic links are
+/// kept, so that an interpreter in a virtual environment still finds its environment.
+pub(crate) fn native_on_path(program: &Path, path: Option<&str>) -> Option<PathBuf> {
+    let found = path?
+        .split(':')
+        .map(Path::new)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())?;
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(&found).ok()?;
+    std::io::Read::read_exact(&mut file, &mut magic).ok()?;
+    (magic == *b"\x7fELF").then_some(found)
 }
 
 fn write_if_changed(dir: &Path, name: &str, content: &str) -> io::Result<PathBuf> {
@@ -60,4 +110,34 @@ fn write_if_changed(dir: &Path, name: &str, content: &str) -> io::Result<PathBuf
     std::fs::write(&tmp, content)?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_native_executables_on_path_skip_the_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scripts, natives) = (dir.path().join("shims"), dir.path().join("bin"));
+        std::fs::create_dir_all(&scripts).unwrap();
+        std::fs::create_dir_all(&natives).unwrap();
+        std::fs::write(scripts.join("python3"), "#!/bin/sh\nexec python3 \"$@\"\n").unwrap();
+        let native = std::env::current_exe().unwrap();
+        std::fs::copy(&native, natives.join("python3")).unwrap();
+        let program = Path::new("python3");
+
+        let shim_first = format!("relative:{}:{}", scripts.display(), natives.display());
+        assert_eq!(native_on_path(program, Some(&shim_first)), None);
+        let native_first = format!("{}:{}", natives.display(), scripts.display());
+        assert_eq!(
+            native_on_path(program, Some(&native_first)),
+            Some(natives.join("python3"))
+        );
+        assert_eq!(
+            native_on_path(Path::new("absent"), Some(&native_first)),
+            None
+        );
+        assert_eq!(native_on_path(program, None), None);
+    }
 }

@@ -84,7 +84,9 @@ pub struct FunctionConfig {
     pub timeout: Duration,
     /// Longest time a new instance may take to ask for its first invocation.
     pub init_timeout: Duration,
-    /// Reported to the function as `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (not enforced).
+    /// Memory in MB, reported to the function as `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`. Python
+    /// instances get it as their address-space limit (`RLIMIT_AS`); exceeding it fails the
+    /// invocation with `Runtime.OutOfMemory` and replaces the instance.
     pub memory_mb: u32,
     /// Most instances running at once (at least 1).
     pub concurrency: usize,
@@ -96,11 +98,15 @@ pub struct FunctionConfig {
     pub max_response_bytes: usize,
     /// Largest event (serialised) the function may be invoked with.
     pub max_request_bytes: usize,
+    /// Start Python instances by forking a zygote that has already imported the handler
+    /// (the default); off for handlers that are not fork-safe. Other runtimes ignore it.
+    pub fork: bool,
 }
 
 impl FunctionConfig {
     /// A configuration with Lambda-like defaults: 3 s timeout, 10 s init timeout,
-    /// 128 MB, concurrency 4, 5 min idle timeout, 6 MB events and responses.
+    /// 128 MB, concurrency 4, 5 min idle timeout, 6 MB events and responses, forked
+    /// Python instances.
     pub fn new(
         name: impl Into<String>,
         runtime: Runtime,
@@ -120,6 +126,7 @@ impl FunctionConfig {
             env: BTreeMap::new(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            fork: true,
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod error_names {
     pub const RESPONSE_TOO_LARGE: &str = "Function.ResponseSizeTooLarge";
     /// The event exceeded the function's `max_request_bytes`; the function was not called.
     pub const REQUEST_TOO_LARGE: &str = "Lambda.RequestEntityTooLargeException";
+    /// The instance went over its memory limit.
+    pub const OUT_OF_MEMORY: &str = "Runtime.OutOfMemory";
     /// The runtime's executable could not be started.
     pub const INVALID_ENTRYPOINT: &str = "Runtime.InvalidEntrypoint";
     /// An init error was posted without a usable error type.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -17,11 +18,12 @@ use tokio::process::Command;
 use tokio::sync::{Notify, OnceCell, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::bootstrap::Bootstraps;
+use crate::bootstrap::{Bootstraps, native_on_path, python_limits};
 use crate::config::{FunctionConfig, PoolOptions, Runtime};
 use crate::error::{InvokeError, PoolError, error_names};
 use crate::logs::{Capture, LogSink, LogStream};
 use crate::server::{self, InitError, Invocation, Outcome, RuntimeState};
+use crate::zygote::{self, Fork, ForkError, ForkRequest, Launch, ZygoteSlot, python_handler_file};
 
 /// Variables a function's configuration may not set.
 const RESERVED_ENV: &[&str] = &[
@@ -51,6 +53,8 @@ pub(crate) struct FunctionSpec {
     env: BTreeMap<String, String>,
     /// The interpreter `program` resolves to, looked up on first use.
     interpreter: OnceCell<PathBuf>,
+    /// The zygote instances are forked from, for runtimes that have one.
+    zygote: Option<ZygoteSlot>,
 }
 
 impl FunctionSpec {
@@ -152,6 +156,9 @@ impl FunctionSpec {
         env.extend(config.env.clone());
 
         let arn = options.function_arn(&config.name);
+        let zygote = bootstraps
+            .zygote(&config)
+            .map(|script| ZygoteSlot::new(script, python_handler_file(&code_dir, &config.handler)));
         Ok(FunctionSpec {
             config,
             arn,
@@ -160,13 +167,43 @@ impl FunctionSpec {
             args,
             env,
             interpreter: OnceCell::new(),
+            zygote,
         })
+    }
+
+    /// Starts the zygote ahead of the first invocation, when there is one.
+    pub(crate) async fn prestart(self: Arc<Self>, sink: Arc<LogSink>) {
+        if let Some(slot) = &self.zygote {
+            let program = self.executable().await;
+            if let Err(e) = slot.ready(self.launch(&program, sink)).await {
+                tracing::warn!(function = %self.config.name, %e, "cannot start the zygote");
+            }
+        }
+    }
+
+    /// Stops handing out the zygote; it exits once its instances have.
+    pub(crate) async fn release_zygote(&self) {
+        if let Some(slot) = &self.zygote {
+            slot.release().await;
+        }
+    }
+
+    fn launch<'a>(&'a self, program: &'a std::path::Path, sink: Arc<LogSink>) -> Launch<'a> {
+        Launch {
+            program,
+            code_dir: &self.code_dir,
+            env: &self.env,
+            limits: python_limits(&self.config),
+            capture: Capture::new(Arc::from(self.config.name.as_str()), sink),
+        }
     }
 
     /// The executable to start. For the bundled runtimes this is the interpreter's
     /// real path, asked once from `python3`/`node` themselves (in the code directory
     /// and environment of the function, so version managers pick the same version),
-    /// which skips wrapper scripts such as version-manager shims on every cold start.
+    /// which skips wrapper scripts such as version-manager shims on every cold start. A
+    /// `program` that is a native executable on the function's `PATH` is used as it is,
+    /// without that probe.
     async fn executable(&self) -> PathBuf {
         let probe: &[&str] = match self.config.runtime {
             Runtime::Provided => return self.program.clone(),
@@ -175,6 +212,10 @@ impl FunctionSpec {
         };
         self.interpreter
             .get_or_init(|| async {
+                let path = self.env.get("PATH").map(String::as_str);
+                if let Some(native) = native_on_path(&self.program, path) {
+                    return native;
+                }
                 let output = Command::new(&self.program)
                     .args(probe)
                     .current_dir(&self.code_dir)
@@ -228,12 +269,14 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Binds the instance's listener and starts its process.
+    /// Binds the instance's listener and starts its process; `request_id`, the invocation
+    /// it starts for, names a timeout while the zygote still imports the handler.
     pub(crate) async fn start(
         id: u64,
         spec: Arc<FunctionSpec>,
         sink: Arc<LogSink>,
         objects: Option<Arc<dyn ObjectStore>>,
+        request_id: &str,
     ) -> Result<Instance, InvokeError> {
         let service = |what: &str, e: io::Error| InvokeError::service(format!("{what}: {e}"));
         let listener = TcpListener::bind(("127.0.0.1", 0))
@@ -246,7 +289,7 @@ impl Instance {
         let (queue_tx, queue_rx) = mpsc::channel(1);
         let (init_tx, init_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let capture = Capture::new(Arc::from(spec.config.name.as_str()), sink);
+        let capture = Capture::new(Arc::from(spec.config.name.as_str()), sink.clone());
         let state = RuntimeState::new(
             queue_rx,
             init_tx,
@@ -273,45 +316,26 @@ impl Instance {
             chrono::Utc::now().format("%Y/%m/%d"),
             uuid::Uuid::new_v4().simple()
         );
-        let program = spec.executable().await;
-        let mut command = Command::new(&program);
-        command
-            .args(&spec.args)
-            .current_dir(&spec.code_dir)
-            .env_clear()
-            .envs(&spec.env)
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = match command.spawn() {
-            Ok(child) => child,
+        let env = BTreeMap::from([
+            ("AWS_LAMBDA_RUNTIME_API".to_string(), addr.to_string()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME".to_string(), log_stream),
+        ]);
+        let started = match &spec.zygote {
+            Some(slot) => {
+                let program = spec.executable().await;
+                fork(slot, &spec, &program, env, sink, request_id).await
+            }
+            None => spawn(&spec, &spec.executable().await, env),
+        };
+        let Started { pid, outputs, exit } = match started {
+            Ok(started) => started,
             Err(e) => {
                 server.abort();
-                return Err(InvokeError::new(
-                    error_names::INVALID_ENTRYPOINT,
-                    format!("cannot start {}: {e}", program.display()),
-                ));
+                return Err(e);
             }
         };
-        let pid = child.id().unwrap_or(0);
-        let pipes = [
-            (
-                child.stdout.take().map(|p| p.into_owned_fd()),
-                LogStream::Stdout,
-            ),
-            (
-                child.stderr.take().map(|p| p.into_owned_fd()),
-                LogStream::Stderr,
-            ),
-        ];
-        for (fd, stream) in pipes {
-            if let Some(Ok(fd)) = fd
-                && let Err(e) = capture.spawn_reader(fd, stream)
-            {
+        for (fd, stream) in outputs {
+            if let Err(e) = capture.spawn_reader(fd, stream) {
                 tracing::warn!(%e, "cannot capture function output");
             }
         }
@@ -320,11 +344,21 @@ impl Instance {
         let kill_now = Arc::new(Notify::new());
         let kill = kill_now.clone();
         tokio::spawn(async move {
-            let status = tokio::select! {
-                status = child.wait() => status,
-                _ = kill.notified() => {
-                    let _ = child.start_kill();
-                    child.wait().await
+            let status = match exit {
+                Exit::Child(mut child) => tokio::select! {
+                    status = child.wait() => status,
+                    _ = kill.notified() => {
+                        let _ = child.start_kill();
+                        child.wait().await
+                    }
+                },
+                Exit::Forked(fork) => {
+                    let status = fork.exit.await;
+                    if status.is_err() {
+                        zygote::kill_group(pid);
+                    }
+                    drop(fork.zygote);
+                    status.map_err(|_| io::Error::other("the zygote exited"))
                 }
             };
             exit_tx.send_replace(Some(describe_exit(status)));
@@ -427,8 +461,15 @@ impl Instance {
                 return self.fail(InvokeError::timeout(&id, "Task", config.timeout)).await;
             }
         };
+        let result = outcome_result(&id, outcome);
+        if let Err(error) = &result
+            && error.error == error_names::OUT_OF_MEMORY
+        {
+            // Over its limit, whatever it still holds: the instance is replaced.
+            return self.fail(error.clone()).await;
+        }
         self.end_invocation().await;
-        (outcome_result(&id, outcome), self.is_alive())
+        (result, self.is_alive())
     }
 
     /// The server dropped the invocation, which only happens when it stops because
@@ -461,6 +502,114 @@ impl Instance {
         self.capture.drain().await;
         self.capture.set_current(None);
     }
+}
+
+/// A started process: its pid (also its process group), its output pipes and its end.
+struct Started {
+    pid: u32,
+    outputs: Vec<(OwnedFd, LogStream)>,
+    exit: Exit,
+}
+
+/// How a started process's end is awaited.
+enum Exit {
+    /// A child of Sluice's.
+    Child(tokio::process::Child),
+    /// An instance forked by a zygote, which reports its end.
+    Forked(Fork),
+}
+
+/// Starts a new process running the function's runtime.
+fn spawn(
+    spec: &FunctionSpec,
+    program: &std::path::Path,
+    env: BTreeMap<String, String>,
+) -> Result<Started, InvokeError> {
+    let mut command = Command::new(program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.code_dir)
+        .env_clear()
+        .envs(&spec.env)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| {
+        InvokeError::new(
+            error_names::INVALID_ENTRYPOINT,
+            format!("cannot start {}: {e}", program.display()),
+        )
+    })?;
+    let pid = child.id().unwrap_or(0);
+    let outputs = [
+        (
+            child.stdout.take().map(|p| p.into_owned_fd()),
+            LogStream::Stdout,
+        ),
+        (
+            child.stderr.take().map(|p| p.into_owned_fd()),
+            LogStream::Stderr,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(fd, stream)| match fd {
+        Some(Ok(fd)) => Some((fd, stream)),
+        _ => None,
+    })
+    .collect();
+    Ok(Started {
+        pid,
+        outputs,
+        exit: Exit::Child(child),
+    })
+}
+
+/// Forks an instance from the function's zygote, with fresh pipes for its output.
+async fn fork(
+    slot: &ZygoteSlot,
+    spec: &FunctionSpec,
+    program: &std::path::Path,
+    env: BTreeMap<String, String>,
+    sink: Arc<LogSink>,
+    request_id: &str,
+) -> Result<Started, InvokeError> {
+    let failed = |message: String| {
+        InvokeError::new(
+            error_names::INVALID_ENTRYPOINT,
+            format!(
+                "cannot start an instance of {}: {message}",
+                spec.config.name
+            ),
+        )
+    };
+    let (stdout, stdout_w) = std::io::pipe().map_err(|e| failed(e.to_string()))?;
+    let (stderr, stderr_w) = std::io::pipe().map_err(|e| failed(e.to_string()))?;
+    let request = ForkRequest {
+        env,
+        stdout: stdout_w.into(),
+        stderr: stderr_w.into(),
+    };
+    let launch = spec.launch(program, sink);
+    let fork = slot
+        .fork(launch, request, spec.config.init_timeout)
+        .await
+        .map_err(|e| match e {
+            ForkError::TimedOut => {
+                InvokeError::timeout(request_id, "Init", spec.config.init_timeout)
+            }
+            ForkError::Failed(message) => failed(message),
+        })?;
+    Ok(Started {
+        pid: fork.pid,
+        outputs: vec![
+            (stdout.into(), LogStream::Stdout),
+            (stderr.into(), LogStream::Stderr),
+        ],
+        exit: Exit::Forked(fork),
+    })
 }
 
 impl Drop for Instance {

@@ -20,6 +20,25 @@
 //! unchanged. Sluice ships bootstraps for `python3` (`def handler(event, context)`)
 //! and `node` (`exports.handler`), so plain handler files work too.
 //!
+//! # Zygotes and limits
+//!
+//! A Python function's instances are forked from a zygote (unless
+//! [`FunctionConfig::fork`] is off): a process, started in the background with the pool,
+//! that has loaded the bootstrap and imported the handler's module once, under the
+//! function's limits, which its forks inherit. Each fork gets its own Runtime API address,
+//! log stream, output pipes and process group, so its output is captured and it is killed
+//! exactly as a spawned instance. The zygote is
+//! replaced at the next cold start after the handler file's modification time changes
+//! (warm instances keep the code they loaded); what the module prints while it is
+//! imported is logged once, by the zygote, outside any request.
+//!
+//! Python instances, forked or not, run with `memory_mb` as their address-space limit
+//! (`RLIMIT_AS`) and 1024 open files (`RLIMIT_NOFILE`), set before the handler is
+//! imported. An allocation past the limit fails the invocation (or the instance's start,
+//! when the import allocates it) with `Runtime.OutOfMemory`, and the instance is replaced. The address space counts reservations (thread stacks,
+//! malloc arenas) as well as memory in use, so it is a stricter bound than Lambda's.
+//! Node and custom runtimes run without these limits.
+//!
 //! # Object API
 //!
 //! The same listener serves the pool's [`object_store::ObjectStore`] to the function:
@@ -62,6 +81,7 @@ mod objects;
 mod pool;
 mod rotate;
 mod server;
+mod zygote;
 
 pub use config::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_RESPONSE_BYTES, FunctionConfig, InvokeMeta, PoolOptions,

@@ -286,8 +286,9 @@ impl Slot {
 }
 
 impl FunctionPool {
-    /// Validates the functions, installs the bootstraps and starts the idle reaper.
-    /// No process is started until the first invocation.
+    /// Validates the functions, installs the bootstraps, starts the idle reaper and, in
+    /// the background, the zygotes of the functions that fork their instances. No instance
+    /// is started until the first invocation.
     pub async fn start(
         functions: Vec<FunctionConfig>,
         options: PoolOptions,
@@ -338,6 +339,9 @@ impl FunctionPool {
             closed: AtomicBool::new(false),
             reaper: Mutex::new(None),
         });
+        for slot in inner.slots.values() {
+            tokio::spawn(slot.spec.clone().prestart(inner.sink.clone()));
+        }
         let reaper = tokio::spawn(reap_loop(Arc::downgrade(&inner), tick));
         *lock(&inner.reaper) = Some(reaper);
         Ok(FunctionPool { inner })
@@ -394,6 +398,7 @@ impl FunctionPool {
                         slot.spec.clone(),
                         self.inner.sink.clone(),
                         self.inner.options.objects.clone(),
+                        &request_id,
                     )
                     .await?,
                 );
@@ -470,6 +475,9 @@ impl FunctionPool {
         }
         for instance in &instances {
             instance.wait_exit(Duration::from_secs(5)).await;
+        }
+        for slot in self.inner.slots.values() {
+            slot.spec.release_zygote().await;
         }
         self.inner.sink.flush().await;
     }

@@ -929,3 +929,160 @@ async fn env_probe() {
     }
     h.pool.shutdown().await;
 }
+
+fn limits(name: &str, fork: bool) -> FunctionConfig {
+    let mut config = python(name, "limits");
+    config.fork = fork;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_instances_fork_from_a_zygote_unless_fork_is_off() {
+    let h = Harness::new(vec![limits("forked", true), limits("plain", false)]).await;
+    let forked = h.invoke("forked", json!({})).await.unwrap();
+    let plain = h.invoke("plain", json!({})).await.unwrap();
+    let ours = u64::from(std::process::id());
+    // A plain instance is Sluice's child; a forked one the zygote's.
+    assert_eq!(plain["ppid"].as_u64(), Some(ours));
+    assert_ne!(forked["ppid"].as_u64(), Some(ours));
+    assert!(alive(forked["ppid"].as_u64().unwrap()));
+    for v in [&forked, &plain] {
+        // Each instance leads its own process group, so killing it kills nothing else.
+        assert_eq!(v["pgid"], v["pid"]);
+        assert_eq!(v["nofile"], 1024);
+        assert_eq!(v["address_space"], 128 * 1024 * 1024);
+    }
+    let zygote = forked["ppid"].as_u64().unwrap();
+    h.pool.shutdown().await;
+    assert!(eventually_dead(pid_of(&forked)).await);
+    assert!(eventually_dead(zygote).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn going_over_memory_is_out_of_memory_and_the_next_call_works() {
+    let h = Harness::new(vec![limits("forked", true), limits("plain", false)]).await;
+    for function in ["forked", "plain"] {
+        let first = h
+            .invoke(function, json!({"allocate_mb": 16}))
+            .await
+            .unwrap();
+        assert_eq!(first["allocated"], 16 * 1024 * 1024);
+        let err = h
+            .invoke_as(function, json!({"allocate_mb": 256}), "req-oom")
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "Runtime.OutOfMemory", "{function}: {err:?}");
+        assert_eq!(cause_json(&err)["errorType"], "Runtime.OutOfMemory");
+        assert!(err.cause.contains("req-oom"), "{}", err.cause);
+        // The instance that ran out is replaced.
+        assert!(eventually_dead(pid_of(&first)).await);
+        let next = h.invoke(function, json!({})).await.unwrap();
+        assert_ne!(next["pid"], first["pid"]);
+    }
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_handler_file_restarts_the_zygote() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(code.join("functions")).unwrap();
+    let file = code.join("functions/limits.py");
+    let source = std::fs::read_to_string(fixtures().join("python/functions/limits.py")).unwrap();
+    std::fs::write(&file, &source).unwrap();
+    let config = FunctionConfig::new(
+        "changing",
+        Runtime::Python3,
+        "functions/limits.handler",
+        &code,
+    );
+    let h = Harness::in_dir(vec![config], dir).await;
+    let first = h.invoke("changing", json!({})).await.unwrap();
+    assert_eq!(first["version"], 1);
+
+    std::fs::write(&file, source.replace("VERSION = 1", "VERSION = 2")).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    // The warm instance keeps the code it loaded until it ends.
+    assert_eq!(h.invoke("changing", json!({})).await.unwrap()["version"], 1);
+    let err = h
+        .invoke("changing", json!({"exit": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "Runtime.ExitError");
+
+    let second = h.invoke("changing", json!({})).await.unwrap();
+    assert_eq!(second["version"], 2);
+    assert_ne!(second["ppid"], first["ppid"]);
+    // The old zygote exits once its last instance has.
+    assert!(eventually_dead(first["ppid"].as_u64().unwrap()).await);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_forked_instance_kills_only_that_instance() {
+    let mut config = python("sleepy", "sleepy");
+    config.concurrency = 2;
+    config.timeout = Duration::from_secs(1);
+    let h = Harness::new(vec![config]).await;
+    let slow = tokio::spawn({
+        let pool = h.pool.clone();
+        async move {
+            pool.invoke("sleepy", json!({"sleep": 30}), InvokeMeta::default())
+                .await
+        }
+    });
+    // Once the overrunning call holds the first instance, a second call starts another.
+    for _ in 0..300 {
+        if h.pool.pids("sleepy").len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let quick = pid_of(&h.invoke("sleepy", json!({})).await.unwrap());
+    let doomed = h.pool.pids("sleepy").into_iter().map(u64::from);
+    let doomed: Vec<u64> = doomed.filter(|p| *p != quick).collect();
+    assert_eq!(doomed.len(), 1);
+    let status = std::fs::read_to_string(format!("/proc/{quick}/status")).unwrap();
+    let zygote: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let err = slow.await.unwrap().unwrap_err();
+    assert_eq!(err.error, "States.Timeout");
+    assert!(eventually_dead(doomed[0]).await);
+    assert!(alive(quick) && alive(zygote));
+    let again = h.invoke("sleepy", json!({})).await.unwrap();
+    assert_eq!(pid_of(&again), quick);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_importing_over_memory_fails_to_start_out_of_memory() {
+    let mut plain = python("plain", "import_hog");
+    plain.fork = false;
+    let h = Harness::new(vec![python("forked", "import_hog"), plain]).await;
+    for function in ["forked", "plain"] {
+        let err = h
+            .invoke_as(function, json!({}), "req-init-oom")
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "Runtime.OutOfMemory", "{function}: {err:?}");
+        let cause = cause_json(&err);
+        assert_eq!(
+            cause["errorMessage"],
+            "Init Error: Runtime exited with error: memory limit of 128 MB exceeded"
+        );
+        assert_eq!(h.pool.stats().iter().map(|s| s.instances).sum::<usize>(), 0);
+    }
+    h.pool.shutdown().await;
+}

@@ -144,7 +144,7 @@ pub struct FunctionSpec {
     /// An instance idle this long is stopped.
     #[serde(default, deserialize_with = "settings::idle_timeout")]
     pub idle_timeout: Option<Duration>,
-    /// Memory in MB, reported to the function.
+    /// Memory in MB, reported to the function and the address-space limit of Python instances.
     #[serde(default, deserialize_with = "settings::memory")]
     pub memory: Option<u32>,
     /// Most calls at once.
@@ -153,6 +153,10 @@ pub struct FunctionSpec {
     /// Extra environment variables.
     #[serde(default, deserialize_with = "settings::env")]
     pub env: Option<BTreeMap<String, String>>,
+    /// Whether Python instances are forked from a zygote that has imported the handler
+    /// once (default `true`); `false` starts each one afresh, for handlers that are not
+    /// fork-safe.
+    pub fork: Option<bool>,
     /// Options of a built-in handler.
     pub options: Option<Map<String, Value>>,
     /// URL of an HTTP function.
@@ -187,6 +191,7 @@ impl FunctionKind {
                 "memory",
                 "concurrency",
                 "env",
+                "fork",
             ],
             FunctionKind::Builtin => &["runtime", "handler", "options", "concurrency"],
             FunctionKind::Http => &["http", "headers", "timeout", "connection"],
@@ -226,6 +231,7 @@ impl FunctionSpec {
             ("memory", self.memory.is_some()),
             ("concurrency", self.concurrency.is_some()),
             ("env", self.env.is_some()),
+            ("fork", self.fork.is_some()),
             ("options", self.options.is_some()),
             ("http", self.http.is_some()),
             ("headers", self.headers.is_some()),

@@ -522,6 +522,7 @@ fn process(
     config.memory_mb = spec.memory.unwrap_or(config.memory_mb);
     config.concurrency = spec.concurrency.unwrap_or(config.concurrency);
     config.env = spec.env.clone().unwrap_or_default();
+    config.fork = spec.fork.unwrap_or(config.fork);
     Some(config)
 }
 
@@ -677,6 +678,31 @@ mod tests {
                 "5:37:the value of header 'X-A' has characters a header cannot carry",
             ]
         );
+    }
+
+    #[test]
+    fn fork_is_a_process_setting_and_misspellings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("h.py"),
+            "def handler(e, c):\n    return e\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "functions:\n  a: { runtime: python3, handler: h.handler, fork: false }\n  b: { runtime: python3, handler: h.handler }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let forks: Vec<bool> = project.functions.iter().map(|f| f.fork).collect();
+        assert_eq!(forks, [false, true]);
+
+        let found =
+            problems("functions:\n  f: { runtime: python3, handler: h.handler, forks: false }\n");
+        assert!(found[0].contains("unknown field 'forks'"), "{found:?}");
+        let found = problems("functions:\n  f: { http: 'http://127.0.0.1:9/', fork: false }\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("fork"), "{found:?}");
     }
 
     #[test]

@@ -7,44 +7,117 @@ the handler named by ``_HANDLER`` (``path/to/module.function``) from
 AWS's Python runtime.
 """
 
-import decimal
-import http.client
 import importlib
 import json
 import os
+import resource
+import socket
 import sys
 import time
-import traceback
-import urllib.parse
 
-RUNTIME_API = os.environ["AWS_LAMBDA_RUNTIME_API"]
-_HOST, _, _PORT = RUNTIME_API.rpartition(":")
+# Imported when first needed, to keep an instance's start short: http.client and
+# urllib.parse (the object API), traceback (errors), decimal (only when the handler has).
+
+RUNTIME_API = _HOST = _PORT = ""
+
+
+def _set_runtime_api():
+    """Reads the Runtime API address from ``AWS_LAMBDA_RUNTIME_API`` (again after a fork)."""
+    global RUNTIME_API, _HOST, _PORT
+    RUNTIME_API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
+    _HOST, _, _PORT = RUNTIME_API.rpartition(":")
+
+
+_set_runtime_api()
 _PREFIX = "/2018-06-01/runtime"
 _ERROR_CONTENT_TYPE = "application/vnd.aws.lambda.error+json"
 
 
+class _Headers(dict):
+    """Response headers, looked up case-insensitively."""
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+
 class _Api:
-    """A kept-alive HTTP connection to the Runtime API (no read timeout: /next long-polls)."""
+    """A kept-alive HTTP/1.1 connection to the Runtime API (no read timeout: /next long-polls).
+
+    Written on a socket rather than with http.client, whose import and header parsing
+    cost more than the rest of an invocation's hand-over."""
+
+    _LINE = 65536
 
     def __init__(self):
-        self._conn = None
+        self._sock = None
+        self._file = None
+
+    def _close(self):
+        if self._sock is not None:
+            self._file.close()
+            self._sock.close()
+        self._sock = self._file = None
 
     def request(self, method, path, body=None, headers=None):
         for attempt in range(2):
-            fresh = self._conn is None
+            fresh = self._sock is None
             if fresh:
-                self._conn = http.client.HTTPConnection(_HOST, int(_PORT))
+                self._sock = socket.create_connection((_HOST, int(_PORT)))
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._file = self._sock.makefile("rb")
             try:
-                self._conn.request(method, path, body=body, headers=headers or {})
-                resp = self._conn.getresponse()
-                return resp.status, resp.headers, resp.read()
-            except (http.client.HTTPException, OSError):
-                self._conn.close()
-                self._conn = None
+                return self._exchange(method, path, body, headers or {})
+            except (OSError, ValueError):
+                self._close()
                 # A kept-alive connection may have been closed by the server: retry once.
                 if fresh or attempt:
                     raise
         raise RuntimeError("unreachable")
+
+    def _readline(self):
+        line = self._file.readline(self._LINE + 1)
+        if len(line) > self._LINE:
+            raise ValueError("a header line of the Runtime API is too long")
+        return line
+
+    def _exchange(self, method, path, body, headers):
+        head = ["%s %s HTTP/1.1" % (method, path), "Host: " + RUNTIME_API]
+        head.extend("%s: %s" % item for item in headers.items())
+        if body is not None or method != "GET":
+            head.append("Content-Length: %d" % len(body or b""))
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        self._sock.sendall(data + body if body else data)
+        status = self._readline().split(None, 2)
+        if len(status) < 2:
+            raise ConnectionError("the Runtime API closed the connection")
+        got = _Headers()
+        while True:
+            line = self._readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            got[name.strip().lower()] = value.strip()
+        if "chunked" in got.get("Transfer-Encoding", "").lower():
+            payload = self._chunked()
+        else:
+            length = int(got.get("Content-Length", "0"))
+            payload = self._file.read(length)
+            if len(payload) != length:
+                raise ConnectionError("the Runtime API closed the connection")
+        if got.get("Connection", "").lower() == "close":
+            self._close()
+        return int(status[1]), got, payload
+
+    def _chunked(self):
+        parts = []
+        while True:
+            size = int(self._readline().split(b";", 1)[0], 16)
+            chunk = self._file.read(size + 2)
+            if len(chunk) != size + 2:
+                raise ConnectionError("the Runtime API closed the connection")
+            if size == 0:
+                return b"".join(parts)
+            parts.append(chunk[:size])
 
 
 class ObjectError(Exception):
@@ -63,6 +136,8 @@ class Objects:
     """Sluice's object API: the configured object store, whatever its backend."""
 
     def _call(self, method, path, body=None):
+        import http.client
+
         conn = http.client.HTTPConnection(_HOST, int(_PORT))
         try:
             headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
@@ -85,7 +160,7 @@ class Objects:
 
     @staticmethod
     def _path(key):
-        return "/sluice/objects/" + urllib.parse.quote(key, safe="/")
+        return "/sluice/objects/" + _quote(key, "/")
 
     def get(self, key):
         """Returns the bytes of object ``key``; raises ``NoSuchKey`` (a ``KeyError``)."""
@@ -99,6 +174,8 @@ class Objects:
 
     def list(self, prefix=""):
         """Lists objects whose key starts with ``prefix``: ``[{"key": .., "size": ..}]``."""
+        import urllib.parse
+
         query = urllib.parse.urlencode({"prefix": prefix})
         return json.loads(self._call("GET", "/sluice/objects?" + query))
 
@@ -164,7 +241,8 @@ class Fault(Exception):
 
 class _Encoder(json.JSONEncoder):
     def default(self, o):
-        if isinstance(o, decimal.Decimal):
+        decimal = sys.modules.get("decimal")
+        if decimal is not None and isinstance(o, decimal.Decimal):
             return int(o) if o == o.to_integral_value() else float(o)
         return super().default(o)
 
@@ -177,7 +255,19 @@ def _flush():
             pass
 
 
+def _quote(text, safe):
+    """Percent-encodes ``text`` for a URL path, importing urllib only when it must."""
+    if all(c.isascii() and (c.isalnum() or c in "-._~" + safe) for c in text):
+        return text
+    import urllib.parse
+
+    return urllib.parse.quote(text, safe=safe)
+
+
 def _user_frames(tb):
+    import traceback
+
+
     # Plain tuples, as AWS's runtime formats them: no column markers under the lines.
     here = os.path.abspath(__file__)
     return [
@@ -188,6 +278,8 @@ def _user_frames(tb):
 
 
 def _exception_body(exc):
+    import traceback
+
     stack = traceback.format_list(_user_frames(exc.__traceback__))
     return {
         "errorMessage": str(exc),
@@ -212,6 +304,11 @@ def _log_error(body):
         lines.append("Traceback (most recent call last):")
         lines.extend(s.rstrip("\n") for s in body["stackTrace"])
     print("\n".join(lines), file=sys.stderr)
+
+
+def _out_of_memory(where):
+    limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    return "%s Error: Runtime exited with error: memory limit of %s MB exceeded" % (where, limit)
 
 
 def _load_handler(handler):
@@ -279,7 +376,7 @@ def _handle(api, handler, headers, body):
         os.environ["_X_AMZN_TRACE_ID"] = trace_id
     else:
         os.environ.pop("_X_AMZN_TRACE_ID", None)
-    base = "%s/invocation/%s" % (_PREFIX, urllib.parse.quote(request_id, safe=""))
+    base = "%s/invocation/%s" % (_PREFIX, _quote(request_id, ""))
 
     def fail(err):
         err["requestId"] = request_id
@@ -300,10 +397,16 @@ def _handle(api, handler, headers, body):
         _parse_json_header(headers, "Lambda-Runtime-Client-Context"),
         _parse_json_header(headers, "Lambda-Runtime-Cognito-Identity"),
     )
+    out_of_memory = False
     try:
         result = handler(event, context)
+    except MemoryError:
+        # Reported once the handler's frames, and what they hold, are released.
+        out_of_memory = True
     except Exception as e:
         return fail(_exception_body(e))
+    if out_of_memory:
+        return fail(_fault_body(Fault("Runtime.OutOfMemory", _out_of_memory("RequestId: " + request_id))))
     if isinstance(result, bytes):
         # Sent as they are, as AWS's runtime sends them.
         payload, content_type = result, "application/unknown"
@@ -319,24 +422,50 @@ def _handle(api, handler, headers, body):
         print("[ERROR] response rejected (HTTP %d): %s" % (status, data.decode("utf-8", "replace")), file=sys.stderr)
 
 
-def main():
+_LIMITS = {"as": resource.RLIMIT_AS, "nofile": resource.RLIMIT_NOFILE}
+
+
+def apply_limits(spec):
+    """Applies ``as=BYTES,nofile=N`` (soft and hard, never above the current hard limit)."""
+    for item in filter(None, spec.split(",")):
+        name, _, value = item.partition("=")
+        _, hard = resource.getrlimit(_LIMITS[name])
+        value = int(value)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(_LIMITS[name], (value, value))
+
+
+def configure_streams():
+    """Makes standard output and error line-buffered, so that each line reaches the log."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(line_buffering=True)
         except Exception:
             pass
-    api = _Api()
+
+
+def load():
+    """Imports the handler: ``(handler, None)``, or ``(None, error body)`` when it fails."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     sys.path.insert(0, task_root)
     try:
-        handler = _load_handler(os.environ.get("_HANDLER", ""))
+        return _load_handler(os.environ.get("_HANDLER", "")), None
     except Fault as f:
-        _report_init_error(api, _fault_body(f))
-        sys.exit(1)
+        return None, _fault_body(f)
+    except MemoryError:
+        pass  # reported below, once the module's frames are released
     except Exception as e:
-        _report_init_error(api, _exception_body(e))
-        sys.exit(1)
+        return None, _exception_body(e)
+    return None, _fault_body(Fault("Runtime.OutOfMemory", _out_of_memory("Init")))
 
+
+def serve(handler, init_error):
+    """Reports ``init_error`` if any, else serves invocations until the platform stops."""
+    api = _Api()
+    if init_error is not None:
+        _report_init_error(api, init_error)
+        sys.exit(1)
     while True:
         _flush()
         status, headers, body = api.request("GET", _PREFIX + "/invocation/next")
@@ -344,6 +473,13 @@ def main():
             # The platform is stopping this instance.
             sys.exit(0 if status == 500 else 1)
         _handle(api, handler, headers, body)
+
+
+def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--limits":
+        apply_limits(sys.argv[2])
+    configure_streams()
+    serve(*load())
 
 
 if __name__ == "__main__":
