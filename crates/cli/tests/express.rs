@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
+use common::server::Server;
 use common::{json_lines_of, last_json_line, sluice};
 
 /// Logs every call; the first attempt for items 3, 10, 17, ... of each execution fails.
@@ -316,4 +317,32 @@ fn an_express_run_killed_mid_way_writes_every_item_once_after_resume() {
     assert_eq!(run["itemsSucceeded"], 60, "{run}");
     assert_eq!(run["itemsRunning"], 0, "{run}");
     assert_eq!(children(dir, "victim"), 0);
+}
+
+#[test]
+fn the_api_counts_express_items_and_lists_no_children() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir);
+    let server = Server::start(&data(dir), dir);
+    let machine = "arn:aws:states:local:000000000000:stateMachine:express";
+    let input = json!({ "items": (0..12).collect::<Vec<_>>() });
+    let started = server.ok(
+        "StartExecution",
+        json!({"stateMachineArn": machine, "name": "api-1", "input": input.to_string()}),
+    );
+    let arn = started["executionArn"].as_str().unwrap();
+    server.await_status(arn, "SUCCEEDED");
+    let runs = server.ok("ListMapRuns", json!({"executionArn": arn}))["mapRuns"].clone();
+    let run_arn = runs[0]["mapRunArn"].as_str().unwrap();
+    let described = server.ok("DescribeMapRun", json!({"mapRunArn": run_arn}));
+    assert_eq!(described["status"], "SUCCEEDED", "{described}");
+    for counts in ["itemCounts", "executionCounts"] {
+        assert_eq!(described[counts]["succeeded"], 12, "{described}");
+        assert_eq!(described[counts]["total"], 12, "{described}");
+        assert_eq!(described[counts]["running"], 0, "{described}");
+        assert_eq!(described[counts]["resultsWritten"], 12, "{described}");
+    }
+    let listed = server.ok("ListExecutions", json!({"mapRunArn": run_arn}));
+    assert_eq!(listed["executions"], json!([]), "{listed}");
 }

@@ -132,3 +132,105 @@ impl Driver {
         Ok(recorded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::refusal;
+    use crate::effects::Command;
+    use crate::interpreter;
+    use crate::run_info::RunInfo;
+    use serde_json::json;
+
+    /// The run a flow's first state asks for, from `file` with `text`.
+    fn first_run(file: &str, text: &str) -> Box<crate::map_run::MapRunSpec> {
+        let definition =
+            sluice_lang::compile::compile(file, text).unwrap_or_else(|d| panic!("{d:?}"));
+        let info = RunInfo::local("flow", "run", 0);
+        let (_, fx) = interpreter::start(&definition, &info, json!({"items": [1, 2]}), 0);
+        fx.commands
+            .into_iter()
+            .find_map(|c| match c {
+                Command::MapRun { spec, .. } => Some(spec),
+                _ => None,
+            })
+            .expect("a map run")
+    }
+
+    fn asl(execution_type: &str, resource: &str) -> String {
+        json!({"StartAt": "Fan", "States": {"Fan": {
+            "Type": "Map", "ItemsPath": "$.items", "End": true,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+                "StartAt": "Work",
+                "States": {"Work": {"Type": "Task", "Resource": resource, "End": true}}
+            }
+        }}})
+        .to_string()
+    }
+
+    #[test]
+    fn the_execution_type_reaches_the_run() {
+        let work = "sluice:function:work";
+        assert!(first_run("f.asl.json", &asl("EXPRESS", work)).express);
+        assert!(!first_run("f.asl.json", &asl("STANDARD", work)).express);
+        let fdl = |mode: &str| {
+            format!(
+                "Type: StateMachine\nName: f\nSpecVersion: v1\nStartAt: Fan\nStates:\n  - Type: Map\n    Name: Fan\n    ItemsPath: $Input.items\n    ProcessorConfig:\n      ExecutionMode: {mode}\n    Processor:\n      StartAt: Keep\n      States:\n        - Type: Pass\n          Name: Keep\n          End: true\n    End: true\n"
+            )
+        };
+        assert!(first_run("f.yaml", &fdl("Express")).express);
+        assert!(!first_run("f.yaml", &fdl("Standard")).express);
+    }
+
+    #[test]
+    fn jobs_callbacks_and_distributed_maps_are_refused() {
+        for (resource, refused) in [
+            ("sluice:function:work", None),
+            ("arn:aws:states:::lambda:invoke", None),
+            ("arn:aws:states:::states:startExecution", None),
+            (
+                "arn:aws:states:::states:startExecution.sync",
+                Some("'.sync'"),
+            ),
+            (
+                "arn:aws:states:::states:startExecution.sync:2",
+                Some("'.sync:2'"),
+            ),
+            (
+                "sluice:function:work.waitForTaskToken",
+                Some("'.waitForTaskToken'"),
+            ),
+        ] {
+            let command = Command::Invoke {
+                path: Vec::new(),
+                token: 1,
+                request: crate::invoke::InvokeRequest {
+                    target: crate::invoke::Target::Integration(resource.into()),
+                    resource: resource.into(),
+                    payload: json!({}),
+                    idempotency_key: "k".into(),
+                    execution: "e".into(),
+                    timeout_seconds: None,
+                },
+            };
+            let why = refusal(&command);
+            assert_eq!(why.is_some(), refused.is_some(), "{resource}: {why:?}");
+            if let (Some(why), Some(pattern)) = (why, refused) {
+                assert!(why.contains(resource) && why.contains(pattern), "{why}");
+            }
+        }
+        let nested = first_run("f.asl.json", &asl("EXPRESS", "sluice:function:work"));
+        let map = Command::MapRun {
+            path: Vec::new(),
+            token: 1,
+            spec: nested,
+        };
+        assert!(refusal(&map).is_some_and(|why| why.contains("'Fan'")));
+        let timer = Command::Timer {
+            path: Vec::new(),
+            token: 1,
+            due_ms: 5,
+        };
+        assert_eq!(refusal(&timer), None, "Wait and retry timers run");
+    }
+}
