@@ -99,10 +99,6 @@ fn write_project(dir: &Path) {
     let flows = [
         ("standard", fan("STANDARD", "sluice:function:work")),
         ("express", fan("EXPRESS", "sluice:function:work")),
-        (
-            "callback",
-            fan("EXPRESS", "sluice:function:work.waitForTaskToken"),
-        ),
         ("naps", napping_fan()),
     ];
     let mut listed = String::new();
@@ -242,16 +238,73 @@ fn express_children_give_the_standard_results_without_storing_executions() {
     assert_eq!(children(dir, "exp-1"), 0, "EXPRESS children are not stored");
 }
 
+/// An FDL Map of EXPRESS children whose Task waits for a callback (which FDL validation lets by).
+const FDL_CALLBACK: &str = "Type: StateMachine
+Name: callback
+SpecVersion: v1
+StartAt: Fan
+States:
+  - Type: Map
+    Name: Fan
+    ItemsPath: $Input.items
+    ItemConstructor:
+      n.$: $Item
+      run: fdl
+    ToleratedFailurePercentage: 50
+    ProcessorConfig:
+      ExecutionMode: Express
+    Processor:
+      StartAt: Ask
+      States:
+        - Type: Task
+          Name: Ask
+          Action: FC:InvokeFunction
+          TaskMode: WaitForCustomCallback
+          Parameters:
+            resourceArn: acs:fc:::functions/work
+            invocationType: Sync
+            body:
+              n.$: $Input.n
+              run: fdl
+              token.$: $Context.Current.TaskToken
+          End: true
+    End: true
+";
+
 #[test]
 fn an_express_child_may_not_wait_for_a_callback() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_project(dir);
+    let asl = fan("EXPRESS", "sluice:function:work.waitForTaskToken");
+    std::fs::write(dir.join("asl.json"), asl.to_string()).unwrap();
+    let refused = sluice(&data(dir))
+        .arg("run")
+        .arg(dir.join("asl.json"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("state 'Fan', field ItemProcessor.States.Work.Resource")
+            && err.contains(
+                "EXPRESS children cannot use the '.waitForTaskToken' integration pattern"
+            ),
+        "{err}"
+    );
 
+    std::fs::write(dir.join("callback.yaml"), FDL_CALLBACK).unwrap();
+    let project = std::fs::read_to_string(dir.join("sluice.yaml")).unwrap();
+    std::fs::write(
+        dir.join("sluice.yaml"),
+        format!("{project}  callback: callback.yaml\n"),
+    )
+    .unwrap();
     let line = run_flow(dir, "callback", "cb-1", 2);
     assert_eq!(line["status"], "FAILED", "{line}");
     assert_eq!(line["error"], "States.ExceedToleratedFailureThreshold");
     let run = &describe(dir, "cb-1")["mapRuns"][0];
+    assert_eq!(run["itemsFailed"], 2, "{run}");
     let failed = &run["failedItems"][0];
     assert_eq!(failed["error"], "States.Runtime", "{run}");
     assert!(
@@ -260,7 +313,7 @@ fn an_express_child_may_not_wait_for_a_callback() {
             .is_some_and(|c| c.contains("'.waitForTaskToken'")),
         "{run}"
     );
-    assert!(calls(dir, "cb-1").is_empty(), "the function is not called");
+    assert!(calls(dir, "fdl").is_empty(), "the function is not called");
     assert_eq!(children(dir, "cb-1"), 0);
 }
 

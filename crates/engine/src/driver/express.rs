@@ -6,7 +6,7 @@
 //!
 //! What needs a stored execution is refused, as AWS refuses it in EXPRESS workflows: Tasks
 //! that wait for a job (`.sync`) or a callback (`.waitForTaskToken`), and Distributed Maps.
-//! The child fails with `States.Runtime`.
+//! The child fails with `States.Runtime` (ASL flows with them are refused earlier, when validated).
 
 use super::Driver;
 use super::map_runs::LiveRun;
