@@ -3,6 +3,7 @@
 
 pub mod items;
 pub mod machine;
+pub mod rerun;
 
 use crate::invoke::TaskError;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,10 @@ pub struct MapRunSpec {
     pub processor: Vec<ScopeStep>,
     /// CloudFlow shape: the result is `{"Items": [...]}`.
     pub fdl: bool,
+    /// Children are EXPRESS: they run in memory, only their items are stored (see
+    /// [`machine`] for how a resumed run runs again the children that were in flight).
+    #[serde(default)]
+    pub express: bool,
 }
 
 /// Where a run's items come from.

@@ -194,6 +194,19 @@ pub struct MapRunProgress {
     pub source_done: bool,
     /// Set when the run failed (too many failures, unreadable source).
     pub failure: Option<TaskError>,
+    /// With EXPRESS children, which are not stored: where a resumed run starts again, before
+    /// the first child whose item is not recorded yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_from: Option<RerunPoint>,
+}
+
+/// A point a map run with EXPRESS children starts again from after a restart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunPoint {
+    /// The child index to start again at.
+    pub started: u64,
+    /// Items taken from the source before that child.
+    pub consumed: u64,
 }
 
 /// One finished item of a map run.

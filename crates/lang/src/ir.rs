@@ -268,6 +268,9 @@ pub struct MapSpec {
     pub processor: Scope,
     /// `ProcessorConfig.Mode: DISTRIBUTED`.
     pub distributed: bool,
+    /// A distributed Map's children are EXPRESS (`ProcessorConfig.ExecutionType: EXPRESS`,
+    /// FDL `ExecutionMode: Express`): they run in memory, only their outcomes are stored.
+    pub express: bool,
     /// `ItemsPath` (JSONPath / FDL expression).
     pub items_path: OptPath,
     /// `Items` (JSONata).

@@ -36,8 +36,12 @@ pub(crate) struct LiveRun {
 
 impl LiveRun {
     pub(super) fn new(record: MapRunRecord) -> LiveRun {
+        LiveRun::from_state(MapRunState::new(record))
+    }
+
+    pub(super) fn from_state(state: MapRunState) -> LiveRun {
         LiveRun {
-            state: MapRunState::new(record),
+            state,
             new: false,
             credits: None,
         }
@@ -271,6 +275,7 @@ impl Driver {
             return;
         };
         let processor = run.state.record.spec.processor.clone();
+        let express = run.state.record.spec.express;
         let Some(parent) = self.live.get(&run.state.record.execution) else {
             let error = runtime("the execution running the Map is gone".into());
             self.run_event(run_id, RunEvent::ChildNotStarted(error));
@@ -295,6 +300,9 @@ impl Driver {
             }
         };
         let (state, fx) = interpreter::start(&definition, &info, input.clone(), info.start_ms);
+        if express {
+            self.in_memory.insert(child_id.clone());
+        }
         self.live.insert(
             child_id.clone(),
             Live {
@@ -357,8 +365,20 @@ impl Driver {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let id = item.run.clone();
+        let express = self
+            .runs
+            .get(&id)
+            .is_some_and(|r| r.state.record.spec.express);
+        let event = if express {
+            RunEvent::ChildRecorded {
+                index: item.index,
+                succeeded,
+            }
+        } else {
+            RunEvent::ChildFinished { succeeded }
+        };
         self.finished_items.push(item);
-        self.run_event(&id, RunEvent::ChildFinished { succeeded });
+        self.run_event(&id, event);
     }
 
     /// Collects (and writes) a finished run's results on a thread; the outcome comes back as

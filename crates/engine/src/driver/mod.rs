@@ -7,6 +7,7 @@
 
 mod callbacks;
 mod children;
+mod express;
 mod map_runs;
 mod ownership;
 mod stop;
@@ -26,7 +27,7 @@ use map_runs::{Fed, LiveRun};
 use serde_json::Value;
 use sluice_lang::ir::Definition;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -261,6 +262,7 @@ impl Engine {
             rx,
             stats: stats.clone(),
             live: HashMap::new(),
+            in_memory: HashSet::new(),
             definitions: HashMap::new(),
             timers: BinaryHeap::new(),
             watchers: HashMap::new(),
@@ -428,6 +430,8 @@ struct Driver {
     virtual_now: i64,
     dirty: Vec<String>,
     commands: Vec<(String, Command)>,
+    /// The live executions that are EXPRESS map children, never stored (see [`express`]).
+    in_memory: HashSet<String>,
     /// Map runs in progress, by id.
     runs: HashMap<String, LiveRun>,
     /// Map runs changed since the last commit.
@@ -794,6 +798,10 @@ impl Driver {
     }
 
     fn absorb(&mut self, exec: &str, fx: Effects) {
+        if self.in_memory.contains(exec) {
+            self.absorb_in_memory(exec, fx);
+            return;
+        }
         let now = self.now();
         let Some(live) = self.live.get_mut(exec) else {
             return;

@@ -7,7 +7,6 @@
 //! and releases them when it stops. A write refused because the version moved means another
 //! process claimed the execution: this one drops it from memory and stops writing it.
 
-use super::map_runs::LiveRun;
 use super::{Driver, Live};
 use crate::interpreter;
 use crate::map_run::machine::RunEvent;
@@ -143,7 +142,8 @@ impl Driver {
         for record in claimed.map_runs {
             let id = record.spec.id.clone();
             if !self.runs.contains_key(&id) {
-                self.runs.insert(id.clone(), LiveRun::new(record));
+                let run = self.resumed_run(record);
+                self.runs.insert(id.clone(), run);
                 self.pumps.push(id);
             }
         }
@@ -192,6 +192,7 @@ impl Driver {
             }
             self.runs.retain(|_, run| &run.state.record.execution != id);
         }
+        self.drop_in_memory_of(lost);
         self.commands.retain(|(exec, _)| !lost.contains(exec));
     }
 

@@ -103,6 +103,7 @@ pub(super) fn begin(
             writer,
             processor,
             fdl: matches!(state.io, Io::Fdl { .. }),
+            express: spec.express,
         };
         (run, token)
     };

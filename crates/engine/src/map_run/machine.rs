@@ -8,12 +8,13 @@
 //! so that a driver can apply several events (children finishing within one step) before it
 //! advances the run.
 
+use super::rerun::Rerun;
 use super::{ItemTotal, tolerance_exceeded};
 use crate::invoke::TaskError;
 use crate::model::TaskOutcome;
 use crate::store::MapRunRecord;
 use serde_json::Value;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// Children running at once when the Map sets no `MaxConcurrency`.
 pub const DEFAULT_RUN_CONCURRENCY: usize = 1000;
@@ -51,6 +52,13 @@ pub enum RunEvent {
     ChildNotStarted(TaskError),
     /// A child finished.
     ChildFinished {
+        /// Whether it succeeded.
+        succeeded: bool,
+    },
+    /// A child of a run with EXPRESS children finished; its item is recorded in the next commit.
+    ChildRecorded {
+        /// The child's index in the run.
+        index: u64,
         /// Whether it succeeded.
         succeeded: bool,
     },
@@ -106,6 +114,7 @@ pub struct MapRunState {
     requested: bool,
     exhausted: bool,
     concluding: bool,
+    rerun: Rerun,
 }
 
 /// What applying an event did.
@@ -127,6 +136,17 @@ impl MapRunState {
             requested: false,
             exhausted: false,
             concluding: false,
+            rerun: Rerun::default(),
+        }
+    }
+
+    /// A run with EXPRESS children resumed after a restart: it starts again at its rerun point
+    /// (see [`super::rerun`]), skipping the children in `recorded`, whose items are recorded.
+    pub fn resume(mut record: MapRunRecord, recorded: BTreeSet<u64>) -> MapRunState {
+        let rerun = Rerun::resume(&mut record.progress, recorded);
+        MapRunState {
+            rerun,
+            ..MapRunState::new(record)
         }
     }
 
@@ -166,13 +186,10 @@ impl MapRunState {
                 self.running = self.running.saturating_sub(1);
                 self.fail(e);
             }
-            RunEvent::ChildFinished { succeeded } => {
-                self.running = self.running.saturating_sub(1);
-                if succeeded {
-                    self.record.progress.succeeded += 1;
-                } else {
-                    self.item_failed();
-                }
+            RunEvent::ChildFinished { succeeded } => self.child_finished(succeeded),
+            RunEvent::ChildRecorded { index, succeeded } => {
+                self.rerun.finished(index);
+                self.child_finished(succeeded);
             }
             RunEvent::Failed(e) => self.fail(e),
             RunEvent::Redriven => {
@@ -188,6 +205,9 @@ impl MapRunState {
                 }
             }
             RunEvent::Stop => self.record.done = true,
+        }
+        if self.record.spec.express {
+            self.record.progress.rerun_from = Some(self.rerun.point(&self.record.progress));
         }
         let changed = before != (self.record.progress.clone(), self.record.done);
         Applied { commands, changed }
@@ -219,11 +239,18 @@ impl MapRunState {
             };
             let progress = &mut self.record.progress;
             let index = progress.started;
+            let before = progress.consumed;
             progress.started += 1;
             progress.consumed = next.consumed;
+            if self.rerun.skip(index) {
+                continue;
+            }
             match next.input {
                 Ok(input) => {
                     self.running += 1;
+                    if self.record.spec.express {
+                        self.rerun.started(index, before);
+                    }
                     out.push(RunCommand::StartChild { index, input });
                 }
                 Err(error) => {
@@ -238,6 +265,15 @@ impl MapRunState {
         if self.running == 0 {
             self.concluding = true;
             out.push(RunCommand::CollectResults);
+        }
+    }
+
+    fn child_finished(&mut self, succeeded: bool) {
+        self.running = self.running.saturating_sub(1);
+        if succeeded {
+            self.record.progress.succeeded += 1;
+        } else {
+            self.item_failed();
         }
     }
 
@@ -296,6 +332,7 @@ mod tests {
                 writer: None,
                 processor: Vec::new(),
                 fdl: false,
+                express: false,
             },
             execution: "e".into(),
             path: Vec::new(),
@@ -582,6 +619,98 @@ mod tests {
         if !exceeded {
             assert_eq!(p.started, total, "every item started");
             assert!(p.source_done);
+        }
+    }
+
+    /// Drives a run with EXPRESS children through reads, children finishing and restarts that
+    /// lose the children in flight; every item must end up recorded exactly once.
+    fn simulate_express(rng: &mut StdRng) {
+        let total = rng.random_range(0..60u64);
+        let unreadable: BTreeSet<u64> = (0..total).filter(|_| rng.random_bool(0.05)).collect();
+        let tolerance = Tolerance {
+            count: Some(u64::MAX),
+            percent: None,
+        };
+        let mut r = run(rng.random_range(1..6usize), tolerance);
+        r.record.spec.express = true;
+        let mut recorded = std::collections::BTreeMap::<u64, u32>::new();
+        let (mut reading, mut running): (Option<(u64, usize)>, Vec<u64>) = (None, Vec::new());
+        let mut events = vec![RunEvent::Advance];
+        let mut delivered = false;
+        for _ in 0..10_000 {
+            for event in std::mem::take(&mut events) {
+                for cmd in r.apply(event).commands {
+                    match cmd {
+                        RunCommand::ReadItems { from, count } => reading = Some((from, count)),
+                        RunCommand::StartChild { index, .. } => running.push(index),
+                        RunCommand::FailItem { index, .. } => {
+                            *recorded.entry(index).or_default() += 1
+                        }
+                        RunCommand::CollectResults => {
+                            events.push(RunEvent::ResultsCollected(TaskOutcome::Ok(json!(null))))
+                        }
+                        RunCommand::Deliver(_) => delivered = true,
+                    }
+                }
+            }
+            if delivered {
+                break;
+            }
+            if !events.is_empty() {
+                continue;
+            }
+            match rng.random_range(0..4) {
+                // The process dies: what is committed is the record and the items recorded.
+                0 => {
+                    let kept = recorded.keys().copied().collect();
+                    r = MapRunState::resume(r.record.clone(), kept);
+                    (reading, running) = (None, Vec::new());
+                }
+                1 | 2 if !running.is_empty() => {
+                    let index = running.swap_remove(rng.random_range(0..running.len()));
+                    *recorded.entry(index).or_default() += 1;
+                    let succeeded = rng.random_bool(0.8);
+                    events.push(RunEvent::ChildRecorded { index, succeeded });
+                }
+                _ => {
+                    if let Some((from, count)) = reading.take() {
+                        let n = rng.random_range(1..=count).min((total - from) as usize) as u64;
+                        let items = (from..from + n)
+                            .map(|i| ReadInput {
+                                consumed: i + 1,
+                                input: if unreadable.contains(&i) {
+                                    Err(tolerance_exceeded())
+                                } else {
+                                    Ok(json!(i))
+                                },
+                            })
+                            .collect();
+                        events.push(read(items, from + n == total));
+                    }
+                }
+            }
+            events.push(RunEvent::Advance);
+        }
+        assert!(delivered, "the run concludes");
+        let once: BTreeSet<u64> = recorded
+            .iter()
+            .filter(|(_, n)| **n == 1)
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(
+            once,
+            (0..total).collect(),
+            "every item recorded exactly once: {recorded:?}"
+        );
+        let p = &r.record.progress;
+        assert_eq!(p.succeeded + p.failed, total);
+        assert_eq!(p.started, total);
+    }
+
+    #[test]
+    fn express_runs_record_every_item_once_across_restarts() {
+        for seed in 0..2000 {
+            simulate_express(&mut StdRng::seed_from_u64(seed));
         }
     }
 

@@ -209,11 +209,14 @@ fn map(
     let processor = processor
         .as_object()
         .ok_or_else(|| LowerError::new(&here, "ItemProcessor must be an object"))?;
-    let distributed = processor
-        .get("ProcessorConfig")
-        .and_then(|c| c.get("Mode"))
-        .and_then(Value::as_str)
-        == Some("DISTRIBUTED");
+    let config = processor.get("ProcessorConfig");
+    let distributed =
+        config.and_then(|c| c.get("Mode")).and_then(Value::as_str) == Some("DISTRIBUTED");
+    let express = distributed
+        && config
+            .and_then(|c| c.get("ExecutionType"))
+            .and_then(Value::as_str)
+            == Some("EXPRESS");
     let processor = scope(
         processor,
         language_of(processor, scope_language, &here)?,
@@ -226,6 +229,7 @@ fn map(
     Ok(MapSpec {
         processor,
         distributed,
+        express,
         items_path: if language == QueryLanguage::Jsonata {
             OptPath::Default
         } else {

@@ -158,6 +158,10 @@ fn map(obj: &Map<String, Value>, at: &str) -> Result<MapSpec, LowerError> {
                 .map(str::to_ascii_uppercase)
                 == Some("DISTRIBUTED".into())
     });
+    let express = config
+        .and_then(|c| c.get("ExecutionMode"))
+        .and_then(Value::as_str)
+        == Some("Express");
     let max_concurrency = obj
         .get("MaxConcurrency")
         .or_else(|| obj.get("MaxConcuccency"))
@@ -166,6 +170,7 @@ fn map(obj: &Map<String, Value>, at: &str) -> Result<MapSpec, LowerError> {
     Ok(MapSpec {
         processor: scope(processor, &format!("{at}/Processor"))?,
         distributed,
+        express,
         items_path: match obj.get("ItemsPath").and_then(Value::as_str) {
             Some(p) => OptPath::Path(p.to_string()),
             None => OptPath::Default,

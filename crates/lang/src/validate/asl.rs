@@ -7,6 +7,7 @@
 mod choice;
 mod data;
 mod errors;
+mod express;
 mod fields;
 mod map;
 mod states;

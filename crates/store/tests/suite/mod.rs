@@ -109,6 +109,7 @@ fn map_run(id: &str, execution: &str, done: bool) -> MapRunRecord {
             writer: None,
             processor: Vec::new(),
             fdl: false,
+            express: false,
         },
         execution: execution.into(),
         path: vec![0, 1],

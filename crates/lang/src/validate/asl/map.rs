@@ -133,6 +133,10 @@ fn processor(r: &mut Report<'_>, cx: &StateCx<'_, '_>) {
     };
     if let Some(config) = processor.get("ProcessorConfig") {
         processor_config(r, &config);
+        let express = config.get("ExecutionType").map(|t| t.value.as_str());
+        if express == Some(Some("EXPRESS")) {
+            super::express::express_scope(r, &processor);
+        }
     }
     scope(r, cx.machine, &processor, ScopeKind::Processor);
 }

@@ -920,3 +920,56 @@ fn numbers_too_large_for_a_delay_are_refused_at_their_place() {
     }
     assert_eq!(found.len(), 7, "{}", found.join("\n"));
 }
+
+#[test]
+fn express_children_cannot_wait_for_jobs_callbacks_or_run_distributed_maps() {
+    let task = |resource: &str| json!({"Type": "Task", "Resource": resource, "End": true});
+    let processor = json!({
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+        "StartAt": "Call",
+        "States": {
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "f", "Payload": {"token.$": "$$.Task.Token"}}, "Next": "Both"},
+            "Both": {"Type": "Parallel", "Next": "Each", "Branches": [
+                {"StartAt": "Job", "States": {"Job": task("arn:aws:states:::states:startExecution.sync:2")}},
+                {"StartAt": "Fine", "States": {"Fine": task("arn:aws:states:::lambda:invoke")}}
+            ]},
+            "Each": {"Type": "Map", "Next": "Fan", "ItemProcessor": {
+                "StartAt": "Inner", "States": {"Inner": task("arn:aws:states:::states:startExecution.sync")}}},
+            "Fan": {"Type": "Map", "End": true, "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Deep", "States": {"Deep": {"Type": "Succeed"}}}}
+        }
+    });
+    let state = |processor: &Value| {
+        one_state(
+            json!({"Type": "Map", "End": true, "ItemsPath": "$.x", "ItemProcessor": processor}),
+        )
+    };
+    let found = problems(state(&processor));
+    let p = "/States/S/ItemProcessor/States";
+    assert_problem(&found, &format!("{p}/Call/Resource"), "'.waitForTaskToken'");
+    assert_problem(
+        &found,
+        &format!("{p}/Both/Branches/0/States/Job/Resource"),
+        "'.sync:2'",
+    );
+    assert_problem(
+        &found,
+        &format!("{p}/Each/ItemProcessor/States/Inner/Resource"),
+        "'.sync'",
+    );
+    assert_problem(
+        &found,
+        &format!("{p}/Fan/ItemProcessor/ProcessorConfig/Mode"),
+        "cannot run inside EXPRESS children",
+    );
+    assert_eq!(
+        found.len(),
+        4,
+        "the request-response Task is fine: {found:#?}"
+    );
+    let mut standard = processor;
+    standard["ProcessorConfig"]["ExecutionType"] = json!("STANDARD");
+    assert_eq!(problems(state(&standard)), Vec::new());
+}
