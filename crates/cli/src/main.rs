@@ -21,6 +21,8 @@ mod invoker;
 mod logs;
 mod project;
 mod run;
+#[cfg(feature = "s3")]
+mod s3;
 mod serve;
 mod stop;
 mod tokens;

@@ -3,7 +3,8 @@
 //! The storage lists keys in order, so the keys a common prefix rolls up are consecutive: a
 //! page is one pass over the sorted listing, in bounded memory. The continuation token is the
 //! last key or common prefix of the page; a page resumed after a common prefix skips the keys
-//! under it.
+//! under it. Files at the storage root, outside any folder, are no objects of the bucket
+//! (flows cannot name them) and are left out.
 
 use futures_util::stream::{BoxStream, StreamExt};
 use sluice_io::{ObjectInfo, StorageError};
@@ -72,7 +73,8 @@ pub(crate) async fn read_page(
     let mut last = None;
     while let Some(object) = listing.next().await {
         let object = object?;
-        if skip.as_deref().is_some_and(|p| object.key.starts_with(p)) {
+        let outside = !object.key.contains('/');
+        if outside || skip.as_deref().is_some_and(|p| object.key.starts_with(p)) {
             continue;
         }
         if count == request.max_keys {
@@ -153,7 +155,9 @@ mod tests {
         }
     }
 
-    const KEYS: &[&str] = &["a/1", "a/2", "a/b/3", "a/c/4", "a/c/5", "a/d", "b/6"];
+    const KEYS: &[&str] = &[
+        "README", "a/1", "a/2", "a/b/3", "a/c/4", "a/c/5", "a/d", "b/6",
+    ];
 
     #[tokio::test]
     async fn delimiters_roll_keys_up_across_pages() {
