@@ -24,6 +24,7 @@
 //! Every successful write passes through one function, `ProjectBucket::committed` (in
 //! `bucket.rs`): the place where object events are to be raised.
 
+mod auth;
 mod bucket;
 mod errors;
 mod listing;

@@ -1,12 +1,12 @@
 //! [`S3Endpoint`]: the S3 service on its own listener.
 
+use crate::auth::AccessKeys;
 use crate::bucket::ProjectBucket;
 use crate::multipart::Uploads;
 use crate::options::{S3Options, S3OptionsError};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
-use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use sluice_io::Storage;
 use std::future::Future;
@@ -34,11 +34,7 @@ impl S3Endpoint {
             Uploads::new(options.uploads_dir),
         );
         let mut builder = S3ServiceBuilder::new(bucket);
-        let mut auth = SimpleAuth::new();
-        for (id, secret) in options.access_keys {
-            auth.register(id, secret.into());
-        }
-        builder.set_auth(auth);
+        builder.set_auth(AccessKeys(options.access_keys));
         Ok(S3Endpoint {
             service: builder.build(),
             bucket: options.bucket,

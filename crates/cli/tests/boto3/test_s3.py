@@ -27,13 +27,13 @@ CONFIG = botocore.config.Config(retries={"max_attempts": 1}, s3={"addressing_sty
 MIB = 1024 * 1024
 
 
-def s3(secret="test"):
+def s3(secret="test", key="test", config=CONFIG):
     return boto3.client(
         "s3",
         endpoint_url=S3_ENDPOINT,
-        aws_access_key_id="test",
+        aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=CONFIG,
+        config=config,
     )
 
 
@@ -171,9 +171,14 @@ def test_multipart_uploads_are_checked_and_abortable():
     assert error_code(client.head_object, Bucket=BUCKET, Key=key) == "404"
 
 
-def test_a_wrong_secret_is_refused():
+def test_a_wrong_secret_an_unknown_key_and_no_signature_are_refused():
     code = error_code(s3("not-the-secret").list_objects_v2, Bucket=BUCKET)
     assert code == "SignatureDoesNotMatch", code
+    code = error_code(s3(key="stranger").list_objects_v2, Bucket=BUCKET)
+    assert code == "InvalidAccessKeyId", code
+    unsigned = CONFIG.merge(botocore.config.Config(signature_version=botocore.UNSIGNED))
+    code = error_code(s3(config=unsigned).get_object, Bucket=BUCKET, Key="raw/part-0.jsonl")
+    assert code == "AccessDenied", code
 
 
 def test_a_flow_counts_uploaded_data_and_its_results_are_read_back():
