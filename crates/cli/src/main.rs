@@ -23,6 +23,8 @@ mod logs;
 mod project;
 mod queue_cmd;
 mod run;
+#[cfg(feature = "s3")]
+mod s3;
 mod serve;
 mod stop;
 mod tokens;

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// The bearer token of `/metrics` and `/v1`.
     #[arg(long, env = "SLUICE_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The S3-compatible endpoint.
+    #[cfg(feature = "s3")]
+    #[command(flatten)]
+    pub s3: crate::s3::S3Args,
 }
 
 impl ServeArgs {
@@ -69,12 +73,16 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCod
         }
     };
     let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
+    #[cfg(feature = "s3")]
+    let s3 = crate::s3::endpoint(&args.s3, &project, &credentials, &data_dir)?;
     let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project)?;
     let node = Node {
         app: &app,
         pool: &pool,
         project: &project,
         state_machines_file: data_dir.join(STATE_MACHINES_FILE),
+        #[cfg(feature = "s3")]
+        s3,
         credentials,
     };
     let result = serve_until_signal(&node, args.listen);
@@ -95,6 +103,9 @@ struct Node<'a> {
     state_machines_file: PathBuf,
     /// Who may call.
     credentials: Credentials,
+    /// The S3 endpoint to serve, and where.
+    #[cfg(feature = "s3")]
+    s3: Option<(sluice_s3::S3Endpoint, SocketAddr)>,
 }
 
 /// Claims the project's executions and answers requests on `listen` until a signal comes.
@@ -154,10 +165,19 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let addr = listener.local_addr()?;
+        #[cfg(feature = "s3")]
+        let s3 = match node.s3.clone() {
+            Some((endpoint, listen)) => Some(crate::s3::Running::start(endpoint, listen).await?),
+            None => None,
+        };
+        #[cfg(feature = "s3")]
+        let s3_note = s3.as_ref().map(|r| format!("; {}", r.describe())).unwrap_or_default();
+        #[cfg(not(feature = "s3"))]
+        let s3_note = "";
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
         eprintln!(
-            "sluice: serving {} on http://{addr} (Step Functions and Lambda: AWS_ENDPOINT_URL=http://{addr})",
+            "sluice: serving {} on http://{addr} (Step Functions and Lambda: AWS_ENDPOINT_URL=http://{addr}){s3_note}",
             project.dir.display()
         );
         let stop = async move {
@@ -167,6 +187,10 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
             }
         };
         sluice_server::serve(state, listener, stop).await?;
+        #[cfg(feature = "s3")]
+        if let Some(s3) = s3 {
+            s3.stop().await;
+        }
         eprintln!("sluice: stopping; running executions are left for the next process to resume");
         if let Some(scheduler) = scheduler {
             scheduler.stop().await;

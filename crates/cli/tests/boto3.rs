@@ -9,7 +9,7 @@ mod common;
 
 use common::server::Server;
 use sluice_engine::testing::skip;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// An interpreter that imports boto3, or why there is none.
@@ -36,6 +36,18 @@ fn python_with_boto3() -> Result<PathBuf, String> {
 /// Runs `script` (under tests/boto3) with boto3 against a node of tests/fixtures/api started
 /// with `args`, and returns its stdout once it succeeded; `None` when there is no boto3.
 fn run_script(script: &str, args: &[&str]) -> Option<String> {
+    let api = common::repo().join("crates/cli/tests/fixtures/api");
+    run_script_on(&api, script, args, |_| Vec::new())
+}
+
+/// Like [`run_script`] with a copy of the project `source`, and the variables `env` gives for
+/// the started node added to the script's environment.
+fn run_script_on(
+    source: &Path,
+    script: &str,
+    args: &[&str],
+    env: impl Fn(&Server) -> Vec<(&'static str, String)>,
+) -> Option<String> {
     let python = match python_with_boto3() {
         Ok(p) => p,
         Err(why) => {
@@ -45,10 +57,7 @@ fn run_script(script: &str, args: &[&str]) -> Option<String> {
     };
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("project");
-    common::copy_project(
-        &common::repo().join("crates/cli/tests/fixtures/api"),
-        &project,
-    );
+    common::copy_project(source, &project);
     let server = Server::start_with(&tmp.path().join("data"), &project, args);
     let script = common::repo().join("crates/cli/tests/boto3").join(script);
     let out = Command::new(&python)
@@ -58,6 +67,7 @@ fn run_script(script: &str, args: &[&str]) -> Option<String> {
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_DEFAULT_REGION", "us-east-1")
+        .envs(env(&server))
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_PROFILE")
         .output()
@@ -100,5 +110,60 @@ fn boto3_signatures_are_checked_against_the_nodes_access_keys() {
     ];
     if let Some(stdout) = run_script("test_auth.py", &args) {
         assert!(stdout.contains("ok test_bearer_token"), "{stdout}");
+    }
+}
+
+#[cfg(feature = "s3")]
+#[test]
+fn boto3_moves_data_through_the_s3_endpoint_and_a_flow_reads_it() {
+    let project = common::repo().join("examples/wordcount-distributed");
+    let args = [
+        "--s3-listen",
+        "127.0.0.1:0",
+        "--s3-bucket",
+        "lake",
+        "--access-keys",
+        "test:test",
+    ];
+    let env = |server: &Server| {
+        vec![
+            (
+                "SLUICE_S3_ENDPOINT",
+                format!("http://{}", s3_address(server)),
+            ),
+            ("SLUICE_S3_BUCKET", "lake".to_string()),
+        ]
+    };
+    if let Some(stdout) = run_script_on(&project, "test_s3.py", &args, env) {
+        assert!(
+            stdout.contains("ok test_a_flow_counts_uploaded_data_and_its_results_are_read_back"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("ok test_multipart_upload_of_12_mib_in_5_mib_parts"),
+            "{stdout}"
+        );
+    }
+}
+
+/// The S3 endpoint's `host:port`, from the node's start-up line.
+#[cfg(feature = "s3")]
+fn s3_address(server: &Server) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stderr = server.stderr();
+        let address = stderr
+            .split("S3: bucket ")
+            .nth(1)
+            .and_then(|rest| rest.split("on http://").nth(1))
+            .and_then(|rest| rest.split_whitespace().next());
+        if let Some(address) = address {
+            return address.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no S3 address: {stderr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -228,6 +228,40 @@ fn refuses_to_listen_beyond_loopback() {
     );
 }
 
+#[cfg(feature = "s3")]
+#[test]
+fn the_s3_endpoint_needs_access_keys_and_a_valid_bucket_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(&tmp.path().join("p"), &greeting());
+    let serve = |args: &[&str]| {
+        let out = common::sluice(&tmp.path().join("data"))
+            .arg("serve")
+            .arg(tmp.path().join("p"))
+            .args(["--s3-listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("SLUICE_ACCESS_KEYS")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = serve(&["--s3-bucket", "lake"]);
+    assert!(
+        stderr.contains("the S3 endpoint needs access keys"),
+        "{stderr}"
+    );
+    let stderr = serve(&["--access-keys", "id:secret"]);
+    assert!(
+        stderr.contains("the project directory's name 'p' makes no S3 bucket name"),
+        "{stderr}"
+    );
+    let stderr = serve(&["--access-keys", "id:secret", "--s3-bucket", "Not_A_Bucket"]);
+    assert!(
+        stderr.contains("bucket name 'Not_A_Bucket' is not a valid S3 bucket name"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn sluice_log_traces_requests_and_executions() {
     let tmp = tempfile::tempdir().unwrap();

@@ -257,13 +257,35 @@ impl Storage {
         validate_prefix(prefix)?;
         let full = format!("{bucket}/{prefix}");
         let after = start_after.map(|a| format!("{bucket}/{a}"));
+        Ok(self.list_sorted(bucket, full, after))
+    }
+
+    /// The objects of the whole storage whose paths (`BUCKET/KEY`, as [`ObjectInfo::key`])
+    /// start with `prefix`, in lexicographic order, after the path `start_after` if given: the
+    /// listing of [`Storage::list`] across buckets.
+    pub fn list_paths(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<BoxStream<'static, Result<ObjectInfo, StorageError>>, StorageError> {
+        validate_prefix(prefix)?;
+        Ok(self.list_sorted("", prefix.to_string(), start_after.map(str::to_string)))
+    }
+
+    /// The sorted listing under the full path `prefix`, keys shown relative to `bucket`.
+    fn list_sorted(
+        &self,
+        bucket: &str,
+        prefix: String,
+        after: Option<String>,
+    ) -> BoxStream<'static, Result<ObjectInfo, StorageError>> {
         let bucket = bucket.to_string();
-        let shown = full.clone();
-        let stream = listing::list_sorted(self.store.clone(), self.listing, full, after);
-        Ok(stream
+        let shown = prefix.clone();
+        let stream = listing::list_sorted(self.store.clone(), self.listing, prefix, after);
+        stream
             .map_ok(move |meta| ObjectInfo::from_meta(&meta, &bucket))
             .map_err(move |e| StorageError::from_store(shown.clone(), e))
-            .boxed())
+            .boxed()
     }
 
     /// One page of [`Storage::list`]: at most `max_keys` objects, and whether more follow.

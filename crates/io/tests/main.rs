@@ -37,6 +37,7 @@ on_both_backends!(
     a_missing_object_fails_the_read,
     a_large_object_is_read_in_ranges,
     listings_come_in_key_order_over_pages,
+    path_listings_span_buckets,
     inventory_manifests_list_csv_data_files,
     results_are_written_as_step_functions_lays_them_out,
     object_integrations_get_put_copy_list,

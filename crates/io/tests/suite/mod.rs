@@ -384,6 +384,40 @@ fn gzip(text: &str) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+pub fn path_listings_span_buckets(b: &Backend) {
+    use futures_util::TryStreamExt;
+    for (bucket, key) in [
+        (BUCKET, "p/2.txt"),
+        (BUCKET, "p/1.txt"),
+        ("bkt2", "p/3.txt"),
+        ("other", "x.txt"),
+    ] {
+        let object = ObjectRef::new(bucket, key).unwrap();
+        b.runtime
+            .block_on(b.storage.put(&object, Bytes::from_static(b"x")))
+            .unwrap();
+    }
+    let list = |prefix: &str, after: Option<&str>| -> Vec<String> {
+        let listing = b.storage.list_paths(prefix, after).unwrap();
+        b.runtime
+            .block_on(listing.map_ok(|o| o.key).try_collect())
+            .unwrap()
+    };
+    assert_eq!(
+        list("bkt", None),
+        ["bkt/p/1.txt", "bkt/p/2.txt", "bkt2/p/3.txt"],
+        "{}",
+        b.name
+    );
+    assert_eq!(
+        list("", Some("bkt2/p/3.txt")),
+        ["other/x.txt"],
+        "{}",
+        b.name
+    );
+    assert!(b.storage.list_paths("../x", None).is_err(), "{}", b.name);
+}
+
 pub fn inventory_manifests_list_csv_data_files(b: &Backend) {
     put(
         b,
