@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Queue benchmark: durable send + consume through `sluice serve`, beside RabbitMQ and Redis Streams.
 
-    python3 bench/queues/run.py [--runs 1] [--messages 200000] [--senders 8]
+    python3 bench/queues/run.py [--runs 1] [--messages 200000] [--senders 8] [--rate 0]
                                 [--configs sqlite-ack,sqlite-python,pg-ack,pg-python,rabbitmq,redis]
                                 [--concurrency 4] [--store postgres://postgres@127.0.0.1:5432/test]
                                 [--rabbitmq amqp://guest:guest@127.0.0.1:5672/%2F]
@@ -25,7 +25,8 @@ them; measured from the first send to the last acknowledgement:
                   group with XREADGROUP COUNT 100 and one XACK per batch (durable only as far as
                   the server's appendonly/fsync settings, which are reported)
 
-Reported (median of --runs): messages/s end to end, sends/s over the send phase, and the
+With --rate R the senders together send R messages/s on a fixed schedule (open loop), so that
+latency is measured below saturation. Reported (median of --runs): messages/s end to end, sends/s over the send phase, and the
 send-to-consume latency p50/p99. For Python consumers and the peers every message's latency is
 recorded (ack time minus the send time); the built-in consumer records nothing, so its latency
 is the age of the oldest message still on the queue, sampled every --poll seconds while the queue
@@ -183,14 +184,27 @@ def body(n: int) -> str:
     return json.dumps({"n": n, "t": time.time() * 1000})
 
 
+class Pace:
+    """Holds a sender to `rate` messages/s from its first message on (no limit when 0)."""
+
+    def __init__(self, rate: float):
+        self.rate, self.start = rate, time.time()
+
+    def wait(self, sent: int) -> None:
+        if self.rate > 0:
+            time.sleep(max(0.0, self.start + sent / self.rate - time.time()))
+
+
 # --- senders (one process each; the start time and the count go back over a pipe) ---
 
-def send_sluice(addr: str, count: int, first: int, pipe) -> None:
+def send_sluice(addr: str, count: int, first: int, rate: float, pipe) -> None:
+    pace = Pace(rate)
     host, port = addr.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     path = f"/v1/queues/{QUEUE}/messages"
     sent, errors = 0, 0
     while sent < count:
+        pace.wait(sent)
         k = min(BATCH, count - sent)
         payload = json.dumps({"messages": [{"body": body(first + sent + i)} for i in range(k)]})
         conn.request("POST", path, payload, {"Content-Type": "application/json"})
@@ -206,13 +220,15 @@ def send_sluice(addr: str, count: int, first: int, pipe) -> None:
     pipe.send({"sent": sent, "errors": errors, "done": time.time()})
 
 
-def send_rabbitmq(url: str, count: int, first: int, pipe) -> None:
+def send_rabbitmq(url: str, count: int, first: int, rate: float, pipe) -> None:
     """Publishes 100 persistent messages, waits for their confirms, publishes the next 100."""
     import pika
     props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
     state = {"sent": 0, "tag": 0, "outstanding": set(), "errors": 0}
+    pace = Pace(rate)
 
     def publish(ch) -> None:
+        pace.wait(state["sent"])
         k = min(BATCH, count - state["sent"])
         for i in range(k):
             ch.basic_publish("", QUEUE, body(first + state["sent"] + i), props)
@@ -246,11 +262,13 @@ def send_rabbitmq(url: str, count: int, first: int, pipe) -> None:
     pipe.send({"sent": count, "errors": 0, "done": time.time()})
 
 
-def send_redis(url: str, count: int, first: int, pipe) -> None:
+def send_redis(url: str, count: int, first: int, rate: float, pipe) -> None:
     import redis
     r = redis.Redis.from_url(url)
+    pace = Pace(rate)
     sent = 0
     while sent < count:
+        pace.wait(sent)
         k = min(BATCH, count - sent)
         p = r.pipeline(transaction=False)
         for i in range(k):
@@ -310,10 +328,10 @@ def start(target, *args) -> tuple[mp.Process, object]:
     return p, parent
 
 
-def senders(target, where: str, total: int, parts: int):
+def senders(target, where: str, total: int, parts: int, rate: float):
     out, first = [], 0
     for n in shares(total, parts):
-        out.append(start(target, where, n, first))
+        out.append(start(target, where, n, first, rate / parts))
         first += n
     return out
 
@@ -364,7 +382,7 @@ def sluice_run(args, binary: Path, config: str, scratch: Path) -> dict:
         proj = project(run_dir, consumer, args.concurrency, out)
         node = Node(binary, proj, run_dir / "data", store)
         t0 = time.time()
-        procs = senders(send_sluice, node.addr, args.messages, args.senders)
+        procs = senders(send_sluice, node.addr, args.messages, args.senders, args.rate)
         ages, sends_done, end, left = [], None, None, args.messages
         deadline = t0 + args.timeout
         while time.time() < deadline:
@@ -432,7 +450,7 @@ def peer_run(args, config: str) -> dict:
                      for i in range(args.concurrency)]
         send, where = send_redis, args.redis
     t0 = time.time()
-    sent = collect(senders(send, where, args.messages, args.senders), args.timeout)
+    sent = collect(senders(send, where, args.messages, args.senders, args.rate), args.timeout)
     got = collect(consumers, max(1.0, t0 + args.timeout - time.time()))
     end = max(g["last"] for g in got)
     latencies = [x for g in got for x in g["latencies"]]
@@ -533,6 +551,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--senders", type=int, default=8, help="sending processes, one connection each")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="messages/s of all senders together (0: as fast as they go)")
     ap.add_argument("--concurrency", type=int, default=4,
                     help="max_concurrency of the Sluice consumers; consumers of the peers")
     ap.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
@@ -581,8 +601,8 @@ def main() -> int:
     git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip()
     result = {"benchmark": "queues", "date": started.isoformat(timespec="seconds"), "git": git,
-              "settings": {k: getattr(args, k) for k in ("runs", "messages", "senders", "concurrency",
-                                                         "poll", "timeout")},
+              "settings": {k: getattr(args, k) for k in ("runs", "messages", "senders", "rate",
+                                                         "concurrency", "poll", "timeout")},
               "anchors": {"cloudflare_per_queue": CLOUDFLARE_PER_QUEUE, "goal": GOAL},
               "machine": machine, "summary": summary, "raw": raw}
     out = Path(args.out)
@@ -592,7 +612,8 @@ def main() -> int:
     print()
     print(f"Queue benchmark, {started:%Y-%m-%d %H:%M} UTC, {machine['cpus']} CPUs, "
           f"load {load_before[0]:.1f} -> {load_after[0]:.1f}, median of {args.runs} run(s), "
-          f"{args.messages:,} messages in batches of {BATCH} from {args.senders} senders, "
+          f"{args.messages:,} messages in batches of {BATCH} from {args.senders} senders"
+          f"{f' at {args.rate:,.0f}/s' if args.rate else ''}, "
           f"consumer concurrency {args.concurrency}")
     print(table(summary))
     print(f"Wrote {out}")
