@@ -12,6 +12,7 @@
 pub mod config;
 pub mod consumer;
 pub mod event;
+mod group;
 pub mod integration;
 pub mod queues;
 

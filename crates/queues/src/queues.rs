@@ -1,6 +1,7 @@
 //! The queues of a node: sending onto them and reading their state, by name.
 
 use crate::config::QueueConfig;
+use crate::group::GroupCommit;
 use serde_json::Value;
 use sluice_engine::queue::{MAX_MESSAGE_BYTES, NewMessage, QueueMessage, QueueStats};
 use sluice_engine::store::{Store, StoreError};
@@ -55,6 +56,7 @@ pub struct Queues {
     store: Arc<dyn Store>,
     configs: Arc<BTreeMap<String, QueueConfig>>,
     wake: Arc<BTreeMap<String, Notify>>,
+    sends: Arc<GroupCommit>,
 }
 
 impl Queues {
@@ -69,6 +71,7 @@ impl Queues {
             store,
             configs: Arc::new(configs),
             wake: Arc::new(wake),
+            sends: Arc::new(GroupCommit::default()),
         }
     }
 
@@ -92,7 +95,8 @@ impl Queues {
             .ok_or_else(|| SendError::UnknownQueue(name.to_string()))
     }
 
-    /// Sends messages onto `queue` in one write; answers once they are durable.
+    /// Sends messages onto `queue` in one write (shared with the sends of other threads under
+    /// way); answers once they are durable.
     pub fn send(&self, queue: &str, messages: Vec<Outgoing>) -> Result<Vec<Sent>, SendError> {
         self.known(queue)?;
         let now = now_ms();
@@ -119,7 +123,7 @@ impl Queues {
                 visible_ms: now.saturating_add(m.delay.as_millis() as i64),
             });
         }
-        self.store.queue_send(queue, &rows, now)?;
+        self.sends.send(&*self.store, queue, rows, now_ms)?;
         self.wake(queue);
         Ok(sent)
     }
