@@ -1,26 +1,27 @@
-//! Group commit of sends: sends that arrive while another is being written wait, and the next
-//! write takes all of them, so that concurrent senders share one transaction (and its fsync).
-//! Each send is still answered only once its messages are durable, and a failed write fails
-//! every send in it, none of whose messages were kept.
+//! Group commit of queue writes (sends, settlements): writes that arrive while another is under
+//! way wait, and the next write takes all of them, so that concurrent callers share one
+//! transaction (and its fsync). Each caller is still answered only once its part is durable, and
+//! a failed write fails every caller in it, none of whose parts were kept.
 
-use sluice_engine::queue::NewMessage;
 use sluice_engine::store::{Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-/// The most messages one write takes (a send larger than this is written alone).
+/// The most items one write takes (a part larger than this is written alone).
 const MAX_GROUP: usize = 10_000;
 
-/// A send waiting to be written.
-struct Waiting {
+/// How a group's items are written onto one queue, in one transaction.
+pub(crate) type Write<T> = fn(&dyn Store, &str, &[T]) -> Result<(), StoreError>;
+
+/// A part waiting to be written.
+struct Waiting<T> {
     ticket: u64,
     queue: String,
-    messages: Vec<NewMessage>,
+    items: Vec<T>,
 }
 
-#[derive(Default)]
-struct State {
-    waiting: Vec<Waiting>,
+struct State<T> {
+    waiting: Vec<Waiting<T>>,
     /// Whether a sender is writing a group.
     writing: bool,
     /// Outcomes of written sends not yet collected, by ticket.
@@ -28,22 +29,35 @@ struct State {
     next: u64,
 }
 
-/// Writes the sends of many threads in shared transactions.
-#[derive(Default)]
-pub(crate) struct GroupCommit {
-    state: Mutex<State>,
+/// Writes the parts of many threads in shared transactions.
+pub(crate) struct GroupCommit<T> {
+    state: Mutex<State<T>>,
     written: Condvar,
+    write: Write<T>,
 }
 
-impl GroupCommit {
-    /// Writes `messages` onto `queue` with the sends waiting beside it; returns once they are
-    /// durable. `now` gives the send time of a write.
-    pub(crate) fn send(
+impl<T> GroupCommit<T> {
+    /// Group commits that write with `write`.
+    pub(crate) fn new(write: Write<T>) -> Self {
+        GroupCommit {
+            state: Mutex::new(State {
+                waiting: Vec::new(),
+                writing: false,
+                done: HashMap::new(),
+                next: 0,
+            }),
+            written: Condvar::new(),
+            write,
+        }
+    }
+
+    /// Writes `items` onto `queue` with the parts waiting beside it; returns once they are
+    /// durable.
+    pub(crate) fn write(
         &self,
         store: &dyn Store,
         queue: &str,
-        messages: Vec<NewMessage>,
-        now: impl Fn() -> i64,
+        items: Vec<T>,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         let ticket = state.next;
@@ -51,7 +65,7 @@ impl GroupCommit {
         state.waiting.push(Waiting {
             ticket,
             queue: queue.to_string(),
-            messages,
+            items,
         });
         loop {
             if let Some(outcome) = state.done.remove(&ticket) {
@@ -64,11 +78,11 @@ impl GroupCommit {
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            // No write under way: this sender writes what is waiting (its own send included).
+            // No write under way: this caller writes what is waiting (its own part included).
             state.writing = true;
             let group = take_group(&mut state.waiting);
             drop(state);
-            let outcomes = write(store, group, now());
+            let outcomes = write(store, group, self.write);
             state = self.lock();
             state.writing = false;
             state.done.extend(outcomes);
@@ -76,18 +90,18 @@ impl GroupCommit {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The oldest waiting sends, up to [`MAX_GROUP`] messages (at least one send).
-fn take_group(waiting: &mut Vec<Waiting>) -> Vec<Waiting> {
+/// The oldest waiting parts, up to [`MAX_GROUP`] items (at least one part).
+fn take_group<T>(waiting: &mut Vec<Waiting<T>>) -> Vec<Waiting<T>> {
     let mut total = 0;
     let n = waiting
         .iter()
         .take_while(|w| {
-            total += w.messages.len();
+            total += w.items.len();
             total <= MAX_GROUP
         })
         .count()
@@ -95,27 +109,29 @@ fn take_group(waiting: &mut Vec<Waiting>) -> Vec<Waiting> {
     waiting.drain(..n).collect()
 }
 
-/// Writes a group, one transaction per queue; every send gets its queue's outcome.
-fn write(
+/// Writes a group, one transaction per queue; every part gets its queue's outcome.
+fn write<T>(
     store: &dyn Store,
-    group: Vec<Waiting>,
-    now_ms: i64,
+    group: Vec<Waiting<T>>,
+    write_queue: Write<T>,
 ) -> Vec<(u64, Result<(), StoreError>)> {
-    let mut by_queue: BTreeMap<String, (Vec<u64>, Vec<NewMessage>)> = BTreeMap::new();
+    let mut by_queue: BTreeMap<String, (Vec<u64>, Vec<T>)> = BTreeMap::new();
     for w in group {
-        let (tickets, rows) = by_queue.entry(w.queue).or_default();
+        let (tickets, items) = by_queue
+            .entry(w.queue)
+            .or_insert_with(|| (Vec::new(), Vec::new()));
         tickets.push(w.ticket);
-        rows.extend(w.messages);
+        items.extend(w.items);
     }
     let mut outcomes = Vec::new();
-    for (queue, (tickets, rows)) in by_queue {
-        let outcome = store.queue_send(&queue, &rows, now_ms);
+    for (queue, (tickets, items)) in by_queue {
+        let outcome = write_queue(store, &queue, &items);
         outcomes.extend(tickets.into_iter().map(|t| (t, copy(&outcome))));
     }
     outcomes
 }
 
-/// The same outcome for another send of the group.
+/// The same outcome for another part of the group.
 fn copy(outcome: &Result<(), StoreError>) -> Result<(), StoreError> {
     match outcome {
         Ok(()) => Ok(()),
@@ -129,6 +145,7 @@ fn copy(outcome: &Result<(), StoreError>) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use sluice_engine::queue::NewMessage;
     use std::sync::Arc;
 
     fn message(id: String) -> NewMessage {
@@ -145,7 +162,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(sluice_store::SqliteStore::open(&tmp.path().join("s.db")).unwrap());
-        let group = Arc::new(GroupCommit::default());
+        let group: Arc<GroupCommit<NewMessage>> =
+            Arc::new(GroupCommit::new(|store, queue, rows| {
+                store.queue_send(queue, rows, 1)
+            }));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let (store, group) = (store.clone(), group.clone());
@@ -153,7 +173,7 @@ mod tests {
                     for s in 0..40 {
                         let rows = (0..25).map(|m| message(format!("{t}-{s}-{m}"))).collect();
                         let queue = if t % 2 == 0 { "even" } else { "odd" };
-                        group.send(&*store, queue, rows, || 1).unwrap();
+                        group.write(&*store, queue, rows).unwrap();
                     }
                 })
             })
@@ -172,7 +192,7 @@ mod tests {
         let send = |ticket, n| Waiting {
             ticket,
             queue: "q".into(),
-            messages: (0..n).map(|i| message(format!("{ticket}-{i}"))).collect(),
+            items: (0..n).map(|i| message(format!("{ticket}-{i}"))).collect(),
         };
         let mut waiting = vec![send(0, 6_000), send(1, 4_000), send(2, 1)];
         assert_eq!(take_group(&mut waiting).len(), 2);

@@ -3,7 +3,7 @@
 use crate::config::QueueConfig;
 use crate::group::GroupCommit;
 use serde_json::Value;
-use sluice_engine::queue::{MAX_MESSAGE_BYTES, NewMessage, QueueMessage, QueueStats};
+use sluice_engine::queue::{MAX_MESSAGE_BYTES, NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,7 +56,8 @@ pub struct Queues {
     store: Arc<dyn Store>,
     configs: Arc<BTreeMap<String, QueueConfig>>,
     wake: Arc<BTreeMap<String, Notify>>,
-    sends: Arc<GroupCommit>,
+    sends: Arc<GroupCommit<NewMessage>>,
+    settles: Arc<GroupCommit<Settlement>>,
 }
 
 impl Queues {
@@ -71,7 +72,12 @@ impl Queues {
             store,
             configs: Arc::new(configs),
             wake: Arc::new(wake),
-            sends: Arc::new(GroupCommit::default()),
+            sends: Arc::new(GroupCommit::new(|store, queue, rows| {
+                store.queue_send(queue, rows, now_ms())
+            })),
+            settles: Arc::new(GroupCommit::new(|store, queue, settlements| {
+                store.queue_settle(queue, settlements, now_ms()).map(|_| ())
+            })),
         }
     }
 
@@ -123,9 +129,19 @@ impl Queues {
                 visible_ms: now.saturating_add(m.delay.as_millis() as i64),
             });
         }
-        self.sends.send(&*self.store, queue, rows, now_ms)?;
+        self.sends.write(&*self.store, queue, rows)?;
         self.wake(queue);
         Ok(sent)
+    }
+
+    /// Settles received messages of `queue`, in one write shared with the settlements of other
+    /// batches under way (blocking).
+    pub(crate) fn settle(
+        &self,
+        queue: &str,
+        settlements: Vec<Settlement>,
+    ) -> Result<(), StoreError> {
+        self.settles.write(&*self.store, queue, settlements)
     }
 
     /// Wakes the consumers of `queue` (a message may be ready).
