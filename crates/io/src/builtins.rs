@@ -11,6 +11,7 @@
 //! | handler | event | options | result |
 //! |---|---|---|---|
 //! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
+//! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
 //! counted under its JSON text (`1`, `true`, `null`). Errors: `Sluice.InvalidEvent` (a bad event
@@ -42,16 +43,19 @@ const READ_CHUNK: u64 = 8 * 1024 * 1024;
 pub enum Handler {
     /// Counts the records of a JSON-lines object by the value of one field.
     CountBy,
+    /// Acknowledges every batch it is given: a queue consumer that does nothing.
+    Ack,
 }
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] = &["count-by"];
+    pub const NAMES: &'static [&'static str] = &["count-by", "ack"];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
         match name {
             "count-by" => Ok(Handler::CountBy),
+            "ack" => Ok(Handler::Ack),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
                 Handler::NAMES.join(", ")
@@ -141,14 +145,20 @@ fn run(
     handle: &Handle,
     payload: &Value,
 ) -> Result<Value, TaskError> {
+    match function.handler {
+        Handler::CountBy => count_by(storage, handle, &arguments(function, payload)?),
+        Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
+    }
+}
+
+/// The function's options under the event's own fields.
+fn arguments(function: &BuiltinFunction, payload: &Value) -> Result<Map<String, Value>, TaskError> {
     let event = payload
         .as_object()
         .ok_or_else(|| invalid("the event must be a JSON object"))?;
     let mut args = function.options.clone();
     args.extend(event.iter().map(|(k, v)| (k.clone(), v.clone())));
-    match function.handler {
-        Handler::CountBy => count_by(storage, handle, &args),
-    }
+    Ok(args)
 }
 
 fn count_by(

@@ -44,5 +44,6 @@ on_both_backends!(
     key_escapes_are_refused,
     functions_see_the_same_namespace,
     builtin_count_by_counts_an_object_and_names_malformed_lines,
+    builtin_ack_acknowledges_every_batch,
     oss_actions_use_the_same_integrations,
 );

@@ -253,11 +253,8 @@ fn retry(config: &QueueConfig, m: &QueueMessage, delay: Option<Duration>) -> Set
 }
 
 async fn settle(queues: &Queues, queue: &str, settlements: Vec<Settlement>) {
-    let store = queues.store().clone();
-    let name = queue.to_string();
-    let done =
-        tokio::task::spawn_blocking(move || store.queue_settle(&name, &settlements, now_ms()))
-            .await;
+    let (group, name) = (queues.clone(), queue.to_string());
+    let done = tokio::task::spawn_blocking(move || group.settle(&name, settlements)).await;
     match done {
         Ok(Ok(_)) => queues.wake(queue),
         Ok(Err(e)) => {

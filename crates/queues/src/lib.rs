@@ -13,6 +13,7 @@ pub mod config;
 pub mod consumer;
 pub mod cron;
 pub mod event;
+mod group;
 pub mod integration;
 pub mod queues;
 pub mod triggers;

@@ -1,8 +1,9 @@
 //! The queues of a node: sending onto them and reading their state, by name.
 
 use crate::config::QueueConfig;
+use crate::group::GroupCommit;
 use serde_json::Value;
-use sluice_engine::queue::{MAX_MESSAGE_BYTES, NewMessage, QueueMessage, QueueStats};
+use sluice_engine::queue::{MAX_MESSAGE_BYTES, NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct Queues {
     store: Arc<dyn Store>,
     configs: Arc<BTreeMap<String, QueueConfig>>,
     wake: Arc<BTreeMap<String, Notify>>,
+    sends: Arc<GroupCommit<NewMessage>>,
+    settles: Arc<GroupCommit<Settlement>>,
 }
 
 impl Queues {
@@ -69,6 +72,12 @@ impl Queues {
             store,
             configs: Arc::new(configs),
             wake: Arc::new(wake),
+            sends: Arc::new(GroupCommit::new(|store, queue, rows| {
+                store.queue_send(queue, rows, now_ms())
+            })),
+            settles: Arc::new(GroupCommit::new(|store, queue, settlements| {
+                store.queue_settle(queue, settlements, now_ms()).map(|_| ())
+            })),
         }
     }
 
@@ -92,7 +101,8 @@ impl Queues {
             .ok_or_else(|| SendError::UnknownQueue(name.to_string()))
     }
 
-    /// Sends messages onto `queue` in one write; answers once they are durable.
+    /// Sends messages onto `queue` in one write (shared with the sends of other threads under
+    /// way); answers once they are durable.
     pub fn send(&self, queue: &str, messages: Vec<Outgoing>) -> Result<Vec<Sent>, SendError> {
         self.known(queue)?;
         let now = now_ms();
@@ -105,7 +115,9 @@ impl Queues {
             if m.delay > MAX_DELAY {
                 return Err(SendError::DelayTooLong(m.delay.as_secs()));
             }
-            let id = uuid::Uuid::new_v4().to_string();
+            // Time-ordered ids: the store's index on them grows at one end, and the messages of
+            // a batch, sent together, sit side by side in it when their settles delete them.
+            let id = uuid::Uuid::now_v7().to_string();
             sent.push(Sent {
                 id: id.clone(),
                 md5_of_body: crate::event::md5_hex(m.body.as_bytes()),
@@ -117,9 +129,19 @@ impl Queues {
                 visible_ms: now.saturating_add(m.delay.as_millis() as i64),
             });
         }
-        self.store.queue_send(queue, &rows, now)?;
+        self.sends.write(&*self.store, queue, rows)?;
         self.wake(queue);
         Ok(sent)
+    }
+
+    /// Settles received messages of `queue`, in one write shared with the settlements of other
+    /// batches under way (blocking).
+    pub(crate) fn settle(
+        &self,
+        queue: &str,
+        settlements: Vec<Settlement>,
+    ) -> Result<(), StoreError> {
+        self.settles.write(&*self.store, queue, settlements)
     }
 
     /// Wakes the consumers of `queue` (a message may be ready).

@@ -103,26 +103,31 @@ pub(crate) fn settle(
     let mut matched = 0;
     for s in settlements {
         let (id, count) = (&s.id, s.receive_count);
+        // Cached statements: a batch settles up to 100 messages with the same few statements.
         let n = match &s.action {
-            Settle::Delete => tx.execute(
-                "DELETE FROM queue_messages WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
-                params![queue, id, count],
-            ),
-            Settle::VisibleAt(at) => tx.execute(
-                "UPDATE queue_messages SET visible_ms = ?4
-                 WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
-                params![queue, id, count, at],
-            ),
-            Settle::MoveTo(to) => tx.execute(
-                "UPDATE queue_messages SET queue = ?4, visible_ms = ?5, receive_count = 0
-                 WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
-                params![queue, id, count, to, now_ms],
-            ),
-            Settle::Fail(why) => tx.execute(
-                "UPDATE queue_messages SET failed = ?4
-                 WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
-                params![queue, id, count, why],
-            ),
+            Settle::Delete => tx
+                .prepare_cached(
+                    "DELETE FROM queue_messages WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
+                )
+                .and_then(|mut st| st.execute(params![queue, id, count])),
+            Settle::VisibleAt(at) => tx
+                .prepare_cached(
+                    "UPDATE queue_messages SET visible_ms = ?4
+                     WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
+                )
+                .and_then(|mut st| st.execute(params![queue, id, count, at])),
+            Settle::MoveTo(to) => tx
+                .prepare_cached(
+                    "UPDATE queue_messages SET queue = ?4, visible_ms = ?5, receive_count = 0
+                     WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
+                )
+                .and_then(|mut st| st.execute(params![queue, id, count, to, now_ms])),
+            Settle::Fail(why) => tx
+                .prepare_cached(
+                    "UPDATE queue_messages SET failed = ?4
+                     WHERE queue = ?1 AND id = ?2 AND receive_count = ?3",
+                )
+                .and_then(|mut st| st.execute(params![queue, id, count, why])),
         }
         .map_err(err)?;
         matched += n as u64;

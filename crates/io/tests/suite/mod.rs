@@ -5,7 +5,7 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use object_store::GetRange;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
 use sluice_engine::items::{ItemOutcome, ItemStore, ReadItem};
 use sluice_io::writer::WriterOptions;
@@ -903,6 +903,28 @@ pub fn builtin_count_by_counts_an_object_and_names_malformed_lines(b: &Backend) 
     let other = call_function(b, &builtins, "other", json!({})).unwrap();
     assert_eq!(other, json!({"fallback": true}));
     assert_eq!(*fallback.0.lock().unwrap(), vec!["other".to_string()]);
+}
+
+pub fn builtin_ack_acknowledges_every_batch(b: &Backend) {
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let ack = BuiltinFunction {
+        name: "ack".into(),
+        handler: Handler::parse("ack").unwrap(),
+        options: Map::new(),
+        concurrency: 1,
+    };
+    let builtins = BuiltinFunctions::new(b.storage.clone(), vec![ack], fallback.clone());
+    let event = json!({"Records": [
+        {"messageId": "m1", "body": "a", "eventSource": "aws:sqs"},
+        {"messageId": "m2", "body": "b", "eventSource": "aws:sqs"}
+    ]});
+    for payload in [event, json!([1, 2]), json!({})] {
+        let out = call_function(b, &builtins, "ack", payload).unwrap();
+        assert_eq!(out, json!({"batchItemFailures": []}));
+    }
+    assert!(fallback.0.lock().unwrap().is_empty());
+    let unknown = Handler::parse("nack").unwrap_err();
+    assert!(unknown.contains("count-by, ack"), "{unknown}");
 }
 
 pub fn oss_actions_use_the_same_integrations(b: &Backend) {
