@@ -275,7 +275,7 @@ fn sluice_log_traces_requests_and_executions() {
     );
     let arn = started["executionArn"].as_str().unwrap();
     server.await_status(arn, "SUCCEEDED");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !server.stderr().contains("execution ended execution=traced") {
         assert!(std::time::Instant::now() < deadline, "{}", server.stderr());
         std::thread::sleep(std::time::Duration::from_millis(20));
