@@ -394,9 +394,9 @@ def sluice_run(args, binary: Path, config: str, scratch: Path) -> dict:
             stats = next(q["stats"] for q in get_json(node.addr, "/v1/queues")["queues"]
                          if q["name"] == QUEUE)
             now = time.time()
-            if stats.get("oldest_sent_ms"):
-                ages.append(now * 1000 - stats["oldest_sent_ms"])
-            left = stats["ready"] + stats["delayed"] + stats["in_flight"]
+            if stats.get("oldestSentMs"):
+                ages.append(now * 1000 - stats["oldestSentMs"])
+            left = stats["ready"] + stats["delayed"] + stats["inFlight"]
             if sends_done is not None and left == 0:
                 end = now
                 break

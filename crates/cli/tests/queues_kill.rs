@@ -107,7 +107,7 @@ fn left(server: &Server) -> (u64, u64) {
         .find(|q| q["name"] == "events")
         .expect("the queue events is listed")["stats"];
     let n = |k: &str| stats[k].as_u64().unwrap();
-    (n("ready") + n("delayed") + n("in_flight"), n("failed"))
+    (n("ready") + n("delayed") + n("inFlight"), n("failed"))
 }
 
 fn wait_until(deadline: Instant, what: &str, mut done: impl FnMut() -> bool) {
