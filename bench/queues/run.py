@@ -43,20 +43,17 @@ bench/out/queues.json.
 from __future__ import annotations
 
 import argparse
-import collections
-import ctypes
 import datetime as dt
 import http.client
+import importlib.util
 import json
 import multiprocessing as mp
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -64,6 +61,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
+_SPEC = importlib.util.spec_from_file_location("server_bench", BENCH / "server" / "run.py")
+SERVER_BENCH = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(SERVER_BENCH)
+Node, log = SERVER_BENCH.Node, SERVER_BENCH.log  # the server benchmark's node and logging
 QUEUE = "events"
 BATCH = 100
 # name -> (system, store, consumer)
@@ -77,9 +78,6 @@ CONFIGS = {
 }
 CLOUDFLARE_PER_QUEUE = 5_000
 GOAL = 50_000
-NODE_STARTUP_S = 60
-NODE_STOP_S = 15
-STDERR_LINES = 200
 # Messages left on a queue under which its depth is polled ten times as often.
 FEW = 2_000
 
@@ -101,18 +99,6 @@ def handler(event, context):
 '''
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def die_with_parent() -> None:
-    """In the child before exec: SIGTERM when this script's process ends (Linux)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def project(run_dir: Path, consumer: str, concurrency: int, out: Path) -> Path:
     """Writes the project of a Sluice run: one queue, consumed by `ack` or a Python function."""
     proj = run_dir / "project"
@@ -128,45 +114,6 @@ def project(run_dir: Path, consumer: str, concurrency: int, out: Path) -> Path:
         f"queues:\n  {QUEUE}: {{ consumer: consume, batch_size: {BATCH}, batch_timeout: 100ms, "
         f"max_concurrency: {concurrency} }}\n")
     return proj
-
-
-class Node:
-    """A `sluice serve` process, once it listens."""
-
-    def __init__(self, binary: Path, proj: Path, data_dir: Path, store: str | None):
-        env = dict(os.environ)
-        env.pop("SLUICE_STORE", None)
-        if store:
-            env["SLUICE_STORE"] = store
-        self.proc = subprocess.Popen(
-            [str(binary), "--data-dir", str(data_dir), "serve", str(proj), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
-            start_new_session=True, preexec_fn=die_with_parent,
-        )
-        self.lines: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
-        self.listening = threading.Event()
-        self.addr: str | None = None
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.listening.wait(NODE_STARTUP_S) or self.addr is None:
-            self.stop()
-            raise RuntimeError("the node did not listen: " + " | ".join(self.lines))
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip())
-            if self.addr is None and "on http://" in line:
-                self.addr = line.split("on http://", 1)[1].split()[0]
-                self.listening.set()
-        self.listening.set()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(NODE_STOP_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def shares(total: int, parts: int) -> list[int]:
@@ -380,7 +327,7 @@ def sluice_run(args, binary: Path, config: str, scratch: Path) -> dict:
     node = None
     try:
         proj = project(run_dir, consumer, args.concurrency, out)
-        node = Node(binary, proj, run_dir / "data", store)
+        node = Node(binary, run_dir / "data", store, proj)
         t0 = time.time()
         procs = senders(send_sluice, node.addr, args.messages, args.senders, args.rate)
         ages, sends_done, end, left = [], None, None, args.messages

@@ -82,15 +82,15 @@ def die_with_parent() -> None:
 
 
 class Node:
-    """A `sluice serve` process of the bench project, once it listens."""
+    """A `sluice serve` process of `project` (the bench project by default), once it listens."""
 
-    def __init__(self, binary: Path, data_dir: Path, store: str | None):
+    def __init__(self, binary: Path, data_dir: Path, store: str | None, project: Path = PROJECT):
         env = dict(os.environ)
         env.pop("SLUICE_STORE", None)
         if store:
             env["SLUICE_STORE"] = store
         self.proc = subprocess.Popen(
-            [str(binary), "--data-dir", str(data_dir), "serve", str(PROJECT), "--listen", "127.0.0.1:0"],
+            [str(binary), "--data-dir", str(data_dir), "serve", str(project), "--listen", "127.0.0.1:0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
             start_new_session=True, preexec_fn=die_with_parent,
         )

@@ -7,7 +7,6 @@ Prints `N passed, 0 failed` at the end; any failed assertion exits non-zero.
 
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 
@@ -15,6 +14,8 @@ import boto3
 import botocore
 import botocore.config
 from botocore.exceptions import ClientError
+
+import runner
 
 ENDPOINT = os.environ["SLUICE_ENDPOINT"]
 CONFIG = botocore.config.Config(retries={"max_attempts": 1})
@@ -85,14 +86,4 @@ def test_bearer_token():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    failed = 0
-    for name, test in tests:
-        try:
-            test()
-            print(f"ok {name}")
-        except Exception as e:  # report every test, then fail
-            failed += 1
-            print(f"FAILED {name}: {type(e).__name__}: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    runner.run(globals())

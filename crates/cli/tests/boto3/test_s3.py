@@ -12,13 +12,14 @@ import io
 import json
 import os
 import random
-import sys
 import time
 
 import boto3
 import botocore.config
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
+
+import runner
 
 ENDPOINT = os.environ["SLUICE_ENDPOINT"]
 S3_ENDPOINT = os.environ["SLUICE_S3_ENDPOINT"]
@@ -216,14 +217,4 @@ def test_a_flow_counts_uploaded_data_and_its_results_are_read_back():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    failed = 0
-    for name, test in tests:
-        try:
-            test()
-            print(f"ok {name}")
-        except Exception as e:  # report every test, then fail
-            failed += 1
-            print(f"FAILED {name}: {type(e).__name__}: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    runner.run(globals())

@@ -8,12 +8,13 @@ tests/fixtures/api. Prints `N passed, 0 failed` at the end; any failed assertion
 import base64
 import json
 import os
-import sys
 import time
 
 import boto3
 import botocore.config
 from botocore.exceptions import ClientError
+
+import runner
 
 ENDPOINT = os.environ["SLUICE_ENDPOINT"]
 GATE = os.environ["SLUICE_GATE"]
@@ -317,14 +318,4 @@ def test_errors():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    failed = 0
-    for name, test in tests:
-        try:
-            test()
-            print(f"ok {name}")
-        except Exception as e:  # report every test, then fail
-            failed += 1
-            print(f"FAILED {name}: {type(e).__name__}: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    runner.run(globals())

@@ -5,13 +5,14 @@ Run by tests/boto3.rs with SLUICE_ENDPOINT. Prints `N passed, 0 failed` at the e
 """
 
 import os
-import sys
 import threading
 import time
 
 import boto3
 import botocore.config
 from botocore.exceptions import ClientError
+
+import runner
 
 ENDPOINT = os.environ["SLUICE_ENDPOINT"]
 sqs = boto3.client(
@@ -102,14 +103,4 @@ def test_delayed_messages_wait():
 
 
 if __name__ == "__main__":
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
-    failed = 0
-    for name, test in tests:
-        try:
-            test()
-            print(f"ok {name}")
-        except Exception as e:  # report every test, then fail
-            failed += 1
-            print(f"FAILED {name}: {type(e).__name__}: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    runner.run(globals())
