@@ -8,7 +8,7 @@ use sluice_engine::invoke::{Invoker, NoFunctions};
 use sluice_engine::items::{ItemStore, NoStorage};
 use sluice_engine::store::Store;
 use sluice_engine::{Engine, EngineOptions};
-use sluice_functions::{FunctionPool, PoolOptions};
+use sluice_functions::{FunctionPool, PoolOptions, QueueSink};
 use sluice_io::http::HttpInvoker;
 use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
 use sluice_queues::{QueueIntegration, Queues};
@@ -67,14 +67,26 @@ fn log_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// Starts the warm pool of a project's functions on `runtime`: objects served from the project's
-/// storage, bootstraps under `DATA_DIR/runtimes`, logs under `DATA_DIR/logs`. No process starts
+/// storage, its queues (when it declares any) from its store, bootstraps under `DATA_DIR/runtimes`, logs under `DATA_DIR/logs`. No process starts
 /// before the first invocation.
 pub fn start_pool(
     runtime: &tokio::runtime::Runtime,
     data_dir: &Path,
     project: &Project,
 ) -> anyhow::Result<FunctionPool> {
-    start_pool_on(runtime, data_dir, project, &project.open_storage()?)
+    let queues = if project.queues.is_empty() {
+        None
+    } else {
+        let store = open_store(data_dir, project.state.as_ref())?;
+        Some(Queues::new(store, project.queues.clone()))
+    };
+    start_pool_on(
+        runtime,
+        data_dir,
+        project,
+        &project.open_storage()?,
+        queues.as_ref(),
+    )
 }
 
 fn start_pool_on(
@@ -82,9 +94,11 @@ fn start_pool_on(
     data_dir: &Path,
     project: &Project,
     storage: &Storage,
+    queues: Option<&Queues>,
 ) -> anyhow::Result<FunctionPool> {
     let mut pool_options = PoolOptions::new(data_dir.join("runtimes"));
     pool_options.objects = Some(storage.object_store());
+    pool_options.queues = queues.map(|q| Arc::new(q.clone()) as Arc<dyn QueueSink>);
     pool_options.log_dir = Some(log_dir(data_dir));
     runtime
         .block_on(FunctionPool::start(project.functions.clone(), pool_options))
@@ -168,7 +182,9 @@ impl App {
     ) -> anyhow::Result<(App, FunctionPool)> {
         let runtime = runtime()?;
         let storage = project.open_storage()?;
-        let pool = start_pool_on(&runtime, data_dir, project, &storage)?;
+        let store = open_store(data_dir, project.state.as_ref())?;
+        let queues = Queues::new(store.clone(), project.queues.clone());
+        let pool = start_pool_on(&runtime, data_dir, project, &storage, Some(&queues))?;
         let recorder = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
         let http =
             Arc::new(HttpInvoker::new(project.http.clone(), recorder).map_err(anyhow::Error::msg)?);
@@ -177,8 +193,6 @@ impl App {
             project.builtins.clone(),
             http,
         ));
-        let store = open_store(data_dir, project.state.as_ref())?;
-        let queues = Queues::new(store.clone(), project.queues.clone());
         let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let invoker = Arc::new(QueueIntegration::new(queues.clone(), objects));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));

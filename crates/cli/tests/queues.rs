@@ -343,3 +343,95 @@ fn the_ingest_example_partitions_clean_events_and_dead_letters_malformed_ones() 
             .is_some_and(|m| m.len() == 1 && m[0]["body"] == "not json")
     });
 }
+
+const PY_SENDER: &str = r#"
+def handler(event, context):
+    one = context.queues.send("outbox", {"n": 1}, attributes={"kind": "json", "n": 1})
+    many = context.queues.send_batch("outbox", ["py-a", {"body": "py-b", "delay_seconds": 0}])
+    codes = []
+    for queue, body in (("nope", "x"), ("outbox", "x" * 300000)):
+        try:
+            context.queues.send(queue, body)
+        except Exception as e:
+            codes.append(e.code)
+    return {"ids": [one] + many, "codes": codes}
+"#;
+
+const NODE_SENDER: &str = r#"
+exports.handler = async (event, context) => {
+  const ids = [await context.queues.send('outbox', 'node-a', { delaySeconds: 0 })];
+  ids.push(...(await context.queues.sendBatch('outbox', [{ body: { node: 'b' } }])));
+  const codes = [];
+  try {
+    await context.queues.send('nope', 'x');
+  } catch (e) {
+    codes.push(e.code);
+  }
+  return { ids, codes };
+};
+"#;
+
+#[test]
+fn functions_send_onto_queues_through_context_queues() {
+    let runtimes = [("python3", "py"), ("node", "js")];
+    if let Some((missing, _)) = runtimes
+        .iter()
+        .find(|(program, _)| !sluice_engine::testing::program_available(program))
+    {
+        return sluice_engine::testing::skip(&format!("{missing}, which runs the senders"));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
+    std::fs::create_dir_all(proj.join("functions")).unwrap();
+    std::fs::write(proj.join("functions/send.py"), PY_SENDER).unwrap();
+    std::fs::write(proj.join("functions/send.js"), NODE_SENDER).unwrap();
+    std::fs::write(
+        proj.join("sluice.yaml"),
+        "functions:\n\
+         \x20 py: { runtime: python3, handler: functions/send.handler }\n\
+         \x20 js: { runtime: node, handler: functions/send.handler }\n\
+         queues:\n  outbox: {}\n",
+    )
+    .unwrap();
+    let project_arg = proj.display().to_string();
+    let py = sluice_json(&data, &["invoke", &project_arg, "py"]);
+    assert_eq!(
+        py["codes"],
+        json!(["QueueDoesNotExist", "InvalidMessage"]),
+        "{py}"
+    );
+    let js = sluice_json(&data, &["invoke", &project_arg, "js"]);
+    assert_eq!(js["codes"], json!(["QueueDoesNotExist"]), "{js}");
+
+    let peeked = sluice_json(
+        &data,
+        &["queue", "peek", "outbox", "--project", &project_arg],
+    );
+    let messages = peeked["messages"].as_array().unwrap();
+    let bodies: Vec<&str> = messages
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        [r#"{"n": 1}"#, "py-a", "py-b", "node-a", r#"{"node":"b"}"#],
+        "{peeked}"
+    );
+    let ids: Vec<&Value> = messages.iter().map(|m| &m["id"]).collect();
+    let returned: Vec<&Value> = py["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(js["ids"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        ids, returned,
+        "the ids the sends answered are the messages'"
+    );
+    assert_eq!(
+        messages[0]["attributes"],
+        json!({"kind": {"DataType": "String", "StringValue": "json"},
+               "n": {"DataType": "Number", "StringValue": "1"}}),
+        "{peeked}"
+    );
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use object_store::ObjectStore;
 
+use crate::queues::QueueSink;
 use crate::rotate::LogLimits;
 
 /// Largest buffered response a function may return by default: Lambda's 6 MB limit
@@ -136,6 +137,8 @@ impl FunctionConfig {
 pub struct PoolOptions {
     /// Backing store of the object API; without it the API answers 503.
     pub objects: Option<Arc<dyn ObjectStore>>,
+    /// The node's queues, for the queue API; without them the API answers 503.
+    pub queues: Option<Arc<dyn QueueSink>>,
     /// When set, logs are also appended as JSON lines to `<log_dir>/<function>.jsonl`.
     pub log_dir: Option<PathBuf>,
     /// Size cap of each function's log file and its rotated files.
@@ -151,11 +154,12 @@ pub struct PoolOptions {
 }
 
 impl PoolOptions {
-    /// Options with no object store, no log directory (default [`LogLimits`] once one is
+    /// Options with no object store, no queues, no log directory (default [`LogLimits`] once one is
     /// set), region `us-east-1` and account `000000000000`.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         PoolOptions {
             objects: None,
+            queues: None,
             log_dir: None,
             log_limits: LogLimits::default(),
             cache_dir: cache_dir.into(),
@@ -178,6 +182,7 @@ impl fmt::Debug for PoolOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolOptions")
             .field("objects", &self.objects.as_ref().map(|o| o.to_string()))
+            .field("queues", &self.queues.is_some())
             .field("log_dir", &self.log_dir)
             .field("log_limits", &self.log_limits)
             .field("cache_dir", &self.cache_dir)

@@ -22,6 +22,7 @@ use crate::bootstrap::{Bootstraps, native_on_path, python_limits};
 use crate::config::{FunctionConfig, PoolOptions, Runtime};
 use crate::error::{InvokeError, PoolError, error_names};
 use crate::logs::{Capture, LogSink, LogStream};
+use crate::queues::QueueSink;
 use crate::server::{self, InitError, Invocation, Outcome, RuntimeState};
 use crate::zygote::{self, Fork, ForkError, ForkRequest, Launch, ZygoteSlot, python_handler_file};
 
@@ -276,6 +277,7 @@ impl Instance {
         spec: Arc<FunctionSpec>,
         sink: Arc<LogSink>,
         objects: Option<Arc<dyn ObjectStore>>,
+        queues: Option<Arc<dyn QueueSink>>,
         request_id: &str,
     ) -> Result<Instance, InvokeError> {
         let service = |what: &str, e: io::Error| InvokeError::service(format!("{what}: {e}"));
@@ -297,7 +299,7 @@ impl Instance {
             capture.clone(),
             spec.config.max_response_bytes,
         );
-        let app = server::router(state, objects);
+        let app = server::router(state, objects, queues);
         let mut stop_signal = stop_rx;
         let server = tokio::spawn(async move {
             let shutdown = async move {

@@ -47,6 +47,15 @@
 //! (`[{"key","size"}]`). Keys are checked by [`validate_key`]; a rejected key answers
 //! 400. The bootstraps expose it as `context.objects` (`get`, `put`, `list`).
 //!
+//! # Queue API
+//!
+//! With [`PoolOptions::queues`] set, the listener also takes
+//! `POST /sluice/queues/{name}/messages` (`{"messages": [{"body", "delaySeconds",
+//! "messageAttributes"}]}`, 1 to [`MAX_BATCH`] messages), answered once the messages are durable
+//! with their ids; an unknown queue answers 404 `QueueDoesNotExist`, a refused message 400
+//! `InvalidMessage`. The bootstraps expose it as `context.queues` (`send`, `send_batch` in
+//! Python; `send`, `sendBatch` in Node).
+//!
 //! # Errors
 //!
 //! Every failure is an [`InvokeError`] carrying a Step Functions error name and cause.
@@ -79,6 +88,7 @@ pub mod invoker;
 mod logs;
 mod objects;
 mod pool;
+mod queues;
 mod rotate;
 mod server;
 mod zygote;
@@ -92,4 +102,5 @@ pub use invoker::PoolInvoker;
 pub use logs::{LogLine, LogStream, TAIL_BYTES, function_log_path};
 pub use objects::validate_key;
 pub use pool::{FunctionPool, FunctionStats};
+pub use queues::{MAX_BATCH, QueueSend, QueueSendError, QueueSink};
 pub use rotate::{LogLimits, RotatingFile, log_files};

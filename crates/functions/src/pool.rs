@@ -398,6 +398,7 @@ impl FunctionPool {
                         slot.spec.clone(),
                         self.inner.sink.clone(),
                         self.inner.options.objects.clone(),
+                        self.inner.options.queues.clone(),
                         &request_id,
                     )
                     .await?,

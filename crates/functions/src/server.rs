@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::logs::Capture;
 use crate::pool::lock;
+use crate::queues::QueueSink;
 
 const PREFIX: &str = "/2018-06-01/runtime";
 const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
@@ -117,7 +118,11 @@ impl RuntimeState {
 }
 
 /// The full router of one instance.
-pub(crate) fn router(state: Arc<RuntimeState>, objects: Option<Arc<dyn ObjectStore>>) -> Router {
+pub(crate) fn router(
+    state: Arc<RuntimeState>,
+    objects: Option<Arc<dyn ObjectStore>>,
+    queues: Option<Arc<dyn QueueSink>>,
+) -> Router {
     Router::new()
         .route(&format!("{PREFIX}/invocation/next"), get(next))
         .route(
@@ -131,6 +136,7 @@ pub(crate) fn router(state: Arc<RuntimeState>, objects: Option<Arc<dyn ObjectSto
         .route(&format!("{PREFIX}/init/error"), post(init_error))
         .with_state(state)
         .merge(crate::objects::router(objects))
+        .merge(crate::queues::router(queues))
         .fallback(|| async { api_error(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
 }
 

@@ -200,3 +200,30 @@ impl Queues {
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// Functions send through the queue API of their loopback listener (`context.queues`).
+impl sluice_functions::QueueSink for Queues {
+    fn send(
+        &self,
+        queue: &str,
+        messages: Vec<sluice_functions::QueueSend>,
+    ) -> Result<Vec<String>, sluice_functions::QueueSendError> {
+        use sluice_functions::QueueSendError as Refused;
+        let outgoing = messages
+            .into_iter()
+            .map(|m| Outgoing {
+                body: m.body,
+                attributes: m.attributes,
+                delay: m.delay,
+            })
+            .collect();
+        match Queues::send(self, queue, outgoing) {
+            Ok(sent) => Ok(sent.into_iter().map(|s| s.id).collect()),
+            Err(e @ SendError::UnknownQueue(_)) => Err(Refused::UnknownQueue(e.to_string())),
+            Err(e @ (SendError::TooLarge(_) | SendError::DelayTooLong(_))) => {
+                Err(Refused::Invalid(e.to_string()))
+            }
+            Err(e @ SendError::Store(_)) => Err(Refused::Failed(e.to_string())),
+        }
+    }
+}

@@ -88,6 +88,65 @@ const objects = {
   },
 };
 
+class QueueError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = 'QueueError';
+    this.code = code;
+  }
+}
+
+// SQS message attributes from {name: value}: strings, numbers, or SQS's own shape.
+function queueAttributes(attributes) {
+  const shaped = {};
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value !== null && typeof value === 'object') shaped[name] = value;
+    else if (typeof value === 'number') shaped[name] = { DataType: 'Number', StringValue: String(value) };
+    else shaped[name] = { DataType: 'String', StringValue: String(value) };
+  }
+  return shaped;
+}
+
+function queueMessage(body, options) {
+  const opts = options || {};
+  let text = body;
+  if (Buffer.isBuffer(body)) text = body.toString('utf8');
+  else if (typeof body !== 'string') text = JSON.stringify(body);
+  return { body: text, delaySeconds: opts.delaySeconds || 0, messageAttributes: queueAttributes(opts.attributes) };
+}
+
+async function queueSend(queue, messages) {
+  const body = Buffer.from(JSON.stringify({ messages }), 'utf8');
+  const headers = { 'Content-Type': 'application/json', 'Content-Length': body.length };
+  const urlPath = '/sluice/queues/' + encodeURIComponent(queue) + '/messages';
+  const res = await request(objectsAgent, 'POST', urlPath, body, headers);
+  const text = res.body.toString('utf8');
+  if (res.status >= 300) {
+    let failure = { errorMessage: text, errorType: 'QueueError' };
+    try {
+      failure = JSON.parse(text);
+    } catch (_) {
+      // keep the raw text
+    }
+    throw new QueueError(`${failure.errorMessage} (HTTP ${res.status})`, failure.errorType);
+  }
+  return JSON.parse(text).messages.map((m) => m.messageId);
+}
+
+// Sluice's durable queues: a send resolves once the messages are durable.
+const queues = {
+  // Sends one message (a string, Buffer or anything JSON.stringify takes), with optional
+  // {delaySeconds, attributes}; resolves to its id.
+  async send(queue, body, options) {
+    return (await queueSend(queue, [queueMessage(body, options)]))[0];
+  },
+  // Sends up to 100 messages in one write: [{body, delaySeconds, attributes}]; resolves to
+  // their ids in order.
+  async sendBatch(queue, messages) {
+    return queueSend(queue, messages.map((m) => queueMessage(m.body, m)));
+  },
+};
+
 class Fault extends Error {
   constructor(errorType, message) {
     super(message);
@@ -200,6 +259,7 @@ function makeContext(headers) {
     execution: custom.execution,
     idempotencyKey: custom.idempotency_key,
     objects,
+    queues,
     getRemainingTimeInMillis() {
       return Math.max(0, deadline - Date.now());
     },

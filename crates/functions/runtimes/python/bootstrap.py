@@ -120,6 +120,27 @@ class _Api:
             parts.append(chunk[:size])
 
 
+def _loopback(method, path, body, content_type):
+    """Calls Sluice's loopback API: ``(status, body bytes, errorMessage of a failure)``."""
+    import http.client
+
+    conn = http.client.HTTPConnection(_HOST, int(_PORT))
+    try:
+        headers = {"Content-Type": content_type} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    if resp.status < 300:
+        return resp.status, data, ""
+    try:
+        message = json.loads(data).get("errorMessage", "")
+    except ValueError:
+        message = data.decode("utf-8", "replace")
+    return resp.status, data, message
+
+
 class ObjectError(Exception):
     """An object API call failed."""
 
@@ -136,27 +157,14 @@ class Objects:
     """Sluice's object API: the configured object store, whatever its backend."""
 
     def _call(self, method, path, body=None):
-        import http.client
-
-        conn = http.client.HTTPConnection(_HOST, int(_PORT))
-        try:
-            headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
-        if resp.status in (200, 201, 204):
+        status, data, message = _loopback(method, path, body, "application/octet-stream")
+        if status in (200, 201, 204):
             return data
-        try:
-            message = json.loads(data).get("errorMessage", "")
-        except ValueError:
-            message = data.decode("utf-8", "replace")
-        if resp.status == 404:
+        if status == 404:
             raise NoSuchKey(message)
-        if resp.status == 400:
+        if status == 400:
             raise InvalidKey(message)
-        raise ObjectError("%s (HTTP %d)" % (message, resp.status))
+        raise ObjectError("%s (HTTP %d)" % (message, status))
 
     @staticmethod
     def _path(key):
@@ -178,6 +186,75 @@ class Objects:
 
         query = urllib.parse.urlencode({"prefix": prefix})
         return json.loads(self._call("GET", "/sluice/objects?" + query))
+
+
+class QueueError(Exception):
+    """A send was refused: ``code`` is ``QueueDoesNotExist``, ``InvalidMessage`` or another
+    error name of the queue API."""
+
+    def __init__(self, message, code):
+        Exception.__init__(self, message)
+        self.code = code
+
+
+def _queue_attributes(attributes):
+    """SQS message attributes from ``{name: value}``: strings, numbers, or SQS's own shape."""
+    shaped = {}
+    for name, value in (attributes or {}).items():
+        if isinstance(value, dict):
+            shaped[name] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            shaped[name] = {"DataType": "Number", "StringValue": str(value)}
+        else:
+            shaped[name] = {"DataType": "String", "StringValue": str(value)}
+    return shaped
+
+
+def _queue_message(body, delay_seconds=0, attributes=None):
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    elif not isinstance(body, str):
+        body = json.dumps(body)
+    return {
+        "body": body,
+        "delaySeconds": int(delay_seconds),
+        "messageAttributes": _queue_attributes(attributes),
+    }
+
+
+class Queues:
+    """Sluice's durable queues: a send returns once the messages are durable."""
+
+    def send(self, queue, body, delay_seconds=0, attributes=None):
+        """Sends one message (a str, bytes, or anything ``json.dumps`` takes); returns its id."""
+        return self._send(queue, [_queue_message(body, delay_seconds, attributes)])[0]
+
+    def send_batch(self, queue, messages):
+        """Sends up to 100 messages in one write: bodies, or dicts with ``body`` and optional
+        ``delay_seconds`` and ``attributes``; returns their ids in order."""
+        shaped = [
+            _queue_message(m["body"], m.get("delay_seconds", 0), m.get("attributes"))
+            if isinstance(m, dict) and "body" in m
+            else _queue_message(m)
+            for m in messages
+        ]
+        return self._send(queue, shaped)
+
+    @staticmethod
+    def _send(queue, messages):
+        import urllib.parse
+
+        path = "/sluice/queues/%s/messages" % urllib.parse.quote(queue, safe="")
+        body = json.dumps({"messages": messages}).encode("utf-8")
+        status, data, message = _loopback("POST", path, body, "application/json")
+        if status >= 300:
+            code = "QueueError"
+            try:
+                code = json.loads(data).get("errorType", code)
+            except ValueError:
+                pass
+            raise QueueError("%s (HTTP %d)" % (message, status), code)
+        return [m["messageId"] for m in json.loads(data)["messages"]]
 
 
 class ClientContext:
@@ -214,6 +291,7 @@ class LambdaContext:
         self.execution = custom.get("execution")
         self.idempotency_key = custom.get("idempotency_key")
         self.objects = OBJECTS
+        self.queues = QUEUES
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self):
@@ -227,6 +305,7 @@ class LambdaContext:
 
 
 OBJECTS = Objects()
+QUEUES = Queues()
 
 
 class Fault(Exception):
