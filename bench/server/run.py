@@ -81,17 +81,12 @@ def die_with_parent() -> None:
         pass
 
 
-class Node:
-    """A `sluice serve` process of `project` (the bench project by default), once it listens."""
+class Listener:
+    """A server process that prints `... on http://ADDR` on stderr once it listens."""
 
-    def __init__(self, binary: Path, data_dir: Path, store: str | None, project: Path = PROJECT):
-        env = dict(os.environ)
-        env.pop("SLUICE_STORE", None)
-        if store:
-            env["SLUICE_STORE"] = store
+    def __init__(self, cmd: list[str], env: dict | None = None):
         self.proc = subprocess.Popen(
-            [str(binary), "--data-dir", str(data_dir), "serve", str(project), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
             start_new_session=True, preexec_fn=die_with_parent,
         )
         self.lines: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
@@ -100,7 +95,7 @@ class Node:
         threading.Thread(target=self._read, daemon=True).start()
         if not self.listening.wait(NODE_STARTUP_S) or self.addr is None:
             self.stop()
-            raise RuntimeError("the node did not listen: " + " | ".join(self.lines))
+            raise RuntimeError(f"{cmd[0]} did not listen: " + " | ".join(self.lines))
 
     def _read(self) -> None:
         for line in self.proc.stderr:
@@ -118,6 +113,20 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Node(Listener):
+    """A `sluice serve` process of `project` (the bench project by default), once it listens."""
+
+    def __init__(self, binary: Path, data_dir: Path, store: str | None, project: Path = PROJECT):
+        env = dict(os.environ)
+        env.pop("SLUICE_STORE", None)
+        if store:
+            env["SLUICE_STORE"] = store
+        super().__init__(
+            [str(binary), "--data-dir", str(data_dir), "serve", str(project), "--listen", "127.0.0.1:0"],
+            env,
+        )
 
 
 def build(args) -> tuple[Path, Path]:

@@ -1,9 +1,9 @@
 //! AWS's own Python SDK against `sluice serve`: tests/boto3/test_sfn.py drives the Step
 //! Functions and Lambda APIs of a real server serving tests/fixtures/api.
 //!
-//! The interpreter is `SLUICE_PYTHON` (`.ci/run` sets it to a virtual environment with a
-//! pinned boto3), else the repository's `.venv`, else `python3`; without boto3 the test says it
-//! skipped, or fails when `SLUICE_REQUIRE_SERVICES=1`.
+//! tests/boto3/test_sqs.py runs twice: under current boto3 (SQS over JSON 1.0) and under an
+//! older boto3 whose SQS speaks the query protocol (see [`python_with_boto3`]); without the
+//! boto3 a test needs it says it skipped, or fails when `SLUICE_REQUIRE_SERVICES=1`.
 
 mod common;
 
@@ -12,16 +12,36 @@ use sluice_engine::testing::skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// An interpreter that imports boto3, or why there is none.
-fn python_with_boto3() -> Result<PathBuf, String> {
-    let venv = common::repo().join(".venv/bin/python");
-    let candidates: Vec<PathBuf> = match std::env::var_os("SLUICE_PYTHON") {
-        Some(given) => vec![given.into()],
-        None => vec![venv, "python3".into()],
+/// Which boto3 a script runs under.
+#[derive(Clone, Copy)]
+enum Sdk {
+    /// The pinned current release: SQS over AWS JSON 1.0.
+    Current,
+    /// An older release whose SQS client speaks the query protocol.
+    Query,
+}
+
+/// An interpreter whose boto3 is `sdk`, or why there is none. The current one is
+/// `SLUICE_PYTHON` (`.ci/run` sets it to a virtual environment with a pinned boto3), else the
+/// repository's `.venv`, else `python3`; the older one `SLUICE_PYTHON_QUERY`, else `.venv-query`.
+fn python_with_boto3(sdk: Sdk) -> Result<PathBuf, String> {
+    let (variable, venv, check) = match sdk {
+        Sdk::Current => ("SLUICE_PYTHON", ".venv", "import boto3"),
+        Sdk::Query => (
+            "SLUICE_PYTHON_QUERY",
+            ".venv-query",
+            "import boto3, sys; sys.exit(boto3.client('sqs', region_name='us-east-1').meta.service_model.protocol != 'query')",
+        ),
+    };
+    let venv = common::repo().join(venv).join("bin/python");
+    let candidates: Vec<PathBuf> = match (std::env::var_os(variable), sdk) {
+        (Some(given), _) => vec![given.into()],
+        (None, Sdk::Current) => vec![venv, "python3".into()],
+        (None, Sdk::Query) => vec![venv],
     };
     for python in &candidates {
         let imports = Command::new(python)
-            .args(["-c", "import boto3"])
+            .args(["-c", check])
             .output()
             .is_ok_and(|o| o.status.success());
         if imports {
@@ -29,26 +49,32 @@ fn python_with_boto3() -> Result<PathBuf, String> {
         }
     }
     Err(format!(
-        "no Python with boto3 among {candidates:?} (set SLUICE_PYTHON, or run .ci/run, which makes .venv)"
+        "no Python with the boto3 needed among {candidates:?} (set {variable}, or run .ci/run, which makes it)"
     ))
 }
 
 /// Runs `script` (under tests/boto3) with boto3 against a node of tests/fixtures/api started
 /// with `args`, and returns its stdout once it succeeded; `None` when there is no boto3.
 fn run_script(script: &str, args: &[&str]) -> Option<String> {
+    run_script_under(Sdk::Current, script, args)
+}
+
+/// Like [`run_script`] under the boto3 `sdk`.
+fn run_script_under(sdk: Sdk, script: &str, args: &[&str]) -> Option<String> {
     let api = common::repo().join("crates/cli/tests/fixtures/api");
-    run_script_on(&api, script, args, |_| Vec::new())
+    run_script_on(sdk, &api, script, args, |_| Vec::new())
 }
 
 /// Like [`run_script`] with a copy of the project `source`, and the variables `env` gives for
 /// the started node added to the script's environment.
 fn run_script_on(
+    sdk: Sdk,
     source: &Path,
     script: &str,
     args: &[&str],
     env: impl Fn(&Server) -> Vec<(&'static str, String)>,
 ) -> Option<String> {
-    let python = match python_with_boto3() {
+    let python = match python_with_boto3(sdk) {
         Ok(p) => p,
         Err(why) => {
             skip(&why);
@@ -93,10 +119,19 @@ fn boto3_drives_step_functions_and_lambda() {
 #[test]
 fn boto3_works_a_pull_queue_as_an_sqs_queue() {
     if let Some(stdout) = run_script("test_sqs.py", &[]) {
+        assert!(stdout.contains("sqs protocol: json"), "{stdout}");
         assert!(
             stdout.contains("ok test_long_polling_waits_for_a_send"),
             "{stdout}"
         );
+    }
+}
+
+#[test]
+fn an_older_boto3_works_the_queue_over_the_sqs_query_protocol() {
+    if let Some(stdout) = run_script_under(Sdk::Query, "test_sqs.py", &[]) {
+        assert!(stdout.contains("sqs protocol: query"), "{stdout}");
+        assert!(stdout.contains("ok test_batches"), "{stdout}");
     }
 }
 
@@ -134,7 +169,7 @@ fn boto3_moves_data_through_the_s3_endpoint_and_a_flow_reads_it() {
             ("SLUICE_S3_BUCKET", "lake".to_string()),
         ]
     };
-    if let Some(stdout) = run_script_on(&project, "test_s3.py", &args, env) {
+    if let Some(stdout) = run_script_on(Sdk::Current, &project, "test_s3.py", &args, env) {
         assert!(
             stdout.contains("ok test_a_flow_counts_uploaded_data_and_its_results_are_read_back"),
             "{stdout}"

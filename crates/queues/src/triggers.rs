@@ -49,9 +49,17 @@ pub struct CronTrigger {
     pub input: Value,
 }
 
-/// Paths the node serves itself, which an HTTP trigger cannot take.
-pub const RESERVED_PATHS: [&str; 6] =
-    ["/", "/v1", "/2015-03-31", "/healthz", "/readyz", "/metrics"];
+/// Paths the node serves itself, which an HTTP trigger cannot take (`/000000000000/QUEUE` are
+/// the queue URLs of the SQS endpoint).
+pub const RESERVED_PATHS: [&str; 7] = [
+    "/",
+    "/v1",
+    "/2015-03-31",
+    "/000000000000",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
 
 /// Checks an HTTP trigger's path: absolute, and none of the node's own.
 pub fn check_path(path: &str) -> Result<(), String> {

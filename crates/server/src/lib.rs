@@ -16,12 +16,13 @@ pub mod metrics;
 pub mod rest;
 pub mod sfn;
 pub mod sqs;
+mod sqs_query;
 pub mod triggers;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -93,7 +94,11 @@ pub async fn serve(
 /// The routes.
 fn router(state: ServerState) -> Router {
     Router::new()
-        .route("/", post(dispatch))
+        .route("/", post(dispatch).get(dispatch))
+        .route(
+            &format!("/{}/{{queue}}", sqs::ACCOUNT),
+            post(queue_url_request).get(queue_url_request),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
@@ -207,40 +212,102 @@ fn amz_json(value: &Value) -> impl IntoResponse + use<> {
     )
 }
 
-/// Routes a request on its `X-Amz-Target` header.
+/// Routes a request on its `X-Amz-Target` header, or to the SQS query protocol when it is a
+/// form or carries an `Action`.
 async fn dispatch(
     State(state): State<ServerState>,
     headers: HeaderMap,
+    uri: Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => return ApiError::body(&rejection).into_response(),
     };
+    let host = host_of(&headers);
+    if sqs_query::is_query(content_type(&headers), uri.query()) {
+        let form = query_pairs(uri.query(), &body);
+        return sqs_query::call(&state, &host, form, None).await;
+    }
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
     let result = match target.split_once('.') {
         Some(("AWSStepFunctions", operation)) => match parse_body(&body) {
             Ok(request) => sfn::call(&state, operation, request).await,
             Err(e) => Err(e),
         },
-        Some(("AmazonSQS", operation)) => match parse_body(&body) {
-            Ok(request) => sqs::call(&state, &host, operation, request).await,
-            Err(e) => Err(e),
-        },
+        Some(("AmazonSQS", operation)) => {
+            let result = match parse_body(&body) {
+                Ok(request) => sqs::call(&state, &host, operation, request).await,
+                Err(e) => Err(e),
+            };
+            // SQS's JSON errors also carry the query protocol's code, which SDKs report.
+            return match result {
+                Ok(value) => amz_json(&value).into_response(),
+                Err(e) => {
+                    let query_error = format!(
+                        "{};{}",
+                        sqs_query::query_code(e.code),
+                        sqs_query::fault(e.status)
+                    );
+                    let mut response = e.into_response();
+                    if let Ok(value) = HeaderValue::from_str(&query_error) {
+                        response.headers_mut().insert("x-amzn-query-error", value);
+                    }
+                    response
+                }
+            };
+        }
         _ => Err(unknown_operation(target)),
     };
     match result {
         Ok(value) => amz_json(&value).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// An SQS query-protocol request sent to a queue's URL (`/ACCOUNT/QUEUE`).
+async fn queue_url_request(
+    State(state): State<ServerState>,
+    UrlPath(queue): UrlPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return ApiError::body(&rejection).into_response(),
+    };
+    let host = host_of(&headers);
+    let form = query_pairs(uri.query(), &body);
+    let url = sqs::queue_url(&host, &queue);
+    sqs_query::call(&state, &host, form, Some(url)).await
+}
+
+/// The request's `Host`, which queue URLs name.
+fn host_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string()
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The pairs of a query string and a form body.
+fn query_pairs(query: Option<&str>, body: &[u8]) -> Vec<(String, String)> {
+    let query = form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+    query
+        .chain(form_urlencoded::parse(body))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// The error for a target no operation answers.

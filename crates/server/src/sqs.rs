@@ -12,7 +12,7 @@ use sluice_queues::{Outgoing, Queues, SendError};
 use std::time::{Duration, Instant};
 
 /// The account in queue URLs.
-const ACCOUNT: &str = "000000000000";
+pub(crate) const ACCOUNT: &str = "000000000000";
 /// The most messages one receive returns, as on SQS.
 const MAX_RECEIVE: u64 = 10;
 /// The longest long poll, as on SQS.
@@ -81,7 +81,8 @@ fn no_queue(name: &str) -> ApiError {
     )
 }
 
-fn queue_url(host: &str, name: &str) -> String {
+/// The URL of queue `name` on a node reached as `host`.
+pub(crate) fn queue_url(host: &str, name: &str) -> String {
     format!("http://{host}/{ACCOUNT}/{name}")
 }
 

@@ -1,5 +1,5 @@
-//! A keep-alive HTTP/1.1 connection speaking the Step Functions JSON 1.0 protocol: one request
-//! at a time, replies read by their `Content-Length`, every read bounded.
+//! A keep-alive HTTP/1.1 connection for JSON POSTs (the Step Functions JSON 1.0 protocol, HTTP
+//! triggers): one request at a time, replies read by their `Content-Length`, every read bounded.
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -33,19 +33,33 @@ impl Connection {
 
     /// Calls `AWSStepFunctions.<operation>` and returns the HTTP status and the JSON reply.
     pub async fn call(&mut self, operation: &str, request: &Value) -> anyhow::Result<(u16, Value)> {
-        let body = request.to_string();
+        let headers = format!(
+            "X-Amz-Target: AWSStepFunctions.{operation}\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        );
+        self.post("/", &headers, request.to_string().as_bytes())
+            .await
+            .with_context(|| format!("{operation} on {}", self.addr))
+    }
+
+    /// Posts `body` to `path` with `headers` (each line ending in CRLF) and returns the HTTP
+    /// status and the JSON reply.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        headers: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Value)> {
         let head = format!(
-            "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: AWSStepFunctions.{operation}\r\n\
-             Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Length: {}\r\n\r\n",
             self.addr,
             body.len()
         );
         let stream = self.stream.get_mut();
         stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
+        stream.write_all(body).await?;
         self.read_reply()
             .await
-            .with_context(|| format!("{operation} on {}", self.addr))
+            .with_context(|| format!("POST {path} on {}", self.addr))
     }
 
     /// Reads one reply: the status line, the headers, then `Content-Length` bytes of JSON.

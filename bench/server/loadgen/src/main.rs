@@ -6,6 +6,10 @@
 //! last one is answered. With `--rate R` the starts follow a fixed schedule of R per second (open
 //! loop), and each start's latency counts from its scheduled time, so a node that falls behind
 //! shows it in the latency rather than in a slower schedule. Only loopback targets are accepted.
+//!
+//! With `--post PATH` it posts a fixed number of JSON bodies to a route of the node instead (an
+//! HTTP trigger), each the `--body` template with `{i}` replaced by the request's number, and
+//! reports the requests answered 2xx and their latency; there is nothing to wait for.
 
 mod http;
 mod stats;
@@ -33,9 +37,15 @@ struct Args {
     #[arg(long = "target", required = true)]
     targets: Vec<SocketAddr>,
     /// The state machine to start, by ARN.
+    #[arg(long, required_unless_present = "post", conflicts_with = "post")]
+    machine: Option<String>,
+    /// Post to this path of the node instead of starting executions.
     #[arg(long)]
-    machine: String,
-    /// How many executions to start.
+    post: Option<String>,
+    /// With `--post`: the body of request `i`, with `{i}` replaced by `i`.
+    #[arg(long, default_value = r#"{"event":"click","n":{i}}"#)]
+    body: String,
+    /// How many executions to start (or requests to post).
     #[arg(long, default_value_t = 10_000)]
     executions: usize,
     /// Concurrent connections.
@@ -100,7 +110,7 @@ fn main() -> anyhow::Result<()> {
     let report = runtime.block_on(run(Arc::new(args)))?;
     println!("{report}");
     if report["succeeded"] != report["executions"] || report["failed_calls"] != 0 {
-        bail!("not every execution started and succeeded");
+        bail!("not every call succeeded");
     }
     Ok(())
 }
@@ -135,6 +145,23 @@ async fn run(args: Arc<Args>) -> anyhow::Result<Value> {
         connections.push(connection);
     }
     let starts_s = t0.elapsed().as_secs_f64();
+    if args.post.is_some() {
+        let latencies = sorted_latencies(&tally);
+        return Ok(json!({
+            "targets": args.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "post": args.post,
+            "mode": if args.rate.is_some() { "open" } else { "closed" },
+            "rate": args.rate,
+            "connections": args.connections,
+            "executions": args.executions,
+            "succeeded": latencies.len(),
+            "failed_calls": tally.failed_calls,
+            "errors": tally.errors,
+            "seconds": starts_s,
+            "requests_per_s": latencies.len() as f64 / starts_s,
+            "latency_ms": latency_summary(&latencies),
+        }));
+    }
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let arns: Vec<String> = tally.started.iter().map(|(a, _)| a.clone()).collect();
@@ -155,13 +182,8 @@ async fn run(args: Arc<Args>) -> anyhow::Result<Value> {
         tally.merge(outcome.tally);
     }
 
-    let mut latencies: Vec<Duration> = tally.started.iter().map(|(_, d)| *d).collect();
-    latencies.sort();
+    let latencies = sorted_latencies(&tally);
     let started = latencies.len();
-    let mean_ms = match started {
-        0 => 0.0,
-        n => latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / n as f64,
-    };
     let all_done_s = last_stop - start_epoch;
     Ok(json!({
         "targets": args.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -178,14 +200,55 @@ async fn run(args: Arc<Args>) -> anyhow::Result<Value> {
         "starts_per_s": started as f64 / starts_s,
         "all_succeeded_s": all_done_s,
         "executions_per_s": if all_done_s > 0.0 { succeeded as f64 / all_done_s } else { 0.0 },
-        "start_latency_ms": {
-            "p50": quantile_ms(&latencies, 0.50),
-            "p90": quantile_ms(&latencies, 0.90),
-            "p99": quantile_ms(&latencies, 0.99),
-            "max": quantile_ms(&latencies, 1.0),
-            "mean": mean_ms,
-        },
+        "start_latency_ms": latency_summary(&latencies),
     }))
+}
+
+/// The latencies of the calls that succeeded, sorted.
+fn sorted_latencies(tally: &Tally) -> Vec<Duration> {
+    let mut latencies: Vec<Duration> = tally.started.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    latencies
+}
+
+/// Percentiles and mean of sorted latencies, in milliseconds.
+fn latency_summary(sorted: &[Duration]) -> Value {
+    let mean_ms = match sorted.len() {
+        0 => 0.0,
+        n => sorted.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / n as f64,
+    };
+    json!({
+        "p50": quantile_ms(sorted, 0.50),
+        "p90": quantile_ms(sorted, 0.90),
+        "p99": quantile_ms(sorted, 0.99),
+        "max": quantile_ms(sorted, 1.0),
+        "mean": mean_ms,
+    })
+}
+
+/// One call: a start, or with `--post` a post. A refused call is `Ok(Err(why))`; otherwise
+/// the id its reply names (the execution ARN or the message id). `Err` is a failed connection.
+async fn one_call(
+    args: &Args,
+    connection: &mut Connection,
+    request: &Value,
+    i: usize,
+) -> anyhow::Result<Result<String, String>> {
+    let (status, reply) = match &args.post {
+        Some(path) => {
+            let body = args.body.replace("{i}", &i.to_string());
+            let json = "Content-Type: application/json\r\n";
+            connection.post(path, json, body.as_bytes()).await?
+        }
+        None => connection.call("StartExecution", request).await?,
+    };
+    let id = ["executionArn", "messageId"]
+        .iter()
+        .find_map(|k| reply[k].as_str());
+    Ok(match (status, id) {
+        (200..=299, Some(id)) => Ok(id.to_string()),
+        _ => Err(format!("{status} {reply}")),
+    })
 }
 
 /// Sends starts on one connection until every execution is taken, returning the connection
@@ -211,12 +274,9 @@ async fn start_loop(
             }
             None => Instant::now(),
         };
-        match connection.call("StartExecution", &request).await {
-            Ok((200, reply)) => match reply["executionArn"].as_str() {
-                Some(arn) => tally.started.push((arn.to_string(), begin.elapsed())),
-                None => tally.error(format!("StartExecution: no executionArn in {reply}")),
-            },
-            Ok((status, reply)) => tally.error(format!("StartExecution: {status} {reply}")),
+        match one_call(&args, &mut connection, &request, i).await {
+            Ok(Ok(id)) => tally.started.push((id, begin.elapsed())),
+            Ok(Err(refused)) => tally.error(refused),
             Err(e) => {
                 tally.error(format!("{e:#}"));
                 break;
