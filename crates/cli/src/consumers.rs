@@ -5,28 +5,24 @@
 use crate::app::App;
 use serde_json::Value;
 use sluice_engine::run_info::RunInfo;
+use sluice_engine::store::{StopRequest, Store};
 use sluice_engine::{Engine, EngineError, StartRequest};
+use sluice_queues::consumer::Pending;
 use sluice_queues::cron::Scheduler;
 use sluice_queues::triggers::CronTrigger;
 use sluice_queues::{Consumers, FlowStarter, Targets};
 use sluice_server::machines::StateMachines;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-/// Starts flows of the served state machines for their queues.
+/// Starts flows of the served state machines for their queues and schedules.
 struct ServedFlows {
     engine: Engine,
+    store: Arc<dyn Store>,
     machines: StateMachines,
 }
 
 impl FlowStarter for ServedFlows {
-    fn start(
-        &self,
-        flow: &str,
-        name: &str,
-        input: Value,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+    fn start(&self, flow: &str, name: &str, input: Value) -> Pending<()> {
         let Some(served) = self.machines.get(flow) else {
             let flow = flow.to_string();
             return Box::pin(async move { Err(format!("no flow named '{flow}' is served")) });
@@ -49,6 +45,33 @@ impl FlowStarter for ServedFlows {
             }
         })
     }
+
+    fn running(&self, flow: &str) -> Pending<Vec<String>> {
+        let (store, flow) = (self.store.clone(), flow.to_string());
+        Box::pin(async move {
+            let roots = tokio::task::spawn_blocking(move || store.running_roots())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok(roots
+                .into_iter()
+                .filter(|e| e.flow == flow)
+                .map(|e| e.id)
+                .collect())
+        })
+    }
+
+    fn stop(&self, name: &str, cause: &str) -> Pending<()> {
+        let engine = self.engine.clone();
+        let (name, cause) = (name.to_string(), cause.to_string());
+        Box::pin(async move {
+            let request = StopRequest {
+                error: Some("Sluice.Replaced".into()),
+                cause: Some(cause),
+            };
+            engine.stop(&name, request).await.map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// What queue consumers and triggers call: the engine's functions and the served flows.
@@ -57,6 +80,7 @@ pub fn targets(app: &App, machines: &StateMachines) -> Targets {
         functions: app.invoker.clone(),
         flows: Arc::new(ServedFlows {
             engine: app.engine.clone(),
+            store: app.store.clone(),
             machines: machines.clone(),
         }),
     }

@@ -435,3 +435,85 @@ fn functions_send_onto_queues_through_context_queues() {
         "{peeked}"
     );
 }
+
+/// The executions of `flow` whose names start with `prefix`, oldest first.
+fn executions_of(server: &Server, flow: &str, prefix: &str) -> Vec<Value> {
+    let listed = server.ok(
+        "ListExecutions",
+        json!({"stateMachineArn": format!("arn:aws:states:local:000000000000:stateMachine:{flow}")}),
+    );
+    let mut found: Vec<Value> = listed["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"].as_str().unwrap().starts_with(prefix))
+        .cloned()
+        .collect();
+    found.sort_by(|a, b| {
+        a["startDate"]
+            .as_f64()
+            .partial_cmp(&b["startDate"].as_f64())
+            .unwrap()
+    });
+    found
+}
+
+#[test]
+fn schedules_skip_or_cancel_runs_that_would_overlap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
+    std::fs::create_dir_all(&proj).unwrap();
+    common::write_flow(
+        &proj,
+        "slow.json",
+        &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 2, "End": true}}}),
+    );
+    std::fs::write(
+        proj.join("sluice.yaml"),
+        "flows:\n  slow: slow.json\n\
+         triggers:\n\
+         \x20 skipper: { cron: '@every 1s', flow: slow, overlap: skip }\n\
+         \x20 canceller: { cron: '@every 1s', flow: slow, overlap: cancel }\n",
+    )
+    .unwrap();
+    let server = Server::start(&data, &proj);
+    wait_for("two runs of each schedule end", || {
+        let ended = |prefix: &str, status: &str| {
+            executions_of(&server, "slow", prefix)
+                .iter()
+                .filter(|e| e["status"] == status)
+                .count()
+        };
+        ended("skipper-", "SUCCEEDED") >= 2 && ended("canceller-", "ABORTED") >= 2
+    });
+    // Skip: each run starts after the one before it stopped.
+    let skipped = executions_of(&server, "slow", "skipper-");
+    for pair in skipped.windows(2) {
+        let stopped = pair[0]["stopDate"]
+            .as_f64()
+            .expect("the earlier run stopped first");
+        assert!(
+            pair[1]["startDate"].as_f64().unwrap() >= stopped,
+            "overlapping runs: {pair:?}"
+        );
+    }
+    // Cancel: a newer firing stops the run before it, with a cause that says so.
+    let cancelled = executions_of(&server, "slow", "canceller-");
+    let aborted = cancelled.iter().find(|e| e["status"] == "ABORTED").unwrap();
+    let described = server.ok(
+        "DescribeExecution",
+        json!({"executionArn": aborted["executionArn"]}),
+    );
+    assert_eq!(described["error"], "Sluice.Replaced", "{described}");
+    assert!(
+        described["cause"]
+            .as_str()
+            .unwrap()
+            .contains("replaced by the firing 'canceller-"),
+        "{described}"
+    );
+    assert!(
+        cancelled.iter().all(|e| e["status"] != "SUCCEEDED"),
+        "every run was replaced before its 2 s wait ended: {cancelled:?}"
+    );
+}

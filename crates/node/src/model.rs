@@ -58,6 +58,12 @@ pub struct TriggerSpec {
     pub cron: Option<String>,
     /// What a scheduled event carries (`detail`).
     pub input: Option<Value>,
+    /// The IANA time zone a schedule's cron expression is read in (UTC).
+    pub timezone: Option<String>,
+    /// A schedule's overlap policy for flows: `allow`, `skip` or `cancel` (`allow`).
+    pub overlap: Option<String>,
+    /// What becomes of firings missed while no node ran: `run_once` or `skip` (`run_once`).
+    pub missed: Option<String>,
     /// Events go onto this queue.
     pub queue: Option<String>,
     /// Events call this function.

@@ -16,7 +16,9 @@ use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
 use sluice_queues::cron::Schedule;
-use sluice_queues::triggers::{CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Target, check_path};
+use sluice_queues::triggers::{
+    CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Missed, Overlap, Target, check_path,
+};
 use sluice_queues::{Consumer, QueueConfig};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
@@ -364,8 +366,19 @@ fn trigger(
             ));
         }
     };
+    let schedule_settings = [
+        ("timezone", spec.timezone.is_some()),
+        ("overlap", spec.overlap.is_some()),
+        ("missed", spec.missed.is_some()),
+    ];
     match (&spec.http, &spec.cron) {
         (Some(path), None) => {
+            if let Some((key, _)) = schedule_settings.iter().find(|(_, given)| *given) {
+                return Err((
+                    key,
+                    format!("{key} is a setting of cron triggers, not of http ones"),
+                ));
+            }
             let path = path.clone();
             check_path(&path).map_err(|e| ("http", e))?;
             let method = spec
@@ -408,11 +421,34 @@ fn trigger(
                     ));
                 }
             }
+            let schedule =
+                Schedule::parse_in(cron, spec.timezone.as_deref()).map_err(|e| ("cron", e))?;
+            let overlap = match spec.overlap.as_deref().map(Overlap::parse).transpose() {
+                Ok(Some(policy))
+                    if policy != Overlap::Allow && !matches!(target, Target::Flow(_)) =>
+                {
+                    return Err((
+                        "overlap",
+                        "an overlap policy applies to flow targets, whose executions can overlap"
+                            .into(),
+                    ));
+                }
+                Ok(policy) => policy.unwrap_or_default(),
+                Err(e) => return Err(("overlap", e)),
+            };
             project.cron_triggers.push(CronTrigger {
                 name: name.to_string(),
-                schedule: Schedule::parse(cron).map_err(|e| ("cron", e))?,
+                schedule,
                 target,
                 input: spec.input.clone().unwrap_or(serde_json::Value::Null),
+                overlap,
+                missed: spec
+                    .missed
+                    .as_deref()
+                    .map(Missed::parse)
+                    .transpose()
+                    .map_err(|e| ("missed", e))?
+                    .unwrap_or_default(),
             });
         }
         _ => {
@@ -678,6 +714,27 @@ mod tests {
                 "5:37:the value of header 'X-A' has characters a header cannot carry",
             ]
         );
+    }
+
+    #[test]
+    fn schedule_settings_are_checked_where_they_are_written() {
+        let found = problems(
+            "queues:\n  q: {}\n\
+             triggers:\n\
+             \x20 a: { cron: '0 9 * * *', timezone: Mars/Olympus, queue: q }\n\
+             \x20 b: { cron: '0 9 * * *', overlap: skip, queue: q }\n\
+             \x20 c: { http: /in, timezone: UTC, queue: q }\n\
+             \x20 d: { cron: '@daily', missed: never, queue: q }\n",
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        for (problem, says) in found.iter().zip([
+            "'Mars/Olympus' is not an IANA time zone",
+            "an overlap policy applies to flow targets",
+            "timezone is a setting of cron triggers",
+            "'never' is not a policy for missed firings",
+        ]) {
+            assert!(problem.contains(says), "{problem} should say {says}");
+        }
     }
 
     #[test]

@@ -22,16 +22,18 @@ const MAX_POLL: Duration = Duration::from_secs(1);
 /// How long stopping waits for batches in flight.
 const DRAIN: Duration = Duration::from_secs(30);
 
-/// Starts executions for flow consumers: `start(flow, name, input)` returns once the execution
-/// is durable (or was started before under that name with that input).
+/// What a [`FlowStarter`] call answers, later.
+pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+/// Starts executions for flow consumers and schedules: `start(flow, name, input)` returns once
+/// the execution is durable (or was started before under that name with that input).
 pub trait FlowStarter: Send + Sync {
     /// Starts `flow` as execution `name` with `input`.
-    fn start(
-        &self,
-        flow: &str,
-        name: &str,
-        input: Value,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+    fn start(&self, flow: &str, name: &str, input: Value) -> Pending<()>;
+    /// The names of the running executions of `flow` (root executions only).
+    fn running(&self, flow: &str) -> Pending<Vec<String>>;
+    /// Stops the running execution `name` (`ExecutionAborted`) with `cause`.
+    fn stop(&self, name: &str, cause: &str) -> Pending<()>;
 }
 
 /// What the consumers call.

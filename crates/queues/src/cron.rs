@@ -1,12 +1,18 @@
 //! Schedules of `cron` triggers: five-field cron expressions (minute, hour, day of month, month,
-//! day of week; `*`, lists, ranges and steps; in UTC), the `@hourly`-style aliases and
-//! `@every DURATION`, and the scheduler that fires them once per due time across every node
-//! sharing the store.
+//! day of week; `*`, lists, ranges and steps) read in UTC or in an IANA time zone, the
+//! `@hourly`-style aliases and `@every DURATION`, and the scheduler that fires them once per due
+//! time across every node sharing the store.
+//!
+//! In a time zone, an expression matches wall-clock times: a time that a daylight-saving change
+//! skips does not fire that day, and a time that the change repeats fires once, at its first
+//! occurrence.
 
 use crate::consumer::Targets;
 use crate::queues::{Outgoing, Queues, now_ms};
 use crate::triggers::{CronTrigger, Target};
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use crate::triggers::{Missed, Overlap};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, TimeZone, Timelike};
+use chrono_tz::Tz;
 use serde_json::{Value, json};
 use sluice_engine::invoke::{InvokeRequest, Target as Callee};
 use std::sync::Arc;
@@ -16,8 +22,8 @@ use tokio::sync::watch;
 /// When a trigger fires.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
-    /// A cron expression.
-    Cron(Fields),
+    /// A cron expression, matched against wall-clock time in a zone.
+    Cron(Fields, Tz),
     /// At a fixed interval from when the node first saw the trigger.
     Every(Duration),
 }
@@ -35,8 +41,14 @@ pub struct Fields {
 }
 
 impl Schedule {
-    /// Reads a schedule; the error says what is wrong.
+    /// Reads a schedule in UTC; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Schedule, String> {
+        Schedule::parse_in(text, None)
+    }
+
+    /// Reads a schedule whose cron expression is read in the IANA time zone `zone`
+    /// (`Europe/Berlin`; UTC when `None`); the error says what is wrong.
+    pub fn parse_in(text: &str, zone: Option<&str>) -> Result<Schedule, String> {
         let text = text.trim();
         let expr = match text {
             "@yearly" | "@annually" => "0 0 1 1 *",
@@ -47,8 +59,35 @@ impl Schedule {
             _ => text,
         };
         if let Some(every) = expr.strip_prefix("@every") {
+            if zone.is_some() {
+                return Err(format!(
+                    "'{text}' runs at a fixed interval, which a time zone does not change"
+                ));
+            }
             return every_duration(every.trim()).map(Schedule::Every);
         }
+        let zone = match zone {
+            None => Tz::UTC,
+            Some(name) => name.parse::<Tz>().map_err(|_| {
+                format!("'{name}' is not an IANA time zone (such as UTC, Europe/Berlin or America/New_York)")
+            })?,
+        };
+        Ok(Schedule::Cron(Fields::parse(text, expr)?, zone))
+    }
+
+    /// The first firing time after `after_ms` (epoch ms), or `None` when it never fires
+    /// again (such as February 30).
+    pub fn next_after(&self, after_ms: i64) -> Option<i64> {
+        match self {
+            Schedule::Every(every) => Some(after_ms + every.as_millis().max(1) as i64),
+            Schedule::Cron(f, zone) => f.next_after(after_ms, zone),
+        }
+    }
+}
+
+impl Fields {
+    /// Reads the five fields of `expr` (`text` as written, for messages).
+    fn parse(text: &str, expr: &str) -> Result<Fields, String> {
         let parts: Vec<&str> = expr.split_whitespace().collect();
         let [minute, hour, day, month, weekday] = parts.as_slice() else {
             return Err(format!(
@@ -62,28 +101,17 @@ impl Schedule {
         if weekdays & (1 << 7) != 0 {
             weekdays |= 1; // 7 is Sunday too
         }
-        Ok(Schedule::Cron(Fields {
+        Ok(Fields {
             minutes: field(minute, "minute", 0, 59)?,
             hours: field(hour, "hour", 0, 23)? as u32,
             days: field(day, "day of month", 1, 31)? as u32,
             months: field(month, "month", 1, 12)? as u16,
             weekdays: (weekdays & 0x7f) as u8,
             either_day: *day != "*" && *weekday != "*",
-        }))
+        })
     }
 
-    /// The first firing time after `after_ms` (epoch ms, UTC), or `None` when it never fires
-    /// again (such as February 30).
-    pub fn next_after(&self, after_ms: i64) -> Option<i64> {
-        match self {
-            Schedule::Every(every) => Some(after_ms + every.as_millis().max(1) as i64),
-            Schedule::Cron(f) => f.next_after(after_ms),
-        }
-    }
-}
-
-impl Fields {
-    fn day_matches(&self, t: &DateTime<Utc>) -> bool {
+    fn day_matches(&self, t: &NaiveDateTime) -> bool {
         let dom = self.days & (1 << t.day()) != 0;
         let dow = self.weekdays & (1 << t.weekday().num_days_from_sunday()) != 0;
         if self.either_day {
@@ -93,8 +121,11 @@ impl Fields {
         }
     }
 
-    fn next_after(&self, after_ms: i64) -> Option<i64> {
-        let start = DateTime::from_timestamp_millis(after_ms)?;
+    /// The first instant after `after_ms` whose wall-clock time in `zone` matches.
+    fn next_after(&self, after_ms: i64, zone: &Tz) -> Option<i64> {
+        let start = DateTime::from_timestamp_millis(after_ms)?
+            .with_timezone(zone)
+            .naive_local();
         let mut t = start.with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
         // Five years of days is enough for every expression that fires at all.
         let limit = t + chrono::Duration::days(5 * 366);
@@ -108,7 +139,19 @@ impl Fields {
             } else if self.minutes & (1 << t.minute()) == 0 {
                 t += chrono::Duration::minutes(1);
             } else {
-                return Some(t.timestamp_millis());
+                let fires = match zone.from_local_datetime(&t) {
+                    LocalResult::Single(at) => Some(at.timestamp_millis()),
+                    // A repeated wall-clock time fires at its first occurrence only.
+                    LocalResult::Ambiguous(first, _) => {
+                        Some(first.timestamp_millis()).filter(|ms| *ms > after_ms)
+                    }
+                    // A skipped wall-clock time does not fire.
+                    LocalResult::None => None,
+                };
+                match fires {
+                    Some(ms) => return Some(ms),
+                    None => t += chrono::Duration::minutes(1),
+                }
             }
         }
         None
@@ -187,6 +230,8 @@ pub struct Scheduler {
 
 /// How often a waiting schedule looks at the store again (another node may have fired it).
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
+/// A firing found this long after its due time was missed (no node ran then).
+const MISSED_AFTER_MS: i64 = 60_000;
 
 impl Scheduler {
     /// Starts every cron trigger.
@@ -252,7 +297,11 @@ async fn schedule(
             Some(due) => {
                 let next = trigger.schedule.next_after(now);
                 if advance(&queues, &trigger.name, Some(due), next).await {
-                    fire(&trigger, &queues, &targets, due).await;
+                    if trigger.missed == Missed::Skip && now - due > MISSED_AFTER_MS {
+                        tracing::info!(trigger = %trigger.name, due, "skipped a firing missed while no node ran");
+                    } else {
+                        fire(&trigger, &queues, &targets, due).await;
+                    }
                 }
                 Duration::ZERO
             }
@@ -304,7 +353,14 @@ async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i6
                 other => json!({ "input": other }),
             };
             input["time"] = json!(time);
-            targets.flows.start(flow, &name, input).await
+            match make_room(trigger, flow, targets, &name).await {
+                Ok(true) => targets.flows.start(flow, &name, input).await,
+                Ok(false) => {
+                    tracing::info!(trigger = %trigger.name, %time, "skipped: an earlier execution still runs");
+                    return;
+                }
+                Err(e) => Err(e),
+            }
         }
         Target::Queue(queue) => {
             let (queues, queue) = (queues.clone(), queue.clone());
@@ -342,6 +398,47 @@ async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i6
         Ok(()) => tracing::info!(trigger = %trigger.name, %time, "fired"),
         Err(e) => tracing::warn!(trigger = %trigger.name, %time, error = %e, "firing failed"),
     }
+}
+
+/// Applies the trigger's overlap policy before it starts execution `name` of `flow`: whether
+/// to start it (with `cancel`, once the earlier executions were asked to stop).
+async fn make_room(
+    trigger: &CronTrigger,
+    flow: &str,
+    targets: &Targets,
+    name: &str,
+) -> Result<bool, String> {
+    if trigger.overlap == Overlap::Allow {
+        return Ok(true);
+    }
+    let earlier: Vec<String> = targets
+        .flows
+        .running(flow)
+        .await?
+        .into_iter()
+        .filter(|running| running != name && fired_by(&trigger.name, running))
+        .collect();
+    if earlier.is_empty() {
+        return Ok(true);
+    }
+    if trigger.overlap == Overlap::Skip {
+        return Ok(false);
+    }
+    for running in earlier {
+        let cause = format!(
+            "replaced by the firing '{name}' of schedule '{}'",
+            trigger.name
+        );
+        targets.flows.stop(&running, &cause).await?;
+    }
+    Ok(true)
+}
+
+/// Whether the execution `name` is one a firing of `trigger` started (`TRIGGER-YYYY-MM-DDTHHMMSSZ`).
+fn fired_by(trigger: &str, name: &str) -> bool {
+    name.strip_prefix(trigger)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|time| chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H%M%SZ").is_ok())
 }
 
 #[cfg(test)]
@@ -394,6 +491,66 @@ mod tests {
             "2026-12-06T00:00:00+00:00"
         );
         assert_eq!(Schedule::parse("0 0 30 2 *").unwrap().next_after(0), None);
+    }
+
+    fn next_in(expr: &str, zone: &str, after: &str) -> String {
+        let ms = Schedule::parse_in(expr, Some(zone))
+            .unwrap()
+            .next_after(at(after))
+            .unwrap();
+        DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
+    }
+
+    #[test]
+    fn expressions_in_a_time_zone_follow_its_wall_clock() {
+        // 09:00 in Berlin is 08:00 UTC in winter and 07:00 UTC in summer.
+        assert_eq!(
+            next_in("0 9 * * *", "Europe/Berlin", "2026-12-06T10:00:00Z"),
+            "2026-12-07T08:00:00+00:00"
+        );
+        assert_eq!(
+            next_in("0 9 * * *", "Europe/Berlin", "2026-07-01T10:00:00Z"),
+            "2026-07-02T07:00:00+00:00"
+        );
+        // New York moves to daylight time on 2026-03-08: 02:30 does not exist that day.
+        assert_eq!(
+            next_in("30 2 * * *", "America/New_York", "2026-03-07T08:00:00Z"),
+            "2026-03-09T06:30:00+00:00"
+        );
+        // It moves back on 2026-11-01: 01:30 happens twice and fires at the first (EDT).
+        assert_eq!(
+            next_in("30 1 * * *", "America/New_York", "2026-11-01T04:00:00Z"),
+            "2026-11-01T05:30:00+00:00"
+        );
+        assert_eq!(
+            next_in("30 1 * * *", "America/New_York", "2026-11-01T05:30:00Z"),
+            "2026-11-02T06:30:00+00:00"
+        );
+        // Every 15 minutes through the repeated hour: each wall-clock time once.
+        assert_eq!(
+            next_in("*/15 * * * *", "America/New_York", "2026-11-01T05:45:00Z"),
+            "2026-11-01T07:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn time_zones_are_checked() {
+        let e = Schedule::parse_in("0 9 * * *", Some("Mars/Olympus")).unwrap_err();
+        assert!(e.contains("'Mars/Olympus' is not an IANA time zone"), "{e}");
+        let e = Schedule::parse_in("@every 5m", Some("Europe/Berlin")).unwrap_err();
+        assert!(e.contains("fixed interval"), "{e}");
+        assert_eq!(
+            Schedule::parse_in("@daily", Some("UTC")).unwrap(),
+            Schedule::parse("0 0 * * *").unwrap()
+        );
+    }
+
+    #[test]
+    fn executions_are_matched_to_the_schedule_that_started_them() {
+        assert!(fired_by("nightly", "nightly-2026-12-06T030000Z"));
+        assert!(!fired_by("nightly", "nightly-2-2026-12-06T030000Z"));
+        assert!(!fired_by("nightly", "nightly-manual"));
+        assert!(!fired_by("night", "nightly-2026-12-06T030000Z"));
     }
 
     #[test]

@@ -47,6 +47,59 @@ pub struct CronTrigger {
     pub target: Target,
     /// The input each firing carries (with `time`, the scheduled time, added for flows).
     pub input: Value,
+    /// What a firing does while the flow execution of an earlier one still runs.
+    pub overlap: Overlap,
+    /// What becomes of firings missed while no node ran.
+    pub missed: Missed,
+}
+
+/// What a schedule's firing does while the flow execution an earlier firing started still runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Overlap {
+    /// Starts its execution beside the running one.
+    #[default]
+    Allow,
+    /// Starts nothing.
+    Skip,
+    /// Stops the running one, then starts its own.
+    Cancel,
+}
+
+impl Overlap {
+    /// Reads `allow`, `skip` or `cancel`.
+    pub fn parse(text: &str) -> Result<Overlap, String> {
+        match text {
+            "allow" => Ok(Overlap::Allow),
+            "skip" => Ok(Overlap::Skip),
+            "cancel" => Ok(Overlap::Cancel),
+            other => Err(format!(
+                "'{other}' is not an overlap policy (allow, skip or cancel)"
+            )),
+        }
+    }
+}
+
+/// What becomes of the firings a schedule missed while no node ran (found at start-up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Missed {
+    /// One firing, for the earliest time missed.
+    #[default]
+    RunOnce,
+    /// None: the schedule goes on from the next time due.
+    Skip,
+}
+
+impl Missed {
+    /// Reads `run_once` or `skip`.
+    pub fn parse(text: &str) -> Result<Missed, String> {
+        match text {
+            "run_once" => Ok(Missed::RunOnce),
+            "skip" => Ok(Missed::Skip),
+            other => Err(format!(
+                "'{other}' is not a policy for missed firings (run_once or skip)"
+            )),
+        }
+    }
 }
 
 /// Paths the node serves itself, which an HTTP trigger cannot take (`/000000000000/QUEUE` are
