@@ -1,17 +1,20 @@
 //! A node killed with SIGKILL while its Python consumer works through a queue loses nothing:
 //! once restarted, every message sent is processed at least once, and only the batches in flight
-//! at the kill are processed again.
+//! at the kill are processed again. Likewise for events POSTed to an HTTP trigger while the node
+//! is killed: every event answered 2xx is processed after the restart.
 //!
 //! 100,000 messages, sent in requests of 1,000 (about 30 s for both stores on two busy cores);
 //! `SLUICE_QUEUE_KILL_MESSAGES=N` sends another number.
 
 mod common;
 
-use common::server::Server;
+use common::server::{Server, try_http};
 use serde_json::{Value, json};
 use sluice_store::testing::TestSchema;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Messages sent by default, in requests of [`PER_REQUEST`]; at most [`MAX_MESSAGES`].
@@ -24,26 +27,37 @@ const MAX_CONCURRENCY: usize = 4;
 /// How long the whole test may take before it fails.
 const BOUND: Duration = Duration::from_secs(240);
 
-/// Appends the id of every message of a batch to `OUT`, in one write per batch.
+/// Appends the id (or with `BODIES`, the body) of every message of a batch to `OUT`, in one
+/// write per batch.
 const HANDLER: &str = r#"
 import os
 
 
 def handler(event, context):
-    ids = "".join(r["messageId"] + "\n" for r in event["Records"])
+    key = "body" if os.environ.get("BODIES") else "messageId"
+    lines = "".join(r[key] + "\n" for r in event["Records"])
     with open(os.environ["OUT"], "a") as out:
-        out.write(ids)
+        out.write(lines)
     return {"batchItemFailures": []}
 "#;
 
-fn project(dir: &Path, out: &Path) {
+/// A project whose queue `events` the handler consumes; `ingest` adds the HTTP trigger
+/// `POST /ingest` onto it, and makes the handler write bodies.
+fn project(dir: &Path, out: &Path, ingest: bool) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("consume.py"), HANDLER).unwrap();
+    let (bodies, triggers) = match ingest {
+        true => (
+            ", BODIES: '1'",
+            "triggers:\n  ingest: { http: /ingest, queue: events }\n",
+        ),
+        false => ("", ""),
+    };
     std::fs::write(
         dir.join("sluice.yaml"),
         format!(
-            "functions:\n  consume: {{ runtime: python3, handler: consume.handler, concurrency: {MAX_CONCURRENCY}, env: {{ OUT: '{}' }} }}\n\
-             queues:\n  events: {{ consumer: consume, batch_size: {BATCH_SIZE}, batch_timeout: 100ms, max_concurrency: {MAX_CONCURRENCY}, visibility_timeout: 10s }}\n",
+            "functions:\n  consume: {{ runtime: python3, handler: consume.handler, concurrency: {MAX_CONCURRENCY}, env: {{ OUT: '{}'{bodies} }} }}\n\
+             queues:\n  events: {{ consumer: consume, batch_size: {BATCH_SIZE}, batch_timeout: 100ms, max_concurrency: {MAX_CONCURRENCY}, visibility_timeout: 10s }}\n{triggers}",
             out.display()
         ),
     )
@@ -129,7 +143,7 @@ fn killed_mid_queue_loses_nothing(store: Option<&str>) {
         tmp.path().join("data"),
         tmp.path().join("processed.txt"),
     );
-    project(&proj, &out);
+    project(&proj, &out, false);
 
     let mut server = Server::spawn(common::sluice_on(&data, store), &proj, &[]);
     let sent = send_all(&server, count);
@@ -181,4 +195,92 @@ fn a_node_killed_mid_queue_loses_nothing_on_postgres() {
         return;
     };
     killed_mid_queue_loses_nothing(Some(schema.url()));
+}
+
+/// Events POSTed to the ingest route by each of [`SENDERS`] threads, at most.
+const EVENTS_PER_SENDER: usize = 5_000;
+const SENDERS: usize = 4;
+/// Events answered 2xx before the kill.
+const ACKED_BEFORE_KILL: usize = 1_000;
+
+fn ingest_killed_loses_no_acknowledged_event(store: Option<&str>) {
+    if !sluice_engine::testing::program_available("python3") {
+        return sluice_engine::testing::skip("python3, which runs the queue's consumer");
+    }
+    let deadline = Instant::now() + BOUND;
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data, out) = (
+        tmp.path().join("p"),
+        tmp.path().join("data"),
+        tmp.path().join("processed.txt"),
+    );
+    project(&proj, &out, true);
+    let mut server = Server::spawn(common::sluice_on(&data, store), &proj, &[]);
+
+    let acked = Mutex::new(Vec::new());
+    let killed = AtomicBool::new(false);
+    let unanswered = AtomicUsize::new(0);
+    let addr = server.addr.clone();
+    std::thread::scope(|scope| {
+        for sender in 0..SENDERS {
+            let (addr, acked, killed, unanswered) = (&addr, &acked, &killed, &unanswered);
+            scope.spawn(move || {
+                for i in 0..EVENTS_PER_SENDER {
+                    if killed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let n = sender * EVENTS_PER_SENDER + i;
+                    let body = format!("event-{n}");
+                    match try_http(addr, "POST", "/ingest", &[], body.as_bytes()) {
+                        Some(reply) if reply.status == 202 => acked.lock().unwrap().push(body),
+                        Some(reply) => panic!("{} {}", reply.status, reply.text()),
+                        None => {
+                            unanswered.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+        wait_until(deadline, "events answered before the kill", || {
+            acked.lock().unwrap().len() >= ACKED_BEFORE_KILL
+        });
+        server.kill();
+        killed.store(true, Ordering::SeqCst);
+    });
+    let acked = acked.into_inner().unwrap();
+
+    let server = Server::spawn(common::sluice_on(&data, store), &proj, &[]);
+    wait_until(deadline, "the restarted node draining the queue", || {
+        left(&server).0 == 0
+    });
+    let seen = processed(&out);
+    let seen: HashSet<&str> = seen.iter().map(String::as_str).collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|e| !seen.contains(e.as_str()))
+        .collect();
+    eprintln!(
+        "{} events answered 202 before the kill, {} requests unanswered",
+        acked.len(),
+        unanswered.load(Ordering::SeqCst)
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+#[test]
+fn an_ingest_node_killed_mid_load_keeps_every_acknowledged_event_on_sqlite() {
+    ingest_killed_loses_no_acknowledged_event(None);
+}
+
+#[test]
+fn an_ingest_node_killed_mid_load_keeps_every_acknowledged_event_on_postgres() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    ingest_killed_loses_no_acknowledged_event(Some(schema.url()));
 }

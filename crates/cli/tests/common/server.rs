@@ -123,43 +123,8 @@ impl Server {
 
     /// Sends one request and reads the whole reply.
     pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream.set_read_timeout(Some(REPLY)).unwrap();
-        stream.set_write_timeout(Some(REPLY)).unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.addr,
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).unwrap();
-        // A server may answer (413) before reading the whole body, and close.
-        let _ = stream.write_all(body);
-        let mut reply = Vec::new();
-        let _ = stream.read_to_end(&mut reply);
-        let split = reply
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("no reply head: {}", self.stderr()));
-        let head = String::from_utf8_lossy(&reply[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Reply {
-            status,
-            headers,
-            body: reply[split + 4..].to_vec(),
-        }
+        try_http(&self.addr, method, path, headers, body)
+            .unwrap_or_else(|| panic!("no reply to {method} {path}: {}", self.stderr()))
     }
 
     /// Sends `body` to the operation named by `target` and returns the status and JSON reply.
@@ -215,4 +180,47 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends one request to the server at `addr` and reads the whole reply; `None` when the
+/// connection fails or closes before a reply head (a server killed mid-request).
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Reply> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(REPLY)).ok()?;
+    stream.set_write_timeout(Some(REPLY)).ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).ok()?;
+    // A server may answer (413) before reading the whole body, and close.
+    let _ = stream.write_all(body);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&reply[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some(Reply {
+        status,
+        headers,
+        body: reply[split + 4..].to_vec(),
+    })
 }
