@@ -81,7 +81,8 @@ impl Consumers {
     }
 }
 
-/// One queue's consumer loop.
+/// One queue's consumer loop. Each round takes every free slot and receives for all of them in
+/// one store write, so that a busy queue pays one commit for several batches.
 async fn consume(
     queues: Queues,
     config: QueueConfig,
@@ -92,18 +93,22 @@ async fn consume(
     let slots = Arc::new(Semaphore::new(config.max_concurrency));
     let mut pause = MIN_POLL;
     while !*stop.borrow() {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        let Ok(first) = slots.clone().acquire_owned().await else {
             break;
         };
-        let batch = match gather(&queues, &config).await {
-            Ok(batch) => batch,
+        let mut free = vec![first];
+        while let Ok(slot) = slots.clone().try_acquire_owned() {
+            free.push(slot);
+        }
+        let messages = match gather(&queues, &config, free.len()).await {
+            Ok(messages) => messages,
             Err(e) => {
                 tracing::warn!(queue = %config.name, error = %e, "receiving failed, will retry");
                 Vec::new()
             }
         };
-        if batch.is_empty() {
-            drop(slot);
+        if messages.is_empty() {
+            drop(free);
             tokio::select! {
                 _ = queues.woken(&config.name, pause) => {}
                 _ = stop.changed() => {}
@@ -112,22 +117,34 @@ async fn consume(
             continue;
         }
         pause = MIN_POLL;
-        let (queues, config, targets) = (queues.clone(), config.clone(), targets.clone());
-        tokio::spawn(async move {
-            let settlements = run_batch(&config, &targets, &batch).await;
-            settle(&queues, &config.name, settlements).await;
-            drop(slot);
-        });
+        let mut messages = messages.into_iter();
+        // Batches in the order received, each on a slot; the slots left over are freed.
+        for slot in free {
+            let batch: Vec<QueueMessage> = messages.by_ref().take(config.batch_size).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let (queues, config, targets) = (queues.clone(), config.clone(), targets.clone());
+            tokio::spawn(async move {
+                let settlements = run_batch(&config, &targets, &batch).await;
+                settle(&queues, &config.name, settlements).await;
+                drop(slot);
+            });
+        }
     }
     // Drain: every slot free means every batch settled.
     let all = u32::try_from(config.max_concurrency).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(DRAIN, slots.acquire_many(all)).await;
 }
 
-/// Receives a batch: up to `batch_size` messages, waiting up to `batch_timeout` for a partial
-/// batch to fill.
-async fn gather(queues: &Queues, config: &QueueConfig) -> Result<Vec<QueueMessage>, String> {
-    let mut batch = receive(queues, config, config.batch_size).await?;
+/// Receives up to `batches` batches in one write: up to `batches * batch_size` messages, and
+/// when fewer than a batch came, waits up to `batch_timeout` for that batch to fill.
+async fn gather(
+    queues: &Queues,
+    config: &QueueConfig,
+    batches: usize,
+) -> Result<Vec<QueueMessage>, String> {
+    let mut batch = receive(queues, config, config.batch_size * batches).await?;
     if batch.is_empty() || batch.len() >= config.batch_size {
         return Ok(batch);
     }
