@@ -41,8 +41,8 @@ pub struct ProjectFile {
     pub connections: Named<ConnectionSpec>,
 }
 
-/// One trigger: `http: PATH` or `cron: SCHEDULE`, and where its events go (`queue`, `function`
-/// or `flow`).
+/// One trigger: `http: PATH`, `cron: SCHEDULE` or `object: PREFIX`, and where its events go
+/// (`queue`, `function` or `flow`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
@@ -58,6 +58,12 @@ pub struct TriggerSpec {
     pub cron: Option<String>,
     /// What a scheduled event carries (`detail`).
     pub input: Option<Value>,
+    /// The key prefix (a storage path, `FOLDER/...`) whose objects raise events.
+    pub object: Option<String>,
+    /// Only keys ending with this raise events.
+    pub suffix: Option<String>,
+    /// Which changes raise events: `created`, `deleted` (`[created]`).
+    pub events: Option<Vec<String>>,
     /// Events go onto this queue.
     pub queue: Option<String>,
     /// Events call this function.

@@ -16,7 +16,9 @@ use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
 use sluice_queues::cron::Schedule;
-use sluice_queues::triggers::{CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Target, check_path};
+use sluice_queues::triggers::{
+    CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, OBJECT_EVENTS, Target, UploadTrigger, check_path,
+};
 use sluice_queues::{Consumer, QueueConfig};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,8 @@ pub struct Project {
     pub http_triggers: Vec<HttpTrigger>,
     /// Schedules.
     pub cron_triggers: Vec<CronTrigger>,
+    /// Objects created or deleted under a prefix.
+    pub object_triggers: Vec<UploadTrigger>,
 }
 
 /// One flow of a project.
@@ -200,6 +204,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         queues: Vec::new(),
         http_triggers: Vec::new(),
         cron_triggers: Vec::new(),
+        object_triggers: Vec::new(),
     };
     let queue_names: Vec<&str> = file.queues.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, spec) in &file.queues.0 {
@@ -364,65 +369,113 @@ fn trigger(
             ));
         }
     };
-    match (&spec.http, &spec.cron) {
-        (Some(path), None) => {
-            let path = path.clone();
-            check_path(&path).map_err(|e| ("http", e))?;
-            let method = spec
-                .method
-                .clone()
-                .unwrap_or_else(|| "POST".into())
-                .to_ascii_uppercase();
-            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-                return Err((
-                    "method",
-                    format!("method {method} is not one of GET, POST, PUT, PATCH, DELETE"),
-                ));
-            }
-            if project
-                .http_triggers
-                .iter()
-                .any(|t| t.path == path && t.method == method)
-            {
-                return Err(("http", format!("another trigger takes {method} {path}")));
-            }
-            project.http_triggers.push(HttpTrigger {
-                name: name.to_string(),
-                path,
-                method,
-                target,
-                token: spec.token.clone(),
-                max_body: spec.max_body.unwrap_or(DEFAULT_MAX_BODY),
-            });
-        }
-        (None, Some(cron)) => {
-            for (key, given) in [
-                ("method", spec.method.is_some()),
-                ("token", spec.token.is_some()),
-                ("max_body", spec.max_body.is_some()),
-            ] {
-                if given {
-                    return Err((
-                        key,
-                        format!("{key} is a setting of http triggers, not of cron ones"),
-                    ));
-                }
-            }
-            project.cron_triggers.push(CronTrigger {
-                name: name.to_string(),
-                schedule: Schedule::parse(cron).map_err(|e| ("cron", e))?,
-                target,
-                input: spec.input.clone().unwrap_or(serde_json::Value::Null),
-            });
-        }
+    let kind = match (&spec.http, &spec.cron, &spec.object) {
+        (Some(_), None, None) => "http",
+        (None, Some(_), None) => "cron",
+        (None, None, Some(_)) => "object",
         _ => {
             return Err((
                 "",
-                "a trigger needs exactly one of http (a path) or cron (a schedule)".into(),
+                "a trigger needs exactly one of http (a path), cron (a schedule) or object (a key prefix)"
+                    .into(),
+            ));
+        }
+    };
+    let settings = [
+        ("method", spec.method.is_some(), "http"),
+        ("token", spec.token.is_some(), "http"),
+        ("max_body", spec.max_body.is_some(), "http"),
+        ("input", spec.input.is_some(), "cron"),
+        ("suffix", spec.suffix.is_some(), "object"),
+        ("events", spec.events.is_some(), "object"),
+    ];
+    for (key, given, owner) in settings {
+        if given && owner != kind {
+            return Err((
+                key,
+                format!("{key} is a setting of {owner} triggers, not of {kind} ones"),
             ));
         }
     }
+    if let Some(path) = &spec.http {
+        let path = path.clone();
+        check_path(&path).map_err(|e| ("http", e))?;
+        let method = spec
+            .method
+            .clone()
+            .unwrap_or_else(|| "POST".into())
+            .to_ascii_uppercase();
+        if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+            return Err((
+                "method",
+                format!("method {method} is not one of GET, POST, PUT, PATCH, DELETE"),
+            ));
+        }
+        if project
+            .http_triggers
+            .iter()
+            .any(|t| t.path == path && t.method == method)
+        {
+            return Err(("http", format!("another trigger takes {method} {path}")));
+        }
+        project.http_triggers.push(HttpTrigger {
+            name: name.to_string(),
+            path,
+            method,
+            target,
+            token: spec.token.clone(),
+            max_body: spec.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        });
+    } else if let Some(cron) = &spec.cron {
+        project.cron_triggers.push(CronTrigger {
+            name: name.to_string(),
+            schedule: Schedule::parse(cron).map_err(|e| ("cron", e))?,
+            target,
+            input: spec.input.clone().unwrap_or(serde_json::Value::Null),
+        });
+    } else if let Some(prefix) = &spec.object {
+        project
+            .object_triggers
+            .push(object_trigger(name, prefix, spec, target)?);
+    }
     Ok(())
+}
+
+/// An `object` trigger: its prefix a valid storage prefix, its events known ones.
+fn object_trigger(
+    name: &str,
+    prefix: &str,
+    spec: &TriggerSpec,
+    target: Target,
+) -> Result<UploadTrigger, (&'static str, String)> {
+    sluice_io::validate_prefix(prefix).map_err(|e| ("object", e.to_string()))?;
+    let events = spec
+        .events
+        .clone()
+        .unwrap_or_else(|| vec!["created".into()]);
+    if events.is_empty() {
+        return Err((
+            "events",
+            format!("events is empty: give some of {}", OBJECT_EVENTS.join(", ")),
+        ));
+    }
+    if let Some(bad) = events.iter().find(|e| !OBJECT_EVENTS.contains(&e.as_str())) {
+        return Err((
+            "events",
+            format!(
+                "'{bad}' is not an object event (one of {})",
+                OBJECT_EVENTS.join(", ")
+            ),
+        ));
+    }
+    Ok(UploadTrigger {
+        name: name.to_string(),
+        prefix: prefix.to_string(),
+        suffix: spec.suffix.clone().unwrap_or_default(),
+        created: events.iter().any(|e| e == "created"),
+        deleted: events.iter().any(|e| e == "deleted"),
+        target,
+    })
 }
 
 /// The `state:` of the project file in `dir`, if there is a project file, read without loading
@@ -724,5 +777,65 @@ mod tests {
             format!("{:?}", crate::Secret::Literal("s3cret".into())),
             "Literal(..)"
         );
+    }
+
+    #[test]
+    fn object_triggers_load_with_their_filter_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "queues:\n  logs: {}\ntriggers:\n  uploads: { object: raw/logs/, suffix: .log, events: [created, deleted], queue: logs }\n  plain: { object: raw/, queue: logs }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let t = &project.object_triggers;
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].prefix.as_str(), t[0].suffix.as_str()),
+            ("raw/logs/", ".log")
+        );
+        assert!(t[0].created && t[0].deleted);
+        assert!(t[1].created && !t[1].deleted, "events default to [created]");
+        assert!(t[1].matches("raw/a.csv") && !t[0].matches("raw/logs/a.txt"));
+    }
+
+    #[test]
+    fn bad_object_triggers_name_the_trigger_and_setting() {
+        let queue = "queues:\n  q: {}\ntriggers:\n";
+        for (trigger, says) in [
+            (
+                "  t: { object: raw/, events: [made], queue: q }\n",
+                "4:22:'made' is not an object event",
+            ),
+            (
+                "  t: { object: raw/, events: [], queue: q }\n",
+                "events is empty",
+            ),
+            (
+                "  t: { object: /abs, queue: q }\n",
+                "prefix '/abs' is absolute",
+            ),
+            (
+                "  t: { object: raw/, method: GET, queue: q }\n",
+                "method is a setting of http triggers, not of object ones",
+            ),
+            (
+                "  t: { cron: '@daily', suffix: .log, queue: q }\n",
+                "suffix is a setting of object triggers, not of cron ones",
+            ),
+            (
+                "  t: { object: raw/, cron: '@daily', queue: q }\n",
+                "exactly one of http (a path), cron (a schedule) or object",
+            ),
+            (
+                "  t: { object: raw/, queue: nope }\n",
+                "the queue 'nope' is not declared",
+            ),
+        ] {
+            let found = problems(&format!("{queue}{trigger}"));
+            assert_eq!(found.len(), 1, "{trigger}: {found:?}");
+            assert!(found[0].contains(says), "{trigger}: {found:?}");
+            assert!(found[0].starts_with("4:"), "{trigger}: {found:?}");
+        }
     }
 }

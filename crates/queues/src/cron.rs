@@ -4,11 +4,11 @@
 //! sharing the store.
 
 use crate::consumer::Targets;
-use crate::queues::{Outgoing, Queues, now_ms};
-use crate::triggers::{CronTrigger, Target};
+use crate::deliver::{Delivery, deliver};
+use crate::queues::{Queues, now_ms};
+use crate::triggers::CronTrigger;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Value, json};
-use sluice_engine::invoke::{InvokeRequest, Target as Callee};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -295,49 +295,20 @@ async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i6
         "resources": [format!("trigger/{}", trigger.name)],
         "detail": trigger.input,
     });
-    let result = match &trigger.target {
-        Target::Flow(flow) => {
-            let name = format!("{}-{}", trigger.name, time.replace(':', ""));
-            let mut input = match &trigger.input {
-                Value::Object(fields) => Value::Object(fields.clone()),
-                Value::Null => json!({}),
-                other => json!({ "input": other }),
-            };
-            input["time"] = json!(time);
-            targets.flows.start(flow, &name, input).await
-        }
-        Target::Queue(queue) => {
-            let (queues, queue) = (queues.clone(), queue.clone());
-            let message = Outgoing {
-                body: event.to_string(),
-                attributes: Value::Null,
-                delay: Duration::ZERO,
-            };
-            tokio::task::spawn_blocking(move || queues.send(&queue, vec![message]))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
-        }
-        Target::Function(function) => {
-            let request = InvokeRequest {
-                target: Callee::Function {
-                    name: function.clone(),
-                    wrap: false,
-                },
-                resource: format!("sluice:function:{function}"),
-                payload: event,
-                idempotency_key: format!("trigger/{}/{due}", trigger.name),
-                execution: format!("trigger/{}", trigger.name),
-                timeout_seconds: None,
-            };
-            targets
-                .functions
-                .invoke(request)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("{}: {}", e.error, e.cause))
-        }
+    let mut input = match &trigger.input {
+        Value::Object(fields) => Value::Object(fields.clone()),
+        Value::Null => json!({}),
+        other => json!({ "input": other }),
     };
+    input["time"] = json!(time);
+    let delivery = Delivery {
+        trigger: trigger.name.clone(),
+        event,
+        execution: format!("{}-{}", trigger.name, time.replace(':', "")),
+        input,
+        key: format!("trigger/{}/{due}", trigger.name),
+    };
+    let result = deliver(&trigger.target, queues, targets, delivery).await;
     match result {
         Ok(()) => tracing::info!(trigger = %trigger.name, %time, "fired"),
         Err(e) => tracing::warn!(trigger = %trigger.name, %time, error = %e, "firing failed"),

@@ -1,0 +1,543 @@
+//! `object` triggers: an event for every object created (or deleted) under a prefix, as the S3
+//! event notification (see [`crate::s3_event`]).
+//!
+//! Two paths see changes, and the store makes each change one event:
+//!
+//! - **Writes through Sluice**: [`Uploads`] is the [`ObjectObserver`] of the node's storage,
+//!   so every write through it (the S3 endpoint, functions' object API, `s3:*` integrations,
+//!   result writers) records its change and event before the write returns.
+//! - **Writes from outside** (another program, or while no node ran): a watcher per trigger
+//!   lists the prefix every [`SCAN_INTERVAL`] and compares it with the objects the store knows
+//!   for the trigger, in key order, a page at a time.
+//!
+//! A change is recorded only if the store still knows the object as the recorder read it, and
+//! its event goes into the trigger's outbox in the same transaction, under an id stable per key,
+//! entity tag and kind: an object is not emitted twice for the same content, across restarts
+//! too. The watcher of the node holding the trigger's lease (one node of those sharing the
+//! store) delivers the outbox: a message onto the queue, an execution of the flow named by the
+//! event id, or a call of the function. Delivery is at least once; a function that fails is
+//! logged and not called again (a queue target retries). When a trigger is first served, the
+//! objects already under its prefix are taken as known without events.
+
+use crate::consumer::Targets;
+use crate::deliver::{Delivery, deliver};
+use crate::queues::{Queues, now_ms};
+use crate::s3_event::{ObjectEventInput, event_id, s3_event};
+use crate::triggers::{Target, UploadTrigger};
+use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
+use sluice_engine::objects::{ObjectChange, ObjectEvent};
+use sluice_engine::store::{Store, StoreError};
+use sluice_io::{Change, Created, ObjectInfo, ObjectObserver, Storage, StorageChange};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// How often a watcher lists its prefix.
+pub const SCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a node holds a trigger's lease without renewing it.
+const LEASE_MS: i64 = 10_000;
+/// Known objects read per page, changes recorded per transaction, events delivered per round.
+const PAGE: usize = 500;
+const BATCH: usize = 100;
+const EVENTS: usize = 50;
+
+/// One trigger with what the store keeps for it under.
+struct Watch {
+    trigger: UploadTrigger,
+    /// The store's name for its known objects and outbox: a new prefix or suffix starts anew.
+    id: String,
+    /// Woken when an event was recorded on this node.
+    recorded: Notify,
+}
+
+/// The object triggers of a node over a store, raising events into it; the bucket name is
+/// what events carry. Cheap to clone.
+#[derive(Clone)]
+pub struct Uploads {
+    store: Arc<dyn Store>,
+    watches: Arc<Vec<Watch>>,
+    bucket: Arc<str>,
+}
+
+impl fmt::Debug for Uploads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.watches.iter().map(|w| w.id.as_str()).collect();
+        f.debug_struct("Uploads")
+            .field("watches", &names)
+            .field("bucket", &self.bucket)
+            .finish()
+    }
+}
+
+impl Uploads {
+    /// The triggers over `store`; events name the bucket `bucket`.
+    pub fn new(store: Arc<dyn Store>, triggers: Vec<UploadTrigger>, bucket: &str) -> Uploads {
+        let watches = triggers
+            .into_iter()
+            .map(|trigger| Watch {
+                id: format!("{}:{}*{}", trigger.name, trigger.prefix, trigger.suffix),
+                trigger,
+                recorded: Notify::new(),
+            })
+            .collect();
+        Uploads {
+            store,
+            watches: Arc::new(watches),
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The event of a change of `key`, if the trigger wants events of its kind.
+    fn event(&self, watch: &Watch, key: &str, what: Event<'_>) -> Option<ObjectEvent> {
+        let trigger = &watch.trigger;
+        let (name, e_tag, size) = match what {
+            Event::Created { how, e_tag, size } if trigger.created => {
+                let name = match how {
+                    Created::Put => "ObjectCreated:Put",
+                    Created::Copy => "ObjectCreated:Copy",
+                    Created::CompleteMultipartUpload => "ObjectCreated:CompleteMultipartUpload",
+                };
+                (name, e_tag, Some(size))
+            }
+            Event::Deleted { e_tag } if trigger.deleted => ("ObjectRemoved:Delete", e_tag, None),
+            _ => return None,
+        };
+        let input = ObjectEventInput {
+            trigger: &trigger.name,
+            bucket: &self.bucket,
+            key,
+            name,
+            e_tag,
+            size,
+            time_ms: now_ms(),
+        };
+        let id = event_id(&input);
+        Some(ObjectEvent {
+            body: s3_event(&input, &id).to_string(),
+            id,
+        })
+    }
+
+    /// Records changes of one watch; wakes its delivery when one was applied.
+    async fn record(&self, watch: usize, changes: Vec<ObjectChange>) -> Result<u64, StoreError> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let (store, uploads) = (self.store.clone(), self.clone());
+        let applied =
+            blocking(move || store.object_record(&uploads.watches[watch].id, &changes)).await?;
+        if applied > 0 {
+            self.watches[watch].recorded.notify_one();
+        }
+        Ok(applied)
+    }
+
+    /// Records one write through the storage for every trigger watching its path.
+    async fn observed(self, change: StorageChange) {
+        for (i, watch) in self.watches.iter().enumerate() {
+            if !watch.trigger.matches(&change.path) {
+                continue;
+            }
+            let (store, id, path) = (self.store.clone(), watch.id.clone(), change.path.clone());
+            let recorded = match blocking(move || store.object_known(&id, &path)).await {
+                Ok(before) => match self.written(watch, &change, before) {
+                    Some(recorded) => self.record(i, vec![recorded]).await.map(|_| ()),
+                    None => Ok(()),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
+                // The watcher's next listing finds the change instead.
+                tracing::warn!(trigger = %watch.trigger.name, path = %change.path, error = %e, "recording an object event failed");
+            }
+        }
+    }
+
+    /// What a write changes for a watch that knew the object as `before`.
+    fn written(
+        &self,
+        watch: &Watch,
+        change: &StorageChange,
+        before: Option<String>,
+    ) -> Option<ObjectChange> {
+        let path = &change.path;
+        match &change.change {
+            Change::Created { how, e_tag, size } => {
+                let tag = e_tag
+                    .as_deref()
+                    .map(bare_tag)
+                    .unwrap_or_else(|| format!("{size}-{}", now_ms()));
+                if before.as_deref() == Some(tag.as_str()) {
+                    return None;
+                }
+                let what = Event::Created {
+                    how: *how,
+                    e_tag: &tag,
+                    size: *size,
+                };
+                Some(ObjectChange {
+                    key: path.clone(),
+                    event: self.event(watch, path, what),
+                    before,
+                    after: Some(tag),
+                })
+            }
+            Change::Deleted => {
+                let e_tag = before.as_deref().unwrap_or_default();
+                Some(ObjectChange {
+                    key: path.clone(),
+                    event: self.event(watch, path, Event::Deleted { e_tag }),
+                    before,
+                    after: None,
+                })
+            }
+        }
+    }
+}
+
+/// A change an event reports.
+enum Event<'a> {
+    Created {
+        how: Created,
+        e_tag: &'a str,
+        size: u64,
+    },
+    Deleted {
+        e_tag: &'a str,
+    },
+}
+
+impl ObjectObserver for Uploads {
+    fn watches(&self, path: &str) -> bool {
+        self.watches.iter().any(|w| w.trigger.matches(path))
+    }
+
+    fn observe(&self, change: StorageChange) -> BoxFuture<'static, ()> {
+        Box::pin(self.clone().observed(change))
+    }
+}
+
+/// An entity tag without the quotes S3 puts around it.
+fn bare_tag(e_tag: &str) -> String {
+    e_tag.trim_matches('"').to_string()
+}
+
+/// The entity tag a watch keeps for a listed object.
+fn tag_of(object: &ObjectInfo) -> String {
+    match &object.e_tag {
+        Some(t) => bare_tag(t),
+        None => format!(
+            "{}-{}",
+            object.size,
+            object.last_modified.timestamp_millis()
+        ),
+    }
+}
+
+/// Runs a store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+}
+
+/// What the watchers of a node use.
+#[derive(Clone)]
+struct Context {
+    uploads: Uploads,
+    storage: Storage,
+    queues: Queues,
+    targets: Targets,
+    /// When the node started, epoch ms.
+    since_ms: i64,
+}
+
+/// The running watchers of a node.
+pub struct Watchers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watchers {
+    /// Starts a watcher for every trigger of `uploads`, listing `storage`. A trigger served for
+    /// the first time takes the objects last modified before `since_ms` (when the node started)
+    /// as known, without events.
+    pub fn start(
+        uploads: Uploads,
+        storage: Storage,
+        queues: Queues,
+        targets: Targets,
+        since_ms: i64,
+        runtime: &tokio::runtime::Handle,
+    ) -> Watchers {
+        let (stop, stopped) = watch::channel(false);
+        let context = Context {
+            uploads,
+            storage,
+            queues,
+            targets,
+            since_ms,
+        };
+        let tasks = (0..context.uploads.watches.len())
+            .map(|i| runtime.spawn(run(context.clone(), i, stopped.clone())))
+            .collect();
+        Watchers { stop, tasks }
+    }
+
+    /// Stops the watchers, giving up their leases.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// One trigger's watcher: while this node holds the trigger's lease, list the prefix every
+/// [`SCAN_INTERVAL`] and deliver the outbox (at once when this node recorded an event).
+async fn run(context: Context, index: usize, mut stop: watch::Receiver<bool>) {
+    let watch = &context.uploads.watches[index];
+    let name = &watch.trigger.name;
+    let lease = format!("objects:{}", watch.id);
+    let mut held = None;
+    let mut next_scan = tokio::time::Instant::now();
+    while !*stop.borrow() {
+        let store = context.uploads.store.clone();
+        let (taken, first) = match take_lease(store, &lease, held).await {
+            Ok(taken) => taken,
+            Err(e) => {
+                tracing::warn!(trigger = %name, error = %e, "reading the trigger's lease failed");
+                (None, false)
+            }
+        };
+        held = taken;
+        if held.is_some() {
+            if tokio::time::Instant::now() >= next_scan {
+                let baseline = first.then_some(context.since_ms);
+                if let Err(e) = scan(&context, index, baseline).await {
+                    tracing::warn!(trigger = %name, error = %e, "listing the trigger's objects failed");
+                }
+                next_scan = tokio::time::Instant::now() + SCAN_INTERVAL;
+            }
+            if let Err(e) = deliver_pending(&context, index).await {
+                tracing::warn!(trigger = %name, error = %e, "delivering object events failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SCAN_INTERVAL) => {}
+            _ = watch.recorded.notified() => {}
+            _ = stop.changed() => {}
+        }
+    }
+    if let Some(until) = held {
+        let store = context.uploads.store.clone();
+        let _ = blocking(move || store.trigger_advance(&lease, Some(until), 0)).await;
+    }
+}
+
+/// Takes or renews the lease `key` (held until `held` by this node, if it is); returns until
+/// when this node holds it now, and whether no node ever held it before.
+async fn take_lease(
+    store: Arc<dyn Store>,
+    key: &str,
+    held: Option<i64>,
+) -> Result<(Option<i64>, bool), StoreError> {
+    let key = key.to_string();
+    blocking(move || {
+        let now = now_ms();
+        let until = now + LEASE_MS;
+        match store.trigger_next(&key)? {
+            None => Ok((
+                store.trigger_advance(&key, None, until)?.then_some(until),
+                true,
+            )),
+            Some(stored) if Some(stored) == held || stored <= now => {
+                let taken = store.trigger_advance(&key, Some(stored), until)?;
+                Ok((taken.then_some(until), false))
+            }
+            Some(_) => Ok((None, false)),
+        }
+    })
+    .await
+}
+
+/// The objects a watch knows, read a page at a time in key order.
+struct Known {
+    store: Arc<dyn Store>,
+    watch: String,
+    page: VecDeque<(String, String)>,
+    /// The last key read from the store.
+    last: Option<String>,
+    done: bool,
+}
+
+impl Known {
+    fn new(store: Arc<dyn Store>, watch: &str) -> Known {
+        Known {
+            store,
+            watch: watch.to_string(),
+            page: VecDeque::new(),
+            last: None,
+            done: false,
+        }
+    }
+
+    /// The key of the next known object, without taking it.
+    async fn peek(&mut self) -> Result<Option<&str>, StoreError> {
+        if self.page.is_empty() && !self.done {
+            let (store, watch, last) = (self.store.clone(), self.watch.clone(), self.last.clone());
+            let page =
+                blocking(move || store.object_known_page(&watch, last.as_deref(), PAGE)).await?;
+            self.done = page.len() < PAGE;
+            self.last = page.last().map(|(k, _)| k.clone()).or(self.last.take());
+            self.page.extend(page);
+        }
+        Ok(self.page.front().map(|(k, _)| k.as_str()))
+    }
+
+    /// Takes the next known object.
+    fn take(&mut self) -> Option<(String, String)> {
+        self.page.pop_front()
+    }
+}
+
+/// Compares the listing of a watch's prefix with the objects the store knows for it, and
+/// records the differences: objects new or changed, objects gone. With `baseline` (the trigger
+/// is served for the first time), objects last modified before that time are recorded without
+/// events.
+async fn scan(context: &Context, index: usize, baseline: Option<i64>) -> Result<(), String> {
+    let uploads = &context.uploads;
+    let watch = &uploads.watches[index];
+    let trigger = &watch.trigger;
+    let mut listing = context
+        .storage
+        .list_paths(&trigger.prefix, None)
+        .map_err(|e| e.to_string())?;
+    let mut known = Known::new(uploads.store.clone(), &watch.id);
+    let mut changes = Vec::new();
+    let gone = |uploads: &Uploads, (key, e_tag): (String, String)| ObjectChange {
+        event: uploads.event(watch, &key, Event::Deleted { e_tag: &e_tag }),
+        before: Some(e_tag),
+        after: None,
+        key,
+    };
+    while let Some(object) = listing.try_next().await.map_err(|e| e.to_string())? {
+        if !trigger.matches(&object.key) {
+            continue;
+        }
+        while matches!(known.peek().await.map_err(|e| e.to_string())?, Some(k) if k < object.key.as_str())
+        {
+            if let Some(old) = known.take() {
+                changes.push(gone(uploads, old));
+            }
+        }
+        let before = match known.peek().await.map_err(|e| e.to_string())? {
+            Some(k) if k == object.key => known.take().map(|(_, t)| t),
+            _ => None,
+        };
+        let tag = tag_of(&object);
+        if before.as_deref() != Some(tag.as_str()) {
+            let old = baseline.is_some_and(|t| object.last_modified.timestamp_millis() < t);
+            let what = Event::Created {
+                how: Created::Put,
+                e_tag: &tag,
+                size: object.size,
+            };
+            changes.push(ObjectChange {
+                event: if old {
+                    None
+                } else {
+                    uploads.event(watch, &object.key, what)
+                },
+                key: object.key,
+                before,
+                after: Some(tag),
+            });
+        }
+        if changes.len() >= BATCH {
+            uploads
+                .record(index, std::mem::take(&mut changes))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    while known.peek().await.map_err(|e| e.to_string())?.is_some() {
+        if let Some(old) = known.take() {
+            changes.push(gone(uploads, old));
+        }
+        if changes.len() >= BATCH {
+            uploads
+                .record(index, std::mem::take(&mut changes))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    uploads
+        .record(index, changes)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Delivers the watch's outbox, oldest first, forgetting each event once delivered.
+async fn deliver_pending(context: &Context, index: usize) -> Result<(), String> {
+    let watch = &context.uploads.watches[index];
+    loop {
+        let (store, id) = (context.uploads.store.clone(), watch.id.clone());
+        let pending = blocking(move || store.object_events(&id, EVENTS))
+            .await
+            .map_err(|e| e.to_string())?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut delivered = Vec::with_capacity(pending.len());
+        let mut failed = None;
+        for p in pending {
+            match deliver_one(context, watch, &p.event).await {
+                Ok(()) => delivered.push(p.seq),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let (store, id) = (context.uploads.store.clone(), watch.id.clone());
+        blocking(move || store.object_events_done(&id, &delivered))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+}
+
+/// Delivers one event; a function's failure is logged, not retried.
+async fn deliver_one(context: &Context, watch: &Watch, event: &ObjectEvent) -> Result<(), String> {
+    let trigger = &watch.trigger;
+    let body: serde_json::Value = match serde_json::from_str(&event.body) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(trigger = %trigger.name, id = %event.id, error = %e, "an unreadable object event was dropped");
+            return Ok(());
+        }
+    };
+    let delivery = Delivery {
+        trigger: trigger.name.clone(),
+        event: body.clone(),
+        execution: event.id.clone(),
+        input: body,
+        key: event.id.clone(),
+    };
+    match deliver(&trigger.target, &context.queues, &context.targets, delivery).await {
+        Err(e) if matches!(trigger.target, Target::Function(_)) => {
+            tracing::warn!(trigger = %trigger.name, id = %event.id, error = %e, "the function failed on an object event; it is not called again");
+            Ok(())
+        }
+        result => result,
+    }
+}
