@@ -64,6 +64,7 @@ impl ServeArgs {
 /// Serves the project until SIGINT or SIGTERM, then stops the engine (releasing its executions
 /// to other processes) and the functions.
 pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let started_ms = chrono::Utc::now().timestamp_millis();
     let credentials = args.credentials()?;
     let project = match project::load(&args.project) {
         Ok(p) => p,
@@ -96,6 +97,7 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCod
         pool: &pool,
         project: &project,
         state_machines_file: data_dir.join(STATE_MACHINES_FILE),
+        started_ms,
         #[cfg(feature = "s3")]
         s3,
         credentials,
@@ -116,6 +118,8 @@ struct Node<'a> {
     project: &'a Project,
     /// Where the state machines created through the API are kept.
     state_machines_file: PathBuf,
+    /// When the node started, epoch ms.
+    started_ms: i64,
     /// Who may call.
     credentials: Credentials,
     /// The S3 endpoint to serve, and where.
@@ -164,7 +168,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
     let targets = crate::consumers::targets(app, &machines);
     let consumers = crate::consumers::start(app, &targets);
     let scheduler = crate::consumers::schedule(app, project.cron_triggers.clone(), &targets);
-    let watchers = crate::consumers::watch(app, &targets, since_ms);
+    let watchers = crate::consumers::watch(app, &targets, node.started_ms);
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
