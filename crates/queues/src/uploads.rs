@@ -185,8 +185,10 @@ impl Uploads {
                     after: Some(tag),
                 })
             }
+            // An object the trigger never knew (not listed yet, or gone already) raised no
+            // creation, and its deletion raises nothing either.
             Change::Deleted => {
-                let e_tag = before.as_deref().unwrap_or_default();
+                let e_tag = before.as_deref()?;
                 Some(ObjectChange {
                     key: path.clone(),
                     event: self.event(watch, path, Event::Deleted { e_tag }),
@@ -539,5 +541,142 @@ async fn deliver_one(context: &Context, watch: &Watch, event: &ObjectEvent) -> R
             Ok(())
         }
         result => result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use sluice_store::SqliteStore;
+
+    fn uploads(dir: &std::path::Path, deleted: bool) -> Uploads {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("s.db")).unwrap());
+        let trigger = UploadTrigger {
+            name: "logs".into(),
+            prefix: "raw/logs/".into(),
+            suffix: ".log".into(),
+            created: true,
+            deleted,
+            target: Target::Queue("q".into()),
+        };
+        Uploads::new(store, vec![trigger], "lake")
+    }
+
+    fn put(path: &str, e_tag: &str, how: Created) -> StorageChange {
+        StorageChange {
+            path: path.into(),
+            change: Change::Created {
+                how,
+                e_tag: Some(format!("\"{e_tag}\"")),
+                size: 3,
+            },
+        }
+    }
+
+    /// (eventName, key, eTag) of the pending events.
+    fn pending(u: &Uploads) -> Vec<(String, String, String)> {
+        let events = u.store.object_events(&u.watches[0].id, 100).unwrap();
+        events
+            .iter()
+            .map(|p| {
+                let body: Value = serde_json::from_str(&p.event.body).unwrap();
+                let r = &body["Records"][0];
+                let o = &r["s3"]["object"];
+                let tag = o["eTag"].as_str().unwrap_or("-").to_string();
+                (
+                    r["eventName"].as_str().unwrap().into(),
+                    o["key"].as_str().unwrap().into(),
+                    tag,
+                )
+            })
+            .collect()
+    }
+
+    fn event(name: &str, key: &str, tag: &str) -> (String, String, String) {
+        (name.into(), key.into(), tag.into())
+    }
+
+    #[tokio::test]
+    async fn each_write_through_the_storage_is_one_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let u = uploads(dir.path(), true);
+        assert!(u.watches("raw/logs/a.log") && !u.watches("raw/logs/a.txt"));
+        assert!(!u.watches("raw/other/a.log"));
+        u.observe(put("raw/logs/a.log", "t1", Created::Put)).await;
+        u.observe(put("raw/logs/a.log", "t1", Created::Put)).await;
+        u.observe(put(
+            "raw/logs/a.log",
+            "t2",
+            Created::CompleteMultipartUpload,
+        ))
+        .await;
+        u.observe(put("raw/logs/b.log", "t1", Created::Copy)).await;
+        let delete = |path: &str| StorageChange {
+            path: path.into(),
+            change: Change::Deleted,
+        };
+        u.observe(delete("raw/logs/a.log")).await;
+        u.observe(delete("raw/logs/a.log")).await;
+        assert_eq!(
+            pending(&u),
+            [
+                event("ObjectCreated:Put", "raw/logs/a.log", "t1"),
+                event(
+                    "ObjectCreated:CompleteMultipartUpload",
+                    "raw/logs/a.log",
+                    "t2"
+                ),
+                event("ObjectCreated:Copy", "raw/logs/b.log", "t1"),
+                event("ObjectRemoved:Delete", "raw/logs/a.log", "-"),
+            ],
+            "a write seen twice is one event; a second delete raises nothing"
+        );
+        assert_eq!(
+            u.store
+                .object_known_page(&u.watches[0].id, None, 10)
+                .unwrap(),
+            [("raw/logs/b.log".to_string(), "t1".to_string())]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trigger_without_deleted_events_forgets_deleted_objects_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let u = uploads(dir.path(), false);
+        u.observe(put("raw/logs/a.log", "t1", Created::Put)).await;
+        u.observe(StorageChange {
+            path: "raw/logs/a.log".into(),
+            change: Change::Deleted,
+        })
+        .await;
+        assert_eq!(pending(&u).len(), 1);
+        assert!(
+            u.store
+                .object_known("logs:raw/logs/*.log", "raw/logs/a.log")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn one_node_at_a_time_holds_a_triggers_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let (mine, first) = take_lease(store.clone(), "objects:w", None).await.unwrap();
+        assert!(
+            mine.is_some() && first,
+            "the first taker holds it, first ever"
+        );
+        let (other, _) = take_lease(store.clone(), "objects:w", None).await.unwrap();
+        assert_eq!(other, None, "another node does not take a held lease");
+        let (renewed, first) = take_lease(store.clone(), "objects:w", mine).await.unwrap();
+        assert!(renewed.is_some() && !first, "the holder renews it");
+        assert!(store.trigger_advance("objects:w", renewed, 0).unwrap());
+        let (taken, first) = take_lease(store, "objects:w", None).await.unwrap();
+        assert!(
+            taken.is_some() && !first,
+            "a released lease is taken at once"
+        );
     }
 }
