@@ -1,12 +1,15 @@
 //! Object triggers through the real binary: files written into the storage directory by
 //! another program are found by the trigger's watcher, filtered by prefix and suffix, and
 //! raise S3 event notifications onto a queue or start a flow; files written while the node was
-//! down are emitted after restart, each exactly once.
+//! down are emitted after restart, each exactly once; two nodes sharing a PostgreSQL store and
+//! an S3 storage emit each object once, and the survivor of a `kill -9` takes the watch over.
 
 mod common;
 
 use common::server::Server;
 use serde_json::{Value, json};
+use sluice_io::testing::S3Server;
+use sluice_store::testing::TestSchema;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -21,6 +24,11 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 /// A project whose storage is `data/` and whose trigger `logs` puts events of `raw/logs/*.log`
 /// onto the pull queue `events`.
 fn project(dir: &Path, events: &str) {
+    project_on(dir, "file://./data", events);
+}
+
+/// The same project with its storage at `storage`.
+fn project_on(dir: &Path, storage: &str, events: &str) {
     std::fs::create_dir_all(dir.join("data/raw/logs")).unwrap();
     common::write_flow(
         dir,
@@ -30,7 +38,7 @@ fn project(dir: &Path, events: &str) {
     std::fs::write(
         dir.join("sluice.yaml"),
         format!(
-            "storage: file://./data\n\
+            "storage: \"{storage}\"\n\
              flows:\n  job: job.json\n\
              queues:\n  events: {{}}\n\
              triggers:\n\
@@ -170,4 +178,55 @@ fn an_object_trigger_starts_one_flow_execution_per_object_named_by_its_event() {
     assert_eq!(event["s3"]["object"]["size"], 5);
     assert_eq!(event["responseElements"]["x-amz-id-2"], id.as_str());
     assert_eq!(listed["executions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn two_nodes_on_one_store_and_s3_emit_each_object_once_and_the_survivor_takes_over() {
+    let what = "the two-node object trigger test";
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(s3) = S3Server::start(&dir.path().join("s3"), what) else {
+        return;
+    };
+    let proj = dir.path().join("proj");
+    project_on(&proj, &s3.storage_url("lake", "deploy"), "[created]");
+    // s3s-fs serves files from its directory: writing there is writing from outside Sluice.
+    let logs = s3.root().join("lake/deploy/raw/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let node = |name: &str| {
+        Server::spawn(
+            common::sluice_on(&dir.path().join(name), Some(schema.url())),
+            &proj,
+            &[],
+        )
+    };
+    let mut a = node("a");
+    let b = node("b");
+    let keys = |server: &Server| -> Vec<String> {
+        events(server).into_iter().map(|(_, key, _)| key).collect()
+    };
+    for i in 0..10 {
+        std::fs::write(logs.join(format!("a-{i}.log")), format!("{i}\n")).unwrap();
+    }
+    wait_for("the first ten events", || keys(&b).len() >= 10);
+    a.kill();
+    for i in 0..10 {
+        std::fs::write(logs.join(format!("b-{i}.log")), format!("{i}\n")).unwrap();
+    }
+    // Events come in the order they were recorded: once the last file's is there, every earlier
+    // one (and any duplicate of it) is too.
+    std::fs::write(logs.join("z-last.log"), "last\n").unwrap();
+    wait_for("the survivor's events", || {
+        keys(&b).contains(&"raw/logs/z-last.log".to_string())
+    });
+    let mut seen = keys(&b);
+    seen.sort();
+    let mut expected: Vec<String> = (0..10)
+        .flat_map(|i| [format!("raw/logs/a-{i}.log"), format!("raw/logs/b-{i}.log")])
+        .chain(["raw/logs/z-last.log".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
 }
