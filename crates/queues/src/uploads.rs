@@ -43,6 +43,8 @@ const LEASE_MS: i64 = 10_000;
 const PAGE: usize = 500;
 const BATCH: usize = 100;
 const EVENTS: usize = 50;
+/// Listed objects compared per round; a longer listing goes on in the next round, at once.
+const SCAN_PAGE: usize = 1000;
 
 /// One trigger with what the store keeps for it under.
 struct Watch {
@@ -300,14 +302,18 @@ impl Watchers {
     }
 }
 
-/// One trigger's watcher: while this node holds the trigger's lease, list the prefix every
-/// [`SCAN_INTERVAL`] and deliver the outbox (at once when this node recorded an event).
+/// One trigger's watcher: while this node holds the trigger's lease (renewed between rounds),
+/// list the prefix every [`SCAN_INTERVAL`], [`SCAN_PAGE`] objects a round, and deliver the
+/// outbox (at once when this node recorded an event).
 async fn run(context: Context, index: usize, mut stop: watch::Receiver<bool>) {
     let watch = &context.uploads.watches[index];
     let name = &watch.trigger.name;
     let lease = format!("objects:{}", watch.id);
     let mut held = None;
     let mut next_scan = tokio::time::Instant::now();
+    // Where the listing goes on, and the baseline time while the first one runs.
+    let mut cursor: Option<String> = None;
+    let mut baseline = None;
     while !*stop.borrow() {
         let store = context.uploads.store.clone();
         let (taken, first) = match take_lease(store, &lease, held).await {
@@ -318,20 +324,45 @@ async fn run(context: Context, index: usize, mut stop: watch::Receiver<bool>) {
             }
         };
         held = taken;
-        if held.is_some() {
+        if first {
+            baseline = Some(context.since_ms);
+        }
+        if held.is_none() {
+            cursor = None;
+        } else {
             if tokio::time::Instant::now() >= next_scan {
-                let baseline = first.then_some(context.since_ms);
-                if let Err(e) = scan(&context, index, baseline).await {
-                    tracing::warn!(trigger = %name, error = %e, "listing the trigger's objects failed");
+                match scan(
+                    &context.uploads,
+                    &context.storage,
+                    index,
+                    cursor.as_deref(),
+                    baseline,
+                )
+                .await
+                {
+                    Ok(Some(last)) => cursor = Some(last),
+                    done => {
+                        if let Err(e) = done {
+                            tracing::warn!(trigger = %name, error = %e, "listing the trigger's objects failed");
+                        } else {
+                            baseline = None;
+                        }
+                        cursor = None;
+                        next_scan = tokio::time::Instant::now() + SCAN_INTERVAL;
+                    }
                 }
-                next_scan = tokio::time::Instant::now() + SCAN_INTERVAL;
             }
             if let Err(e) = deliver_pending(&context, index).await {
                 tracing::warn!(trigger = %name, error = %e, "delivering object events failed; retrying");
             }
         }
+        let pause = if cursor.is_some() {
+            Duration::ZERO
+        } else {
+            SCAN_INTERVAL
+        };
         tokio::select! {
-            _ = tokio::time::sleep(SCAN_INTERVAL) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = watch.recorded.notified() => {}
             _ = stop.changed() => {}
         }
@@ -379,12 +410,13 @@ struct Known {
 }
 
 impl Known {
-    fn new(store: Arc<dyn Store>, watch: &str) -> Known {
+    /// The objects the watch knows after the key `after`.
+    fn new(store: Arc<dyn Store>, watch: &str, after: Option<&str>) -> Known {
         Known {
             store,
             watch: watch.to_string(),
             page: VecDeque::new(),
-            last: None,
+            last: after.map(str::to_string),
             done: false,
         }
     }
@@ -408,37 +440,47 @@ impl Known {
     }
 }
 
-/// Compares the listing of a watch's prefix with the objects the store knows for it, and
-/// records the differences: objects new or changed, objects gone. With `baseline` (the trigger
-/// is served for the first time), objects last modified before that time are recorded without
-/// events.
-async fn scan(context: &Context, index: usize, baseline: Option<i64>) -> Result<(), String> {
-    let uploads = &context.uploads;
+/// One round of a watch's listing: compares up to [`SCAN_PAGE`] listed objects after `after`
+/// with the objects the store knows for the trigger, and records the differences: objects new
+/// or changed, objects gone. With `baseline` (the trigger is served for the first time),
+/// objects last modified before that time are recorded without events. Returns the last key
+/// listed when the listing goes on, `None` when it reached its end.
+async fn scan(
+    uploads: &Uploads,
+    storage: &Storage,
+    index: usize,
+    after: Option<&str>,
+    baseline: Option<i64>,
+) -> Result<Option<String>, String> {
     let watch = &uploads.watches[index];
     let trigger = &watch.trigger;
-    let mut listing = context
-        .storage
-        .list_paths(&trigger.prefix, None)
+    let failed = |e: StoreError| e.to_string();
+    let mut listing = storage
+        .list_paths(&trigger.prefix, after)
         .map_err(|e| e.to_string())?;
-    let mut known = Known::new(uploads.store.clone(), &watch.id);
+    let mut known = Known::new(uploads.store.clone(), &watch.id, after);
     let mut changes = Vec::new();
-    let gone = |uploads: &Uploads, (key, e_tag): (String, String)| ObjectChange {
+    let gone = |(key, e_tag): (String, String)| ObjectChange {
         event: uploads.event(watch, &key, Event::Deleted { e_tag: &e_tag }),
         before: Some(e_tag),
         after: None,
         key,
     };
-    while let Some(object) = listing.try_next().await.map_err(|e| e.to_string())? {
+    let mut listed = 0;
+    let mut last = None;
+    while listed < SCAN_PAGE {
+        let Some(object) = listing.try_next().await.map_err(|e| e.to_string())? else {
+            break;
+        };
+        listed += 1;
+        last = Some(object.key.clone());
         if !trigger.matches(&object.key) {
             continue;
         }
-        while matches!(known.peek().await.map_err(|e| e.to_string())?, Some(k) if k < object.key.as_str())
-        {
-            if let Some(old) = known.take() {
-                changes.push(gone(uploads, old));
-            }
+        while matches!(known.peek().await.map_err(failed)?, Some(k) if k < object.key.as_str()) {
+            changes.extend(known.take().map(gone));
         }
-        let before = match known.peek().await.map_err(|e| e.to_string())? {
+        let before = match known.peek().await.map_err(failed)? {
             Some(k) if k == object.key => known.take().map(|(_, t)| t),
             _ => None,
         };
@@ -462,28 +504,24 @@ async fn scan(context: &Context, index: usize, baseline: Option<i64>) -> Result<
             });
         }
         if changes.len() >= BATCH {
-            uploads
-                .record(index, std::mem::take(&mut changes))
-                .await
-                .map_err(|e| e.to_string())?;
+            let batch = std::mem::take(&mut changes);
+            uploads.record(index, batch).await.map_err(failed)?;
         }
     }
-    while known.peek().await.map_err(|e| e.to_string())?.is_some() {
-        if let Some(old) = known.take() {
-            changes.push(gone(uploads, old));
+    // Known objects the listing has passed (all of them at its end) are gone.
+    let end = listed < SCAN_PAGE;
+    while let Some(k) = known.peek().await.map_err(failed)? {
+        if !end && last.as_deref().is_none_or(|l| k > l) {
+            break;
         }
+        changes.extend(known.take().map(gone));
         if changes.len() >= BATCH {
-            uploads
-                .record(index, std::mem::take(&mut changes))
-                .await
-                .map_err(|e| e.to_string())?;
+            let batch = std::mem::take(&mut changes);
+            uploads.record(index, batch).await.map_err(failed)?;
         }
     }
-    uploads
-        .record(index, changes)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    uploads.record(index, changes).await.map_err(failed)?;
+    Ok(if end { None } else { last })
 }
 
 /// Delivers the watch's outbox, oldest first, forgetting each event once delivered.
@@ -576,7 +614,7 @@ mod tests {
 
     /// (eventName, key, eTag) of the pending events.
     fn pending(u: &Uploads) -> Vec<(String, String, String)> {
-        let events = u.store.object_events(&u.watches[0].id, 100).unwrap();
+        let events = u.store.object_events(&u.watches[0].id, 10_000).unwrap();
         events
             .iter()
             .map(|p| {
@@ -656,6 +694,68 @@ mod tests {
                 .object_known("logs:raw/logs/*.log", "raw/logs/a.log")
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    /// Runs listing rounds from the start until the listing's end; returns how many it took.
+    async fn full_scan(u: &Uploads, storage: &Storage, baseline: Option<i64>) -> usize {
+        let mut cursor = None;
+        for round in 1.. {
+            cursor = scan(u, storage, 0, cursor.as_deref(), baseline)
+                .await
+                .unwrap();
+            if cursor.is_none() {
+                return round;
+            }
+        }
+        unreachable!()
+    }
+
+    #[tokio::test]
+    async fn the_watcher_lists_in_rounds_and_finds_new_changed_and_gone_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let u = uploads(dir.path(), true);
+        let storage = Storage::from_url("file://./data", dir.path()).unwrap();
+        let logs = dir.path().join("data/raw/logs");
+        std::fs::create_dir_all(logs.join("sub")).unwrap();
+        std::fs::write(logs.join("old.log"), "there before").unwrap();
+        let since = now_ms() + 1_000;
+        assert_eq!(full_scan(&u, &storage, Some(since)).await, 1);
+        assert!(pending(&u).is_empty(), "objects there before raise nothing");
+        let n = SCAN_PAGE + SCAN_PAGE / 2;
+        for i in 0..n {
+            std::fs::write(logs.join(format!("f{i:05}.log")), "x").unwrap();
+            std::fs::write(logs.join(format!("f{i:05}.txt")), "not a log").unwrap();
+        }
+        std::fs::write(logs.join("sub/deep.log"), "deep").unwrap();
+        assert_eq!(
+            full_scan(&u, &storage, None).await,
+            4,
+            "three thousand keys, a thousand a round"
+        );
+        assert_eq!(pending(&u).len(), n + 1);
+        assert_eq!(full_scan(&u, &storage, None).await, 4);
+        assert_eq!(pending(&u).len(), n + 1, "nothing new, nothing raised");
+        std::fs::remove_file(logs.join("f00999.log")).unwrap();
+        std::fs::remove_file(logs.join("f01000.log")).unwrap();
+        std::fs::remove_file(logs.join("sub/deep.log")).unwrap();
+        std::fs::write(logs.join("old.log"), "changed, and longer").unwrap();
+        full_scan(&u, &storage, None).await;
+        let all = pending(&u);
+        let mut last: Vec<(String, String)> = all[n + 1..]
+            .iter()
+            .map(|(e, k, _)| (e.clone(), k.clone()))
+            .collect();
+        last.sort();
+        let pair = |e: &str, k: &str| (e.to_string(), k.to_string());
+        assert_eq!(
+            last,
+            [
+                pair("ObjectCreated:Put", "raw/logs/old.log"),
+                pair("ObjectRemoved:Delete", "raw/logs/f00999.log"),
+                pair("ObjectRemoved:Delete", "raw/logs/f01000.log"),
+                pair("ObjectRemoved:Delete", "raw/logs/sub/deep.log"),
+            ]
         );
     }
 
