@@ -230,3 +230,58 @@ fn two_nodes_on_one_store_and_s3_emit_each_object_once_and_the_survivor_takes_ov
     expected.sort();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn writes_of_a_flows_s3_tasks_raise_their_events_as_they_happen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    project(&proj, "[created, deleted]");
+    let task = |action: &str, parameters: Value, next: Option<&str>| {
+        let mut state = json!({
+            "Type": "Task",
+            "Resource": format!("arn:aws:states:::aws-sdk:s3:{action}"),
+            "Parameters": parameters,
+            "ResultPath": null,
+        });
+        match next {
+            Some(n) => state["Next"] = json!(n),
+            None => state["End"] = json!(true),
+        }
+        state
+    };
+    common::write_flow(
+        &proj,
+        "job.json",
+        &json!({"StartAt": "Put", "States": {
+            "Put": task("putObject", json!({"Bucket": "raw", "Key": "logs/flow.log", "Body": "from a flow"}), Some("Copy")),
+            "Copy": task("copyObject", json!({"Bucket": "raw", "Key": "logs/copy.log", "CopySource": "raw/logs/flow.log"}), Some("Delete")),
+            "Delete": task("deleteObject", json!({"Bucket": "raw", "Key": "logs/flow.log"}), None),
+        }}),
+    );
+    let server = Server::start(&tmp.path().join("data"), &proj);
+    let started = server.ok(
+        "StartExecution",
+        json!({"stateMachineArn": "arn:aws:states:local:000000000000:stateMachine:job", "input": "{}"}),
+    );
+    server.await_status(started["executionArn"].as_str().unwrap(), "SUCCEEDED");
+    std::fs::write(proj.join("data/raw/logs/last.log"), "last\n").unwrap();
+    wait_for("the last file's event", || events(&server).len() >= 4);
+    assert_eq!(
+        events(&server),
+        [
+            created("raw/logs/flow.log", 11),
+            (
+                "ObjectCreated:Copy".into(),
+                "raw/logs/copy.log".into(),
+                Some(11)
+            ),
+            (
+                "ObjectRemoved:Delete".into(),
+                "raw/logs/flow.log".into(),
+                None
+            ),
+            created("raw/logs/last.log", 5),
+        ],
+        "a copy is named a copy: the write raised it, not the watcher"
+    );
+}
