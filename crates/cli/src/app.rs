@@ -10,7 +10,10 @@ use sluice_engine::store::Store;
 use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions, QueueSink};
 use sluice_io::http::HttpInvoker;
-use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
+use sluice_io::{
+    BuiltinFunctions, ObjectIntegrations, ObjectItemStore, ObjectObserver, Observed, Storage,
+};
+use sluice_queues::uploads::Uploads;
 use sluice_queues::{QueueIntegration, Queues};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
@@ -105,6 +108,16 @@ fn start_pool_on(
         .context("starting the function pool")
 }
 
+/// The bucket name the project directory's name makes, or that name when it makes none.
+pub fn project_bucket(project: &Project) -> Result<String, String> {
+    let dir = std::fs::canonicalize(&project.dir).unwrap_or_else(|_| project.dir.clone());
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    sluice_io::bucket_name_for(&name).ok_or(name)
+}
+
 /// A running engine with its runtime.
 pub struct App {
     /// The async runtime invocations run on.
@@ -117,6 +130,10 @@ pub struct App {
     pub invoker: Arc<dyn Invoker>,
     /// The project's queues (none for flows run from single files).
     pub queues: Option<Queues>,
+    /// The project's storage, every write through it observed by its object triggers.
+    pub storage: Option<Storage>,
+    /// The project's object triggers, if it has any.
+    pub uploads: Option<Uploads>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -175,15 +192,23 @@ impl App {
     /// Opens the data directory and starts the engine with a project's functions and storage
     /// (Distributed Map items and results, `s3:*` Task integrations) and HTTP (`http:invoke`
     /// Tasks, HTTP functions).
+    /// Object events name the bucket `bucket`.
     pub fn start_project(
         data_dir: &Path,
         options: EngineOptions,
         project: &Project,
+        bucket: &str,
     ) -> anyhow::Result<(App, FunctionPool)> {
         let runtime = runtime()?;
-        let storage = project.open_storage()?;
         let store = open_store(data_dir, project.state.as_ref())?;
         let queues = Queues::new(store.clone(), project.queues.clone());
+        let mut storage = project.open_storage()?;
+        let uploads = (!project.object_triggers.is_empty())
+            .then(|| Uploads::new(store.clone(), project.object_triggers.clone(), bucket));
+        if let Some(uploads) = &uploads {
+            let observer: Arc<dyn ObjectObserver> = Arc::new(uploads.clone());
+            storage = storage.wrap_store(|inner| Arc::new(Observed::new(inner, observer)));
+        }
         let pool = start_pool_on(&runtime, data_dir, project, &storage, Some(&queues))?;
         let recorder = Arc::new(RecordingInvoker::new(pool.clone(), &log_dir(data_dir))?);
         let http =
@@ -195,9 +220,14 @@ impl App {
         ));
         let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let invoker = Arc::new(QueueIntegration::new(queues.clone(), objects));
-        let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
+        let items = Arc::new(ObjectItemStore::new(
+            storage.clone(),
+            runtime.handle().clone(),
+        ));
         let mut app = Self::start_on(runtime, store, options, invoker, items)?;
         app.queues = Some(queues);
+        app.storage = Some(storage);
+        app.uploads = uploads;
         Ok((app, pool))
     }
 
@@ -232,6 +262,8 @@ impl App {
             engine,
             invoker,
             queues: None,
+            storage: None,
+            uploads: None,
         })
     }
 }

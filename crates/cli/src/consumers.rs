@@ -1,4 +1,4 @@
-//! The queue consumers and schedules of a served project: functions get batches and events
+//! The queue consumers, schedules and object watchers of a served project: functions get batches and events
 //! through the engine's invoker, flows are started by the engine under the message's id (or
 //! the trigger's name and time).
 
@@ -10,6 +10,7 @@ use sluice_engine::{Engine, EngineError, StartRequest};
 use sluice_queues::consumer::Pending;
 use sluice_queues::cron::Scheduler;
 use sluice_queues::triggers::CronTrigger;
+use sluice_queues::uploads::Watchers;
 use sluice_queues::{Consumers, FlowStarter, Targets};
 use sluice_server::machines::StateMachines;
 use std::sync::Arc;
@@ -109,6 +110,19 @@ pub fn schedule(app: &App, triggers: Vec<CronTrigger>, targets: &Targets) -> Opt
         triggers,
         queues,
         targets.clone(),
+        app.runtime.handle(),
+    ))
+}
+
+/// Starts the watchers of the project's object triggers, if it has any.
+/// Objects already there when a trigger is first served, before `since_ms`, raise no events.
+pub fn watch(app: &App, targets: &Targets, since_ms: i64) -> Option<Watchers> {
+    Some(Watchers::start(
+        app.uploads.clone()?,
+        app.storage.clone()?,
+        app.queues.clone()?,
+        targets.clone(),
+        since_ms,
         app.runtime.handle(),
     ))
 }

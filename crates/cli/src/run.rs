@@ -152,7 +152,8 @@ fn start_app(
 ) -> anyhow::Result<(App, Option<FunctionPool>)> {
     match project {
         Some(p) => {
-            let (app, pool) = App::start_project(data_dir, options, p)?;
+            let bucket = crate::app::project_bucket(p).unwrap_or_else(|_| "sluice".into());
+            let (app, pool) = App::start_project(data_dir, options, p, &bucket)?;
             Ok((app, Some(pool)))
         }
         None => Ok((App::start(data_dir, options)?, None)),

@@ -1,8 +1,9 @@
 //! `sluice serve --s3-listen`: the node's S3-compatible endpoint over the project's storage.
 
+use crate::app::project_bucket;
 use crate::project::Project;
 use anyhow::{Context, anyhow};
-use sluice_s3::{S3Endpoint, S3Options, bucket_name_for};
+use sluice_s3::{S3Endpoint, S3Options};
 use sluice_server::auth::Credentials;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,40 +23,35 @@ pub struct S3Args {
     pub s3_bucket: Option<String>,
 }
 
-/// The endpoint the options ask for, if any: over the project's storage, signed with the
-/// node's access keys, multipart uploads staged under `data_dir`.
-pub fn endpoint(
+/// The endpoint's settings the options ask for, if any, checked: the bucket (`--s3-bucket`,
+/// else the project directory's name), the node's access keys, multipart uploads staged under
+/// `data_dir`.
+pub fn options(
     args: &S3Args,
     project: &Project,
     credentials: &Credentials,
     data_dir: &Path,
-) -> anyhow::Result<Option<(S3Endpoint, SocketAddr)>> {
+) -> anyhow::Result<Option<(S3Options, SocketAddr)>> {
     let Some(listen) = args.s3_listen else {
         return Ok(None);
     };
     let bucket = match &args.s3_bucket {
         Some(name) => name.clone(),
-        None => {
-            let dir = std::fs::canonicalize(&project.dir).unwrap_or_else(|_| project.dir.clone());
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            bucket_name_for(&name).ok_or_else(|| {
-                anyhow!(
-                    "--s3-listen: the project directory's name '{name}' makes no S3 bucket name; give --s3-bucket NAME"
-                )
-            })?
-        }
+        None => project_bucket(project).map_err(|name| {
+            anyhow!(
+                "--s3-listen: the project directory's name '{name}' makes no S3 bucket name; give --s3-bucket NAME"
+            )
+        })?,
     };
     let options = S3Options {
         bucket,
         access_keys: credentials.access_keys.clone(),
         uploads_dir: data_dir.join("s3-uploads"),
     };
-    let endpoint = S3Endpoint::new(project.open_storage()?, options)
+    options
+        .validate()
         .map_err(|e| anyhow!("--s3-listen {listen}: {e}"))?;
-    Ok(Some((endpoint, listen)))
+    Ok(Some((options, listen)))
 }
 
 /// An endpoint answering on its listener.

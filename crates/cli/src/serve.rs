@@ -1,7 +1,7 @@
 //! `sluice serve`: an always-on node that serves a project's flows and functions to AWS's Step
 //! Functions and Lambda clients.
 
-use crate::app::{App, project_key};
+use crate::app::{App, project_bucket, project_key};
 use crate::project::{self, Project};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -64,6 +64,7 @@ impl ServeArgs {
 /// Serves the project until SIGINT or SIGTERM, then stops the engine (releasing its executions
 /// to other processes) and the functions.
 pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let started_ms = chrono::Utc::now().timestamp_millis();
     let credentials = args.credentials()?;
     let project = match project::load(&args.project) {
         Ok(p) => p,
@@ -74,13 +75,29 @@ pub fn serve(data_dir: Option<&Path>, args: ServeArgs) -> anyhow::Result<ExitCod
     };
     let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
     #[cfg(feature = "s3")]
-    let s3 = crate::s3::endpoint(&args.s3, &project, &credentials, &data_dir)?;
-    let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project)?;
+    let s3 = crate::s3::options(&args.s3, &project, &credentials, &data_dir)?;
+    #[cfg(feature = "s3")]
+    let bucket = s3.as_ref().map(|(options, _)| options.bucket.clone());
+    #[cfg(not(feature = "s3"))]
+    let bucket = None;
+    let bucket =
+        bucket.unwrap_or_else(|| project_bucket(&project).unwrap_or_else(|_| "sluice".into()));
+    let (app, pool) = App::start_project(&data_dir, EngineOptions::default(), &project, &bucket)?;
+    #[cfg(feature = "s3")]
+    let s3 = match (s3, &app.storage) {
+        (Some((options, listen)), Some(storage)) => {
+            let endpoint = sluice_s3::S3Endpoint::new(storage.clone(), options)
+                .map_err(|e| anyhow::anyhow!("--s3-listen {listen}: {e}"))?;
+            Some((endpoint, listen))
+        }
+        _ => None,
+    };
     let node = Node {
         app: &app,
         pool: &pool,
         project: &project,
         state_machines_file: data_dir.join(STATE_MACHINES_FILE),
+        started_ms,
         #[cfg(feature = "s3")]
         s3,
         credentials,
@@ -101,6 +118,8 @@ struct Node<'a> {
     project: &'a Project,
     /// Where the state machines created through the API are kept.
     state_machines_file: PathBuf,
+    /// When the node started, epoch ms.
+    started_ms: i64,
     /// Who may call.
     credentials: Credentials,
     /// The S3 endpoint to serve, and where.
@@ -149,6 +168,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
     let targets = crate::consumers::targets(app, &machines);
     let consumers = crate::consumers::start(app, &targets);
     let scheduler = crate::consumers::schedule(app, project.cron_triggers.clone(), &targets);
+    let watchers = crate::consumers::watch(app, &targets, node.started_ms);
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
@@ -194,6 +214,9 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         eprintln!("sluice: stopping; running executions are left for the next process to resume");
         if let Some(scheduler) = scheduler {
             scheduler.stop().await;
+        }
+        if let Some(watchers) = watchers {
+            watchers.stop().await;
         }
         if let Some(consumers) = consumers {
             consumers.stop().await;

@@ -181,6 +181,36 @@ fn boto3_moves_data_through_the_s3_endpoint_and_a_flow_reads_it() {
     }
 }
 
+#[cfg(feature = "s3")]
+#[test]
+fn boto3_uploads_logs_that_an_object_trigger_queues_for_the_ingest_example() {
+    let project = common::repo().join("examples/ingest");
+    let args = [
+        "--s3-listen",
+        "127.0.0.1:0",
+        "--s3-bucket",
+        "logs-lake",
+        "--access-keys",
+        "test:test",
+    ];
+    let env = |server: &Server| {
+        vec![
+            (
+                "SLUICE_S3_ENDPOINT",
+                format!("http://{}", s3_address(server)),
+            ),
+            ("SLUICE_S3_BUCKET", "logs-lake".to_string()),
+        ]
+    };
+    if let Some(stdout) = run_script_on(Sdk::Current, &project, "test_uploads.py", &args, env) {
+        assert!(
+            stdout.contains("ok test_an_uploaded_log_is_parsed_and_the_event_names_the_object"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    }
+}
+
 /// The S3 endpoint's `host:port`, from the node's start-up line.
 #[cfg(feature = "s3")]
 fn s3_address(server: &Server) -> String {

@@ -296,7 +296,7 @@ fn http_and_cron_triggers_deliver_to_queues_functions_and_flows() {
 }
 
 #[test]
-fn the_ingest_example_partitions_clean_events_and_dead_letters_malformed_ones() {
+fn the_ingest_example_partitions_clicks_dead_letters_malformed_ones_and_reports_on_logs() {
     if !sluice_engine::testing::program_available("python3") {
         return sluice_engine::testing::skip("python3, which runs the example's consumer");
     }
@@ -342,6 +342,21 @@ fn the_ingest_example_partitions_clean_events_and_dead_letters_malformed_ones() 
             .as_array()
             .is_some_and(|m| m.len() == 1 && m[0]["body"] == "not json")
     });
+    // Pipeline (2): a log written into the storage by another program is found by the
+    // trigger's watcher, queued and parsed into a report.
+    let logs = proj.join("data/raw/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let log = "2026-12-06T10:00:00Z INFO GET /cart 200 12ms\ngarbage\n2026-12-06T10:00:01Z ERROR GET /pay 503 900ms\n";
+    std::fs::write(logs.join("web.log"), log).unwrap();
+    let report = proj.join("data/reports/logs/web.json");
+    wait_for("the log's report", || report.exists());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["lines"], 3);
+    assert_eq!(report["levels"], json!({"INFO": 1, "ERROR": 1}));
+    assert_eq!(report["statuses"], json!({"2xx": 1, "5xx": 1}));
+    assert_eq!(report["malformedLines"], json!([2]));
+    assert_eq!(report["source"]["key"], "raw/logs/web.log");
+    assert_eq!(report["source"]["size"], log.len());
 }
 
 const PY_SENDER: &str = r#"

@@ -12,6 +12,7 @@ pub mod invoke;
 pub mod items;
 pub mod map_run;
 pub mod model;
+pub mod objects;
 pub mod payload;
 pub mod queue;
 pub mod run_info;

@@ -11,6 +11,7 @@ use crate::effects::HistoryEvent;
 use crate::invoke::TaskError;
 use crate::map_run::MapRunSpec;
 use crate::model::{ExecutionState, Status};
+use crate::objects::{ObjectChange, PendingObjectEvent};
 use crate::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use crate::run_info::RunInfo;
 use serde::{Deserialize, Serialize};
@@ -392,6 +393,28 @@ pub trait Store: Send + Sync {
         from: Option<i64>,
         to: i64,
     ) -> Result<bool, StoreError>;
+    /// The entity tag the watch `watch` knows for the object `key`, if it knows it.
+    fn object_known(&self, watch: &str, key: &str) -> Result<Option<String>, StoreError>;
+    /// Up to `limit` objects the watch knows, with their entity tags, in key order (by bytes),
+    /// after the key `after` if given.
+    fn object_known_page(
+        &self,
+        watch: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+    /// Records changes in one transaction: each one whose `before` is still what the watch
+    /// knows is applied, and its event queued (an event id already queued is not queued again);
+    /// returns how many were applied.
+    fn object_record(&self, watch: &str, changes: &[ObjectChange]) -> Result<u64, StoreError>;
+    /// Up to `limit` of the watch's undelivered events, oldest first.
+    fn object_events(
+        &self,
+        watch: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingObjectEvent>, StoreError>;
+    /// Forgets delivered events, by sequence number.
+    fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// The Map and Parallel values stored for an execution.

@@ -47,6 +47,7 @@ mod integrations;
 mod item_store;
 mod listing;
 mod location;
+mod observed;
 pub mod readers;
 mod storage;
 #[cfg(feature = "test-support")]
@@ -60,7 +61,8 @@ pub use error::StorageError;
 pub use integrations::ObjectIntegrations;
 pub use item_store::ObjectItemStore;
 pub use listing::ListPage;
-pub use location::{ObjectRef, validate_prefix};
+pub use location::{ObjectRef, bucket_name_for, valid_bucket_name, validate_prefix};
+pub use observed::{Change, Created, ObjectObserver, Observed, StorageChange};
 pub use readers::ReadOptions;
 pub use storage::{GetRequest, Object, ObjectInfo, Storage};
 

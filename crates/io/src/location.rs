@@ -91,9 +91,47 @@ pub fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// A bucket name derived from a project directory's name: lower-cased, with every character
+/// S3 refuses replaced by `-`, trimmed to 63 characters; `None` when nothing valid remains.
+pub fn bucket_name_for(dir_name: &str) -> Option<String> {
+    let mapped: String = dir_name
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .take(63)
+        .collect();
+    let name = mapped.trim_matches('-').to_string();
+    valid_bucket_name(&name).then_some(name)
+}
+
+/// S3's bucket naming rules (the ones that matter to clients).
+pub fn valid_bucket_name(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && !name.contains("..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_names_come_from_directory_names() {
+        assert_eq!(bucket_name_for("wordcount").as_deref(), Some("wordcount"));
+        assert_eq!(
+            bucket_name_for("My_Project 2").as_deref(),
+            Some("my-project-2")
+        );
+        assert_eq!(bucket_name_for("_x_"), None);
+        assert_eq!(bucket_name_for("ab"), None);
+    }
 
     #[test]
     fn locations_are_validated() {

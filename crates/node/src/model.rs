@@ -41,8 +41,8 @@ pub struct ProjectFile {
     pub connections: Named<ConnectionSpec>,
 }
 
-/// One trigger: `http: PATH` or `cron: SCHEDULE`, and where its events go (`queue`, `function`
-/// or `flow`).
+/// One trigger: `http: PATH`, `cron: SCHEDULE` or `object: PREFIX`, and where its events go
+/// (`queue`, `function` or `flow`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
@@ -64,6 +64,12 @@ pub struct TriggerSpec {
     pub overlap: Option<String>,
     /// What becomes of firings missed while no node ran: `run_once` or `skip` (`run_once`).
     pub missed: Option<String>,
+    /// The key prefix (a storage path, `FOLDER/...`) whose objects raise events.
+    pub object: Option<String>,
+    /// Only keys ending with this raise events.
+    pub suffix: Option<String>,
+    /// Which changes raise events: `created`, `deleted` (`[created]`).
+    pub events: Option<Vec<String>>,
     /// Events go onto this queue.
     pub queue: Option<String>,
     /// Events call this function.

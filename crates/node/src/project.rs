@@ -17,7 +17,8 @@ use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
 use sluice_queues::cron::Schedule;
 use sluice_queues::triggers::{
-    CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Missed, Overlap, Target, check_path,
+    CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Missed, OBJECT_EVENTS, Overlap, Target,
+    UploadTrigger, check_path,
 };
 use sluice_queues::{Consumer, QueueConfig};
 use sluice_store::StoreLocation;
@@ -54,6 +55,8 @@ pub struct Project {
     pub http_triggers: Vec<HttpTrigger>,
     /// Schedules.
     pub cron_triggers: Vec<CronTrigger>,
+    /// Objects created or deleted under a prefix.
+    pub object_triggers: Vec<UploadTrigger>,
 }
 
 /// One flow of a project.
@@ -202,6 +205,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         queues: Vec::new(),
         http_triggers: Vec::new(),
         cron_triggers: Vec::new(),
+        object_triggers: Vec::new(),
     };
     let queue_names: Vec<&str> = file.queues.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, spec) in &file.queues.0 {
@@ -366,99 +370,149 @@ fn trigger(
             ));
         }
     };
-    let schedule_settings = [
-        ("timezone", spec.timezone.is_some()),
-        ("overlap", spec.overlap.is_some()),
-        ("missed", spec.missed.is_some()),
-    ];
-    match (&spec.http, &spec.cron) {
-        (Some(path), None) => {
-            if let Some((key, _)) = schedule_settings.iter().find(|(_, given)| *given) {
-                return Err((
-                    key,
-                    format!("{key} is a setting of cron triggers, not of http ones"),
-                ));
-            }
-            let path = path.clone();
-            check_path(&path).map_err(|e| ("http", e))?;
-            let method = spec
-                .method
-                .clone()
-                .unwrap_or_else(|| "POST".into())
-                .to_ascii_uppercase();
-            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-                return Err((
-                    "method",
-                    format!("method {method} is not one of GET, POST, PUT, PATCH, DELETE"),
-                ));
-            }
-            if project
-                .http_triggers
-                .iter()
-                .any(|t| t.path == path && t.method == method)
-            {
-                return Err(("http", format!("another trigger takes {method} {path}")));
-            }
-            project.http_triggers.push(HttpTrigger {
-                name: name.to_string(),
-                path,
-                method,
-                target,
-                token: spec.token.clone(),
-                max_body: spec.max_body.unwrap_or(DEFAULT_MAX_BODY),
-            });
-        }
-        (None, Some(cron)) => {
-            for (key, given) in [
-                ("method", spec.method.is_some()),
-                ("token", spec.token.is_some()),
-                ("max_body", spec.max_body.is_some()),
-            ] {
-                if given {
-                    return Err((
-                        key,
-                        format!("{key} is a setting of http triggers, not of cron ones"),
-                    ));
-                }
-            }
-            let schedule =
-                Schedule::parse_in(cron, spec.timezone.as_deref()).map_err(|e| ("cron", e))?;
-            let overlap = match spec.overlap.as_deref().map(Overlap::parse).transpose() {
-                Ok(Some(policy))
-                    if policy != Overlap::Allow && !matches!(target, Target::Flow(_)) =>
-                {
-                    return Err((
-                        "overlap",
-                        "an overlap policy applies to flow targets, whose executions can overlap"
-                            .into(),
-                    ));
-                }
-                Ok(policy) => policy.unwrap_or_default(),
-                Err(e) => return Err(("overlap", e)),
-            };
-            project.cron_triggers.push(CronTrigger {
-                name: name.to_string(),
-                schedule,
-                target,
-                input: spec.input.clone().unwrap_or(serde_json::Value::Null),
-                overlap,
-                missed: spec
-                    .missed
-                    .as_deref()
-                    .map(Missed::parse)
-                    .transpose()
-                    .map_err(|e| ("missed", e))?
-                    .unwrap_or_default(),
-            });
-        }
+    let kind = match (&spec.http, &spec.cron, &spec.object) {
+        (Some(_), None, None) => "http",
+        (None, Some(_), None) => "cron",
+        (None, None, Some(_)) => "object",
         _ => {
             return Err((
                 "",
-                "a trigger needs exactly one of http (a path) or cron (a schedule)".into(),
+                "a trigger needs exactly one of http (a path), cron (a schedule) or object (a key prefix)"
+                    .into(),
+            ));
+        }
+    };
+    let settings = [
+        ("method", spec.method.is_some(), "http"),
+        ("token", spec.token.is_some(), "http"),
+        ("max_body", spec.max_body.is_some(), "http"),
+        ("input", spec.input.is_some(), "cron"),
+        ("timezone", spec.timezone.is_some(), "cron"),
+        ("overlap", spec.overlap.is_some(), "cron"),
+        ("missed", spec.missed.is_some(), "cron"),
+        ("suffix", spec.suffix.is_some(), "object"),
+        ("events", spec.events.is_some(), "object"),
+    ];
+    for (key, given, owner) in settings {
+        if given && owner != kind {
+            return Err((
+                key,
+                format!("{key} is a setting of {owner} triggers, not of {kind} ones"),
             ));
         }
     }
+    if let Some(path) = &spec.http {
+        let path = path.clone();
+        check_path(&path).map_err(|e| ("http", e))?;
+        let method = spec
+            .method
+            .clone()
+            .unwrap_or_else(|| "POST".into())
+            .to_ascii_uppercase();
+        if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+            return Err((
+                "method",
+                format!("method {method} is not one of GET, POST, PUT, PATCH, DELETE"),
+            ));
+        }
+        if project
+            .http_triggers
+            .iter()
+            .any(|t| t.path == path && t.method == method)
+        {
+            return Err(("http", format!("another trigger takes {method} {path}")));
+        }
+        project.http_triggers.push(HttpTrigger {
+            name: name.to_string(),
+            path,
+            method,
+            target,
+            token: spec.token.clone(),
+            max_body: spec.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        });
+    } else if let Some(cron) = &spec.cron {
+        project
+            .cron_triggers
+            .push(cron_trigger(name, cron, spec, target)?);
+    } else if let Some(prefix) = &spec.object {
+        project
+            .object_triggers
+            .push(object_trigger(name, prefix, spec, target)?);
+    }
     Ok(())
+}
+
+/// A `cron` trigger: its schedule read in its time zone, its policies known ones (an overlap
+/// policy only for flows, whose executions can overlap).
+fn cron_trigger(
+    name: &str,
+    cron: &str,
+    spec: &TriggerSpec,
+    target: Target,
+) -> Result<CronTrigger, (&'static str, String)> {
+    let schedule = Schedule::parse_in(cron, spec.timezone.as_deref()).map_err(|e| ("cron", e))?;
+    let overlap = match spec.overlap.as_deref().map(Overlap::parse).transpose() {
+        Ok(Some(policy)) if policy != Overlap::Allow && !matches!(target, Target::Flow(_)) => {
+            return Err((
+                "overlap",
+                "an overlap policy applies to flow targets, whose executions can overlap".into(),
+            ));
+        }
+        Ok(policy) => policy.unwrap_or_default(),
+        Err(e) => return Err(("overlap", e)),
+    };
+    let missed = spec
+        .missed
+        .as_deref()
+        .map(Missed::parse)
+        .transpose()
+        .map_err(|e| ("missed", e))?
+        .unwrap_or_default();
+    Ok(CronTrigger {
+        name: name.to_string(),
+        schedule,
+        target,
+        input: spec.input.clone().unwrap_or(serde_json::Value::Null),
+        overlap,
+        missed,
+    })
+}
+
+/// An `object` trigger: its prefix a valid storage prefix, its events known ones.
+fn object_trigger(
+    name: &str,
+    prefix: &str,
+    spec: &TriggerSpec,
+    target: Target,
+) -> Result<UploadTrigger, (&'static str, String)> {
+    sluice_io::validate_prefix(prefix).map_err(|e| ("object", e.to_string()))?;
+    let events = spec
+        .events
+        .clone()
+        .unwrap_or_else(|| vec!["created".into()]);
+    if events.is_empty() {
+        return Err((
+            "events",
+            format!("events is empty: give some of {}", OBJECT_EVENTS.join(", ")),
+        ));
+    }
+    if let Some(bad) = events.iter().find(|e| !OBJECT_EVENTS.contains(&e.as_str())) {
+        return Err((
+            "events",
+            format!(
+                "'{bad}' is not an object event (one of {})",
+                OBJECT_EVENTS.join(", ")
+            ),
+        ));
+    }
+    Ok(UploadTrigger {
+        name: name.to_string(),
+        prefix: prefix.to_string(),
+        suffix: spec.suffix.clone().unwrap_or_default(),
+        created: events.iter().any(|e| e == "created"),
+        deleted: events.iter().any(|e| e == "deleted"),
+        target,
+    })
 }
 
 /// The `state:` of the project file in `dir`, if there is a project file, read without loading
@@ -781,5 +835,65 @@ mod tests {
             format!("{:?}", crate::Secret::Literal("s3cret".into())),
             "Literal(..)"
         );
+    }
+
+    #[test]
+    fn object_triggers_load_with_their_filter_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "queues:\n  logs: {}\ntriggers:\n  uploads: { object: raw/logs/, suffix: .log, events: [created, deleted], queue: logs }\n  plain: { object: raw/, queue: logs }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let t = &project.object_triggers;
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0].prefix.as_str(), t[0].suffix.as_str()),
+            ("raw/logs/", ".log")
+        );
+        assert!(t[0].created && t[0].deleted);
+        assert!(t[1].created && !t[1].deleted, "events default to [created]");
+        assert!(t[1].matches("raw/a.csv") && !t[0].matches("raw/logs/a.txt"));
+    }
+
+    #[test]
+    fn bad_object_triggers_name_the_trigger_and_setting() {
+        let queue = "queues:\n  q: {}\ntriggers:\n";
+        for (trigger, says) in [
+            (
+                "  t: { object: raw/, events: [made], queue: q }\n",
+                "4:22:'made' is not an object event",
+            ),
+            (
+                "  t: { object: raw/, events: [], queue: q }\n",
+                "events is empty",
+            ),
+            (
+                "  t: { object: /abs, queue: q }\n",
+                "prefix '/abs' is absolute",
+            ),
+            (
+                "  t: { object: raw/, method: GET, queue: q }\n",
+                "method is a setting of http triggers, not of object ones",
+            ),
+            (
+                "  t: { cron: '@daily', suffix: .log, queue: q }\n",
+                "suffix is a setting of object triggers, not of cron ones",
+            ),
+            (
+                "  t: { object: raw/, cron: '@daily', queue: q }\n",
+                "exactly one of http (a path), cron (a schedule) or object",
+            ),
+            (
+                "  t: { object: raw/, queue: nope }\n",
+                "the queue 'nope' is not declared",
+            ),
+        ] {
+            let found = problems(&format!("{queue}{trigger}"));
+            assert_eq!(found.len(), 1, "{trigger}: {found:?}");
+            assert!(found[0].contains(says), "{trigger}: {found:?}");
+            assert!(found[0].starts_with("4:"), "{trigger}: {found:?}");
+        }
     }
 }

@@ -8,13 +8,12 @@
 //! occurrence.
 
 use crate::consumer::Targets;
-use crate::queues::{Outgoing, Queues, now_ms};
-use crate::triggers::{CronTrigger, Target};
-use crate::triggers::{Missed, Overlap};
+use crate::deliver::{Delivery, deliver};
+use crate::queues::{Queues, now_ms};
+use crate::triggers::{CronTrigger, Missed, Overlap, Target};
 use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
-use sluice_engine::invoke::{InvokeRequest, Target as Callee};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -344,56 +343,34 @@ async fn fire(trigger: &CronTrigger, queues: &Queues, targets: &Targets, due: i6
         "resources": [format!("trigger/{}", trigger.name)],
         "detail": trigger.input,
     });
-    let result = match &trigger.target {
-        Target::Flow(flow) => {
-            let name = format!("{}-{}", trigger.name, time.replace(':', ""));
-            let mut input = match &trigger.input {
-                Value::Object(fields) => Value::Object(fields.clone()),
-                Value::Null => json!({}),
-                other => json!({ "input": other }),
-            };
-            input["time"] = json!(time);
-            match make_room(trigger, flow, targets, &name).await {
-                Ok(true) => targets.flows.start(flow, &name, input).await,
-                Ok(false) => {
-                    tracing::info!(trigger = %trigger.name, %time, "skipped: an earlier execution still runs");
-                    return;
-                }
-                Err(e) => Err(e),
+    let mut input = match &trigger.input {
+        Value::Object(fields) => Value::Object(fields.clone()),
+        Value::Null => json!({}),
+        other => json!({ "input": other }),
+    };
+    input["time"] = json!(time);
+    let execution = format!("{}-{}", trigger.name, time.replace(':', ""));
+    if let Target::Flow(flow) = &trigger.target {
+        match make_room(trigger, flow, targets, &execution).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(trigger = %trigger.name, %time, "skipped: an earlier execution still runs");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(trigger = %trigger.name, %time, error = %e, "firing failed");
+                return;
             }
         }
-        Target::Queue(queue) => {
-            let (queues, queue) = (queues.clone(), queue.clone());
-            let message = Outgoing {
-                body: event.to_string(),
-                attributes: Value::Null,
-                delay: Duration::ZERO,
-            };
-            tokio::task::spawn_blocking(move || queues.send(&queue, vec![message]))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
-        }
-        Target::Function(function) => {
-            let request = InvokeRequest {
-                target: Callee::Function {
-                    name: function.clone(),
-                    wrap: false,
-                },
-                resource: format!("sluice:function:{function}"),
-                payload: event,
-                idempotency_key: format!("trigger/{}/{due}", trigger.name),
-                execution: format!("trigger/{}", trigger.name),
-                timeout_seconds: None,
-            };
-            targets
-                .functions
-                .invoke(request)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("{}: {}", e.error, e.cause))
-        }
+    }
+    let delivery = Delivery {
+        trigger: trigger.name.clone(),
+        event,
+        execution,
+        input,
+        key: format!("trigger/{}/{due}", trigger.name),
     };
+    let result = deliver(&trigger.target, queues, targets, delivery).await;
     match result {
         Ok(()) => tracing::info!(trigger = %trigger.name, %time, "fired"),
         Err(e) => tracing::warn!(trigger = %trigger.name, %time, error = %e, "firing failed"),

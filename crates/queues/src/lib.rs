@@ -12,11 +12,14 @@
 pub mod config;
 pub mod consumer;
 pub mod cron;
+mod deliver;
 pub mod event;
 mod group;
 pub mod integration;
 pub mod queues;
+pub mod s3_event;
 pub mod triggers;
+pub mod uploads;
 
 pub use config::{Consumer, QueueConfig};
 pub use consumer::{Consumers, FlowStarter, Targets};

@@ -1,7 +1,8 @@
 //! Triggers: what starts work from outside a flow. An `http` trigger is a route of the node
 //! whose requests go to a queue (answered once the message is durable), a function (called with
 //! the Lambda function URL event, whose answer is the response) or a flow (an execution per
-//! request); a `cron` trigger does the same on a schedule (see [`crate::cron`]).
+//! request); a `cron` trigger does the same on a schedule (see [`crate::cron`]); an `object`
+//! trigger on every object created or deleted under a prefix (see [`crate::uploads`]).
 
 use serde_json::Value;
 
@@ -101,6 +102,33 @@ impl Missed {
         }
     }
 }
+
+/// Objects created or deleted under a prefix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadTrigger {
+    /// The trigger's name (the events' `configurationId`).
+    pub name: String,
+    /// The storage paths it watches start with this.
+    pub prefix: String,
+    /// ... and end with this.
+    pub suffix: String,
+    /// Whether creations raise events.
+    pub created: bool,
+    /// Whether deletions raise events.
+    pub deleted: bool,
+    /// Where the events go.
+    pub target: Target,
+}
+
+impl UploadTrigger {
+    /// Whether the object at storage path `path` is one the trigger watches.
+    pub fn matches(&self, path: &str) -> bool {
+        path.starts_with(&self.prefix) && path.ends_with(&self.suffix)
+    }
+}
+
+/// The event kinds an `object` trigger takes in `events:`.
+pub const OBJECT_EVENTS: [&str; 2] = ["created", "deleted"];
 
 /// Paths the node serves itself, which an HTTP trigger cannot take (`/000000000000/QUEUE` are
 /// the queue URLs of the SQS endpoint).

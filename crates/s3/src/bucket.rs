@@ -72,7 +72,8 @@ impl ProjectBucket {
     }
 
     /// Every successful write (put, copy, completed multipart upload) ends here, once the
-    /// object is in the storage and visible to flows: the place to raise object events.
+    /// object is in the storage and visible to flows (and, when the storage is observed, its
+    /// object event recorded: see `sluice_io::Observed`).
     fn committed(&self, object: &ObjectRef, e_tag: &str, size: u64) {
         tracing::debug!(%object, e_tag, size, "object written through the S3 endpoint");
     }

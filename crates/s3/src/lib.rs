@@ -21,8 +21,9 @@
 //! - **Auth**: every request is checked with Signature Version 4 against
 //!   [`S3Options::access_keys`].
 //!
-//! Every successful write passes through one function, `ProjectBucket::committed` (in
-//! `bucket.rs`): the place where object events are to be raised.
+//! Every write goes through the storage's store: a node with object triggers observes that
+//! store (`sluice_io::Observed`), so puts, copies, completed multipart uploads and deletes raise
+//! their events before the request is answered.
 
 mod auth;
 mod bucket;
@@ -33,6 +34,7 @@ mod options;
 mod serve;
 mod writes;
 
-pub use options::{S3Options, S3OptionsError, bucket_name_for};
+pub use options::{S3Options, S3OptionsError};
 pub use serve::S3Endpoint;
+pub use sluice_io::bucket_name_for;
 pub use writes::PUT_BUFFER;

@@ -7,6 +7,7 @@ mod migrations;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod sqlite;
+mod sqlite_objects;
 mod sqlite_queues;
 #[cfg(feature = "test-support")]
 pub mod testing;

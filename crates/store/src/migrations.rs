@@ -127,6 +127,22 @@ CREATE TABLE trigger_state (
     next_ms INTEGER NOT NULL
 );
 ",
+    // 7: object-upload triggers: the objects each watch knows, and its undelivered events.
+    "
+CREATE TABLE object_state (
+    watch TEXT NOT NULL,
+    key TEXT NOT NULL,
+    e_tag TEXT NOT NULL,
+    PRIMARY KEY (watch, key)
+) WITHOUT ROWID;
+CREATE TABLE object_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    watch TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (watch, id)
+);
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -235,6 +251,22 @@ CREATE INDEX queue_messages_ready ON queue_messages(queue, visible_ms, seq) WHER
 CREATE TABLE trigger_state (
     name TEXT COLLATE "C" PRIMARY KEY,
     next_ms BIGINT NOT NULL
+);
+"#,
+    // 7: object-upload triggers: the objects each watch knows, and its undelivered events.
+    r#"
+CREATE TABLE object_state (
+    watch TEXT COLLATE "C" NOT NULL,
+    key TEXT COLLATE "C" NOT NULL,
+    e_tag TEXT NOT NULL,
+    PRIMARY KEY (watch, key)
+);
+CREATE TABLE object_events (
+    seq BIGSERIAL PRIMARY KEY,
+    watch TEXT COLLATE "C" NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (watch, id)
 );
 "#,
 ];

@@ -9,10 +9,11 @@ use crate::codec::{
     definition_id, from_json, signed, to_json,
 };
 use crate::migrations::{self, SQLITE};
-use crate::sqlite_queues;
+use crate::{sqlite_objects, sqlite_queues};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
+use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
@@ -470,6 +471,35 @@ impl Store for SqliteStore {
         }
         .map_err(err)?;
         Ok(n == 1)
+    }
+
+    fn object_known(&self, watch: &str, key: &str) -> Result<Option<String>, StoreError> {
+        sqlite_objects::known(&*self.conn()?, watch, key)
+    }
+
+    fn object_known_page(
+        &self,
+        watch: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlite_objects::known_page(&*self.conn()?, watch, after, limit)
+    }
+
+    fn object_record(&self, watch: &str, changes: &[ObjectChange]) -> Result<u64, StoreError> {
+        sqlite_objects::record(&mut *self.conn()?, watch, changes)
+    }
+
+    fn object_events(
+        &self,
+        watch: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingObjectEvent>, StoreError> {
+        sqlite_objects::events(&*self.conn()?, watch, limit)
+    }
+
+    fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError> {
+        sqlite_objects::events_done(&mut *self.conn()?, watch, seqs)
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

@@ -7,6 +7,7 @@ use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::NoFunctions;
 use sluice_engine::items::NoStorage;
 use sluice_engine::model::Status;
+use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
@@ -135,6 +136,26 @@ impl Store for FlakyStore {
     }
     fn trigger_advance(&self, t: &str, from: Option<i64>, to: i64) -> Result<bool, StoreError> {
         self.inner.trigger_advance(t, from, to)
+    }
+    fn object_known(&self, w: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.object_known(w, key)
+    }
+    fn object_known_page(
+        &self,
+        w: &str,
+        after: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.object_known_page(w, after, n)
+    }
+    fn object_record(&self, w: &str, changes: &[ObjectChange]) -> Result<u64, StoreError> {
+        self.inner.object_record(w, changes)
+    }
+    fn object_events(&self, w: &str, n: usize) -> Result<Vec<PendingObjectEvent>, StoreError> {
+        self.inner.object_events(w, n)
+    }
+    fn object_events_done(&self, w: &str, seqs: &[i64]) -> Result<(), StoreError> {
+        self.inner.object_events_done(w, seqs)
     }
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()

@@ -55,4 +55,6 @@ on_both_backends!(
     queue_settlements_retry_move_fail_and_redrive,
     concurrent_receivers_split_a_queue,
     schedule_due_times_are_taken_once,
+    object_changes_apply_once_and_queue_their_events,
+    known_objects_come_in_pages_in_key_order,
 );

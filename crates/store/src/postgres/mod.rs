@@ -17,6 +17,7 @@
 //! other nor take the same root.
 
 pub(crate) mod connection;
+mod objects;
 mod queues;
 
 use crate::codec::{
@@ -28,6 +29,7 @@ use crate::migrations::{self, POSTGRES};
 use connection::{Connection, Target, Worker, classify};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
+use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
     Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
@@ -731,6 +733,35 @@ impl Store for PostgresStore {
             )?,
         };
         Ok(n == 1)
+    }
+
+    fn object_known(&self, watch: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.known_object(watch, key)
+    }
+
+    fn object_known_page(
+        &self,
+        watch: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.known_objects(watch, after, limit)
+    }
+
+    fn object_record(&self, watch: &str, changes: &[ObjectChange]) -> Result<u64, StoreError> {
+        self.record_objects(watch, changes)
+    }
+
+    fn object_events(
+        &self,
+        watch: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingObjectEvent>, StoreError> {
+        self.pending_object_events(watch, limit)
+    }
+
+    fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError> {
+        self.object_events_delivered(watch, seqs)
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

@@ -6,6 +6,7 @@ use sluice_engine::callback::{StoredSignal, TaskSignal};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::map_run::{ItemSource, MapRunSpec};
 use sluice_engine::model::{ExecutionState, Fanout, Frame, Status, Step, TaskOutcome};
+use sluice_engine::objects::{ObjectChange, ObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settle, Settlement};
 use sluice_engine::run_info::{ParentRun, RunInfo};
 use sluice_engine::scopes::{Persisted, externalize};
@@ -1171,4 +1172,106 @@ pub fn schedule_due_times_are_taken_once(b: &Backend) {
     assert_eq!(takers, 1);
     assert_eq!(store.trigger_next("nightly").unwrap(), Some(61_000));
     assert_eq!(store.trigger_next("other").unwrap(), None);
+}
+
+/// A change of `key` from `before` to `after`, with an event named after both.
+fn change(key: &str, before: Option<&str>, after: Option<&str>) -> ObjectChange {
+    ObjectChange {
+        key: key.to_string(),
+        before: before.map(str::to_string),
+        after: after.map(str::to_string),
+        event: Some(ObjectEvent {
+            id: format!("{key}@{}", after.unwrap_or("gone")),
+            body: format!("{{\"key\":\"{key}\"}}"),
+        }),
+    }
+}
+
+/// A watch's objects change only from what the recorder read; each change's event is queued
+/// once, comes back oldest first, and is gone once delivered. Watches do not see each other's.
+pub fn object_changes_apply_once_and_queue_their_events(b: &Backend) {
+    let store = b.open();
+    assert_eq!(store.object_known("w", "raw/a.log").unwrap(), None);
+    let first = [
+        change("raw/b.log", None, Some("t1")),
+        change("raw/a.log", None, Some("t1")),
+    ];
+    assert_eq!(store.object_record("w", &first).unwrap(), 2);
+    // Seen again (a watcher after the writer): nothing applies, nothing is queued again.
+    assert_eq!(store.object_record("w", &first).unwrap(), 0);
+    assert_eq!(
+        store.object_known("w", "raw/a.log").unwrap().as_deref(),
+        Some("t1")
+    );
+    let racers: u64 = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                s.spawn(move || {
+                    let update = change("raw/a.log", Some("t1"), Some("t2"));
+                    store.object_record("w", &[update]).unwrap()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).sum()
+    });
+    assert_eq!(racers, 1, "one of the recorders applies the change");
+    let delete = change("raw/b.log", Some("t1"), None);
+    assert_eq!(store.object_record("w", &[delete]).unwrap(), 1);
+    assert_eq!(
+        store.object_known_page("w", None, 10).unwrap(),
+        [("raw/a.log".to_string(), "t2".to_string())]
+    );
+    let pending = store.object_events("w", 10).unwrap();
+    let ids: Vec<&str> = pending.iter().map(|p| p.event.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "raw/b.log@t1",
+            "raw/a.log@t1",
+            "raw/a.log@t2",
+            "raw/b.log@gone"
+        ]
+    );
+    assert_eq!(pending[1].event.body, r#"{"key":"raw/a.log"}"#);
+    assert!(store.object_events("other", 10).unwrap().is_empty());
+    assert!(
+        store
+            .object_known_page("other", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let first_two: Vec<i64> = pending[..2].iter().map(|p| p.seq).collect();
+    store.object_events_done("w", &first_two).unwrap();
+    let left = store.object_events("w", 1).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].event.id, "raw/a.log@t2");
+}
+
+/// The objects a watch knows come back in pages, in byte order of their keys.
+pub fn known_objects_come_in_pages_in_key_order(b: &Backend) {
+    let store = b.open();
+    let keys = ["raw/b", "raw/B", "raw/a/z", "raw/a-1", "raw/\u{e9}"];
+    let changes: Vec<ObjectChange> = keys
+        .iter()
+        .map(|k| ObjectChange {
+            event: None,
+            ..change(k, None, Some("t"))
+        })
+        .collect();
+    assert_eq!(store.object_record("w", &changes).unwrap(), 5);
+    assert!(store.object_events("w", 10).unwrap().is_empty());
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.object_known_page("w", after.as_deref(), 2).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|(k, _)| k.clone());
+        seen.extend(page.into_iter().map(|(k, _)| k));
+    }
+    let mut sorted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    sorted.sort();
+    assert_eq!(seen, sorted);
 }
