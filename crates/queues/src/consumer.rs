@@ -272,13 +272,10 @@ fn retry(config: &QueueConfig, m: &QueueMessage, delay: Option<Duration>) -> Set
 }
 
 async fn settle(queues: &Queues, queue: &str, settlements: Vec<Settlement>) {
-    let (group, name) = (queues.clone(), queue.to_string());
-    let done = tokio::task::spawn_blocking(move || group.settle(&name, settlements)).await;
-    match done {
-        Ok(Ok(_)) => queues.wake(queue),
-        Ok(Err(e)) => {
+    match queues.settle(queue, settlements).await {
+        Ok(()) => queues.wake(queue),
+        Err(e) => {
             tracing::warn!(queue, error = %e, "settling a batch failed; its messages come back when their lease ends")
         }
-        Err(e) => tracing::warn!(queue, error = %e, "settling a batch failed"),
     }
 }

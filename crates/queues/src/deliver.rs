@@ -38,16 +38,16 @@ pub(crate) async fn deliver(
                 .await
         }
         Target::Queue(queue) => {
-            let (queues, queue) = (queues.clone(), queue.clone());
             let message = Outgoing {
                 body: delivery.event.to_string(),
                 attributes: Value::Null,
                 delay: Duration::ZERO,
             };
-            tokio::task::spawn_blocking(move || queues.send(&queue, vec![message]))
+            queues
+                .send_async(queue, vec![message])
                 .await
+                .map(|_| ())
                 .map_err(|e| e.to_string())
-                .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
         }
         Target::Function(function) => {
             let request = InvokeRequest {

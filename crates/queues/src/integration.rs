@@ -33,9 +33,9 @@ impl Invoker for QueueIntegration {
         let queues = self.queues.clone();
         Box::pin(async move {
             let (queue, message) = parse(&request.payload)?;
-            let sent = tokio::task::spawn_blocking(move || queues.send(&queue, vec![message]))
+            let sent = queues
+                .send_async(&queue, vec![message])
                 .await
-                .map_err(|e| runtime(e.to_string()))?
                 .map_err(|e| TaskError {
                     error: "SQS.AmazonSQSException".into(),
                     cause: e.to_string(),

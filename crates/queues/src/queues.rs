@@ -69,15 +69,18 @@ impl Queues {
             .collect();
         let configs = configs.into_iter().map(|c| (c.name.clone(), c)).collect();
         Queues {
-            store,
             configs: Arc::new(configs),
             wake: Arc::new(wake),
-            sends: Arc::new(GroupCommit::new(|store, queue, rows| {
+            sends: Arc::new(GroupCommit::new(store.clone(), |store, queue, rows| {
                 store.queue_send(queue, rows, now_ms())
             })),
-            settles: Arc::new(GroupCommit::new(|store, queue, settlements| {
-                store.queue_settle(queue, settlements, now_ms()).map(|_| ())
-            })),
+            settles: Arc::new(GroupCommit::new(
+                store.clone(),
+                |store, queue, settlements| {
+                    store.queue_settle(queue, settlements, now_ms()).map(|_| ())
+                },
+            )),
+            store,
         }
     }
 
@@ -101,9 +104,34 @@ impl Queues {
             .ok_or_else(|| SendError::UnknownQueue(name.to_string()))
     }
 
-    /// Sends messages onto `queue` in one write (shared with the sends of other threads under
-    /// way); answers once they are durable.
+    /// Sends messages onto `queue` in one write (shared with the sends of other callers under
+    /// way); answers once they are durable. Blocking: async tasks call [`Queues::send_async`].
     pub fn send(&self, queue: &str, messages: Vec<Outgoing>) -> Result<Vec<Sent>, SendError> {
+        let (rows, sent) = self.rows(queue, messages)?;
+        self.sends.write(queue, rows)?;
+        self.wake(queue);
+        Ok(sent)
+    }
+
+    /// Like [`Queues::send`], for async tasks: waits without holding a thread.
+    pub async fn send_async(
+        &self,
+        queue: &str,
+        messages: Vec<Outgoing>,
+    ) -> Result<Vec<Sent>, SendError> {
+        let (rows, sent) = self.rows(queue, messages)?;
+        self.sends.write_async(queue, rows).await?;
+        self.wake(queue);
+        Ok(sent)
+    }
+
+    /// The rows of a send onto `queue`, and what it answers; refuses too large a message or too
+    /// long a delay.
+    fn rows(
+        &self,
+        queue: &str,
+        messages: Vec<Outgoing>,
+    ) -> Result<(Vec<NewMessage>, Vec<Sent>), SendError> {
         self.known(queue)?;
         let now = now_ms();
         let mut rows = Vec::with_capacity(messages.len());
@@ -129,19 +157,17 @@ impl Queues {
                 visible_ms: now.saturating_add(m.delay.as_millis() as i64),
             });
         }
-        self.sends.write(&*self.store, queue, rows)?;
-        self.wake(queue);
-        Ok(sent)
+        Ok((rows, sent))
     }
 
     /// Settles received messages of `queue`, in one write shared with the settlements of other
-    /// batches under way (blocking).
-    pub(crate) fn settle(
+    /// batches under way.
+    pub(crate) async fn settle(
         &self,
         queue: &str,
         settlements: Vec<Settlement>,
     ) -> Result<(), StoreError> {
-        self.settles.write(&*self.store, queue, settlements)
+        self.settles.write_async(queue, settlements).await
     }
 
     /// Wakes the consumers of `queue` (a message may be ready).

@@ -216,6 +216,7 @@ fn amz_json(value: &Value) -> impl IntoResponse + use<> {
 /// form or carries an `Action`.
 async fn dispatch(
     State(state): State<ServerState>,
+    method: Method,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
@@ -228,6 +229,9 @@ async fn dispatch(
     if sqs_query::is_query(content_type(&headers), uri.query()) {
         let form = query_pairs(uri.query(), &body);
         return sqs_query::call(&state, &host, form, None).await;
+    }
+    if method == Method::GET {
+        return no_route(method, uri).await.into_response();
     }
     let target = headers
         .get("x-amz-target")

@@ -189,9 +189,10 @@ fn sent_reply(id: &str, message: &Outgoing) -> Value {
 async fn send_message(queues: &Queues, request: &Value) -> Result<Value, ApiError> {
     let queue = queue_of(queues, request)?;
     let message = outgoing(request)?;
-    let queues = queues.clone();
-    let sending = message.clone();
-    let sent = blocking(move || queues.send(&queue, vec![sending])).await?;
+    let sent = queues
+        .send_async(&queue, vec![message.clone()])
+        .await
+        .map_err(send_error)?;
     Ok(sent_reply(&sent[0].id, &message))
 }
 
@@ -232,9 +233,10 @@ async fn send_batch(queues: &Queues, request: &Value) -> Result<Value, ApiError>
         .iter()
         .map(outgoing)
         .collect::<Result<Vec<_>, _>>()?;
-    let queues = queues.clone();
-    let sending = messages.clone();
-    let sent = blocking(move || queues.send(&queue, sending)).await?;
+    let sent = queues
+        .send_async(&queue, messages.clone())
+        .await
+        .map_err(send_error)?;
     let successful: Vec<Value> = entries
         .iter()
         .zip(&messages)

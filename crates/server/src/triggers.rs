@@ -13,8 +13,8 @@ use axum::routing::{MethodFilter, on};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sluice_engine::invoke::{InvokeRequest, Target as Callee};
-use sluice_queues::Outgoing;
 use sluice_queues::triggers::{HttpTrigger, Target};
+use sluice_queues::{Outgoing, SendError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,16 +102,15 @@ async fn to_queue(state: &ServerState, queue: &str, body: Bytes) -> Response {
         Ok(text) => text,
         Err(_) => return problem(StatusCode::BAD_REQUEST, "the body must be UTF-8 text"),
     };
-    let queue = queue.to_string();
     let message = Outgoing {
         body: text,
         attributes: Value::Null,
         delay: Duration::ZERO,
     };
-    match tokio::task::spawn_blocking(move || queues.send(&queue, vec![message])).await {
-        Ok(Ok(sent)) => answer(StatusCode::ACCEPTED, json!({ "messageId": sent[0].id })),
-        Ok(Err(e)) => problem(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    match queues.send_async(queue, vec![message]).await {
+        Ok(sent) => answer(StatusCode::ACCEPTED, json!({ "messageId": sent[0].id })),
+        Err(e @ SendError::Store(_)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 

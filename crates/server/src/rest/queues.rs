@@ -111,7 +111,10 @@ pub(super) async fn send(state: ServerState, r: RestRequest) -> Result<Response,
         )));
     }
     let name = r.param("name").to_string();
-    let sent = blocking(move || queues.send(&name, messages)).await?;
+    let sent = queues
+        .send_async(&name, messages)
+        .await
+        .map_err(RestError::from)?;
     let sent: Vec<Value> = sent
         .iter()
         .map(|s| json!({"id": s.id, "md5OfBody": s.md5_of_body}))
