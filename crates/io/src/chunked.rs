@@ -57,6 +57,36 @@ impl ObjectReader {
         self.size
     }
 
+    /// Another reader of the same object (the same version and entity tag), from byte `start`.
+    pub fn at(&self, start: u64) -> ObjectReader {
+        ObjectReader {
+            storage: self.storage.clone(),
+            handle: self.handle.clone(),
+            object: self.object.clone(),
+            version: self.version.clone(),
+            e_tag: self.e_tag.clone(),
+            size: self.size,
+            next: start.min(self.size),
+            chunk: self.chunk,
+            buffer: Bytes::new(),
+            consumed: 0,
+        }
+    }
+
+    /// Bytes `start..start + length` of the object, in one read (blocking), checked against the
+    /// entity tag seen when the reader opened.
+    pub fn range(&self, start: u64, length: u64) -> Result<Bytes, StorageError> {
+        let request = GetRequest {
+            range: Some(start..self.size.min(start + length)),
+            version: self.version.clone(),
+            if_match: self.e_tag.clone(),
+        };
+        let object = self
+            .handle
+            .block_on(self.storage.get_with(&self.object, request))?;
+        Ok(object.data)
+    }
+
     fn fetch(&mut self) -> Result<(), StorageError> {
         let end = self.size.min(self.next + self.chunk);
         let request = GetRequest {

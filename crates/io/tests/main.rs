@@ -34,6 +34,7 @@ on_both_backends!(
     malformed_records_fail_alone_and_reading_goes_on,
     json_arrays_stream_element_by_element,
     max_items_and_skip,
+    parquet_rows_become_typed_objects,
     a_missing_object_fails_the_read,
     a_large_object_is_read_in_ranges,
     listings_come_in_key_order_over_pages,

@@ -10,6 +10,7 @@
 //! | `s3:getObject`, `InputType: CSV` | one object per row, header name -> string; header from the first row (`CSVHeaderLocation: FIRST_ROW`, default) or `CSVHeaders` (`GIVEN`); `CSVDelimiter` `COMMA`, `PIPE`, `SEMICOLON`, `SPACE`, `TAB` |
 //! | `InputType: JSON` | the elements of the top-level array, or of the array `ItemsPointer` (a JSON Pointer) names |
 //! | `InputType: JSONL` | one value per non-empty line |
+//! | `InputType: PARQUET` | one object per row, column name -> typed value (see `parquet.rs`; cargo feature `parquet`) |
 //! | `InputType: MANIFEST` or `ManifestType: S3_INVENTORY` | the rows of the CSV data files an S3 Inventory `manifest.json` lists, keyed by its `fileSchema` (`Bucket`, `Key`, `Size`, ...) |
 //! | `ManifestType: ATHENA_DATA` | the records of the files an Athena manifest lists (`s3://BUCKET/KEY` per line), read as `InputType` |
 //! | `s3:listObjectsV2` | `{Etag, Key, LastModified, Size, StorageClass}` per object under `Prefix`, in key order; with `Transformation: LOAD_AND_FLATTEN`, the records of every listed object |
@@ -35,6 +36,8 @@ mod json_array;
 mod jsonl;
 mod listing;
 mod manifest;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod spec;
 mod window;
 
@@ -134,8 +137,11 @@ pub(crate) fn open_object(
     version: Option<&str>,
     format: &Format,
 ) -> Result<ItemIter, TaskError> {
-    let input = open_input(context, object, version)?;
     let origin = object.to_string();
+    if *format == Format::Parquet {
+        return open_parquet(context, object, version, origin);
+    }
+    let input = open_input(context, object, version)?;
     Ok(match format {
         Format::Csv(options) => Box::new(csv::CsvItems::new(input, origin, options.clone())),
         Format::Json { pointer } => Box::new(json_array::JsonArrayItems::new(
@@ -144,7 +150,40 @@ pub(crate) fn open_object(
             pointer.clone(),
         )),
         Format::JsonLines => Box::new(jsonl::JsonLinesItems::new(input, origin)),
+        Format::Parquet => unreachable!("Parquet objects are read by range"),
     })
+}
+
+/// The rows of a Parquet object, read by range.
+#[cfg(feature = "parquet")]
+fn open_parquet(
+    context: &Context,
+    object: &ObjectRef,
+    version: Option<&str>,
+    origin: String,
+) -> Result<ItemIter, TaskError> {
+    let reader = ObjectReader::open(
+        &context.storage,
+        &context.handle,
+        object,
+        version,
+        context.options.chunk_bytes,
+    )
+    .map_err(|e| failed(e.to_string()))?;
+    Ok(Box::new(parquet::ParquetItems::open(reader, origin)?))
+}
+
+/// Without the `parquet` feature, a Parquet reader says so.
+#[cfg(not(feature = "parquet"))]
+fn open_parquet(
+    _: &Context,
+    _: &ObjectRef,
+    _: Option<&str>,
+    origin: String,
+) -> Result<ItemIter, TaskError> {
+    Err(failed(format!(
+        "{origin}: InputType PARQUET needs a sluice built with the `parquet` feature (on by default)"
+    )))
 }
 
 /// An object's bytes, read in ranges, decompressed when its key ends in `.gz`.

@@ -18,6 +18,8 @@ pub(crate) enum Format {
     },
     /// One item per line.
     JsonLines,
+    /// One item per row of a Parquet file.
+    Parquet,
 }
 
 /// How CSV rows become items.
@@ -236,14 +238,12 @@ fn format(input_type: Option<&str>, config: &Map<String, Value>) -> Result<Forma
             pointer: str_field(config, "ItemsPointer")?.map(str::to_string),
         }),
         Some("JSONL") => Ok(Format::JsonLines),
-        Some("PARQUET") => Err(failed(
-            "InputType PARQUET is not supported yet (use CSV, JSON or JSONL)",
-        )),
+        Some("PARQUET") => Ok(Format::Parquet),
         Some(other) => Err(failed(format!(
-            "unknown InputType '{other}' (CSV, JSON, JSONL or MANIFEST)"
+            "unknown InputType '{other}' (CSV, JSON, JSONL, PARQUET or MANIFEST)"
         ))),
         None => Err(failed(
-            "ReaderConfig.InputType is required here (CSV, JSON or JSONL)",
+            "ReaderConfig.InputType is required here (CSV, JSON, JSONL or PARQUET)",
         )),
     }
 }

@@ -214,6 +214,101 @@ pub fn json_arrays_stream_element_by_element(b: &Backend) {
     assert_eq!(items(b, &reader).len(), 2);
 }
 
+/// A Parquet file of two row groups (snappy pages): `id` int64, `name` optional UTF-8 (a null
+/// in the second group), `score` double, `ok` boolean.
+fn parquet_file() -> Vec<u8> {
+    use parquet::basic::Compression;
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let schema = parse_message_type(
+        "message rows { required int64 id; optional binary name (UTF8); required double score; required boolean ok; }",
+    )
+    .unwrap();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer =
+        SerializedFileWriter::new(&mut out, Arc::new(schema), Arc::new(properties)).unwrap();
+    for group in 0..2i64 {
+        let ids: Vec<i64> = (group * 3..group * 3 + 3).collect();
+        let names: Vec<ByteArray> = ["ada", "bo", "cy", "dee", "eve"]
+            .iter()
+            .skip(group as usize * 3)
+            .take(if group == 0 { 3 } else { 2 })
+            .map(|n| ByteArray::from(*n))
+            .collect();
+        let defined: Vec<i16> = if group == 0 {
+            vec![1, 1, 1]
+        } else {
+            vec![1, 0, 1]
+        };
+        let scores: Vec<f64> = ids.iter().map(|i| *i as f64 + 0.5).collect();
+        let oks: Vec<bool> = ids.iter().map(|i| i % 2 == 0).collect();
+        let mut row_group = writer.next_row_group().unwrap();
+        let mut column = 0;
+        while let Some(mut writer) = row_group.next_column().unwrap() {
+            match column {
+                0 => writer.typed::<Int64Type>().write_batch(&ids, None, None),
+                1 => writer
+                    .typed::<ByteArrayType>()
+                    .write_batch(&names, Some(&defined), None),
+                2 => writer
+                    .typed::<DoubleType>()
+                    .write_batch(&scores, None, None),
+                _ => writer.typed::<BoolType>().write_batch(&oks, None, None),
+            }
+            .unwrap();
+            writer.close().unwrap();
+            column += 1;
+        }
+        row_group.close().unwrap();
+    }
+    writer.close().unwrap();
+    out
+}
+
+pub fn parquet_rows_become_typed_objects(b: &Backend) {
+    put(b, "in/rows.parquet", parquet_file());
+    put(b, "in/not.parquet", "id,name\n1,x\n");
+    let reader = get_object_reader("in/rows.parquet", json!({"InputType": "PARQUET"}));
+    if cfg!(not(feature = "parquet")) {
+        let e = store(b).read(&reader, 0).err().expect("no Parquet reader");
+        assert!(e.cause.contains("`parquet` feature"), "{}", e.cause);
+        return;
+    }
+    assert_eq!(
+        items(b, &reader),
+        vec![
+            json!({"id": 0, "name": "ada", "score": 0.5, "ok": true}),
+            json!({"id": 1, "name": "bo", "score": 1.5, "ok": false}),
+            json!({"id": 2, "name": "cy", "score": 2.5, "ok": true}),
+            json!({"id": 3, "name": "dee", "score": 3.5, "ok": false}),
+            json!({"id": 4, "name": null, "score": 4.5, "ok": true}),
+            json!({"id": 5, "name": "eve", "score": 5.5, "ok": false}),
+        ]
+    );
+    // Resuming skips what a previous run took, across the row groups.
+    let rest: Vec<Value> = read_with(&store(b), &reader, 4)
+        .into_iter()
+        .map(|r| match r {
+            Ok(ReadItem::Item(v)) => v["id"].clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(rest, vec![json!(4), json!(5)]);
+    let bad = get_object_reader("in/not.parquet", json!({"InputType": "PARQUET"}));
+    let e = store(b).read(&bad, 0).err().expect("not a Parquet file");
+    assert!(
+        e.cause
+            .starts_with(&format!("{BUCKET}/in/not.parquet: not a Parquet file")),
+        "{}",
+        e.cause
+    );
+}
+
 pub fn max_items_and_skip(b: &Backend) {
     let lines: String = (0..10).map(|i| format!("{{\"i\": {i}}}\n")).collect();
     put(b, "in/ten.jsonl", lines);
