@@ -11,7 +11,7 @@ use sluice_engine::{Engine, EngineOptions};
 use sluice_functions::{FunctionPool, PoolOptions};
 use sluice_io::http::HttpInvoker;
 use sluice_io::{BuiltinFunctions, ObjectIntegrations, ObjectItemStore, Storage};
-use sluice_queues::{QueueIntegration, Queues};
+use sluice_queues::{EventBus, QueueIntegration, Queues, Topics};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -103,6 +103,10 @@ pub struct App {
     pub invoker: Arc<dyn Invoker>,
     /// The project's queues (none for flows run from single files).
     pub queues: Option<Queues>,
+    /// The project's topics.
+    pub topics: Option<Topics>,
+    /// The project's event bus rules.
+    pub bus: Option<EventBus>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -180,10 +184,19 @@ impl App {
         let store = open_store(data_dir, project.state.as_ref())?;
         let queues = Queues::new(store.clone(), project.queues.clone());
         let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
-        let invoker = Arc::new(QueueIntegration::new(queues.clone(), objects));
+        let topics = Topics::new(queues.clone(), project.topics.clone());
+        let bus = EventBus::new(queues.clone(), project.rules.clone());
+        let invoker = Arc::new(QueueIntegration::new(
+            queues.clone(),
+            topics.clone(),
+            bus.clone(),
+            objects,
+        ));
         let items = Arc::new(ObjectItemStore::new(storage, runtime.handle().clone()));
         let mut app = Self::start_on(runtime, store, options, invoker, items)?;
         app.queues = Some(queues);
+        app.topics = Some(topics);
+        app.bus = Some(bus);
         Ok((app, pool))
     }
 
@@ -218,6 +231,8 @@ impl App {
             engine,
             invoker,
             queues: None,
+            topics: None,
+            bus: None,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::calls::{called_functions, named_connections};
 use crate::de;
+use crate::messaging;
 use crate::model::{
     ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, ProjectFile, QueueSpec,
     TriggerSpec,
@@ -15,7 +16,9 @@ use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
+use sluice_queues::bus::RuleConfig;
 use sluice_queues::cron::Schedule;
+use sluice_queues::topics::TopicConfig;
 use sluice_queues::triggers::{CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Target, check_path};
 use sluice_queues::{Consumer, QueueConfig};
 use sluice_store::StoreLocation;
@@ -48,6 +51,10 @@ pub struct Project {
     pub flows: Vec<Flow>,
     /// Durable queues in declaration order.
     pub queues: Vec<QueueConfig>,
+    /// Topics, each with its subscriptions.
+    pub topics: Vec<TopicConfig>,
+    /// Event bus rules.
+    pub rules: Vec<RuleConfig>,
     /// HTTP routes that deliver to queues, functions or flows.
     pub http_triggers: Vec<HttpTrigger>,
     /// Schedules.
@@ -198,6 +205,8 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         http,
         flows,
         queues: Vec::new(),
+        topics: Vec::new(),
+        rules: Vec::new(),
         http_triggers: Vec::new(),
         cron_triggers: Vec::new(),
     };
@@ -227,6 +236,31 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             problems.push(doc.diagnostic(&pointer, message));
         }
     }
+    for (name, spec) in &file.topics.0 {
+        match messaging::topic(&project, name, spec) {
+            Ok(t) => project.topics.push(t),
+            Err((place, message)) => {
+                problems.push(doc.diagnostic(&pointer("/topics", name, &place), message))
+            }
+        }
+    }
+    for (name, spec) in &file.rules.0 {
+        match messaging::rule(&project, name, spec) {
+            Ok(r) => project.rules.push(r),
+            Err((place, message)) => {
+                problems.push(doc.diagnostic(&pointer("/rules", name, &place), message))
+            }
+        }
+    }
+    // The internal queues that deliver to the functions, flows and HTTP endpoints of topics
+    // and rules, consumed like the project's own.
+    let deliveries: Vec<QueueConfig> = project
+        .topics
+        .iter()
+        .flat_map(TopicConfig::delivery_queues)
+        .chain(project.rules.iter().flat_map(RuleConfig::delivery_queues))
+        .collect();
+    project.queues.extend(deliveries);
     let declared = project.function_names();
     for flow in &project.flows {
         for name in called_functions(&flow.definition.root) {
@@ -275,6 +309,16 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         Ok(project)
     } else {
         Err(problems)
+    }
+}
+
+/// The JSON pointer of `place` (slash-separated, possibly empty) under the entry `name` of
+/// `section`.
+fn pointer(section: &str, name: &str, place: &str) -> String {
+    let entry = join_pointer(section, name);
+    match place.is_empty() {
+        true => entry,
+        false => format!("{entry}/{place}"),
     }
 }
 
@@ -703,6 +747,55 @@ mod tests {
         let found = problems("functions:\n  f: { http: 'http://127.0.0.1:9/', fork: false }\n");
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("fork"), "{found:?}");
+    }
+
+    #[test]
+    fn topics_and_rules_are_checked_against_the_project() {
+        let found = problems(
+            "queues:\n  audit: {}\nfunctions:\n  f: { http: 'http://127.0.0.1:9/' }\ntopics:\n  orders:\n    subscribers:\n      - queue: audit\n      - queue: nope\n  big:\n    subscribers:\n      - { function: f, raw_message_delivery: true }\n  filtered:\n    subscribers:\n      - { queue: audit, filter_policy: { a: { b: [x] } } }\nrules:\n  r:\n    pattern: { detail: { n: [{ numeric: ['>', x] }] } }\n    targets: [ { function: f } ]\n  s:\n    pattern: { source: [a] }\n    targets: [ { flow: none } ]\n",
+        );
+        assert_eq!(found.len(), 5, "{found:?}");
+        assert!(
+            found[0].starts_with("9:9:") && found[0].contains("the queue 'nope' is not declared"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("raw_message_delivery applies to queue and http"),
+            "{found:?}"
+        );
+        assert!(
+            found[2].contains("at a: a filter policy on message attributes cannot nest keys"),
+            "{found:?}"
+        );
+        assert!(
+            found[3].contains("at detail.n[0].numeric: \"x\" is not a number"),
+            "{found:?}"
+        );
+        assert!(
+            found[4].contains("the flow 'none' is not declared"),
+            "{found:?}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "queues:\n  audit: {}\nfunctions:\n  f: { http: 'http://127.0.0.1:9/' }\ntopics:\n  orders:\n    subscribers: [ { queue: audit }, { function: f }, { http: 'http://127.0.0.1:9/hook' } ]\nrules:\n  r: { pattern: { source: [a] }, targets: [ { queue: audit }, { function: f } ] }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let names: Vec<&str> = project.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["audit", "topic:orders:2", "topic:orders:3", "rule:r:2"]
+        );
+        assert_eq!(
+            project.queues[1].consumer,
+            Some(Consumer::Event("f".into()))
+        );
+        assert_eq!(
+            project.queues[2].consumer,
+            Some(Consumer::Webhook("http://127.0.0.1:9/hook".into()))
+        );
     }
 
     #[test]

@@ -9,16 +9,22 @@
 //! message moves to the dead-letter queue, or, without one, stays on its queue as failed, shown
 //! by `sluice queue`.
 
+pub mod bus;
 pub mod config;
 pub mod consumer;
 pub mod cron;
 pub mod event;
 mod group;
 pub mod integration;
+pub mod pattern;
 pub mod queues;
+pub mod sns;
+pub mod topics;
 pub mod triggers;
 
+pub use bus::EventBus;
 pub use config::{Consumer, QueueConfig};
 pub use consumer::{Consumers, FlowStarter, Targets};
 pub use integration::QueueIntegration;
 pub use queues::{Outgoing, Queues, SendError, Sent};
+pub use topics::{Publication, PublishError, Published, Topics};

@@ -134,6 +134,26 @@ impl Queues {
         Ok(sent)
     }
 
+    /// Puts messages whose ids are given, each on its queue, in one transaction; answers once
+    /// every one of them is durable (or, on an error, none was kept). The bodies are the
+    /// caller's to bound: a topic's envelopes wrap a message of at most [`MAX_MESSAGE_BYTES`].
+    pub fn send_many(&self, messages: Vec<(String, NewMessage)>) -> Result<(), SendError> {
+        for (queue, _) in &messages {
+            self.known(queue)?;
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.store.queue_send_many(&messages, now_ms())?;
+        let mut woken: Vec<&str> = messages.iter().map(|(q, _)| q.as_str()).collect();
+        woken.sort_unstable();
+        woken.dedup();
+        for queue in woken {
+            self.wake(queue);
+        }
+        Ok(())
+    }
+
     /// Settles received messages of `queue`, in one write shared with the settlements of other
     /// batches under way (blocking).
     pub(crate) fn settle(

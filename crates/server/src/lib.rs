@@ -72,6 +72,10 @@ pub struct ServerState {
     pub credentials: Arc<auth::Credentials>,
     /// The project's queues.
     pub queues: Option<sluice_queues::Queues>,
+    /// The project's topics.
+    pub topics: Option<sluice_queues::Topics>,
+    /// The project's event bus rules.
+    pub bus: Option<sluice_queues::EventBus>,
     /// What HTTP triggers call: functions and flows.
     pub targets: Option<sluice_queues::Targets>,
     /// The HTTP triggers, routes of the node.
