@@ -33,27 +33,41 @@ fn check_name(kind: &str, name: &str) -> Result<(), Problem> {
     }
 }
 
+/// Runs `check` on each of `items`, the problems of item `i` placed under `list/i`: the
+/// results, or every problem found.
+fn each<T, R>(
+    items: &[T],
+    list: &str,
+    check: impl Fn(&T) -> Result<R, Problem>,
+) -> Result<Vec<R>, Vec<Problem>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match check(item) {
+            Ok(r) => out.push(r),
+            Err((place, message)) => {
+                let place = match place.is_empty() {
+                    true => format!("{list}/{i}"),
+                    false => format!("{list}/{i}/{place}"),
+                };
+                problems.push((place, message));
+            }
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(out),
+        false => Err(problems),
+    }
+}
+
 /// One topic of the project file.
 pub(crate) fn topic(
     project: &Project,
     name: &str,
     spec: &TopicSpec,
-) -> Result<TopicConfig, Problem> {
-    check_name("topic", name)?;
-    let subscribers = spec
-        .subscribers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            subscriber(project, s).map_err(|(place, message)| {
-                let place = match place.is_empty() {
-                    true => format!("subscribers/{i}"),
-                    false => format!("subscribers/{i}/{place}"),
-                };
-                (place, message)
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+) -> Result<TopicConfig, Vec<Problem>> {
+    check_name("topic", name).map_err(|p| vec![p])?;
+    let subscribers = each(&spec.subscribers, "subscribers", |s| subscriber(project, s))?;
     Ok(TopicConfig {
         name: name.to_string(),
         subscribers,
@@ -117,35 +131,34 @@ fn subscriber(project: &Project, spec: &SubscriberSpec) -> Result<Subscriber, Pr
 }
 
 /// One rule of the project file.
-pub(crate) fn rule(project: &Project, name: &str, spec: &RuleSpec) -> Result<RuleConfig, Problem> {
-    check_name("rule", name)?;
+pub(crate) fn rule(
+    project: &Project,
+    name: &str,
+    spec: &RuleSpec,
+) -> Result<RuleConfig, Vec<Problem>> {
+    let mut problems = Vec::new();
+    problems.extend(check_name("rule", name).err());
     let bus = spec.bus.clone().unwrap_or_else(|| DEFAULT_BUS.to_string());
-    check_name("bus", &bus).map_err(|(_, m)| at("bus", m))?;
+    problems.extend(check_name("bus", &bus).err().map(|(_, m)| at("bus", m)));
     let pattern = Pattern::compile(&spec.pattern, Dialect::EventPattern)
-        .map_err(|e| at("pattern", format!("the event pattern is not valid: {e}")))?;
+        .map_err(|e| at("pattern", format!("the event pattern is not valid: {e}")));
     if spec.targets.is_empty() {
-        return Err(at("targets", "a rule needs at least one target"));
+        problems.push(at("targets", "a rule needs at least one target"));
     }
-    let targets = spec
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            target(project, t).map_err(|(place, m)| {
-                let place = match place.is_empty() {
-                    true => format!("targets/{i}"),
-                    false => format!("targets/{i}/{place}"),
-                };
-                (place, m)
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(RuleConfig {
-        name: name.to_string(),
-        bus,
-        pattern,
-        targets,
-    })
+    let targets = each(&spec.targets, "targets", |t| target(project, t));
+    match (pattern, targets) {
+        (Ok(pattern), Ok(targets)) if problems.is_empty() => Ok(RuleConfig {
+            name: name.to_string(),
+            bus,
+            pattern,
+            targets,
+        }),
+        (pattern, targets) => {
+            problems.extend(pattern.err());
+            problems.extend(targets.err().into_iter().flatten());
+            Err(problems)
+        }
+    }
 }
 
 fn target(project: &Project, spec: &RuleTargetSpec) -> Result<Target, Problem> {

@@ -239,16 +239,18 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     for (name, spec) in &file.topics.0 {
         match messaging::topic(&project, name, spec) {
             Ok(t) => project.topics.push(t),
-            Err((place, message)) => {
-                problems.push(doc.diagnostic(&pointer("/topics", name, &place), message))
-            }
+            Err(found) => problems.extend(found.into_iter().map(|(place, message)| {
+                doc.diagnostic(&pointer("/topics", name, &place), message)
+            })),
         }
     }
     for (name, spec) in &file.rules.0 {
         match messaging::rule(&project, name, spec) {
             Ok(r) => project.rules.push(r),
-            Err((place, message)) => {
-                problems.push(doc.diagnostic(&pointer("/rules", name, &place), message))
+            Err(found) => {
+                problems.extend(found.into_iter().map(|(place, message)| {
+                    doc.diagnostic(&pointer("/rules", name, &place), message)
+                }))
             }
         }
     }
