@@ -21,6 +21,11 @@ pub const DEFAULT_BUS: &str = "default";
 /// The most entries one call puts, as on EventBridge.
 pub const MAX_ENTRIES: usize = 10;
 
+/// A rule's ARN.
+pub fn rule_arn(rule: &str) -> String {
+    format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}")
+}
+
 /// One rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleConfig {

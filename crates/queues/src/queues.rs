@@ -57,6 +57,9 @@ pub struct Queues {
     configs: Arc<BTreeMap<String, QueueConfig>>,
     wake: Arc<BTreeMap<String, Notify>>,
     sends: Arc<GroupCommit<NewMessage>>,
+    /// Sends onto many queues at once (a topic's or an event's deliveries), all kept under one
+    /// key so that concurrent ones share a transaction.
+    fan_outs: Arc<GroupCommit<(String, NewMessage)>>,
     settles: Arc<GroupCommit<Settlement>>,
 }
 
@@ -74,6 +77,9 @@ impl Queues {
             wake: Arc::new(wake),
             sends: Arc::new(GroupCommit::new(|store, queue, rows| {
                 store.queue_send(queue, rows, now_ms())
+            })),
+            fan_outs: Arc::new(GroupCommit::new(|store, _, rows| {
+                store.queue_send_many(rows, now_ms())
             })),
             settles: Arc::new(GroupCommit::new(|store, queue, settlements| {
                 store.queue_settle(queue, settlements, now_ms()).map(|_| ())
@@ -134,9 +140,10 @@ impl Queues {
         Ok(sent)
     }
 
-    /// Puts messages whose ids are given, each on its queue, in one transaction; answers once
-    /// every one of them is durable (or, on an error, none was kept). The bodies are the
-    /// caller's to bound: a topic's envelopes wrap a message of at most [`MAX_MESSAGE_BYTES`].
+    /// Puts messages whose ids are given, each on its queue, in one transaction (shared with
+    /// the sends of this kind other threads have under way); answers once every one of them is
+    /// durable (or, on an error, none was kept). The bodies are the caller's to bound: a topic's
+    /// envelopes wrap a message of at most [`MAX_MESSAGE_BYTES`].
     pub fn send_many(&self, messages: Vec<(String, NewMessage)>) -> Result<(), SendError> {
         for (queue, _) in &messages {
             self.known(queue)?;
@@ -144,11 +151,11 @@ impl Queues {
         if messages.is_empty() {
             return Ok(());
         }
-        self.store.queue_send_many(&messages, now_ms())?;
-        let mut woken: Vec<&str> = messages.iter().map(|(q, _)| q.as_str()).collect();
+        let mut woken: Vec<String> = messages.iter().map(|(q, _)| q.clone()).collect();
+        self.fan_outs.write(&*self.store, "", messages)?;
         woken.sort_unstable();
         woken.dedup();
-        for queue in woken {
+        for queue in &woken {
             self.wake(queue);
         }
         Ok(())

@@ -3,18 +3,21 @@
 //! One route, `POST /`, speaks the AWS JSON 1.0 protocol of Step Functions and SQS: the
 //! operation is named by the `X-Amz-Target: AWSStepFunctions.<Op>` (or `AmazonSQS.<Op>`) header
 //! and the body is JSON, so that AWS's clients drive the node with `endpoint_url`. See [`sfn`]
-//! and [`sqs`] for the operations. The Lambda
+//! and [`sqs`] for the operations, [`events`] for EventBridge's (`AWSEvents.<Op>`, JSON 1.1)
+//! and [`sns`] for SNS's, whose form-encoded requests carry no target. The Lambda
 //! Invoke API calls the project's functions ([`lambda`]); `/healthz`, `/readyz` and `/metrics`
 //! serve operators ([`health`], [`metrics`]).
 
 pub mod auth;
 pub mod callbacks;
+pub mod events;
 pub mod health;
 pub mod lambda;
 pub mod machines;
 pub mod metrics;
 pub mod rest;
 pub mod sfn;
+pub mod sns;
 pub mod sqs;
 pub mod triggers;
 
@@ -239,6 +242,17 @@ async fn dispatch(
             Ok(request) => sqs::call(&state, &host, operation, request).await,
             Err(e) => Err(e),
         },
+        Some(("AWSEvents", operation)) => match parse_body(&body) {
+            Ok(request) => events::call(&state, operation, request).await,
+            Err(e) => Err(e),
+        },
+        None if target.is_empty() => {
+            let fields = sns::form(&body);
+            if fields.get("Version").map(String::as_str) == Some(sns::VERSION) {
+                return sns::call(&state, fields).await;
+            }
+            Err(unknown_operation(target))
+        }
         _ => Err(unknown_operation(target)),
     };
     match result {
