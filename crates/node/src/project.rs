@@ -2,7 +2,7 @@
 //! the directory: handler files exist, flow definitions compile, every Task names a declared
 //! function, every connection a function names is declared. Every problem is reported at once.
 
-use crate::calls::{called_functions, named_connections};
+use crate::calls::{called_functions, named_connections, published_topics};
 use crate::de;
 use crate::messaging;
 use crate::model::{
@@ -294,6 +294,21 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
                         unknown_connection(&name, &connections)
                     ),
                 ));
+            }
+        }
+    }
+    let topics: Vec<&str> = file.topics.0.iter().map(|(n, _)| n.as_str()).collect();
+    for flow in &project.flows {
+        for name in published_topics(&flow.definition.root) {
+            if !topics.contains(&name.as_str()) {
+                problems.push(
+                    Diagnostic::new(
+                        &flow.file,
+                        "",
+                        format!("an sns:publish Task publishes on the topic '{name}', which sluice.yaml does not declare"),
+                    )
+                    .with_hint("declare it under topics: with its subscribers"),
+                );
             }
         }
     }
@@ -797,6 +812,35 @@ mod tests {
         assert_eq!(
             project.queues[2].consumer,
             Some(Consumer::Webhook("http://127.0.0.1:9/hook".into()))
+        );
+    }
+
+    #[test]
+    fn a_flow_publishing_on_an_undeclared_topic_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let publish = |topic: &str| {
+            format!(
+                r#"{{"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "Parameters": {{"TopicArn": "{topic}", "Message": "x"}}, "End": true}}"#
+            )
+        };
+        let flow = format!(
+            r#"{{"StartAt": "A", "States": {{"A": {{"Type": "Parallel", "Branches": [{{"StartAt": "B", "States": {{"B": {}}}}}, {{"StartAt": "C", "States": {{"C": {}}}}}], "End": true}}}}}}"#,
+            publish("arn:aws:sns:us-east-1:123456789012:orders"),
+            publish("ordrs"),
+        );
+        std::fs::write(dir.path().join("f.json"), flow).unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "flows:\n  f: f.json\nqueues:\n  q: {}\ntopics:\n  orders: { subscribers: [ { queue: q } ] }\n",
+        )
+        .unwrap();
+        let found = load(dir.path()).err().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .message
+                .contains("the topic 'ordrs', which sluice.yaml does not declare"),
+            "{found:?}"
         );
     }
 
