@@ -102,8 +102,9 @@ fn project(dir: &Path, out: &Path, hook: &str) {
 type Hooked = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
 
 /// A loopback HTTP endpoint that records each request's headers (lowercased) and body and
-/// answers 200. Stops with the test process.
-fn hook() -> (String, Hooked) {
+/// answers 503 to the first `failures` requests, 200 to the others. Stops with the test
+/// process.
+fn hook(failures: usize) -> (String, Hooked) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -129,11 +130,18 @@ fn hook() -> (String, Hooked) {
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            sink.lock()
-                .unwrap()
-                .push((headers, String::from_utf8_lossy(&body).into_owned()));
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let seen = {
+                let mut sink = sink.lock().unwrap();
+                sink.push((headers, String::from_utf8_lossy(&body).into_owned()));
+                sink.len()
+            };
+            let status = match seen <= failures {
+                true => "503 Service Unavailable",
+                false => "200 OK",
+            };
+            let reply =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(reply.as_bytes());
         }
     });
     (url, seen)
@@ -203,7 +211,7 @@ fn a_published_message_reaches_each_subscriber_whose_filter_it_passes() {
         tmp.path().join("data"),
         tmp.path().join("notified.txt"),
     );
-    let (url, hooked) = hook();
+    let (url, hooked) = hook(0);
     project(&proj, &out, &url);
     let server = Server::start(&data, &proj);
 
@@ -330,6 +338,42 @@ fn a_published_message_reaches_each_subscriber_whose_filter_it_passes() {
     );
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(bad.text().contains("'n' is not a number"), "{}", bad.text());
+}
+
+#[test]
+fn an_http_subscriber_that_fails_gets_the_message_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
+    let (url, hooked) = hook(1);
+    project(&proj, &tmp.path().join("unused.txt"), &url);
+    let server = Server::start(&data, &proj);
+    let published = server.http(
+        "POST",
+        "/v1/topics/orders/messages",
+        &[],
+        br#"{"message": "hi"}"#,
+    );
+    assert_eq!(published.status, 200, "{}", published.text());
+    let id = published.json()["messageId"].as_str().unwrap().to_string();
+    wait_for("the endpoint is tried again after its 503", || {
+        hooked.lock().unwrap().len() >= 2
+    });
+    for (headers, body) in hooked.lock().unwrap().iter().take(2) {
+        let header = headers
+            .iter()
+            .find(|(h, _)| h == "x-amz-sns-message-id")
+            .map(|(_, v)| v.clone());
+        assert_eq!(header.as_deref(), Some(id.as_str()));
+        let envelope: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(envelope["Message"], "hi");
+    }
+    // Delivered on the second try: nothing is left on its delivery queue.
+    wait_for("the delivery is settled", || {
+        let queued = server
+            .http("GET", "/v1/queues/topic:orders:6/messages", &[], b"")
+            .json();
+        queued["messages"].as_array().unwrap().is_empty()
+    });
 }
 
 #[test]

@@ -8,6 +8,11 @@
 //! partial batch response (`batchItemFailures`) retries only those. After `max_retries` retries a
 //! message moves to the dead-letter queue, or, without one, stays on its queue as failed, shown
 //! by `sluice queue`.
+//!
+//! Topics ([`topics`]) and the event bus ([`bus`]) are built on the queues: a publish or a put
+//! writes every delivery onto the subscriber's queue, or onto an internal delivery queue
+//! consumed like any other, in one transaction. Filter policies and event patterns are one
+//! matcher ([`pattern`]).
 
 pub mod bus;
 pub mod config;
