@@ -7,6 +7,7 @@ mod common;
 
 use common::server::Server;
 use serde_json::{Value, json};
+use sluice_store::testing::TestSchema;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -435,6 +436,20 @@ fn put_events_starts_the_flow_of_the_rule_the_event_matches() {
 
 #[test]
 fn messages_published_before_a_kill_are_all_delivered_after_the_restart() {
+    published_before_a_kill(None);
+}
+
+#[test]
+fn messages_published_before_a_kill_are_all_delivered_after_the_restart_on_postgres() {
+    let Some(schema) = TestSchema::create() else {
+        return;
+    };
+    published_before_a_kill(Some(schema.url()));
+}
+
+/// Publishes, kills the node with SIGKILL, restarts it on the same store: every message is on
+/// the queue subscriber, and every one reaches the function.
+fn published_before_a_kill(store: Option<&str>) {
     if python_missing() {
         return;
     }
@@ -446,7 +461,7 @@ fn messages_published_before_a_kill_are_all_delivered_after_the_restart() {
         tmp.path().join("notified.txt"),
     );
     project(&proj, &out, "http://127.0.0.1:9/hook");
-    let mut server = Server::start(&data, &proj);
+    let mut server = Server::spawn(common::sluice_on(&data, store), &proj, &[]);
     let mut ids = Vec::new();
     for n in 0..MESSAGES {
         let reply = server.http(
@@ -460,7 +475,7 @@ fn messages_published_before_a_kill_are_all_delivered_after_the_restart() {
     }
     server.kill();
 
-    let server = Server::start(&data, &proj);
+    let server = Server::spawn(common::sluice_on(&data, store), &proj, &[]);
     let audit: Vec<String> = bodies(&server, "audit")
         .iter()
         .map(|e| e["MessageId"].as_str().unwrap().to_string())
