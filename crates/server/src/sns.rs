@@ -79,16 +79,31 @@ pub async fn call(state: &ServerState, fields: HashMap<String, String>) -> Respo
                 metadata()
             ),
         ),
-        Err(e) => xml(
-            e.status,
-            format!(
-                "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error>{}</ErrorResponse>",
-                e.code,
-                escape(&e.message),
-                metadata()
-            ),
-        ),
+        Err(e) => error_response(e.status, e.code, &e.message),
     }
+}
+
+/// Whether a request is in a query protocol (a form without an `X-Amz-Target`), whose
+/// clients read errors as XML.
+pub(crate) fn is_query(headers: &axum::http::HeaderMap) -> bool {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    form && !headers.contains_key("x-amz-target")
+}
+
+/// An error as SNS answers it: `<ErrorResponse><Error><Code>...`.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    xml(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error>{}</ErrorResponse>",
+            escape(code),
+            escape(message),
+            metadata()
+        ),
+    )
 }
 
 fn metadata() -> String {
