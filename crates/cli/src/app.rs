@@ -14,7 +14,7 @@ use sluice_io::{
     BuiltinFunctions, ObjectIntegrations, ObjectItemStore, ObjectObserver, Observed, Storage,
 };
 use sluice_queues::uploads::Uploads;
-use sluice_queues::{QueueIntegration, Queues};
+use sluice_queues::{EventBus, QueueIntegration, Queues, Topics};
 use sluice_store::StoreLocation;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -134,6 +134,10 @@ pub struct App {
     pub storage: Option<Storage>,
     /// The project's object triggers, if it has any.
     pub uploads: Option<Uploads>,
+    /// The project's topics.
+    pub topics: Option<Topics>,
+    /// The project's event bus rules.
+    pub bus: Option<EventBus>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -219,7 +223,14 @@ impl App {
             http,
         ));
         let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
-        let invoker = Arc::new(QueueIntegration::new(queues.clone(), objects));
+        let topics = Topics::new(queues.clone(), project.topics.clone());
+        let bus = EventBus::new(queues.clone(), project.rules.clone());
+        let invoker = Arc::new(QueueIntegration::new(
+            queues.clone(),
+            topics.clone(),
+            bus.clone(),
+            objects,
+        ));
         let items = Arc::new(ObjectItemStore::new(
             storage.clone(),
             runtime.handle().clone(),
@@ -228,6 +239,8 @@ impl App {
         app.queues = Some(queues);
         app.storage = Some(storage);
         app.uploads = uploads;
+        app.topics = Some(topics);
+        app.bus = Some(bus);
         Ok((app, pool))
     }
 
@@ -264,6 +277,8 @@ impl App {
             queues: None,
             storage: None,
             uploads: None,
+            topics: None,
+            bus: None,
         })
     }
 }

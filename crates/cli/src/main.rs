@@ -28,6 +28,7 @@ mod s3;
 mod serve;
 mod stop;
 mod tokens;
+mod topic_cmd;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -149,6 +150,10 @@ enum Command {
     /// Look at and manage a project's queues.
     #[command(subcommand)]
     Queue(queue_cmd::QueueCommand),
+    /// Publish a message on a topic of a project.
+    Publish(topic_cmd::PublishArgs),
+    /// Put an event on a project's event bus.
+    PutEvent(topic_cmd::PutEventArgs),
 }
 
 impl Command {
@@ -163,6 +168,8 @@ impl Command {
             Command::Redrive(args) => client::redrive(server, &args.id),
             Command::Send(args) => queue_cmd::send(Some(server), None, args),
             Command::Queue(command) => queue_cmd::queue(Some(server), None, command),
+            Command::Publish(args) => topic_cmd::publish(Some(server), None, args),
+            Command::PutEvent(args) => topic_cmd::put_event(Some(server), None, args),
             other => return Err(Box::new(other)),
         })
     }
@@ -250,6 +257,8 @@ fn main() -> ExitCode {
         ),
         Command::Send(args) => queue_cmd::send(None, given, args),
         Command::Queue(command) => queue_cmd::queue(None, given, command),
+        Command::Publish(args) => topic_cmd::publish(None, given, args),
+        Command::PutEvent(args) => topic_cmd::put_event(None, given, args),
         Command::SendTaskHeartbeat { token } => tokens::send(
             server.as_ref(),
             &data_dir,

@@ -66,17 +66,26 @@ pub enum QueueCommand {
     },
 }
 
-/// The project's queues over its store.
-fn local(data_dir: Option<&Path>, dir: &Path) -> anyhow::Result<Queues> {
+/// The project in `dir` and its queues over its store.
+pub(crate) fn open_local(
+    data_dir: Option<&Path>,
+    dir: &Path,
+) -> anyhow::Result<(project::Project, Queues)> {
     let project = project::load(dir)
         .map_err(|ds| anyhow!("{}", sluice_lang::diagnostic::render(&ds).trim_end()))?;
     let data_dir = crate::run::data_dir_for(data_dir, Some(&project.dir));
     let store = crate::app::open_store(&data_dir, project.state.as_ref())?;
-    Ok(Queues::new(store, project.queues))
+    let queues = Queues::new(store, project.queues.clone());
+    Ok((project, queues))
+}
+
+/// The project's queues over its store.
+fn local(data_dir: Option<&Path>, dir: &Path) -> anyhow::Result<Queues> {
+    Ok(open_local(data_dir, dir)?.1)
 }
 
 /// The body: the argument, or a file's contents for `@FILE`.
-fn body(arg: &str) -> anyhow::Result<String> {
+pub(crate) fn body(arg: &str) -> anyhow::Result<String> {
     match arg.strip_prefix('@') {
         Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {file}")),
         None => Ok(arg.to_string()),

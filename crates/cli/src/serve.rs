@@ -177,6 +177,8 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         functions: Some(functions),
         credentials: Arc::new(node.credentials.clone()),
         queues: app.queues.clone(),
+        topics: app.topics.clone(),
+        bus: app.bus.clone(),
         targets: Some(targets),
         http_triggers: Arc::new(project.http_triggers.clone()),
     };

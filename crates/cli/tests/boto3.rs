@@ -136,6 +136,20 @@ fn an_older_boto3_works_the_queue_over_the_sqs_query_protocol() {
 }
 
 #[test]
+fn boto3_publishes_on_topics_and_puts_events_on_the_bus() {
+    if let Some(stdout) = run_script("test_sns_events.py", &[]) {
+        assert!(
+            stdout.contains("ok test_put_events_reaches_the_queue_of_the_matching_rule"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("ok test_publish_fans_out_by_filter_policy"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
 fn boto3_signatures_are_checked_against_the_nodes_access_keys() {
     let args = [
         "--access-keys",

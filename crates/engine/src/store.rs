@@ -349,6 +349,13 @@ pub trait Store: Send + Sync {
         messages: &[NewMessage],
         now_ms: i64,
     ) -> Result<(), StoreError>;
+    /// Puts each message on its own queue, all in one transaction: every message is kept, or
+    /// (on an error) none is. A topic's fan-out and an event's rules write through it.
+    fn queue_send_many(
+        &self,
+        messages: &[(String, NewMessage)],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Receives up to `max` ready messages of `queue` (those visible earliest first; the batch
     /// in the order they were sent), leasing them until `lease_until_ms` and counting the
     /// receive.

@@ -1,5 +1,6 @@
-//! What a flow's Tasks name with fixed values: the functions they call and the connections their
-//! HTTP requests authenticate with, so that a project naming undeclared ones is refused at load.
+//! What a flow's Tasks name with fixed values: the functions they call, the connections their
+//! HTTP requests authenticate with and the topics they publish on, so that a project naming
+//! undeclared ones is refused at load.
 
 use serde_json::Value;
 use sluice_engine::invoke::{Target, resolve};
@@ -36,6 +37,25 @@ pub fn named_connections(scope: &Scope) -> Vec<String> {
     });
     out
 }
+
+/// Topic names that `sns:publish` Tasks in a scope give as a fixed `TopicArn` (or `TargetArn`).
+pub fn published_topics(scope: &Scope) -> Vec<String> {
+    let mut out = Vec::new();
+    each_task(scope, &mut |task, params| {
+        let arn = ["TopicArn", "TargetArn"]
+            .iter()
+            .find_map(|k| params.get(*k).and_then(Value::as_str));
+        if task.resource.starts_with(SNS_PUBLISH)
+            && let Some(arn) = arn.filter(|a| !a.contains("{%"))
+        {
+            out.push(sluice_queues::sns::topic_name(arn).to_string());
+        }
+    });
+    out
+}
+
+/// The resource of `sns:publish` Tasks, before a `.waitForTaskToken` suffix.
+const SNS_PUBLISH: &str = "arn:aws:states:::sns:publish";
 
 /// Calls `f` with every Task of a scope, nested ones included, and its parameters as written.
 fn each_task(scope: &Scope, f: &mut dyn FnMut(&TaskSpec, &Value)) {

@@ -10,6 +10,7 @@
 
 mod calls;
 pub mod de;
+mod messaging;
 pub mod model;
 mod project;
 mod settings;

@@ -17,7 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with storage, state, functions, flows, queues, triggers and connections"
+    expecting = "a mapping with storage, state, functions, flows, queues, topics, rules, triggers and connections"
 )]
 pub struct ProjectFile {
     /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`); default `file://./data`.
@@ -33,6 +33,12 @@ pub struct ProjectFile {
     /// Durable queues by name.
     #[serde(default)]
     pub queues: Named<QueueSpec>,
+    /// Topics (SNS-style fan-out) by name.
+    #[serde(default)]
+    pub topics: Named<TopicSpec>,
+    /// Event bus rules (EventBridge-style) by name.
+    #[serde(default)]
+    pub rules: Named<RuleSpec>,
     /// Triggers by name.
     #[serde(default)]
     pub triggers: Named<TriggerSpec>,
@@ -75,6 +81,60 @@ pub struct TriggerSpec {
     /// Events call this function.
     pub function: Option<String>,
     /// Events start this flow.
+    pub flow: Option<String>,
+}
+
+/// One topic: its subscriptions.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Who gets its messages.
+    #[serde(default)]
+    pub subscribers: Vec<SubscriberSpec>,
+}
+
+/// One subscription of a topic: exactly one of `queue`, `function`, `flow` or `http`, and
+/// optionally a filter policy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriberSpec {
+    /// A queue of the project.
+    pub queue: Option<String>,
+    /// A function of the project.
+    pub function: Option<String>,
+    /// A flow of the project.
+    pub flow: Option<String>,
+    /// An HTTP(S) URL.
+    pub http: Option<String>,
+    /// An SNS filter policy.
+    pub filter_policy: Option<Value>,
+    /// `MessageAttributes` (the default) or `MessageBody`.
+    pub filter_policy_scope: Option<String>,
+    /// Whether a queue or HTTP endpoint gets the message itself instead of the envelope.
+    pub raw_message_delivery: Option<bool>,
+}
+
+/// One rule of the event bus.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// The bus whose events it sees (`default`).
+    pub bus: Option<String>,
+    /// The EventBridge event pattern.
+    pub pattern: Value,
+    /// Where matching events go.
+    pub targets: Vec<RuleTargetSpec>,
+}
+
+/// One target of a rule: exactly one of `queue`, `function` or `flow`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTargetSpec {
+    /// A queue of the project.
+    pub queue: Option<String>,
+    /// A function of the project.
+    pub function: Option<String>,
+    /// A flow of the project.
     pub flow: Option<String>,
 }
 

@@ -2,8 +2,9 @@
 //! the directory: handler files exist, flow definitions compile, every Task names a declared
 //! function, every connection a function names is declared. Every problem is reported at once.
 
-use crate::calls::{called_functions, named_connections};
+use crate::calls::{called_functions, named_connections, published_topics};
 use crate::de;
+use crate::messaging;
 use crate::model::{
     ConnectionSpec, FlowSpec, FunctionKind, FunctionRuntime, FunctionSpec, ProjectFile, QueueSpec,
     TriggerSpec,
@@ -15,7 +16,9 @@ use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
+use sluice_queues::bus::RuleConfig;
 use sluice_queues::cron::Schedule;
+use sluice_queues::topics::TopicConfig;
 use sluice_queues::triggers::{
     CronTrigger, DEFAULT_MAX_BODY, HttpTrigger, Missed, OBJECT_EVENTS, Overlap, Target,
     UploadTrigger, check_path,
@@ -51,6 +54,10 @@ pub struct Project {
     pub flows: Vec<Flow>,
     /// Durable queues in declaration order.
     pub queues: Vec<QueueConfig>,
+    /// Topics, each with its subscriptions.
+    pub topics: Vec<TopicConfig>,
+    /// Event bus rules.
+    pub rules: Vec<RuleConfig>,
     /// HTTP routes that deliver to queues, functions or flows.
     pub http_triggers: Vec<HttpTrigger>,
     /// Schedules.
@@ -203,6 +210,8 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         http,
         flows,
         queues: Vec::new(),
+        topics: Vec::new(),
+        rules: Vec::new(),
         http_triggers: Vec::new(),
         cron_triggers: Vec::new(),
         object_triggers: Vec::new(),
@@ -233,6 +242,33 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             problems.push(doc.diagnostic(&pointer, message));
         }
     }
+    for (name, spec) in &file.topics.0 {
+        match messaging::topic(&project, name, spec) {
+            Ok(t) => project.topics.push(t),
+            Err(found) => problems.extend(found.into_iter().map(|(place, message)| {
+                doc.diagnostic(&pointer("/topics", name, &place), message)
+            })),
+        }
+    }
+    for (name, spec) in &file.rules.0 {
+        match messaging::rule(&project, name, spec) {
+            Ok(r) => project.rules.push(r),
+            Err(found) => {
+                problems.extend(found.into_iter().map(|(place, message)| {
+                    doc.diagnostic(&pointer("/rules", name, &place), message)
+                }))
+            }
+        }
+    }
+    // The internal queues that deliver to the functions, flows and HTTP endpoints of topics
+    // and rules, consumed like the project's own.
+    let deliveries: Vec<QueueConfig> = project
+        .topics
+        .iter()
+        .flat_map(TopicConfig::delivery_queues)
+        .chain(project.rules.iter().flat_map(RuleConfig::delivery_queues))
+        .collect();
+    project.queues.extend(deliveries);
     let declared = project.function_names();
     for flow in &project.flows {
         for name in called_functions(&flow.definition.root) {
@@ -267,6 +303,21 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             }
         }
     }
+    let topics: Vec<&str> = file.topics.0.iter().map(|(n, _)| n.as_str()).collect();
+    for flow in &project.flows {
+        for name in published_topics(&flow.definition.root) {
+            if !topics.contains(&name.as_str()) {
+                problems.push(
+                    Diagnostic::new(
+                        &flow.file,
+                        "",
+                        format!("an sns:publish Task publishes on the topic '{name}', which sluice.yaml does not declare"),
+                    )
+                    .with_hint("declare it under topics: with its subscribers"),
+                );
+            }
+        }
+    }
     if project.flows.is_empty()
         && declared.is_empty()
         && project.queues.is_empty()
@@ -281,6 +332,16 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         Ok(project)
     } else {
         Err(problems)
+    }
+}
+
+/// The JSON pointer of `place` (slash-separated, possibly empty) under the entry `name` of
+/// `section`.
+fn pointer(section: &str, name: &str, place: &str) -> String {
+    let entry = join_pointer(section, name);
+    match place.is_empty() {
+        true => entry,
+        false => format!("{entry}/{place}"),
     }
 }
 
@@ -814,6 +875,84 @@ mod tests {
         let found = problems("functions:\n  f: { http: 'http://127.0.0.1:9/', fork: false }\n");
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("fork"), "{found:?}");
+    }
+
+    #[test]
+    fn topics_and_rules_are_checked_against_the_project() {
+        let found = problems(
+            "queues:\n  audit: {}\nfunctions:\n  f: { http: 'http://127.0.0.1:9/' }\ntopics:\n  orders:\n    subscribers:\n      - queue: audit\n      - queue: nope\n  big:\n    subscribers:\n      - { function: f, raw_message_delivery: true }\n  filtered:\n    subscribers:\n      - { queue: audit, filter_policy: { a: { b: [x] } } }\nrules:\n  r:\n    pattern: { detail: { n: [{ numeric: ['>', x] }] } }\n    targets: [ { function: f } ]\n  s:\n    pattern: { source: [a] }\n    targets: [ { flow: none } ]\n",
+        );
+        assert_eq!(found.len(), 5, "{found:?}");
+        assert!(
+            found[0].starts_with("9:9:") && found[0].contains("the queue 'nope' is not declared"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("raw_message_delivery applies to queue and http"),
+            "{found:?}"
+        );
+        assert!(
+            found[2].contains("at a: a filter policy on message attributes cannot nest keys"),
+            "{found:?}"
+        );
+        assert!(
+            found[3].contains("at detail.n[0].numeric: \"x\" is not a number"),
+            "{found:?}"
+        );
+        assert!(
+            found[4].contains("the flow 'none' is not declared"),
+            "{found:?}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "queues:\n  audit: {}\nfunctions:\n  f: { http: 'http://127.0.0.1:9/' }\ntopics:\n  orders:\n    subscribers: [ { queue: audit }, { function: f }, { http: 'http://127.0.0.1:9/hook' } ]\nrules:\n  r: { pattern: { source: [a] }, targets: [ { queue: audit }, { function: f } ] }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let names: Vec<&str> = project.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["audit", "topic:orders:2", "topic:orders:3", "rule:r:2"]
+        );
+        assert_eq!(
+            project.queues[1].consumer,
+            Some(Consumer::Event("f".into()))
+        );
+        assert_eq!(
+            project.queues[2].consumer,
+            Some(Consumer::Webhook("http://127.0.0.1:9/hook".into()))
+        );
+    }
+
+    #[test]
+    fn a_flow_publishing_on_an_undeclared_topic_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let publish = |topic: &str| {
+            format!(
+                r#"{{"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "Parameters": {{"TopicArn": "{topic}", "Message": "x"}}, "End": true}}"#
+            )
+        };
+        let flow = format!(
+            r#"{{"StartAt": "A", "States": {{"A": {{"Type": "Parallel", "Branches": [{{"StartAt": "B", "States": {{"B": {}}}}}, {{"StartAt": "C", "States": {{"C": {}}}}}], "End": true}}}}}}"#,
+            publish("arn:aws:sns:us-east-1:123456789012:orders"),
+            publish("ordrs"),
+        );
+        std::fs::write(dir.path().join("f.json"), flow).unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "flows:\n  f: f.json\nqueues:\n  q: {}\ntopics:\n  orders: { subscribers: [ { queue: q } ] }\n",
+        )
+        .unwrap();
+        let found = load(dir.path()).err().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .message
+                .contains("the topic 'ordrs', which sluice.yaml does not declare"),
+            "{found:?}"
+        );
     }
 
     #[test]

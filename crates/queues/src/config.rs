@@ -12,6 +12,12 @@ pub enum Consumer {
     Function(String),
     /// A flow: each message starts an execution named by the message id.
     Flow(String),
+    /// A function called once per message with its body (a JSON event) as the event, as
+    /// Lambda is called asynchronously: the deliveries of topics and event rules.
+    Event(String),
+    /// An HTTP endpoint each message's body is POSTed to, its string attributes sent as
+    /// headers; a failure is retried with a growing delay (the deliveries of topics).
+    Webhook(String),
 }
 
 /// One queue.
@@ -50,6 +56,26 @@ impl QueueConfig {
             dead_letter: None,
             max_concurrency: 1,
             visibility_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The internal queue that holds the deliveries of a topic subscription or rule target to
+    /// `consumer`: one message per batch, a few at once, leased longer than an HTTP request may
+    /// take; HTTP endpoints are tried more often (with a growing delay) than functions and
+    /// flows. Deliveries out of retries stay on it as failed, shown by `sluice queue`.
+    pub fn delivery(name: String, consumer: Consumer) -> QueueConfig {
+        let max_retries = match consumer {
+            Consumer::Webhook(_) => 5,
+            _ => 3,
+        };
+        QueueConfig {
+            consumer: Some(consumer),
+            batch_size: 1,
+            batch_timeout: Duration::ZERO,
+            max_retries,
+            max_concurrency: 4,
+            visibility_timeout: Duration::from_secs(90),
+            ..QueueConfig::new(&name)
         }
     }
 

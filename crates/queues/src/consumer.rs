@@ -189,6 +189,8 @@ async fn run_batch(
     let retries: Vec<Retry> = match &config.consumer {
         Some(Consumer::Function(name)) => call_function(config, targets, name, batch).await,
         Some(Consumer::Flow(flow)) => start_flows(targets, flow, batch).await,
+        Some(Consumer::Event(name)) => call_each(config, targets, name, batch).await,
+        Some(Consumer::Webhook(url)) => post_each(config, targets, url, batch).await,
         None => Vec::new(),
     };
     batch
@@ -241,6 +243,93 @@ async fn call_function(
     }
 }
 
+/// Calls the function once per message, with the message's body as its event; returns the
+/// messages whose call failed.
+async fn call_each(
+    config: &QueueConfig,
+    targets: &Targets,
+    name: &str,
+    batch: &[QueueMessage],
+) -> Vec<Retry> {
+    let mut failed = Vec::new();
+    for m in batch {
+        let request = InvokeRequest {
+            target: Target::Function {
+                name: name.to_string(),
+                wrap: false,
+            },
+            resource: format!("sluice:function:{name}"),
+            payload: serde_json::from_str(&m.body).unwrap_or_else(|_| json!({ "body": m.body })),
+            idempotency_key: format!("{}/{}", config.name, m.receipt()),
+            execution: event::queue_arn(&config.name),
+            timeout_seconds: Some(config.visibility_timeout.as_secs().max(1)),
+        };
+        if let Err(TaskError { error, cause }) = targets.functions.invoke(request).await {
+            tracing::info!(queue = %config.name, message = %m.id, %error, %cause, "the delivery failed; it is retried");
+            failed.push(Retry {
+                id: m.id.clone(),
+                delay: None,
+            });
+        }
+    }
+    failed
+}
+
+/// POSTs each message's body to `url` through the HTTP Task integration, its string
+/// attributes as headers; returns the messages whose request failed, each to be retried after
+/// [`webhook_backoff`].
+async fn post_each(
+    config: &QueueConfig,
+    targets: &Targets,
+    url: &str,
+    batch: &[QueueMessage],
+) -> Vec<Retry> {
+    let mut failed = Vec::new();
+    for m in batch {
+        let headers: serde_json::Map<String, Value> = m
+            .attributes
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, a)| Some((name.clone(), a.get("StringValue")?.clone())))
+            .collect();
+        let request = InvokeRequest {
+            target: Target::Integration(HTTP_INVOKE.into()),
+            resource: HTTP_INVOKE.into(),
+            payload: json!({
+                "ApiEndpoint": url,
+                "Method": "POST",
+                "Headers": headers,
+                "RequestBody": m.body,
+            }),
+            idempotency_key: format!("{}/{}", config.name, m.receipt()),
+            execution: event::queue_arn(&config.name),
+            timeout_seconds: Some(config.visibility_timeout.as_secs().max(1)),
+        };
+        if let Err(TaskError { error, cause }) = targets.functions.invoke(request).await {
+            tracing::info!(queue = %config.name, message = %m.id, url, %error, %cause, "the HTTP delivery failed; it is retried");
+            failed.push(Retry {
+                id: m.id.clone(),
+                delay: Some(webhook_backoff(m.receive_count)),
+            });
+        }
+    }
+    failed
+}
+
+/// The HTTP Task integration, which webhook deliveries are made through.
+const HTTP_INVOKE: &str = "arn:aws:states:::http:invoke";
+
+/// The longest wait between two tries of an HTTP delivery.
+const MAX_WEBHOOK_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How long a failed HTTP delivery waits before its next try: 1 s after the first, doubling
+/// up to a minute.
+pub fn webhook_backoff(receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(16);
+    Duration::from_secs(1u64 << doublings).min(MAX_WEBHOOK_BACKOFF)
+}
+
 /// Starts one execution per message, named by its id, with the body as input (JSON, or
 /// `{"body": TEXT}`); returns the messages whose start failed.
 async fn start_flows(targets: &Targets, flow: &str, batch: &[QueueMessage]) -> Vec<Retry> {
@@ -277,5 +366,17 @@ async fn settle(queues: &Queues, queue: &str, settlements: Vec<Settlement>) {
         Err(e) => {
             tracing::warn!(queue, error = %e, "settling a batch failed; its messages come back when their lease ends")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_retries_wait_longer_each_time_up_to_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(|n| webhook_backoff(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(webhook_backoff(u32::MAX), MAX_WEBHOOK_BACKOFF);
     }
 }

@@ -7,8 +7,8 @@ use sluice_engine::queue::QueueMessage;
 use std::time::Duration;
 
 /// The region and account of a local node's ARNs.
-const REGION: &str = "local";
-const ACCOUNT: &str = "000000000000";
+pub(crate) const REGION: &str = "local";
+pub(crate) const ACCOUNT: &str = "000000000000";
 
 /// A queue's ARN.
 pub fn queue_arn(queue: &str) -> String {

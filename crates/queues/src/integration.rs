@@ -1,33 +1,60 @@
-//! `arn:aws:states:::sqs:sendMessage` (also with `.waitForTaskToken`): a flow's Task sends a
-//! message onto a queue of the project. Every other call goes to the invoker it wraps.
+//! The messaging Task integrations (each also with `.waitForTaskToken`):
+//! `arn:aws:states:::sqs:sendMessage` sends a message onto a queue of the project,
+//! `arn:aws:states:::sns:publish` publishes on a topic and `arn:aws:states:::events:putEvents`
+//! puts events on the bus. Every other call goes to the invoker it wraps.
 
+use crate::bus::{self, EventBus};
 use crate::queues::{Outgoing, Queues};
+use crate::topics::{Publication, PublishError, Topics};
 use serde_json::{Value, json};
 use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The resource of the integration, before its suffix.
+/// The resources of the integrations, before their suffix.
 const SEND_MESSAGE: &str = "arn:aws:states:::sqs:sendMessage";
+const PUBLISH: &str = "arn:aws:states:::sns:publish";
+const PUT_EVENTS: &str = "arn:aws:states:::events:putEvents";
 
-/// An invoker that answers `sqs:sendMessage` Tasks and hands every other call on.
+/// An invoker that answers the messaging Tasks and hands every other call on.
 pub struct QueueIntegration {
     queues: Queues,
+    topics: Topics,
+    bus: EventBus,
     inner: Arc<dyn Invoker>,
 }
 
 impl QueueIntegration {
-    /// Sends onto `queues`; other calls go to `inner`.
-    pub fn new(queues: Queues, inner: Arc<dyn Invoker>) -> QueueIntegration {
-        QueueIntegration { queues, inner }
+    /// Sends onto `queues`, publishes on `topics`, puts events on `bus`; other calls go to
+    /// `inner`.
+    pub fn new(
+        queues: Queues,
+        topics: Topics,
+        bus: EventBus,
+        inner: Arc<dyn Invoker>,
+    ) -> QueueIntegration {
+        QueueIntegration {
+            queues,
+            topics,
+            bus,
+            inner,
+        }
     }
 }
 
 impl Invoker for QueueIntegration {
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
-        let sends =
-            matches!(&request.target, Target::Integration(r) if r.starts_with(SEND_MESSAGE));
-        if !sends {
+        let resource = match &request.target {
+            Target::Integration(r) => r.as_str(),
+            Target::Function { .. } => "",
+        };
+        if resource.starts_with(PUBLISH) {
+            return publish(self.topics.clone(), request.payload);
+        }
+        if resource.starts_with(PUT_EVENTS) {
+            return put_events(self.bus.clone(), request.payload);
+        }
+        if !resource.starts_with(SEND_MESSAGE) {
             return self.inner.invoke(request);
         }
         let queues = self.queues.clone();
@@ -47,6 +74,102 @@ impl Invoker for QueueIntegration {
             }))
         })
     }
+}
+
+/// An `sns:publish` Task: `{"MessageId"}` once every delivery is durable.
+fn publish(topics: Topics, parameters: Value) -> InvokeFuture {
+    Box::pin(async move {
+        let (topic, publication) = publication(&parameters)?;
+        let published = tokio::task::spawn_blocking(move || topics.publish(&topic, publication))
+            .await
+            .map_err(|e| runtime(e.to_string()))?
+            .map_err(|e| TaskError {
+                error: match e {
+                    PublishError::UnknownTopic(_) => "SNS.NotFoundException",
+                    PublishError::Invalid(_) | PublishError::TooLarge(_) => {
+                        "SNS.InvalidParameterException"
+                    }
+                    PublishError::Send(_) => "SNS.InternalErrorException",
+                }
+                .into(),
+                cause: e.to_string(),
+            })?;
+        Ok(json!({ "MessageId": published.message_id }))
+    })
+}
+
+/// The topic (`TopicArn` or `TargetArn`: an ARN ending in its name, or the name) and the
+/// message (`Message`: text, or JSON written as text; `Subject`; `MessageAttributes`).
+/// `MessageGroupId` and `MessageDeduplicationId` are taken and not used.
+fn publication(parameters: &Value) -> Result<(String, Publication), TaskError> {
+    let topic = ["TopicArn", "TargetArn"]
+        .iter()
+        .find_map(|k| parameters.get(*k).and_then(Value::as_str))
+        .ok_or_else(|| {
+            runtime("sns:publish needs a TopicArn (or TargetArn) string parameter".into())
+        })?;
+    if parameters.get("MessageStructure").and_then(Value::as_str) == Some("json") {
+        return Err(runtime(
+            "sns:publish: MessageStructure json (a message per protocol) is not supported".into(),
+        ));
+    }
+    let message = match parameters.get("Message") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => return Err(runtime("sns:publish needs a Message parameter".into())),
+    };
+    let subject = match parameters.get("Subject") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(runtime("sns:publish: Subject must be a string".into())),
+    };
+    let attributes = parameters
+        .get("MessageAttributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    Ok((
+        topic.to_string(),
+        Publication {
+            message,
+            subject,
+            attributes,
+        },
+    ))
+}
+
+/// An `events:putEvents` Task: `{"Entries": [{"EventId"}], "FailedEntryCount": 0}`; a failed
+/// entry fails the Task with `EventBridge.FailedEntry`.
+fn put_events(bus: EventBus, parameters: Value) -> InvokeFuture {
+    Box::pin(async move {
+        let entries = parameters
+            .get("Entries")
+            .and_then(Value::as_array)
+            .filter(|e| !e.is_empty())
+            .cloned()
+            .ok_or_else(|| runtime("events:putEvents needs a non-empty Entries list".into()))?;
+        if entries.len() > bus::MAX_ENTRIES {
+            return Err(runtime(format!(
+                "events:putEvents takes at most {} entries, not {}",
+                bus::MAX_ENTRIES,
+                entries.len()
+            )));
+        }
+        let outcomes = tokio::task::spawn_blocking(move || bus.put_events(&entries))
+            .await
+            .map_err(|e| runtime(e.to_string()))?
+            .map_err(|e| TaskError {
+                error: "EventBridge.InternalException".into(),
+                cause: e.to_string(),
+            })?;
+        let result = bus::put_events_result(&outcomes);
+        if result["FailedEntryCount"] != 0 {
+            return Err(TaskError {
+                error: "EventBridge.FailedEntry".into(),
+                cause: result.to_string(),
+            });
+        }
+        Ok(result)
+    })
 }
 
 fn runtime(cause: String) -> TaskError {
@@ -112,5 +235,32 @@ mod tests {
         }
         assert!(parse(&json!({"MessageBody": "x"})).is_err());
         assert!(parse(&json!({"QueueUrl": "q"})).is_err());
+    }
+
+    #[test]
+    fn publish_parameters_name_the_topic_and_serialize_json_messages() {
+        let (topic, p) = publication(&json!({
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:orders",
+            "Message": {"amount": 150},
+            "Subject": "new order",
+            "MessageGroupId": "g",
+            "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "x"}}
+        }))
+        .unwrap();
+        assert_eq!(topic, "arn:aws:sns:us-east-1:123456789012:orders");
+        assert_eq!(p.message, r#"{"amount":150}"#);
+        assert_eq!(p.subject.as_deref(), Some("new order"));
+        assert_eq!(p.attributes["kind"]["StringValue"], "x");
+        let (target, _) = publication(&json!({"TargetArn": "orders", "Message": "hi"})).unwrap();
+        assert_eq!(target, "orders");
+        assert!(publication(&json!({"Message": "hi"})).is_err());
+        assert!(publication(&json!({"TopicArn": "t"})).is_err());
+        let structured = json!({"TopicArn": "t", "Message": "{}", "MessageStructure": "json"});
+        assert!(
+            publication(&structured)
+                .unwrap_err()
+                .cause
+                .contains("MessageStructure")
+        );
     }
 }

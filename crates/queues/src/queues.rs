@@ -57,6 +57,9 @@ pub struct Queues {
     configs: Arc<BTreeMap<String, QueueConfig>>,
     wake: Arc<BTreeMap<String, Notify>>,
     sends: Arc<GroupCommit<NewMessage>>,
+    /// Sends onto many queues at once (a topic's or an event's deliveries), all kept under one
+    /// key so that concurrent ones share a transaction.
+    fan_outs: Arc<GroupCommit<(String, NewMessage)>>,
     settles: Arc<GroupCommit<Settlement>>,
 }
 
@@ -73,6 +76,9 @@ impl Queues {
             wake: Arc::new(wake),
             sends: Arc::new(GroupCommit::new(store.clone(), |store, queue, rows| {
                 store.queue_send(queue, rows, now_ms())
+            })),
+            fan_outs: Arc::new(GroupCommit::new(store.clone(), |store, _, rows| {
+                store.queue_send_many(rows, now_ms())
             })),
             settles: Arc::new(GroupCommit::new(
                 store.clone(),
@@ -158,6 +164,27 @@ impl Queues {
             });
         }
         Ok((rows, sent))
+    }
+
+    /// Puts messages whose ids are given, each on its queue, in one transaction (shared with
+    /// the sends of this kind other callers have under way); answers once every one of them is
+    /// durable (or, on an error, none was kept). The bodies are the caller's to bound: a topic's
+    /// envelopes wrap a message of at most [`MAX_MESSAGE_BYTES`].
+    pub fn send_many(&self, messages: Vec<(String, NewMessage)>) -> Result<(), SendError> {
+        for (queue, _) in &messages {
+            self.known(queue)?;
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut woken: Vec<String> = messages.iter().map(|(q, _)| q.clone()).collect();
+        self.fan_outs.write("", messages)?;
+        woken.sort_unstable();
+        woken.dedup();
+        for queue in &woken {
+            self.wake(queue);
+        }
+        Ok(())
     }
 
     /// Settles received messages of `queue`, in one write shared with the settlements of other

@@ -172,6 +172,9 @@ pub async fn authenticate(
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
+        Err(e) if crate::sns::is_query(&parts.headers) => {
+            crate::sns::error_response(e.status, e.code, &e.message)
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -3,18 +3,21 @@
 //! One route, `POST /`, speaks the AWS JSON 1.0 protocol of Step Functions and SQS: the
 //! operation is named by the `X-Amz-Target: AWSStepFunctions.<Op>` (or `AmazonSQS.<Op>`) header
 //! and the body is JSON, so that AWS's clients drive the node with `endpoint_url`. See [`sfn`]
-//! and [`sqs`] for the operations. The Lambda
+//! and [`sqs`] for the operations, [`events`] for EventBridge's (`AWSEvents.<Op>`, JSON 1.1)
+//! and [`sns`] for SNS's, whose form-encoded requests carry no target. The Lambda
 //! Invoke API calls the project's functions ([`lambda`]); `/healthz`, `/readyz` and `/metrics`
 //! serve operators ([`health`], [`metrics`]).
 
 pub mod auth;
 pub mod callbacks;
+pub mod events;
 pub mod health;
 pub mod lambda;
 pub mod machines;
 pub mod metrics;
 pub mod rest;
 pub mod sfn;
+pub mod sns;
 pub mod sqs;
 mod sqs_query;
 pub mod triggers;
@@ -73,6 +76,10 @@ pub struct ServerState {
     pub credentials: Arc<auth::Credentials>,
     /// The project's queues.
     pub queues: Option<sluice_queues::Queues>,
+    /// The project's topics.
+    pub topics: Option<sluice_queues::Topics>,
+    /// The project's event bus rules.
+    pub bus: Option<sluice_queues::EventBus>,
     /// What HTTP triggers call: functions and flows.
     pub targets: Option<sluice_queues::Targets>,
     /// The HTTP triggers, routes of the node.
@@ -212,8 +219,8 @@ fn amz_json(value: &Value) -> impl IntoResponse + use<> {
     )
 }
 
-/// Routes a request on its `X-Amz-Target` header, or to the SQS query protocol when it is a
-/// form or carries an `Action`.
+/// Routes a request on its `X-Amz-Target` header; without one, a form of SNS's API version to
+/// SNS's query protocol, and other forms (or an `Action` in the query string) to SQS's.
 async fn dispatch(
     State(state): State<ServerState>,
     method: Method,
@@ -226,6 +233,16 @@ async fn dispatch(
         Err(rejection) => return ApiError::body(&rejection).into_response(),
     };
     let host = host_of(&headers);
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if target.is_empty() && method == Method::POST {
+        let fields = sns::form(&body);
+        if fields.get("Version").map(String::as_str) == Some(sns::VERSION) {
+            return sns::call(&state, fields).await;
+        }
+    }
     if sqs_query::is_query(content_type(&headers), uri.query()) {
         let form = query_pairs(uri.query(), &body);
         return sqs_query::call(&state, &host, form, None).await;
@@ -233,10 +250,6 @@ async fn dispatch(
     if method == Method::GET {
         return no_route(method, uri).await.into_response();
     }
-    let target = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     let result = match target.split_once('.') {
         Some(("AWSStepFunctions", operation)) => match parse_body(&body) {
             Ok(request) => sfn::call(&state, operation, request).await,
@@ -264,6 +277,10 @@ async fn dispatch(
                 }
             };
         }
+        Some(("AWSEvents", operation)) => match parse_body(&body) {
+            Ok(request) => events::call(&state, operation, request).await,
+            Err(e) => Err(e),
+        },
         _ => Err(unknown_operation(target)),
     };
     match result {

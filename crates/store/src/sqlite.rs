@@ -400,7 +400,17 @@ impl Store for SqliteStore {
         messages: &[NewMessage],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlite_queues::send(&mut *self.conn()?, queue, messages, now_ms)
+        let addressed = messages.iter().map(|m| (queue, m));
+        sqlite_queues::send(&mut *self.conn()?, addressed, now_ms)
+    }
+
+    fn queue_send_many(
+        &self,
+        messages: &[(String, NewMessage)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let addressed = messages.iter().map(|(q, m)| (q.as_str(), m));
+        sqlite_queues::send(&mut *self.conn()?, addressed, now_ms)
     }
 
     fn queue_receive(

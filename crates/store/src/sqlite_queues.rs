@@ -8,11 +8,10 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settle, Settlement};
 use sluice_engine::store::StoreError;
 
-/// Inserts messages.
-pub(crate) fn send(
+/// Inserts messages, each onto its queue, in one transaction.
+pub(crate) fn send<'a>(
     conn: &mut Connection,
-    queue: &str,
-    messages: &[NewMessage],
+    messages: impl Iterator<Item = (&'a str, &'a NewMessage)>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(err)?;
@@ -23,7 +22,7 @@ pub(crate) fn send(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .map_err(err)?;
-        for m in messages {
+        for (queue, m) in messages {
             let attributes = to_json(&m.attributes)?;
             insert
                 .execute(params![

@@ -107,6 +107,9 @@ impl Store for FlakyStore {
     fn queue_send(&self, q: &str, m: &[NewMessage], now: i64) -> Result<(), StoreError> {
         self.inner.queue_send(q, m, now)
     }
+    fn queue_send_many(&self, m: &[(String, NewMessage)], now: i64) -> Result<(), StoreError> {
+        self.inner.queue_send_many(m, now)
+    }
     fn queue_receive(
         &self,
         q: &str,

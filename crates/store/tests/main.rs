@@ -53,6 +53,7 @@ on_both_backends!(
     task_signals_reach_the_owner_in_order_until_dropped,
     queue_messages_are_received_in_order_and_leased,
     queue_settlements_retry_move_fail_and_redrive,
+    a_send_onto_many_queues_keeps_all_or_none,
     concurrent_receivers_split_a_queue,
     schedule_due_times_are_taken_once,
     object_changes_apply_once_and_queue_their_events,

@@ -56,6 +56,17 @@ def test_a_wrong_secret_is_an_invalid_signature():
     assert code == "InvalidSignatureException", code
 
 
+def test_sns_and_eventbridge_calls_are_signed_too():
+    topic = "arn:aws:sns:local:000000000000:alerts"
+    assert client("sns").publish(TopicArn=topic, Message="x")["MessageId"]
+    code = error_code(client("sns", "test", "not-the-secret").publish, TopicArn=topic, Message="x")
+    assert code == "InvalidSignatureException", code
+    entries = [{"Source": "s", "DetailType": "t", "Detail": "{}"}]
+    assert client("events").put_events(Entries=entries)["FailedEntryCount"] == 0
+    code = error_code(client("events", "test", "not-the-secret").put_events, Entries=entries)
+    assert code == "InvalidSignatureException", code
+
+
 def test_an_unknown_key_is_unrecognized():
     code = error_code(client("stepfunctions", "stranger", "x").list_state_machines)
     assert code == "UnrecognizedClientException", code

@@ -8,6 +8,7 @@
 mod events;
 mod handlers;
 mod queues;
+mod topics;
 
 use crate::ServerState;
 use axum::Router;
@@ -338,6 +339,46 @@ pub const ENDPOINTS: &[Endpoint] = &[
         query: &[],
         body: None,
         handler: |s, r| Box::pin(queues::redrive(s, r)),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/topics",
+        operation: "listTopics",
+        summary: "The topics with their subscribers: where each delivers, its filter policy and its delivery queue.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(topics::list(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/topics/{name}/messages",
+        operation: "publish",
+        summary: "Publishes a message on a topic; answers once every delivery (to the subscribers whose filter it passes) is durable.",
+        query: &[],
+        body: Some(
+            "{\"message\": string or JSON, \"subject\"?: string, \"attributes\"?: SNS message attributes}",
+        ),
+        handler: |s, r| Box::pin(topics::publish(s, r)),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/rules",
+        operation: "listRules",
+        summary: "The event bus rules with their patterns and targets.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(topics::rules(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/events",
+        operation: "putEvents",
+        summary: "Puts events on the bus (EventBridge PutEvents entries); answers once every delivery is durable.",
+        query: &[],
+        body: Some(
+            "{\"Entries\": [{\"Source\", \"DetailType\", \"Detail\": object or JSON text, \"EventBusName\"?, \"Resources\"?, \"Time\"?}]}",
+        ),
+        handler: |s, r| Box::pin(topics::put_events(s, r)),
     },
     Endpoint {
         method: "GET",

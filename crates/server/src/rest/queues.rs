@@ -32,14 +32,14 @@ impl From<SendError> for RestError {
     }
 }
 
-/// Runs a blocking queue call off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, SendError> + Send + 'static,
+/// Runs a blocking queue, topic or bus call off the async workers.
+pub(super) async fn blocking<T: Send + 'static, E: Into<RestError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, RestError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RestError::bad(e.to_string()))?
-        .map_err(RestError::from)
+        .map_err(Into::into)
 }
 
 pub(super) async fn list(state: ServerState, _: RestRequest) -> Result<Response, RestError> {
@@ -51,6 +51,8 @@ pub(super) async fn list(state: ServerState, _: RestRequest) -> Result<Response,
                 let consumer = match &q.consumer {
                     Some(Consumer::Function(f)) => json!({"function": f}),
                     Some(Consumer::Flow(f)) => json!({"flow": f}),
+                    Some(Consumer::Event(f)) => json!({"function": f, "perMessage": true}),
+                    Some(Consumer::Webhook(url)) => json!({"http": url}),
                     None => Value::Null,
                 };
                 Ok(json!({

@@ -663,7 +663,17 @@ impl Store for PostgresStore {
         messages: &[NewMessage],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.send_messages(queue, messages, now_ms)
+        let addressed = messages.iter().map(|m| (queue, m));
+        self.send_messages(addressed, now_ms)
+    }
+
+    fn queue_send_many(
+        &self,
+        messages: &[(String, NewMessage)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let addressed = messages.iter().map(|(q, m)| (q.as_str(), m));
+        self.send_messages(addressed, now_ms)
     }
 
     fn queue_receive(

@@ -8,18 +8,19 @@ use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settle, Settlem
 use sluice_engine::store::StoreError;
 
 impl PostgresStore {
-    /// Inserts messages.
-    pub(super) fn send_messages(
+    /// Inserts messages, each onto its queue, in one statement.
+    pub(super) fn send_messages<'a>(
         &self,
-        queue: &str,
-        messages: &[NewMessage],
+        messages: impl ExactSizeIterator<Item = (&'a str, &'a NewMessage)>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let mut queues = Vec::with_capacity(messages.len());
         let mut ids = Vec::with_capacity(messages.len());
         let mut bodies = Vec::with_capacity(messages.len());
         let mut attributes = Vec::with_capacity(messages.len());
         let mut visible = Vec::with_capacity(messages.len());
-        for m in messages {
+        for (queue, m) in messages {
+            queues.push(queue.to_string());
             ids.push(m.id.clone());
             bodies.push(m.body.clone());
             attributes.push(to_json(&m.attributes)?);
@@ -27,12 +28,12 @@ impl PostgresStore {
         }
         self.execute(
             "INSERT INTO queue_messages (queue, id, body, attributes, sent_ms, visible_ms)
-             SELECT $1, id, body, attributes, $2, visible_ms
-             FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[])
-                  AS m(id, body, attributes, visible_ms)",
+             SELECT queue, id, body, attributes, $1, visible_ms
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                  AS m(queue, id, body, attributes, visible_ms)",
             Params::default()
-                .with(queue.to_string())
                 .with(now_ms)
+                .with(queues)
                 .with(ids)
                 .with(bodies)
                 .with(attributes)

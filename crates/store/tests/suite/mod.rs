@@ -1059,6 +1059,31 @@ pub fn queue_messages_are_received_in_order_and_leased(b: &Backend) {
     assert_eq!(store.queue_peek("other", 10, false).unwrap().len(), 1);
 }
 
+/// A send onto many queues keeps every message on its queue, or, when one of them cannot be
+/// kept (a taken id), none of them.
+pub fn a_send_onto_many_queues_keeps_all_or_none(b: &Backend) {
+    let store = b.open();
+    let onto = |pairs: &[(&str, &str)]| -> Vec<(String, NewMessage)> {
+        pairs
+            .iter()
+            .map(|(queue, id)| (queue.to_string(), messages(id, 1, 100).remove(0)))
+            .collect()
+    };
+    store
+        .queue_send_many(&onto(&[("a", "x"), ("b", "y"), ("a", "z")]), 100)
+        .unwrap();
+    let a = store.queue_receive("a", 10, 1_000, 2_000).unwrap();
+    assert_eq!(bodies(&a), ["body x-0", "body z-0"]);
+    assert_eq!(
+        bodies(&store.queue_peek("b", 10, false).unwrap()),
+        ["body y-0"]
+    );
+    let taken = store.queue_send_many(&onto(&[("c", "w"), ("d", "x")]), 100);
+    assert!(taken.is_err(), "the id x-0 is taken");
+    assert!(store.queue_peek("c", 10, false).unwrap().is_empty());
+    assert!(store.queue_peek("d", 10, false).unwrap().is_empty());
+}
+
 /// Retries wait for their delay; out of retries a message moves to a dead-letter queue (its
 /// count reset) or is kept as failed; both come back with a redrive; a purge empties a queue.
 pub fn queue_settlements_retry_move_fail_and_redrive(b: &Backend) {
