@@ -127,6 +127,19 @@ CREATE TABLE trigger_state (
     next_ms INTEGER NOT NULL
 );
 ",
+    // 7: where each change-data-capture source is, and who streams it.
+    "
+CREATE TABLE cdc_checkpoints (
+    source TEXT PRIMARY KEY,
+    phase TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    progress TEXT NOT NULL,
+    error TEXT,
+    owner TEXT,
+    lease_until_ms INTEGER,
+    updated_ms INTEGER NOT NULL
+);
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -235,6 +248,19 @@ CREATE INDEX queue_messages_ready ON queue_messages(queue, visible_ms, seq) WHER
 CREATE TABLE trigger_state (
     name TEXT COLLATE "C" PRIMARY KEY,
     next_ms BIGINT NOT NULL
+);
+"#,
+    // 7: where each change-data-capture source is, and who streams it.
+    r#"
+CREATE TABLE cdc_checkpoints (
+    source TEXT COLLATE "C" PRIMARY KEY,
+    phase TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    progress TEXT NOT NULL,
+    error TEXT,
+    owner TEXT,
+    lease_until_ms BIGINT,
+    updated_ms BIGINT NOT NULL
 );
 "#,
 ];

@@ -55,4 +55,5 @@ on_both_backends!(
     queue_settlements_retry_move_fail_and_redrive,
     concurrent_receivers_split_a_queue,
     schedule_due_times_are_taken_once,
+    cdc_checkpoints_are_leased_fenced_and_reset,
 );
