@@ -93,7 +93,7 @@ struct LoaderSink {
 impl Sink for LoaderSink {
     fn deliver(&self, batch: Batch) -> sluice_cdc::sink::Delivery {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.fail_every.is_some_and(|every| n % every == 0) {
+        if self.fail_every.is_some_and(|every| n.is_multiple_of(every)) {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Box::pin(async { Err("refused on purpose".to_string()) });
         }
