@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod app;
+mod cdc_cmd;
 mod client;
 mod consumers;
 mod inspect;
@@ -149,6 +150,9 @@ enum Command {
     /// Look at and manage a project's queues.
     #[command(subcommand)]
     Queue(queue_cmd::QueueCommand),
+    /// Look at a project's change-data-capture sources, or make one take a new snapshot.
+    #[command(subcommand)]
+    Cdc(cdc_cmd::CdcCommand),
 }
 
 impl Command {
@@ -163,6 +167,7 @@ impl Command {
             Command::Redrive(args) => client::redrive(server, &args.id),
             Command::Send(args) => queue_cmd::send(Some(server), None, args),
             Command::Queue(command) => queue_cmd::queue(Some(server), None, command),
+            Command::Cdc(command) => cdc_cmd::cdc(Some(server), None, command),
             other => return Err(Box::new(other)),
         })
     }
@@ -250,6 +255,7 @@ fn main() -> ExitCode {
         ),
         Command::Send(args) => queue_cmd::send(None, given, args),
         Command::Queue(command) => queue_cmd::queue(None, given, command),
+        Command::Cdc(command) => cdc_cmd::cdc(None, given, command),
         Command::SendTaskHeartbeat { token } => tokens::send(
             server.as_ref(),
             &data_dir,

@@ -149,6 +149,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
     let targets = crate::consumers::targets(app, &machines);
     let consumers = crate::consumers::start(app, &targets);
     let scheduler = crate::consumers::schedule(app, project.cron_triggers.clone(), &targets);
+    let sources = crate::consumers::capture(app, &project.cdc_triggers, &targets);
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
@@ -159,6 +160,12 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         queues: app.queues.clone(),
         targets: Some(targets),
         http_triggers: Arc::new(project.http_triggers.clone()),
+        cdc: Arc::new(
+            sources
+                .as_ref()
+                .map(|s| s.statuses().to_vec())
+                .unwrap_or_default(),
+        ),
     };
     app.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -194,6 +201,9 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         eprintln!("sluice: stopping; running executions are left for the next process to resume");
         if let Some(scheduler) = scheduler {
             scheduler.stop().await;
+        }
+        if let Some(sources) = sources {
+            sources.stop().await;
         }
         if let Some(consumers) = consumers {
             consumers.stop().await;

@@ -12,6 +12,7 @@
 //! |---|---|---|---|
 //! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
 //! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
+//! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
 //! counted under its JSON text (`1`, `true`, `null`). Errors: `Sluice.InvalidEvent` (a bad event
@@ -34,6 +35,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::storage::Storage;
+use sluice_cdc::loader::PostgresUpsert;
 
 /// Bytes fetched per range while a built-in reads an object.
 const READ_CHUNK: u64 = 8 * 1024 * 1024;
@@ -45,17 +47,20 @@ pub enum Handler {
     CountBy,
     /// Acknowledges every batch it is given: a queue consumer that does nothing.
     Ack,
+    /// Applies Canal-JSON messages to PostgreSQL tables (see [`sluice_cdc::loader`]).
+    PostgresUpsert,
 }
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] = &["count-by", "ack"];
+    pub const NAMES: &'static [&'static str] = &["count-by", "ack", "postgres-upsert"];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
         match name {
             "count-by" => Ok(Handler::CountBy),
             "ack" => Ok(Handler::Ack),
+            "postgres-upsert" => Ok(Handler::PostgresUpsert),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
                 Handler::NAMES.join(", ")
@@ -82,6 +87,7 @@ pub struct BuiltinFunction {
 pub struct BuiltinFunctions {
     storage: Storage,
     functions: HashMap<String, (Arc<BuiltinFunction>, Arc<Semaphore>)>,
+    loaders: HashMap<String, Result<Arc<PostgresUpsert>, String>>,
     fallback: Arc<dyn Invoker>,
 }
 
@@ -92,6 +98,14 @@ impl BuiltinFunctions {
         functions: Vec<BuiltinFunction>,
         fallback: Arc<dyn Invoker>,
     ) -> Self {
+        let loaders = functions
+            .iter()
+            .filter(|f| f.handler == Handler::PostgresUpsert)
+            .map(|f| {
+                let loader = PostgresUpsert::from_options(&f.options).map(Arc::new);
+                (f.name.clone(), loader)
+            })
+            .collect();
         let functions = functions
             .into_iter()
             .map(|f| {
@@ -102,6 +116,7 @@ impl BuiltinFunctions {
         BuiltinFunctions {
             storage,
             functions,
+            loaders,
             fallback,
         }
     }
@@ -116,6 +131,21 @@ impl Invoker for BuiltinFunctions {
         let Some((function, permits)) = found else {
             return self.fallback.invoke(request);
         };
+        if let Some(loader) = self.loaders.get(&function.name).cloned() {
+            return Box::pin(async move {
+                let _permit = permits.acquire_owned().await.map_err(|_| TaskError {
+                    error: "Sluice.LoaderError".into(),
+                    cause: "the built-in functions have shut down".into(),
+                })?;
+                let loader = loader.map_err(invalid)?;
+                within_timeout(request.timeout_seconds, loader.apply(&request.payload))
+                    .await?
+                    .map_err(|cause| TaskError {
+                        error: "Sluice.LoaderError".into(),
+                        cause,
+                    })
+            });
+        }
         let storage = self.storage.clone();
         Box::pin(async move {
             let _permit = permits.acquire_owned().await.map_err(|_| TaskError {
@@ -148,6 +178,7 @@ fn run(
     match function.handler {
         Handler::CountBy => count_by(storage, handle, &arguments(function, payload)?),
         Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
+        Handler::PostgresUpsert => Err(invalid("postgres-upsert runs without a blocking thread")),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::model::{
     TriggerSpec,
 };
 use crate::substitute::substitute;
+use sluice_cdc::{CdcConfig, Format};
 use sluice_functions::{FunctionConfig, Runtime};
 use sluice_io::http::{Auth, HttpFunction, HttpOptions, check_header, endpoint};
 use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
@@ -52,6 +53,8 @@ pub struct Project {
     pub http_triggers: Vec<HttpTrigger>,
     /// Schedules.
     pub cron_triggers: Vec<CronTrigger>,
+    /// Change-data-capture sources.
+    pub cdc_triggers: Vec<CdcConfig>,
 }
 
 /// One flow of a project.
@@ -200,6 +203,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         queues: Vec::new(),
         http_triggers: Vec::new(),
         cron_triggers: Vec::new(),
+        cdc_triggers: Vec::new(),
     };
     let queue_names: Vec<&str> = file.queues.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, spec) in &file.queues.0 {
@@ -364,8 +368,48 @@ fn trigger(
             ));
         }
     };
-    match (&spec.http, &spec.cron) {
-        (Some(path), None) => {
+    if spec.cdc.is_none() {
+        for (key, given) in [
+            ("tables", spec.tables.is_some()),
+            ("exclude_tables", spec.exclude_tables.is_some()),
+            ("format", spec.format.is_some()),
+            ("batch_size", spec.batch_size.is_some()),
+            ("batch_timeout", spec.batch_timeout.is_some()),
+        ] {
+            if given {
+                return Err((key, format!("{key} is a setting of cdc triggers")));
+            }
+        }
+    }
+    match (&spec.http, &spec.cron, &spec.cdc) {
+        (None, None, Some(url)) => {
+            for (key, given) in [
+                ("method", spec.method.is_some()),
+                ("token", spec.token.is_some()),
+                ("max_body", spec.max_body.is_some()),
+                ("input", spec.input.is_some()),
+            ] {
+                if given {
+                    return Err((key, format!("{key} is not a setting of cdc triggers")));
+                }
+            }
+            let config = CdcConfig {
+                name: name.to_string(),
+                url: url.clone(),
+                tables: spec.tables.clone().unwrap_or_default(),
+                exclude_tables: spec.exclude_tables.clone().unwrap_or_default(),
+                format: match &spec.format {
+                    Some(f) => Format::parse(f).map_err(|e| ("format", e))?,
+                    None => Format::CanalJson,
+                },
+                batch_size: spec.batch_size.unwrap_or(100),
+                batch_timeout: spec.batch_timeout.unwrap_or(Duration::from_secs(1)),
+                target,
+            };
+            config.check()?;
+            project.cdc_triggers.push(config);
+        }
+        (Some(path), None, None) => {
             let path = path.clone();
             check_path(&path).map_err(|e| ("http", e))?;
             let method = spec
@@ -395,7 +439,7 @@ fn trigger(
                 max_body: spec.max_body.unwrap_or(DEFAULT_MAX_BODY),
             });
         }
-        (None, Some(cron)) => {
+        (None, Some(cron), None) => {
             for (key, given) in [
                 ("method", spec.method.is_some()),
                 ("token", spec.token.is_some()),
@@ -418,7 +462,7 @@ fn trigger(
         _ => {
             return Err((
                 "",
-                "a trigger needs exactly one of http (a path) or cron (a schedule)".into(),
+                "a trigger needs exactly one of http (a path), cron (a schedule) or cdc (a postgres:// URL)".into(),
             ));
         }
     }
@@ -546,6 +590,13 @@ fn builtin(
             return None;
         }
     };
+    if handler == Handler::PostgresUpsert {
+        let options = spec.options.clone().unwrap_or_default();
+        if let Err(e) = sluice_cdc::loader::PostgresUpsert::from_options(&options) {
+            problem("options", e);
+            return None;
+        }
+    }
     Some(BuiltinFunction {
         name: name.to_string(),
         handler,
