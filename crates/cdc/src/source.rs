@@ -65,7 +65,7 @@ impl CdcConfig {
         if !(1..=10_000).contains(&self.batch_size) {
             return Err((
                 "batch_size",
-                format!("{} is not between 1 and 10000", self.batch_size),
+                format!("batch_size {} is not between 1 and 10000", self.batch_size),
             ));
         }
         Ok(())

@@ -717,6 +717,69 @@ mod tests {
     }
 
     #[test]
+    fn cdc_triggers_load_and_bad_settings_name_trigger_and_field() {
+        let base = "functions:\n  load: { runtime: builtin, handler: postgres-upsert, options: { url: 'postgres://127.0.0.1/postgres' } }\ntriggers:\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            format!("{base}  orders: {{ cdc: 'postgres://127.0.0.1/test', tables: [public.orders], format: debezium, function: load, batch_size: 50, batch_timeout: 250ms }}\n"),
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let cdc = &project.cdc_triggers[0];
+        assert_eq!(cdc.name, "orders");
+        assert_eq!(cdc.tables, ["public.orders"]);
+        assert_eq!(cdc.format, Format::Debezium);
+        assert_eq!(cdc.batch_size, 50);
+        assert_eq!(cdc.batch_timeout, Duration::from_millis(250));
+        assert_eq!(cdc.target, Target::Function("load".into()));
+
+        let cases = [
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', function: load }\n",
+                "list at least one table",
+            ),
+            (
+                "  o: { cdc: 'mysql://h/db', tables: [t], function: load }\n",
+                "is not a PostgreSQL URL",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [a.b.c], function: load }\n",
+                "'a.b.c' is not a table name",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], format: avro, function: load }\n",
+                "unknown format 'avro'",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], batch_size: 0, function: load }\n",
+                "batch_size",
+            ),
+            (
+                "  o: { cron: '@hourly', tables: [t], function: load }\n",
+                "tables is a setting of cdc triggers",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], token: x, function: load }\n",
+                "token is not a setting of cdc triggers",
+            ),
+        ];
+        for (trigger, want) in cases {
+            let found = problems(&format!("{base}{trigger}"));
+            assert_eq!(found.len(), 1, "{trigger}: {found:?}");
+            assert!(
+                found[0].starts_with("4:"),
+                "{trigger}: the trigger's line: {found:?}"
+            );
+            assert!(found[0].contains(want), "{trigger}: {found:?}");
+        }
+        let found = problems(
+            "functions:\n  load: { runtime: builtin, handler: postgres-upsert, options: { tables: {} } }\n",
+        );
+        assert!(found[0].contains("option url is required"), "{found:?}");
+    }
+
+    #[test]
     fn credentials_and_headers_that_http_cannot_carry_are_refused_at_load() {
         let found = problems(
             "connections:\n  k: { type: api_key, header: x key, value: v }\n  b: { type: basic, username: 'a:b', password: p }\nfunctions:\n  f: { http: 'http://127.0.0.1:9/', headers: { X-A: \"line\\nbreak\" } }\n",
