@@ -399,3 +399,73 @@ async fn a_dropped_slot_stops_the_source_until_a_resnapshot() {
     task.await.unwrap();
     f.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_go_onto_a_queue_one_debezium_message_each() {
+    let Some(f) = Fixture::new().await else {
+        return;
+    };
+    let queues = sluice_queues::Queues::new(
+        f.store.clone(),
+        vec![sluice_queues::QueueConfig::new("changes")],
+    );
+    let mut config = f.config();
+    config.format = Format::Debezium;
+    config.target = Target::Queue("changes".into());
+    let status = Arc::new(Status::new(&f.table, "queue:changes"));
+    let source = Source {
+        config,
+        store: f.store.clone(),
+        sink: Arc::new(sluice_cdc::QueueSink {
+            queues: queues.clone(),
+            queue: "changes".into(),
+        }),
+        owner: "node-a".into(),
+        status: status.clone(),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(source.run(stopped));
+    // Changes after the snapshot, so that they come from the stream.
+    for _ in 0..600 {
+        if status.phase().as_str() == "streaming" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status.phase().as_str(), "streaming", "{}", status.to_json());
+    f.source
+        .batch_execute(&format!(
+            "UPDATE {t} SET amount = 7.25 WHERE id = 1; DELETE FROM {t} WHERE id = 2",
+            t = f.table
+        ))
+        .await
+        .unwrap();
+    // 3000 snapshot reads, then the update and the delete.
+    let mut messages = Vec::new();
+    for _ in 0..600 {
+        messages = f.store.queue_peek("changes", 5000, false).unwrap();
+        if messages.len() >= 3002 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(messages.len(), 3002, "status {}", status.to_json());
+    let bodies: Vec<Value> = messages
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert!(bodies[..3000].iter().all(|b| b["op"] == "r"));
+    assert_eq!(bodies[0]["after"]["id"], 1);
+    assert_eq!(bodies[3000]["op"], "u");
+    assert_eq!(bodies[3000]["after"]["amount"], "7.25");
+    assert_eq!(bodies[3001]["op"], "d");
+    assert_eq!(bodies[3001]["before"], serde_json::json!({"id": 2}));
+    let ids: std::collections::HashSet<&str> = bodies
+        .iter()
+        .map(|b| b["_cdc"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3002, "every change has its own id");
+    let _ = stop.send(true);
+    task.await.unwrap();
+    f.cleanup().await;
+}

@@ -28,7 +28,7 @@ pub struct SnapshotPlan {
     pub tables: Vec<Shape>,
 }
 
-/// The estimated row count of each table (`pg_class.reltuples`; `None` when never analysed).
+/// The estimated row count of each table (`pg_class.reltuples`, counted when never analysed).
 pub async fn estimates(
     client: &tokio_postgres::Client,
     tables: &[Shape],
@@ -47,7 +47,22 @@ pub async fn estimates(
             )
             .await
             .map_err(|e| format!("estimating the size of {qualified}: {e}"))?;
-        let n: i64 = row.get(0);
+        let mut n: i64 = row.get(0);
+        if n < 0 {
+            // Never analysed: count it.
+            let counted = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM {}.{}",
+                        quote_ident(&shape.table.schema),
+                        quote_ident(&shape.table.name)
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| format!("counting the rows of {qualified}: {e}"))?;
+            n = counted.get(0);
+        }
         out.push((qualified, u64::try_from(n).ok()));
     }
     Ok(out)
