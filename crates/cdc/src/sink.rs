@@ -25,6 +25,8 @@ pub struct Batch {
     pub source: String,
     /// The stable id of its first change.
     pub first_id: String,
+    /// The stable id of its last change.
+    pub last_id: String,
     /// The messages.
     pub messages: Vec<Value>,
     /// The largest batch the source makes (1: one message per call).
@@ -111,8 +113,9 @@ impl Sink for QueueSink {
     }
 }
 
-/// Starts one execution of a flow per batch, named after the batch's first change so that a
-/// replayed batch starts nothing new; its input is `{"source", "records": [messages]}`.
+/// Starts one execution of a flow per batch, named after the batch's first and last changes
+/// (`cdc-SOURCE-FIRST-LAST`, the source's name shortened to keep within 80 characters) so that
+/// a replayed batch starts nothing new; its input is `{"source", "records": [messages]}`.
 pub struct FlowSink {
     /// The flows.
     pub flows: Arc<dyn FlowStarter>,
@@ -122,8 +125,10 @@ pub struct FlowSink {
 
 impl Sink for FlowSink {
     fn deliver(&self, batch: Batch) -> Delivery {
-        let mut name = format!("cdc-{}-{}", batch.source, batch.first_id);
-        name.truncate(80);
+        let ids = format!("{}-{}", batch.first_id, batch.last_id);
+        let room = 80usize.saturating_sub(ids.len() + 5);
+        let source: String = batch.source.chars().take(room).collect();
+        let name = format!("cdc-{source}-{ids}");
         let input = json!({ "source": batch.source, "records": batch.messages });
         self.flows.start(&self.flow, &name, input)
     }
@@ -140,6 +145,7 @@ pub struct Sinker {
     status: Arc<Status>,
     pending: Vec<Value>,
     first_id: Option<String>,
+    last_id: String,
     opened: Option<Instant>,
     reads: BTreeMap<String, u64>,
 }
@@ -167,6 +173,7 @@ impl Sinker {
             status,
             pending: Vec::new(),
             first_id: None,
+            last_id: String::new(),
             opened: None,
             reads: BTreeMap::new(),
         }
@@ -178,6 +185,7 @@ impl Sinker {
             self.first_id = Some(change.id.to_string());
             self.opened = Some(Instant::now());
         }
+        self.last_id = change.id.to_string();
         if change.kind == Kind::Read {
             *self.reads.entry(change.table.qualified()).or_default() += 1;
         }
@@ -205,6 +213,7 @@ impl Sinker {
         let batch = Batch {
             source: self.source.clone(),
             first_id: self.first_id.clone().unwrap_or_default(),
+            last_id: self.last_id.clone(),
             messages: std::mem::take(&mut self.pending),
             batch_size: self.batch_size,
         };
@@ -240,4 +249,113 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{BeforeImage, EventId, Table};
+    use std::sync::Mutex;
+
+    /// Records batches, refusing the first `refuse` offers.
+    struct Recorder {
+        batches: Mutex<Vec<Batch>>,
+        refuse: Mutex<u32>,
+    }
+
+    impl Sink for Recorder {
+        fn deliver(&self, batch: Batch) -> Delivery {
+            let mut refuse = self.refuse.lock().unwrap();
+            if *refuse > 0 {
+                *refuse -= 1;
+                return Box::pin(async { Err("down".to_string()) });
+            }
+            self.batches.lock().unwrap().push(batch);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn change(ordinal: u64) -> Change {
+        Change {
+            id: EventId {
+                position: 0xA0,
+                part: 0,
+                ordinal,
+            },
+            txid: Some(1),
+            commit_ms: 0,
+            table: Arc::new(Table {
+                catalog: "db".into(),
+                schema: "public".into(),
+                name: "t".into(),
+                columns: Vec::new(),
+            }),
+            kind: Kind::Insert,
+            after: Vec::new(),
+            before: None,
+            before_image: BeforeImage::None,
+            truncate_options: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_fill_to_size_and_a_refused_one_is_offered_again() {
+        let sink = Arc::new(Recorder {
+            batches: Mutex::new(Vec::new()),
+            refuse: Mutex::new(2),
+        });
+        let status = Arc::new(Status::new("s", "function:f"));
+        let mut sinker = Sinker::new(
+            "s",
+            Format::CanalJson,
+            sink.clone(),
+            2,
+            Duration::from_secs(60),
+            status.clone(),
+        );
+        let (_stop, mut stopped) = watch::channel(false);
+        assert!(!sinker.push(&change(0)));
+        assert!(sinker.deadline().is_some());
+        assert!(sinker.push(&change(1)), "full at batch_size");
+        sinker.flush(&mut stopped).await.unwrap();
+        assert!(sinker.is_empty() && sinker.deadline().is_none());
+        let batches = sink.batches.lock().unwrap().clone();
+        assert_eq!(batches.len(), 1, "delivered once, after two refusals");
+        assert_eq!(batches[0].messages.len(), 2);
+        assert_eq!(
+            (batches[0].first_id.as_str(), batches[0].last_id.as_str()),
+            ("00000000000000A0-0", "00000000000000A0-1")
+        );
+        assert_eq!(status.events(), 2);
+        assert_eq!(status.error(), None, "cleared once accepted");
+    }
+
+    #[tokio::test]
+    async fn a_stop_while_refused_keeps_the_batch() {
+        let sink = Arc::new(Recorder {
+            batches: Mutex::new(Vec::new()),
+            refuse: Mutex::new(u32::MAX),
+        });
+        let status = Arc::new(Status::new("s", "function:f"));
+        let mut sinker = Sinker::new(
+            "s",
+            Format::CanalJson,
+            sink.clone(),
+            10,
+            Duration::from_secs(60),
+            status.clone(),
+        );
+        sinker.push(&change(0));
+        let (stop, mut stopped) = watch::channel(false);
+        let stopper = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = stop.send(true);
+            stop
+        });
+        assert!(sinker.flush(&mut stopped).await.is_err());
+        let _stop = stopper.await.unwrap();
+        assert!(!sinker.is_empty(), "nothing was dropped");
+        assert!(status.error().unwrap().contains("down"));
+        assert!(sink.batches.lock().unwrap().is_empty());
+    }
 }

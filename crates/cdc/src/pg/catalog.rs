@@ -177,12 +177,3 @@ pub async fn drop_slot(client: &Client, name: &str) -> Result<(), String> {
         .await
         .map_err(|e| format!("dropping replication slot {name}: {e}"))
 }
-
-/// The server's current WAL write position.
-pub async fn current_lsn(client: &Client) -> Result<u64, String> {
-    let row = client
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
-        .await
-        .map_err(|e| format!("reading the WAL position: {e}"))?;
-    super::parse_lsn(row.get::<_, &str>(0))
-}
