@@ -353,6 +353,11 @@ impl Source {
             .filter(|t| !self.config.exclude_tables.contains(t))
             .cloned()
             .collect();
+        for t in &tables {
+            if let Some(problem) = catalog::capture_problem(&sql, t).await? {
+                return Err(Failure::Fatal(Fatal(problem)));
+            }
+        }
         catalog::ensure_publication(&sql, &slot, &tables).await?;
         let stored = self.checkpoint().await?;
         let checkpointer = self.checkpointer();

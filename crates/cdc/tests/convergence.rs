@@ -469,3 +469,34 @@ async fn changes_go_onto_a_queue_one_debezium_message_each() {
     task.await.unwrap();
     f.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_a_key_is_refused_before_it_is_published() {
+    let Some(f) = Fixture::new().await else {
+        return;
+    };
+    f.source
+        .batch_execute(&format!(
+            "ALTER TABLE {t} DROP CONSTRAINT {t}_pkey",
+            t = f.table
+        ))
+        .await
+        .unwrap();
+    let (stop, task, status) = f.start(f.sink(None), "node-a");
+    for _ in 0..300 {
+        if status.phase().as_str() == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let error = status.error().unwrap_or_default();
+    assert!(error.contains("has no primary key"), "{error}");
+    // The application's statements still work: the table was not published.
+    f.source
+        .batch_execute(&format!("UPDATE {} SET note = 'x' WHERE id = 1", f.table))
+        .await
+        .unwrap();
+    let _ = stop.send(true);
+    task.await.unwrap();
+    f.cleanup().await;
+}

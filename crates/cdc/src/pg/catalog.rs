@@ -177,3 +177,33 @@ pub async fn drop_slot(client: &Client, name: &str) -> Result<(), String> {
         .await
         .map_err(|e| format!("dropping replication slot {name}: {e}"))
 }
+
+/// Why `qualified` cannot be captured, if it cannot: it does not exist, or it has neither a
+/// primary key nor another replica identity, so that publishing it would make the application's
+/// UPDATE and DELETE statements on it fail.
+pub async fn capture_problem(client: &Client, qualified: &str) -> Result<Option<String>, String> {
+    let (schema, name) = split_name(qualified);
+    let row = client
+        .query_opt(
+            "SELECT c.relreplident::text,
+                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(|e| format!("reading table {qualified}: {e}"))?;
+    Ok(match row {
+        None => Some(format!("table {qualified} does not exist")),
+        Some(r) => {
+            let identity: String = r.get(0);
+            let primary: bool = r.get(1);
+            match (identity.as_str(), primary) {
+                ("f" | "i", _) | ("d", true) => None,
+                _ => Some(format!(
+                    "table {qualified} has no primary key (nor REPLICA IDENTITY FULL or USING INDEX): publishing it would make its UPDATE and DELETE statements fail"
+                )),
+            }
+        }
+    })
+}
