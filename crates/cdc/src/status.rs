@@ -55,6 +55,17 @@ struct Inner {
     error: Option<String>,
 }
 
+/// Events per second: over the last window, or since it began when it has run long (so that
+/// the rate falls to zero when the source goes quiet).
+fn current_rate(i: &Inner) -> f64 {
+    let elapsed = i.window.0.elapsed().as_secs_f64();
+    if elapsed > 5.0 {
+        (i.events - i.window.1) as f64 / elapsed
+    } else {
+        i.rate
+    }
+}
+
 /// A source's live status. Shared between the source's task and readers.
 #[derive(Debug)]
 pub struct Status {
@@ -200,7 +211,7 @@ impl Status {
                 "serverLsn": lsn_text(i.server_lsn),
                 "lagBytes": i.server_lsn.saturating_sub(i.checkpoint_lsn),
                 "events": i.events,
-                "eventsPerSecond": (i.rate * 10.0).round() / 10.0,
+                "eventsPerSecond": (current_rate(i) * 10.0).round() / 10.0,
                 "error": i.error,
             })
         })
