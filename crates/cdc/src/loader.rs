@@ -22,13 +22,13 @@ use crate::pg::types::from_latin1;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio::sync::Mutex;
-use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
 
-/// Most statement parameters per statement (PostgreSQL takes 65535).
-const MAX_PARAMS: usize = 30_000;
 /// Most rows per statement.
-const MAX_ROWS: usize = 1000;
+const MAX_ROWS: usize = 5000;
+/// Most prepared statements kept per connection.
+const MAX_STATEMENTS: usize = 256;
 
 /// A loader's settings and its connection.
 pub struct PostgresUpsert {
@@ -42,6 +42,7 @@ pub struct PostgresUpsert {
 struct Session {
     client: Client,
     shapes: HashMap<String, Target>,
+    statements: HashMap<String, Statement>,
 }
 
 /// A target table: its columns' types.
@@ -118,6 +119,7 @@ impl PostgresUpsert {
             *guard = Some(Session {
                 client: self.db.connect().await?,
                 shapes: HashMap::new(),
+                statements: HashMap::new(),
             });
         }
         let Some(session) = guard.as_mut() else {
@@ -228,7 +230,8 @@ fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
     Ok((table, pk, ops))
 }
 
-/// Runs the work in one transaction; returns how many rows it applied.
+/// Runs the work in one transaction; returns how many rows it applied. Consecutive operations
+/// of one kind on one table with distinct keys go in one statement.
 async fn apply(
     session: &mut Session,
     work: &[(String, Vec<String>, Vec<Op>)],
@@ -239,30 +242,42 @@ async fn apply(
             session.shapes.insert(table.clone(), target);
         }
     }
-    let tx = session
-        .client
+    let Session {
+        client,
+        shapes,
+        statements,
+    } = session;
+    let tx = client
         .transaction()
         .await
         .map_err(|e| format!("starting a transaction: {e}"))?;
     let mut applied = 0;
+    let mut run: Vec<&Op> = Vec::new();
+    let mut keys: HashSet<Vec<String>> = HashSet::new();
+    let mut current: Option<(&String, &Vec<String>)> = None;
     for (table, pk, ops) in work {
-        let target = &session.shapes[table];
-        let mut run: Vec<&Op> = Vec::new();
-        let mut keys: HashSet<Vec<String>> = HashSet::new();
         for op in ops {
             let key = key_of(op, pk);
-            let same_kind = run
-                .last()
-                .is_none_or(|last| std::mem::discriminant(*last) == std::mem::discriminant(op));
-            if !same_kind || keys.contains(&key) || run.len() >= MAX_ROWS {
-                applied += flush(&tx, target, pk, &run).await?;
+            let same = current == Some((table, pk))
+                && run
+                    .last()
+                    .is_none_or(|last| std::mem::discriminant(*last) == std::mem::discriminant(op))
+                && !keys.contains(&key)
+                && run.len() < MAX_ROWS;
+            if !same {
+                if let Some((t, k)) = current {
+                    applied += flush(&tx, statements, &shapes[t], k, &run).await?;
+                }
                 run.clear();
                 keys.clear();
+                current = Some((table, pk));
             }
             keys.insert(key);
             run.push(op);
         }
-        applied += flush(&tx, target, pk, &run).await?;
+    }
+    if let Some((t, k)) = current {
+        applied += flush(&tx, statements, &shapes[t], k, &run).await?;
     }
     tx.commit().await.map_err(|e| format!("committing: {e}"))?;
     Ok(applied)
@@ -330,12 +345,15 @@ fn param(target: &Target, column: &str, value: &Value) -> Result<Option<String>,
     }
 }
 
-/// Upserts with the same columns: the column names and the rows.
+/// Rows with the same columns: the column names and the rows.
 type Group<'a> = (Vec<&'a String>, Vec<&'a Map<String, Value>>);
 
-/// Applies a run of operations of one kind with distinct keys.
+/// Applies a run of operations of one kind with distinct keys: one statement per set of
+/// columns, its values passed as one text array per column and cast to the columns' types, so
+/// that the statement is prepared once per table and column set.
 async fn flush(
     tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
     target: &Target,
     pk: &[String],
     run: &[&Op],
@@ -343,75 +361,67 @@ async fn flush(
     let Some(first) = run.first() else {
         return Ok(0);
     };
-    let mut params: Vec<Option<String>> = Vec::new();
-    let sql = match first {
-        Op::Truncate => format!("TRUNCATE TABLE {}", target.quoted),
-        Op::Delete(_) => {
-            let cast = |k: &String| -> Result<String, String> {
-                target.types.get(k).cloned().ok_or_else(|| {
-                    format!("key column {k} is not in target table {}", target.quoted)
-                })
-            };
-            let types = pk.iter().map(cast).collect::<Result<Vec<_>, _>>()?;
-            let mut tuples = Vec::with_capacity(run.len());
-            for op in run {
-                let Op::Delete(row) = op else { continue };
-                let mut slots = Vec::with_capacity(pk.len());
-                for (k, t) in pk.iter().zip(&types) {
-                    params.push(param(target, k, row.get(k).unwrap_or(&Value::Null))?);
-                    slots.push(format!("${}::text::{t}", params.len()));
-                }
-                tuples.push(format!("({})", slots.join(", ")));
-            }
-            let keys = pk
-                .iter()
-                .map(|k| quote_ident(k))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(
-                "DELETE FROM {} WHERE ({keys}) IN ({})",
-                target.quoted,
-                tuples.join(", ")
-            )
+    let keys = pk
+        .iter()
+        .map(|k| quote_ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Op::Truncate = first {
+        let sql = format!("TRUNCATE TABLE {}", target.quoted);
+        execute(tx, statements, &sql, &[]).await?;
+        return Ok(run.len());
+    }
+    // Rows by column set, in order of first appearance.
+    let mut groups: Vec<Group> = Vec::new();
+    for op in run {
+        let (Op::Upsert(row) | Op::Delete(row)) = op else {
+            continue;
+        };
+        let cols: Vec<&String> = match op {
+            Op::Delete(_) => pk.iter().collect(),
+            _ => row.keys().collect(),
+        };
+        match groups.iter_mut().find(|(c, _)| *c == cols) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((cols, vec![row])),
         }
-        Op::Upsert(_) => {
-            // The columns of the first row; rows with other columns go in their own statement.
-            let mut groups: Vec<Group> = Vec::new();
-            for op in run {
-                let Op::Upsert(row) = op else { continue };
-                let cols: Vec<&String> = row.keys().collect();
-                match groups
-                    .iter_mut()
-                    .find(|(c, rows)| *c == cols && rows.len() * cols.len().max(1) < MAX_PARAMS)
-                {
-                    Some((_, rows)) => rows.push(row),
-                    None => groups.push((cols, vec![row])),
-                }
+    }
+    for (cols, rows) in &groups {
+        let mut columns: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(rows.len()); cols.len()];
+        for row in rows {
+            for (values, c) in columns.iter_mut().zip(cols) {
+                values.push(param(
+                    target,
+                    c,
+                    row.get(c.as_str()).unwrap_or(&Value::Null),
+                )?);
             }
-            let mut applied = 0;
-            for (cols, rows) in groups {
-                let mut params: Vec<Option<String>> = Vec::new();
-                let mut tuples = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let mut slots = Vec::with_capacity(cols.len());
-                    for c in &cols {
-                        params.push(param(target, c, &row[c.as_str()])?);
-                        slots.push(format!(
-                            "${}::text::{}",
-                            params.len(),
-                            target.types[c.as_str()]
-                        ));
-                    }
-                    tuples.push(format!("({})", slots.join(", ")));
-                }
+        }
+        let arrays = (1..=cols.len())
+            .map(|i| format!("${i}::text[]"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let aliases = (0..cols.len())
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let casts = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("u.c{i}::{}", target.types[c.as_str()]))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows_of = format!("SELECT {casts} FROM unnest({arrays}) AS u({aliases})");
+        let sql = match first {
+            Op::Delete(_) => format!(
+                "DELETE FROM {} WHERE ({keys}) IN ({rows_of})",
+                target.quoted
+            ),
+            _ => {
                 let names = cols
                     .iter()
                     .map(|c| quote_ident(c))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let keys = pk
-                    .iter()
-                    .map(|k| quote_ident(k))
                     .collect::<Vec<_>>()
                     .join(", ");
                 let updates: Vec<String> = cols
@@ -424,30 +434,39 @@ async fn flush(
                 } else {
                     format!("DO UPDATE SET {}", updates.join(", "))
                 };
-                let sql = format!(
-                    "INSERT INTO {} ({names}) VALUES {} ON CONFLICT ({keys}) {conflict}",
-                    target.quoted,
-                    tuples.join(", ")
-                );
-                applied += execute(tx, &sql, &params).await?;
+                format!(
+                    "INSERT INTO {} ({names}) {rows_of} ON CONFLICT ({keys}) {conflict}",
+                    target.quoted
+                )
             }
-            return Ok(applied.max(run.len()));
-        }
-    };
-    execute(tx, &sql, &params).await?;
+        };
+        execute(tx, statements, &sql, &columns).await?;
+    }
     Ok(run.len())
 }
 
+/// Runs `sql` (prepared once per connection) with one text array per column.
 async fn execute(
     tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
     sql: &str,
-    params: &[Option<String>],
-) -> Result<usize, String> {
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    tx.execute(sql, &refs)
-        .await
-        .map(|n| n as usize)
-        .map_err(|e| format!("applying to the target: {e}"))
+    columns: &[Vec<Option<String>>],
+) -> Result<(), String> {
+    let fail = |e: tokio_postgres::Error| format!("applying to the target: {e}");
+    let statement = match statements.get(sql) {
+        Some(s) => s.clone(),
+        None => {
+            let s = tx.prepare(sql).await.map_err(fail)?;
+            if statements.len() >= MAX_STATEMENTS {
+                statements.clear();
+            }
+            statements.insert(sql.to_string(), s.clone());
+            s
+        }
+    };
+    let refs: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+    tx.execute(&statement, &refs).await.map_err(fail)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -399,7 +399,7 @@ impl Source {
                 session
             }
         };
-        stream::stream(
+        let outcome = stream::stream(
             &mut client,
             &sql,
             &mut decoder,
@@ -408,7 +408,10 @@ impl Source {
             position,
             stop,
         )
-        .await?;
+        .await;
+        // Ends the session before returning, so that the slot is free for the next owner.
+        let _ = client.shutdown().await;
+        outcome?;
         Ok(())
     }
 
@@ -466,18 +469,15 @@ impl Source {
             tokio::select! {
                 change = rows.recv() => {
                     let Some(change) = change else { break };
-                    if sinker.push(&change) {
-                        if sinker.flush(stop).await.is_err() {
-                            return Ok(None);
-                        }
-                        checkpointer.save("snapshot", position).await?;
+                    // Progress is stored by the tick: a snapshot cut short starts over anyway.
+                    if sinker.push(&change) && sinker.flush(stop).await.is_err() {
+                        return Ok(None);
                     }
                 }
                 () = until(deadline) => {
                     if sinker.flush(stop).await.is_err() {
                         return Ok(None);
                     }
-                    checkpointer.save("snapshot", position).await?;
                 }
                 _ = tick.tick() => checkpointer.save("snapshot", position).await?,
                 _ = stop.changed() => return Ok(None),

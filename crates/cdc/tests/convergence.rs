@@ -364,10 +364,19 @@ async fn a_dropped_slot_stops_the_source_until_a_resnapshot() {
     let _ = stop.send(true);
     task.await.unwrap();
     let slot = sluice_cdc::pg::object_name(&f.table);
-    f.source
-        .batch_execute(&format!("SELECT pg_drop_replication_slot('{slot}')"))
-        .await
-        .unwrap();
+    let mut dropped = Err(String::new());
+    for _ in 0..100 {
+        dropped = f
+            .source
+            .batch_execute(&format!("SELECT pg_drop_replication_slot('{slot}')"))
+            .await
+            .map_err(|e| e.to_string());
+        if dropped.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    dropped.unwrap();
     let (stop, task, status) = f.start(f.sink(None), "node-a");
     let mut seen = None;
     for _ in 0..300 {
