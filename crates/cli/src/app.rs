@@ -3,6 +3,7 @@
 use crate::invoker::RecordingInvoker;
 use crate::project::Project;
 use anyhow::Context;
+use sluice_cdc::loader::Loaders;
 use sluice_engine::driver::DefinitionLoader;
 use sluice_engine::invoke::{Invoker, NoFunctions};
 use sluice_engine::items::{ItemStore, NoStorage};
@@ -222,6 +223,7 @@ impl App {
             project.builtins.clone(),
             http,
         ));
+        let functions = Arc::new(Loaders::new(&project.builtins, functions));
         let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
         let topics = Topics::new(queues.clone(), project.topics.clone());
         let bus = EventBus::new(queues.clone(), project.rules.clone());

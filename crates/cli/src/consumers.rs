@@ -126,3 +126,25 @@ pub fn watch(app: &App, targets: &Targets, since_ms: i64) -> Option<Watchers> {
         app.runtime.handle(),
     ))
 }
+
+/// Starts the project's CDC sources, if it has any; each streams on one node at a time (the
+/// one holding its lease in the store).
+pub fn capture(
+    app: &App,
+    configs: &[sluice_cdc::CdcConfig],
+    targets: &Targets,
+) -> Option<sluice_cdc::Sources> {
+    let queues = app.queues.as_ref()?;
+    if configs.is_empty() {
+        return None;
+    }
+    let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    Some(sluice_cdc::Sources::start(
+        configs,
+        app.store.clone(),
+        targets,
+        queues,
+        &owner,
+        app.runtime.handle(),
+    ))
+}

@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod app;
+mod cdc_cmd;
 mod client;
 mod consumers;
 mod inspect;
@@ -154,6 +155,9 @@ enum Command {
     Publish(topic_cmd::PublishArgs),
     /// Put an event on a project's event bus.
     PutEvent(topic_cmd::PutEventArgs),
+    /// Look at a project's change-data-capture sources, or make one take a new snapshot.
+    #[command(subcommand)]
+    Cdc(cdc_cmd::CdcCommand),
 }
 
 impl Command {
@@ -170,6 +174,7 @@ impl Command {
             Command::Queue(command) => queue_cmd::queue(Some(server), None, command),
             Command::Publish(args) => topic_cmd::publish(Some(server), None, args),
             Command::PutEvent(args) => topic_cmd::put_event(Some(server), None, args),
+            Command::Cdc(command) => cdc_cmd::cdc(Some(server), None, command),
             other => return Err(Box::new(other)),
         })
     }
@@ -259,6 +264,7 @@ fn main() -> ExitCode {
         Command::Queue(command) => queue_cmd::queue(None, given, command),
         Command::Publish(args) => topic_cmd::publish(None, given, args),
         Command::PutEvent(args) => topic_cmd::put_event(None, given, args),
+        Command::Cdc(command) => cdc_cmd::cdc(None, given, command),
         Command::SendTaskHeartbeat { token } => tokens::send(
             server.as_ref(),
             &data_dir,

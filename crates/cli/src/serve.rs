@@ -169,6 +169,7 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
     let consumers = crate::consumers::start(app, &targets);
     let scheduler = crate::consumers::schedule(app, project.cron_triggers.clone(), &targets);
     let watchers = crate::consumers::watch(app, &targets, node.started_ms);
+    let sources = crate::consumers::capture(app, &project.cdc_triggers, &targets);
     let state = ServerState {
         store: app.store.clone(),
         engine: app.engine.clone(),
@@ -181,6 +182,12 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         bus: app.bus.clone(),
         targets: Some(targets),
         http_triggers: Arc::new(project.http_triggers.clone()),
+        cdc: Arc::new(
+            sources
+                .as_ref()
+                .map(|s| s.statuses().to_vec())
+                .unwrap_or_default(),
+        ),
     };
     app.runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -219,6 +226,9 @@ fn serve_until_signal(node: &Node, listen: SocketAddr) -> anyhow::Result<()> {
         }
         if let Some(watchers) = watchers {
             watchers.stop().await;
+        }
+        if let Some(sources) = sources {
+            sources.stop().await;
         }
         if let Some(consumers) = consumers {
             consumers.stop().await;

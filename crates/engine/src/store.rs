@@ -304,6 +304,28 @@ pub struct CommitReport {
     pub lost: Vec<String>,
 }
 
+/// Where a change-data-capture source is, as stored: one row per source, which is also the
+/// source's lease (one process streams a source at a time).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CdcCheckpoint {
+    /// The source (its trigger's name).
+    pub source: String,
+    /// `new` (nothing done yet), `snapshot` (copying) or `streaming`.
+    pub phase: String,
+    /// The position up to which every change was accepted by the sink (PostgreSQL: the LSN).
+    pub position: u64,
+    /// Snapshot progress and other source-specific details, JSON.
+    pub progress: serde_json::Value,
+    /// The error that stops the source, if any.
+    pub error: Option<String>,
+    /// The process holding the lease.
+    pub owner: Option<String>,
+    /// When the lease ends, epoch ms.
+    pub lease_until_ms: Option<i64>,
+    /// When the row was last written, epoch ms.
+    pub updated_ms: i64,
+}
+
 /// Durable storage of definitions, executions and their histories.
 pub trait Store: Send + Sync {
     /// Stores a definition (idempotent by content and project) and returns its id.
@@ -436,4 +458,27 @@ pub trait Store: Send + Sync {
     fn map_runs_of(&self, execution: &str) -> Result<Vec<MapRunRecord>, StoreError>;
     /// A run's finished items with index >= `from`, in index order, at most `limit`.
     fn map_items(&self, run: &str, from: u64, limit: usize) -> Result<Vec<ItemRecord>, StoreError>;
+    /// The checkpoint of CDC source `source`, if it has one.
+    fn cdc_checkpoint(&self, source: &str) -> Result<Option<CdcCheckpoint>, StoreError>;
+    /// Every CDC source's checkpoint, by name.
+    fn cdc_checkpoints(&self) -> Result<Vec<CdcCheckpoint>, StoreError>;
+    /// Takes (or extends) the lease of CDC source `source` for `owner` until `until_ms`,
+    /// creating its row (phase `new`) if it has none; false when another owner holds a lease
+    /// that has not ended at `now_ms`.
+    fn cdc_lease(
+        &self,
+        source: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Writes the phase, position, progress and error of `checkpoint.source` and extends the
+    /// lease to `checkpoint.lease_until_ms`, if `owner` still holds the lease; returns whether it
+    /// did.
+    fn cdc_save(&self, owner: &str, checkpoint: &CdcCheckpoint) -> Result<bool, StoreError>;
+    /// Gives up `owner`'s lease of `source`.
+    fn cdc_release(&self, source: &str, owner: &str) -> Result<(), StoreError>;
+    /// Forgets the checkpoint of `source` (its next run takes a new snapshot); returns whether
+    /// there was one. The lease goes with it, so whoever streams the source stops.
+    fn cdc_reset(&self, source: &str) -> Result<bool, StoreError>;
 }

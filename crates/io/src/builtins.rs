@@ -12,6 +12,7 @@
 //! |---|---|---|---|
 //! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
 //! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
+//! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
 //! counted under its JSON text (`1`, `true`, `null`). Errors: `Sluice.InvalidEvent` (a bad event
@@ -45,17 +46,21 @@ pub enum Handler {
     CountBy,
     /// Acknowledges every batch it is given: a queue consumer that does nothing.
     Ack,
+    /// Applies Canal-JSON messages to PostgreSQL tables: served by the CDC crate's loaders
+    /// (`sluice_cdc::loader::Loaders`), in front of these functions.
+    PostgresUpsert,
 }
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] = &["count-by", "ack"];
+    pub const NAMES: &'static [&'static str] = &["count-by", "ack", "postgres-upsert"];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
         match name {
             "count-by" => Ok(Handler::CountBy),
             "ack" => Ok(Handler::Ack),
+            "postgres-upsert" => Ok(Handler::PostgresUpsert),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
                 Handler::NAMES.join(", ")
@@ -148,6 +153,9 @@ fn run(
     match function.handler {
         Handler::CountBy => count_by(storage, handle, &arguments(function, payload)?),
         Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
+        Handler::PostgresUpsert => Err(invalid(
+            "postgres-upsert is served by the CDC loaders, which this node did not start",
+        )),
     }
 }
 

@@ -47,8 +47,8 @@ pub struct ProjectFile {
     pub connections: Named<ConnectionSpec>,
 }
 
-/// One trigger: `http: PATH`, `cron: SCHEDULE` or `object: PREFIX`, and where its events go
-/// (`queue`, `function` or `flow`).
+/// One trigger: `http: PATH`, `cron: SCHEDULE`, `object: PREFIX` or `cdc: POSTGRES_URL`, and where
+/// its events go (`queue`, `function` or `flow`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
@@ -82,6 +82,19 @@ pub struct TriggerSpec {
     pub function: Option<String>,
     /// Events start this flow.
     pub flow: Option<String>,
+    /// A PostgreSQL database whose changes are captured (`postgres://HOST/DB`).
+    pub cdc: Option<String>,
+    /// Captured tables (`schema.table`).
+    pub tables: Option<Vec<String>>,
+    /// Tables left out (`schema.table`).
+    pub exclude_tables: Option<Vec<String>>,
+    /// Message format: `canal-json` (the default) or `debezium`.
+    pub format: Option<String>,
+    /// Changes per batch (100).
+    pub batch_size: Option<usize>,
+    /// How long a partial batch waits (1s).
+    #[serde(default, deserialize_with = "settings::queue_duration")]
+    pub batch_timeout: Option<Duration>,
 }
 
 /// One topic: its subscriptions.

@@ -10,6 +10,7 @@ use crate::model::{
     TriggerSpec,
 };
 use crate::substitute::substitute;
+use sluice_cdc::{CdcConfig, Format};
 use sluice_functions::{FunctionConfig, Runtime};
 use sluice_io::http::{Auth, HttpFunction, HttpOptions, check_header, endpoint};
 use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
@@ -64,6 +65,8 @@ pub struct Project {
     pub cron_triggers: Vec<CronTrigger>,
     /// Objects created or deleted under a prefix.
     pub object_triggers: Vec<UploadTrigger>,
+    /// Change-data-capture sources.
+    pub cdc_triggers: Vec<CdcConfig>,
 }
 
 /// One flow of a project.
@@ -215,6 +218,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
         http_triggers: Vec::new(),
         cron_triggers: Vec::new(),
         object_triggers: Vec::new(),
+        cdc_triggers: Vec::new(),
     };
     let queue_names: Vec<&str> = file.queues.0.iter().map(|(n, _)| n.as_str()).collect();
     for (name, spec) in &file.queues.0 {
@@ -431,14 +435,15 @@ fn trigger(
             ));
         }
     };
-    let kind = match (&spec.http, &spec.cron, &spec.object) {
-        (Some(_), None, None) => "http",
-        (None, Some(_), None) => "cron",
-        (None, None, Some(_)) => "object",
+    let kind = match (&spec.http, &spec.cron, &spec.object, &spec.cdc) {
+        (Some(_), None, None, None) => "http",
+        (None, Some(_), None, None) => "cron",
+        (None, None, Some(_), None) => "object",
+        (None, None, None, Some(_)) => "cdc",
         _ => {
             return Err((
                 "",
-                "a trigger needs exactly one of http (a path), cron (a schedule) or object (a key prefix)"
+                "a trigger needs exactly one of http (a path), cron (a schedule), object (a key prefix) or cdc (a postgres:// URL)"
                     .into(),
             ));
         }
@@ -453,6 +458,11 @@ fn trigger(
         ("missed", spec.missed.is_some(), "cron"),
         ("suffix", spec.suffix.is_some(), "object"),
         ("events", spec.events.is_some(), "object"),
+        ("tables", spec.tables.is_some(), "cdc"),
+        ("exclude_tables", spec.exclude_tables.is_some(), "cdc"),
+        ("format", spec.format.is_some(), "cdc"),
+        ("batch_size", spec.batch_size.is_some(), "cdc"),
+        ("batch_timeout", spec.batch_timeout.is_some(), "cdc"),
     ];
     for (key, given, owner) in settings {
         if given && owner != kind {
@@ -499,6 +509,10 @@ fn trigger(
         project
             .object_triggers
             .push(object_trigger(name, prefix, spec, target)?);
+    } else if let Some(url) = &spec.cdc {
+        project
+            .cdc_triggers
+            .push(cdc_trigger(name, url, spec, target)?);
     }
     Ok(())
 }
@@ -537,6 +551,30 @@ fn cron_trigger(
         overlap,
         missed,
     })
+}
+
+/// A `cdc` trigger: its source, tables, format and batches (checked by [`CdcConfig::check`]).
+fn cdc_trigger(
+    name: &str,
+    url: &str,
+    spec: &TriggerSpec,
+    target: Target,
+) -> Result<CdcConfig, (&'static str, String)> {
+    let config = CdcConfig {
+        name: name.to_string(),
+        url: url.to_string(),
+        tables: spec.tables.clone().unwrap_or_default(),
+        exclude_tables: spec.exclude_tables.clone().unwrap_or_default(),
+        format: match &spec.format {
+            Some(f) => Format::parse(f).map_err(|e| ("format", e))?,
+            None => Format::CanalJson,
+        },
+        batch_size: spec.batch_size.unwrap_or(100),
+        batch_timeout: spec.batch_timeout.unwrap_or(Duration::from_secs(1)),
+        target,
+    };
+    config.check()?;
+    Ok(config)
 }
 
 /// An `object` trigger: its prefix a valid storage prefix, its events known ones.
@@ -697,6 +735,13 @@ fn builtin(
             return None;
         }
     };
+    if handler == Handler::PostgresUpsert {
+        let options = spec.options.clone().unwrap_or_default();
+        if let Err(e) = sluice_cdc::loader::PostgresUpsert::from_options(&options) {
+            problem("options", e);
+            return None;
+        }
+    }
     Some(BuiltinFunction {
         name: name.to_string(),
         handler,
@@ -814,6 +859,69 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn cdc_triggers_load_and_bad_settings_name_trigger_and_field() {
+        let base = "functions:\n  load: { runtime: builtin, handler: postgres-upsert, options: { url: 'postgres://127.0.0.1/postgres' } }\ntriggers:\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            format!("{base}  orders: {{ cdc: 'postgres://127.0.0.1/test', tables: [public.orders], format: debezium, function: load, batch_size: 50, batch_timeout: 250ms }}\n"),
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        let cdc = &project.cdc_triggers[0];
+        assert_eq!(cdc.name, "orders");
+        assert_eq!(cdc.tables, ["public.orders"]);
+        assert_eq!(cdc.format, Format::Debezium);
+        assert_eq!(cdc.batch_size, 50);
+        assert_eq!(cdc.batch_timeout, Duration::from_millis(250));
+        assert_eq!(cdc.target, Target::Function("load".into()));
+
+        let cases = [
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', function: load }\n",
+                "list at least one table",
+            ),
+            (
+                "  o: { cdc: 'mysql://h/db', tables: [t], function: load }\n",
+                "is not a PostgreSQL URL",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [a.b.c], function: load }\n",
+                "'a.b.c' is not a table name",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], format: avro, function: load }\n",
+                "unknown format 'avro'",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], batch_size: 0, function: load }\n",
+                "batch_size",
+            ),
+            (
+                "  o: { cron: '@hourly', tables: [t], function: load }\n",
+                "tables is a setting of cdc triggers",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], token: x, function: load }\n",
+                "token is a setting of http triggers, not of cdc ones",
+            ),
+        ];
+        for (trigger, want) in cases {
+            let found = problems(&format!("{base}{trigger}"));
+            assert_eq!(found.len(), 1, "{trigger}: {found:?}");
+            assert!(
+                found[0].starts_with("4:"),
+                "{trigger}: the trigger's line: {found:?}"
+            );
+            assert!(found[0].contains(want), "{trigger}: {found:?}");
+        }
+        let found = problems(
+            "functions:\n  load: { runtime: builtin, handler: postgres-upsert, options: { tables: {} } }\n",
+        );
+        assert!(found[0].contains("option url is required"), "{found:?}");
     }
 
     #[test]
@@ -1022,7 +1130,7 @@ mod tests {
             ),
             (
                 "  t: { object: raw/, cron: '@daily', queue: q }\n",
-                "exactly one of http (a path), cron (a schedule) or object",
+                "exactly one of http (a path), cron (a schedule), object (a key prefix) or cdc",
             ),
             (
                 "  t: { object: raw/, queue: nope }\n",

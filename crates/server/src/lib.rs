@@ -84,6 +84,8 @@ pub struct ServerState {
     pub targets: Option<sluice_queues::Targets>,
     /// The HTTP triggers, routes of the node.
     pub http_triggers: Arc<Vec<sluice_queues::triggers::HttpTrigger>>,
+    /// The status of each CDC source of the project.
+    pub cdc: Arc<Vec<Arc<sluice_cdc::Status>>>,
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes, then finishes the requests

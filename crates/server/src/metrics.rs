@@ -145,6 +145,7 @@ pub async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
             functions.invocations(),
         ));
     }
+    all.extend(crate::rest::cdc::metrics(&state));
     if let Some(queues) = state.queues.clone() {
         let depths = tokio::task::spawn_blocking(move || queue_metrics(&queues)).await;
         all.extend(depths.unwrap_or_default());

@@ -218,3 +218,23 @@ pub(crate) fn history_event(r: &dyn Row) -> Result<HistoryEvent, StoreError> {
         details: from_json(&r.text(3)?)?,
     })
 }
+
+/// The columns [`cdc_checkpoint`] reads, in order.
+pub(crate) const CDC_COLUMNS: &str =
+    "source, phase, position, progress, error, owner, lease_until_ms, updated_ms";
+
+/// A CDC checkpoint from its row (selected with [`CDC_COLUMNS`]).
+pub(crate) fn cdc_checkpoint(
+    r: &dyn Row,
+) -> Result<sluice_engine::store::CdcCheckpoint, StoreError> {
+    Ok(sluice_engine::store::CdcCheckpoint {
+        source: r.text(0)?,
+        phase: r.text(1)?,
+        position: r.int(2)? as u64,
+        progress: from_json(&r.text(3)?)?,
+        error: r.opt_text(4)?,
+        owner: r.opt_text(5)?,
+        lease_until_ms: r.opt_int(6)?,
+        updated_ms: r.int(7)?,
+    })
+}

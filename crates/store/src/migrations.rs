@@ -143,6 +143,19 @@ CREATE TABLE object_events (
     UNIQUE (watch, id)
 );
 ",
+    // 8: where each change-data-capture source is, and who streams it.
+    "
+CREATE TABLE cdc_checkpoints (
+    source TEXT PRIMARY KEY,
+    phase TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    progress TEXT NOT NULL,
+    error TEXT,
+    owner TEXT,
+    lease_until_ms INTEGER,
+    updated_ms INTEGER NOT NULL
+);
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -267,6 +280,19 @@ CREATE TABLE object_events (
     id TEXT COLLATE "C" NOT NULL,
     body TEXT NOT NULL,
     UNIQUE (watch, id)
+);
+"#,
+    // 8: where each change-data-capture source is, and who streams it.
+    r#"
+CREATE TABLE cdc_checkpoints (
+    source TEXT COLLATE "C" PRIMARY KEY,
+    phase TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    progress TEXT NOT NULL,
+    error TEXT,
+    owner TEXT,
+    lease_until_ms BIGINT,
+    updated_ms BIGINT NOT NULL
 );
 "#,
 ];

@@ -163,6 +163,38 @@ impl Store for FlakyStore {
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()
     }
+    fn cdc_checkpoint(
+        &self,
+        source: &str,
+    ) -> Result<Option<sluice_engine::store::CdcCheckpoint>, StoreError> {
+        self.inner.cdc_checkpoint(source)
+    }
+    fn cdc_checkpoints(&self) -> Result<Vec<sluice_engine::store::CdcCheckpoint>, StoreError> {
+        self.inner.cdc_checkpoints()
+    }
+    fn cdc_lease(
+        &self,
+        source: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.cdc_lease(source, owner, now, until)
+    }
+    fn cdc_save(
+        &self,
+        owner: &str,
+        checkpoint: &sluice_engine::store::CdcCheckpoint,
+    ) -> Result<bool, StoreError> {
+        self.inner.cdc_save(owner, checkpoint)
+    }
+    fn cdc_release(&self, source: &str, owner: &str) -> Result<(), StoreError> {
+        self.inner.cdc_release(source, owner)
+    }
+    fn cdc_reset(&self, source: &str) -> Result<bool, StoreError> {
+        self.inner.cdc_reset(source)
+    }
+
     fn scope_values(&self, execution: &str) -> Result<Vec<ScopeValue>, StoreError> {
         self.inner.scope_values(execution)
     }

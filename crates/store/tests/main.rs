@@ -58,4 +58,5 @@ on_both_backends!(
     schedule_due_times_are_taken_once,
     object_changes_apply_once_and_queue_their_events,
     known_objects_come_in_pages_in_key_order,
+    cdc_checkpoints_are_leased_fenced_and_reset,
 );

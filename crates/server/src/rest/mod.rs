@@ -5,6 +5,7 @@
 //! Every endpoint is a row of [`ENDPOINTS`]: the router and the OpenAPI 3.1 document served at
 //! `/v1/openapi.json` are both built from that table, so they cannot disagree.
 
+pub(crate) mod cdc;
 mod events;
 mod handlers;
 mod queues;
@@ -289,6 +290,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         query: &[],
         body: Some("{\"token\": string}"),
         handler: |s, r| Box::pin(handlers::task_token(s, r, "SendTaskHeartbeat")),
+    },
+    Endpoint {
+        method: "GET",
+        path: "/cdc",
+        operation: "listCdcSources",
+        summary: "The CDC sources: phase (standby, snapshot, streaming, failed), snapshot rows per table, stored LSN and time, lag in WAL bytes, events per second, last error, lease owner.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(cdc::list(s, r)),
+    },
+    Endpoint {
+        method: "POST",
+        path: "/cdc/{name}/resnapshot",
+        operation: "resnapshotCdcSource",
+        summary: "Forgets a CDC source's position: the node running it drops its slot and takes a new snapshot.",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(cdc::resnapshot(s, r)),
     },
     Endpoint {
         method: "GET",

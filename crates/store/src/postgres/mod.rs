@@ -32,8 +32,8 @@ use sluice_engine::effects::HistoryEvent;
 use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
-    Batch, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease, MapRunRecord,
-    ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
+    Batch, CdcCheckpoint, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease,
+    MapRunRecord, ScopeValue, StopRequest, Store, StoreError, StoredDefinition, StoredExecution,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::types::ToSql;
@@ -772,6 +772,90 @@ impl Store for PostgresStore {
 
     fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError> {
         self.object_events_delivered(watch, seqs)
+    }
+
+    fn cdc_checkpoint(&self, source: &str) -> Result<Option<CdcCheckpoint>, StoreError> {
+        let rows = self.rows(
+            format!(
+                "SELECT {} FROM cdc_checkpoints WHERE source = $1",
+                codec::CDC_COLUMNS
+            ),
+            Params::default().with(source.to_string()),
+            codec::cdc_checkpoint,
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    fn cdc_checkpoints(&self) -> Result<Vec<CdcCheckpoint>, StoreError> {
+        self.rows(
+            format!(
+                "SELECT {} FROM cdc_checkpoints ORDER BY source",
+                codec::CDC_COLUMNS
+            ),
+            Params::default(),
+            codec::cdc_checkpoint,
+        )
+    }
+
+    fn cdc_lease(
+        &self,
+        source: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self.execute(
+            "INSERT INTO cdc_checkpoints
+                 (source, phase, position, progress, owner, lease_until_ms, updated_ms)
+             VALUES ($1, 'new', 0, 'null', $2, $4, $3)
+             ON CONFLICT (source) DO UPDATE SET owner = $2, lease_until_ms = $4
+             WHERE cdc_checkpoints.owner IS NULL OR cdc_checkpoints.owner = $2
+                OR cdc_checkpoints.lease_until_ms IS NULL
+                OR cdc_checkpoints.lease_until_ms < $3",
+            Params::default()
+                .with(source.to_string())
+                .with(owner.to_string())
+                .with(now_ms)
+                .with(until_ms),
+        )?;
+        Ok(n == 1)
+    }
+
+    fn cdc_save(&self, owner: &str, c: &CdcCheckpoint) -> Result<bool, StoreError> {
+        let n = self.execute(
+            "UPDATE cdc_checkpoints SET phase = $3, position = $4, progress = $5, error = $6,
+                 lease_until_ms = $7, updated_ms = $8
+             WHERE source = $1 AND owner = $2",
+            Params::default()
+                .with(c.source.clone())
+                .with(owner.to_string())
+                .with(c.phase.clone())
+                .with(c.position as i64)
+                .with(codec::to_json(&c.progress)?)
+                .with(c.error.clone())
+                .with(c.lease_until_ms)
+                .with(c.updated_ms),
+        )?;
+        Ok(n == 1)
+    }
+
+    fn cdc_release(&self, source: &str, owner: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE cdc_checkpoints SET owner = NULL, lease_until_ms = NULL
+             WHERE source = $1 AND owner = $2",
+            Params::default()
+                .with(source.to_string())
+                .with(owner.to_string()),
+        )?;
+        Ok(())
+    }
+
+    fn cdc_reset(&self, source: &str) -> Result<bool, StoreError> {
+        let n = self.execute(
+            "DELETE FROM cdc_checkpoints WHERE source = $1",
+            Params::default().with(source.to_string()),
+        )?;
+        Ok(n == 1)
     }
 
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {

@@ -1300,3 +1300,93 @@ pub fn known_objects_come_in_pages_in_key_order(b: &Backend) {
     sorted.sort();
     assert_eq!(seen, sorted);
 }
+
+pub fn cdc_checkpoints_are_leased_fenced_and_reset(b: &Backend) {
+    use sluice_engine::store::CdcCheckpoint;
+    let store = b.open();
+    assert_eq!(store.cdc_checkpoint("orders").unwrap(), None);
+    assert!(store.cdc_lease("orders", "node-a", 1_000, 31_000).unwrap());
+    let fresh = store.cdc_checkpoint("orders").unwrap().unwrap();
+    assert_eq!(fresh.phase, "new");
+    assert_eq!(fresh.position, 0);
+    assert_eq!(fresh.owner.as_deref(), Some("node-a"));
+    assert!(
+        !store.cdc_lease("orders", "node-b", 2_000, 32_000).unwrap(),
+        "held by node-a"
+    );
+    assert!(
+        store.cdc_lease("orders", "node-a", 2_000, 32_000).unwrap(),
+        "renewed"
+    );
+    let saved = CdcCheckpoint {
+        source: "orders".into(),
+        phase: "streaming".into(),
+        position: u64::MAX >> 1,
+        progress: json!({"tables": {"public.orders": {"rows": 10, "total": 10}}}),
+        error: Some("slot lost".into()),
+        owner: None,
+        lease_until_ms: Some(40_000),
+        updated_ms: 3_000,
+    };
+    assert!(!store.cdc_save("node-b", &saved).unwrap(), "fenced");
+    assert!(store.cdc_save("node-a", &saved).unwrap());
+    let read = store.cdc_checkpoint("orders").unwrap().unwrap();
+    assert_eq!(
+        read,
+        CdcCheckpoint {
+            owner: Some("node-a".into()),
+            ..saved.clone()
+        }
+    );
+    // Only one of several nodes racing for a free lease takes it.
+    store.cdc_release("orders", "node-a").unwrap();
+    let takers: usize = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4)
+            .map(|i| {
+                let store = store.clone();
+                s.spawn(move || {
+                    store
+                        .cdc_lease("orders", &format!("racer-{i}"), 50_000, 80_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap().then_some(()))
+            .count()
+    });
+    assert_eq!(takers, 1);
+    // A lease that ended is taken over; the old owner's writes are refused.
+    let winner = store
+        .cdc_checkpoint("orders")
+        .unwrap()
+        .unwrap()
+        .owner
+        .unwrap();
+    assert!(
+        store
+            .cdc_lease("orders", "node-c", 90_000, 120_000)
+            .unwrap()
+    );
+    assert!(!store.cdc_save(&winner, &saved).unwrap());
+    assert_eq!(
+        store.cdc_checkpoint("orders").unwrap().unwrap().position,
+        u64::MAX >> 1
+    );
+    assert!(store.cdc_lease("other", "node-c", 0, 1).unwrap());
+    let names: Vec<String> = store
+        .cdc_checkpoints()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.source)
+        .collect();
+    assert_eq!(names, ["orders", "other"]);
+    assert!(store.cdc_reset("orders").unwrap());
+    assert!(!store.cdc_reset("orders").unwrap());
+    assert_eq!(store.cdc_checkpoint("orders").unwrap(), None);
+    assert!(
+        !store.cdc_save("node-c", &saved).unwrap(),
+        "the reset took the lease"
+    );
+}

@@ -1,0 +1,252 @@
+//! Formats: a [`Change`] as a Canal-JSON message (Canal's `FlatMessage`) or a Debezium change
+//! event.
+//!
+//! Canal-JSON keeps every value a string (or `null`); `database` is the PostgreSQL schema,
+//! `mysqlType` the declared PostgreSQL type, `sqlType` its JDBC code, `es` the commit time and
+//! `ts` the time the message was made. Snapshot rows are `INSERT`s marked `_cdc.snapshot`.
+//! `old` holds, per row, the columns whose value changed with their previous value; it is only
+//! complete for tables with `REPLICA IDENTITY FULL` (`_cdc.before_image` says what was
+//! known). Columns the source did not send are left out and listed in `_cdc.unknown`, never
+//! given as `null`.
+//!
+//! Both formats carry `_cdc.id`, the change's stable id, for consumers to drop duplicates.
+
+use crate::change::{Change, Datum, Kind};
+use crate::pg::lsn_text;
+use serde_json::{Map, Value, json};
+
+/// A message format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Canal's flat JSON message.
+    #[default]
+    CanalJson,
+    /// Debezium's change event envelope (the value, without a schema).
+    Debezium,
+}
+
+impl Format {
+    /// The format named `canal-json` or `debezium`.
+    pub fn parse(text: &str) -> Result<Format, String> {
+        match text {
+            "canal-json" => Ok(Format::CanalJson),
+            "debezium" => Ok(Format::Debezium),
+            other => Err(format!(
+                "unknown format '{other}' (formats: canal-json, debezium)"
+            )),
+        }
+    }
+
+    /// The message for `change` of the source `source`, made at `now_ms`.
+    pub fn message(self, source: &str, change: &Change, now_ms: i64) -> Value {
+        match self {
+            Format::CanalJson => canal(source, change, now_ms),
+            Format::Debezium => debezium(source, change, now_ms),
+        }
+    }
+}
+
+/// What every message carries under `_cdc`.
+fn extension(source: &str, change: &Change) -> Map<String, Value> {
+    let mut cdc = Map::new();
+    cdc.insert("id".into(), json!(change.id.to_string()));
+    cdc.insert("source".into(), json!(source));
+    cdc.insert("catalog".into(), json!(change.table.catalog));
+    cdc.insert("lsn".into(), json!(lsn_text(change.id.position)));
+    cdc.insert("txid".into(), json!(change.txid));
+    cdc.insert("ordinal".into(), json!(change.id.ordinal));
+    cdc.insert("snapshot".into(), json!(change.kind == Kind::Read));
+    cdc.insert("before_image".into(), json!(change.before_image.as_str()));
+    cdc
+}
+
+/// The known values of `row` by column name, strings or null.
+fn text_row(change: &Change, row: &[Datum]) -> Map<String, Value> {
+    change
+        .table
+        .columns
+        .iter()
+        .zip(row)
+        .filter_map(|(c, d)| match d {
+            Datum::Null => Some((c.name.clone(), Value::Null)),
+            Datum::Text(t) => Some((c.name.clone(), Value::String(t.clone()))),
+            Datum::Unknown => None,
+        })
+        .collect()
+}
+
+/// The names of the columns `row` does not know.
+fn unknown_columns(change: &Change, row: &[Datum]) -> Vec<String> {
+    change
+        .table
+        .columns
+        .iter()
+        .zip(row)
+        .filter(|(_, d)| !d.is_known())
+        .map(|(c, _)| c.name.clone())
+        .collect()
+}
+
+/// An update's changed columns with their previous values: the columns whose old value is
+/// known and differs from the new one.
+fn changed_columns(change: &Change) -> Map<String, Value> {
+    let Some(before) = &change.before else {
+        return Map::new();
+    };
+    change
+        .table
+        .columns
+        .iter()
+        .zip(before.iter().zip(&change.after))
+        .filter(|(_, (old, new))| old.is_known() && new.is_known() && old != new)
+        .map(|(c, (old, _))| {
+            let value = match old {
+                Datum::Text(t) => Value::String(t.clone()),
+                _ => Value::Null,
+            };
+            (c.name.clone(), value)
+        })
+        .collect()
+}
+
+fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
+    let table = &change.table;
+    let mut cdc = extension(source, change);
+    let mut message = Map::new();
+    message.insert("id".into(), json!(change.id.position));
+    message.insert("database".into(), json!(table.schema));
+    message.insert("table".into(), json!(table.name));
+    if change.kind == Kind::Truncate {
+        let mut sql = format!("TRUNCATE TABLE {}", table.qualified());
+        for option in &change.truncate_options {
+            sql.push(' ');
+            sql.push_str(option);
+        }
+        message.insert("pkNames".into(), Value::Null);
+        message.insert("isDdl".into(), json!(true));
+        message.insert("type".into(), json!("TRUNCATE"));
+        message.insert("es".into(), json!(change.commit_ms));
+        message.insert("ts".into(), json!(now_ms));
+        message.insert("sql".into(), json!(sql));
+        for key in ["sqlType", "mysqlType", "data", "old"] {
+            message.insert(key.into(), Value::Null);
+        }
+    } else {
+        let keys = table.key_names();
+        let kind = match change.kind {
+            Kind::Insert | Kind::Read => "INSERT",
+            Kind::Update => "UPDATE",
+            _ => "DELETE",
+        };
+        message.insert(
+            "pkNames".into(),
+            if keys.is_empty() {
+                Value::Null
+            } else {
+                json!(keys)
+            },
+        );
+        message.insert("isDdl".into(), json!(false));
+        message.insert("type".into(), json!(kind));
+        message.insert("es".into(), json!(change.commit_ms));
+        message.insert("ts".into(), json!(now_ms));
+        message.insert("sql".into(), json!(""));
+        let sql_types: Map<String, Value> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), json!(c.sql_type)))
+            .collect();
+        let type_names: Map<String, Value> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), json!(c.type_name)))
+            .collect();
+        message.insert("sqlType".into(), Value::Object(sql_types));
+        message.insert("mysqlType".into(), Value::Object(type_names));
+        let row = change.row();
+        message.insert("data".into(), json!([text_row(change, row)]));
+        let old = match change.kind {
+            Kind::Update => json!([changed_columns(change)]),
+            _ => Value::Null,
+        };
+        message.insert("old".into(), old);
+        let unknown = unknown_columns(change, row);
+        if !unknown.is_empty() {
+            cdc.insert("unknown".into(), json!(unknown));
+        }
+    }
+    message.insert("gtid".into(), json!(""));
+    message.insert("_cdc".into(), Value::Object(cdc));
+    Value::Object(message)
+}
+
+/// A value typed as Debezium gives it: integers, floats and booleans as JSON numbers and
+/// booleans, everything else (numeric, temporal, json, bytea) as its string.
+fn typed(sql_type: i32, text: &str) -> Value {
+    let parsed = match sql_type {
+        5 | 4 | -5 => text.parse::<i64>().ok().map(Value::from),
+        7 | 8 => text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        -7 => text.parse::<bool>().ok().map(Value::Bool),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| Value::String(text.to_string()))
+}
+
+fn typed_row(change: &Change, row: &[Datum]) -> Value {
+    let map: Map<String, Value> = change
+        .table
+        .columns
+        .iter()
+        .zip(row)
+        .filter_map(|(c, d)| match d {
+            Datum::Null => Some((c.name.clone(), Value::Null)),
+            Datum::Text(t) => Some((c.name.clone(), typed(c.sql_type, t))),
+            Datum::Unknown => None,
+        })
+        .collect();
+    Value::Object(map)
+}
+
+fn debezium(source: &str, change: &Change, now_ms: i64) -> Value {
+    let table = &change.table;
+    let (op, before, after) = match change.kind {
+        Kind::Insert => ("c", Value::Null, typed_row(change, &change.after)),
+        Kind::Read => ("r", Value::Null, typed_row(change, &change.after)),
+        Kind::Update => (
+            "u",
+            change
+                .before
+                .as_deref()
+                .map_or(Value::Null, |b| typed_row(change, b)),
+            typed_row(change, &change.after),
+        ),
+        Kind::Delete => ("d", typed_row(change, change.row()), Value::Null),
+        Kind::Truncate => ("t", Value::Null, Value::Null),
+    };
+    json!({
+        "before": before,
+        "after": after,
+        "source": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "connector": "postgresql",
+            "name": source,
+            "ts_ms": change.commit_ms,
+            "snapshot": if change.kind == Kind::Read { "true" } else { "false" },
+            "db": table.catalog,
+            "schema": table.schema,
+            "table": table.name,
+            "txId": change.txid,
+            "lsn": change.id.position,
+        },
+        "op": op,
+        "ts_ms": now_ms,
+        "_cdc": extension(source, change),
+    })
+}
+
+#[cfg(test)]
+mod tests;

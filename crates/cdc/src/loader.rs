@@ -1,0 +1,580 @@
+//! The `postgres-upsert` built-in: applies Canal-JSON messages (one, or a list) to PostgreSQL
+//! tables in one transaction: inserts and updates become upserts on the primary key
+//! (`pkNames`), deletes delete by it, an update that changed the key first deletes the old
+//! key, and a `TRUNCATE` truncates. Replaying a batch leaves the tables as they were, so
+//! at-least-once delivery converges.
+//!
+//! ```yaml
+//! functions:
+//!   load:
+//!     runtime: builtin
+//!     handler: postgres-upsert
+//!     options: { url: "postgres://127.0.0.1/analytics", tables: { public.orders: public.orders_copy } }
+//! ```
+//!
+//! Options: `url` (required); `tables`, a mapping from source `schema.table` to target table
+//! (a table not listed keeps its name); or `table`, one target for every message.
+
+use crate::pg::catalog::split_name;
+use crate::pg::connect::Database;
+use crate::pg::quote_ident;
+use crate::pg::types::from_latin1;
+use serde_json::{Map, Value};
+use sluice_engine::invoke::{
+    InvokeFuture, InvokeRequest, Invoker, Target as Callee, TaskError, within_timeout,
+};
+use sluice_io::{BuiltinFunction, Handler};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{Mutex, Semaphore};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
+
+/// Most rows per statement.
+const MAX_ROWS: usize = 5000;
+/// Most prepared statements kept per connection.
+const MAX_STATEMENTS: usize = 256;
+
+/// A loader's settings and its connection.
+pub struct PostgresUpsert {
+    db: Database,
+    tables: BTreeMap<String, String>,
+    table: Option<String>,
+    session: Mutex<Option<Session>>,
+}
+
+/// A connection with the shapes of the target tables it has seen.
+struct Session {
+    client: Client,
+    shapes: HashMap<String, Target>,
+    statements: HashMap<String, Statement>,
+}
+
+/// A target table: its columns' types.
+#[derive(Clone)]
+struct Target {
+    quoted: String,
+    types: HashMap<String, String>,
+}
+
+/// What one message asks for, row by row.
+#[derive(Debug)]
+enum Op {
+    Upsert(Map<String, Value>),
+    Delete(Map<String, Value>),
+    Truncate,
+}
+
+impl PostgresUpsert {
+    /// A loader configured by a built-in function's `options`; an error names the option.
+    pub fn from_options(options: &Map<String, Value>) -> Result<PostgresUpsert, String> {
+        let url = match options.get("url") {
+            Some(Value::String(u)) => u,
+            Some(_) => return Err("option url must be a postgres:// URL string".into()),
+            None => return Err("option url is required (postgres://HOST/DB)".into()),
+        };
+        let db = Database::parse(url).map_err(|e| format!("option url: {e}"))?;
+        let tables = match options.get("tables") {
+            None => BTreeMap::new(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(t) => Ok((k.clone(), t.clone())),
+                    _ => Err(format!(
+                        "option tables: the target of {k} must be a table name"
+                    )),
+                })
+                .collect::<Result<_, String>>()?,
+            Some(_) => return Err("option tables must map source tables to target tables".into()),
+        };
+        let table = match options.get("table") {
+            None => None,
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(_) => return Err("option table must be a table name".into()),
+        };
+        for key in options.keys() {
+            if !["url", "tables", "table"].contains(&key.as_str()) {
+                return Err(format!(
+                    "unknown option {key} (options: url, tables, table)"
+                ));
+            }
+        }
+        Ok(PostgresUpsert {
+            db,
+            tables,
+            table,
+            session: Mutex::new(None),
+        })
+    }
+
+    /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
+    pub async fn apply(&self, event: &Value) -> Result<Value, String> {
+        let messages: Vec<&Value> = match event {
+            Value::Array(list) => list.iter().collect(),
+            Value::Object(_) => vec![event],
+            _ => return Err("the event must be a Canal-JSON message or a list of them".into()),
+        };
+        let mut work = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let (table, pk, ops) = parse(m).map_err(|e| format!("message {i}: {e}"))?;
+            work.push((self.target_name(&table), pk, ops));
+        }
+        let mut guard = self.session.lock().await;
+        if guard.is_none() {
+            *guard = Some(Session {
+                client: self.db.connect().await?,
+                shapes: HashMap::new(),
+                statements: HashMap::new(),
+            });
+        }
+        let Some(session) = guard.as_mut() else {
+            return Err("no connection".into());
+        };
+        let outcome = apply(session, &work).await;
+        if outcome.is_err() && session.client.is_closed() {
+            *guard = None;
+        }
+        outcome.map(|n| serde_json::json!({ "applied": n }))
+    }
+
+    fn target_name(&self, source: &str) -> String {
+        if let Some(t) = &self.table {
+            return t.clone();
+        }
+        self.tables
+            .get(source)
+            .cloned()
+            .unwrap_or_else(|| source.to_string())
+    }
+}
+
+/// A message's source table, key and row operations.
+fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
+    let text = |key: &str| -> Result<&str, String> {
+        m.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("field {key} is missing or not a string"))
+    };
+    let table = format!("{}.{}", text("database")?, text("table")?);
+    let kind = text("type")?;
+    if kind == "TRUNCATE" {
+        return Ok((table, Vec::new(), vec![Op::Truncate]));
+    }
+    if m.get("isDdl").and_then(Value::as_bool) == Some(true) {
+        return Err(format!("DDL ({kind}) is not applied by postgres-upsert"));
+    }
+    let pk: Vec<String> = match m.get("pkNames") {
+        Some(Value::Array(names)) if !names.is_empty() => names
+            .iter()
+            .map(|n| {
+                n.as_str()
+                    .map(str::to_string)
+                    .ok_or("field pkNames must list column names")
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(format!(
+                "table {table} has no pkNames: rows cannot be matched"
+            ));
+        }
+    };
+    let rows = |key: &str| -> Result<Vec<Map<String, Value>>, String> {
+        match m.get(key) {
+            Some(Value::Array(rows)) => rows
+                .iter()
+                .map(|r| {
+                    r.as_object()
+                        .cloned()
+                        .ok_or(format!("field {key} must list objects"))
+                })
+                .collect(),
+            Some(Value::Null) | None => Ok(Vec::new()),
+            Some(_) => Err(format!("field {key} must be a list")),
+        }
+    };
+    let data = rows("data")?;
+    let mut ops = Vec::with_capacity(data.len());
+    match kind {
+        "INSERT" => ops.extend(data.into_iter().map(Op::Upsert)),
+        "DELETE" => ops.extend(data.into_iter().map(Op::Delete)),
+        "UPDATE" => {
+            let old = rows("old")?;
+            for (i, row) in data.into_iter().enumerate() {
+                // A changed key: the row under the old key goes first.
+                if let Some(before) = old.get(i).filter(|o| pk.iter().any(|k| o.contains_key(k))) {
+                    let mut key = Map::new();
+                    for k in &pk {
+                        let v = before
+                            .get(k)
+                            .or_else(|| row.get(k))
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        key.insert(k.clone(), v);
+                    }
+                    ops.push(Op::Delete(key));
+                }
+                ops.push(Op::Upsert(row));
+            }
+        }
+        other => {
+            return Err(format!(
+                "type {other} is not INSERT, UPDATE, DELETE or TRUNCATE"
+            ));
+        }
+    }
+    for op in &ops {
+        if let Op::Upsert(row) | Op::Delete(row) = op {
+            for k in &pk {
+                match row.get(k) {
+                    Some(Value::String(_)) => {}
+                    _ => return Err(format!("key column {k} has no value")),
+                }
+            }
+        }
+    }
+    Ok((table, pk, ops))
+}
+
+/// Runs the work in one transaction; returns how many rows it applied. Consecutive operations
+/// of one kind on one table with distinct keys go in one statement.
+async fn apply(
+    session: &mut Session,
+    work: &[(String, Vec<String>, Vec<Op>)],
+) -> Result<usize, String> {
+    for (table, _, _) in work {
+        if !session.shapes.contains_key(table) {
+            let target = shape(&session.client, table).await?;
+            session.shapes.insert(table.clone(), target);
+        }
+    }
+    let Session {
+        client,
+        shapes,
+        statements,
+    } = session;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| format!("starting a transaction: {e}"))?;
+    let mut applied = 0;
+    let mut run: Vec<&Op> = Vec::new();
+    let mut keys: HashSet<Vec<String>> = HashSet::new();
+    let mut current: Option<(&String, &Vec<String>)> = None;
+    for (table, pk, ops) in work {
+        for op in ops {
+            let key = key_of(op, pk);
+            let same = current == Some((table, pk))
+                && run
+                    .last()
+                    .is_none_or(|last| std::mem::discriminant(*last) == std::mem::discriminant(op))
+                && !keys.contains(&key)
+                && run.len() < MAX_ROWS;
+            if !same {
+                if let Some((t, k)) = current {
+                    applied += flush(&tx, statements, &shapes[t], k, &run).await?;
+                }
+                run.clear();
+                keys.clear();
+                current = Some((table, pk));
+            }
+            keys.insert(key);
+            run.push(op);
+        }
+    }
+    if let Some((t, k)) = current {
+        applied += flush(&tx, statements, &shapes[t], k, &run).await?;
+    }
+    tx.commit().await.map_err(|e| format!("committing: {e}"))?;
+    Ok(applied)
+}
+
+fn key_of(op: &Op, pk: &[String]) -> Vec<String> {
+    match op {
+        Op::Upsert(row) | Op::Delete(row) => pk
+            .iter()
+            .map(|k| {
+                row.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect(),
+        Op::Truncate => Vec::new(),
+    }
+}
+
+/// The columns and types of target table `name`.
+async fn shape(client: &Client, name: &str) -> Result<Target, String> {
+    let (schema, table) = split_name(name);
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| format!("reading the columns of {name}: {e}"))?;
+    if rows.is_empty() {
+        return Err(format!("target table {name} does not exist"));
+    }
+    Ok(Target {
+        quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
+        types: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+    })
+}
+
+/// A value as the text parameter PostgreSQL casts to the column's type (binary columns from
+/// their one-character-per-byte text to `\x` hex).
+fn param(target: &Target, column: &str, value: &Value) -> Result<Option<String>, String> {
+    let Some(type_name) = target.types.get(column) else {
+        return Err(format!(
+            "column {column} is not in target table {}",
+            target.quoted
+        ));
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if type_name == "bytea" => {
+            let bytes = from_latin1(s).ok_or_else(|| {
+                format!("column {column}: a bytea value has characters beyond U+00FF")
+            })?;
+            Ok(Some(format!(
+                "\\x{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )))
+        }
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Ok(Some(other.to_string())),
+    }
+}
+
+/// Rows with the same columns: the column names and the rows.
+type Group<'a> = (Vec<&'a String>, Vec<&'a Map<String, Value>>);
+
+/// Applies a run of operations of one kind with distinct keys: one statement per set of
+/// columns, its values passed as one text array per column and cast to the columns' types, so
+/// that the statement is prepared once per table and column set.
+async fn flush(
+    tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    target: &Target,
+    pk: &[String],
+    run: &[&Op],
+) -> Result<usize, String> {
+    let Some(first) = run.first() else {
+        return Ok(0);
+    };
+    let keys = pk
+        .iter()
+        .map(|k| quote_ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Op::Truncate = first {
+        let sql = format!("TRUNCATE TABLE {}", target.quoted);
+        execute(tx, statements, &sql, &[]).await?;
+        return Ok(run.len());
+    }
+    // Rows by column set, in order of first appearance.
+    let mut groups: Vec<Group> = Vec::new();
+    for op in run {
+        let (Op::Upsert(row) | Op::Delete(row)) = op else {
+            continue;
+        };
+        let cols: Vec<&String> = match op {
+            Op::Delete(_) => pk.iter().collect(),
+            _ => row.keys().collect(),
+        };
+        match groups.iter_mut().find(|(c, _)| *c == cols) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((cols, vec![row])),
+        }
+    }
+    for (cols, rows) in &groups {
+        let mut columns: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(rows.len()); cols.len()];
+        for row in rows {
+            for (values, c) in columns.iter_mut().zip(cols) {
+                values.push(param(
+                    target,
+                    c,
+                    row.get(c.as_str()).unwrap_or(&Value::Null),
+                )?);
+            }
+        }
+        let arrays = (1..=cols.len())
+            .map(|i| format!("${i}::text[]"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let aliases = (0..cols.len())
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let casts = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("u.c{i}::{}", target.types[c.as_str()]))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows_of = format!("SELECT {casts} FROM unnest({arrays}) AS u({aliases})");
+        let sql = match first {
+            Op::Delete(_) => format!(
+                "DELETE FROM {} WHERE ({keys}) IN ({rows_of})",
+                target.quoted
+            ),
+            _ => {
+                let names = cols
+                    .iter()
+                    .map(|c| quote_ident(c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let updates: Vec<String> = cols
+                    .iter()
+                    .filter(|c| !pk.contains(c))
+                    .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c)))
+                    .collect();
+                let conflict = if updates.is_empty() {
+                    "DO NOTHING".to_string()
+                } else {
+                    format!("DO UPDATE SET {}", updates.join(", "))
+                };
+                format!(
+                    "INSERT INTO {} ({names}) {rows_of} ON CONFLICT ({keys}) {conflict}",
+                    target.quoted
+                )
+            }
+        };
+        execute(tx, statements, &sql, &columns).await?;
+    }
+    Ok(run.len())
+}
+
+/// Runs `sql` (prepared once per connection) with one text array per column.
+async fn execute(
+    tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    sql: &str,
+    columns: &[Vec<Option<String>>],
+) -> Result<(), String> {
+    let fail = |e: tokio_postgres::Error| format!("applying to the target: {e}");
+    let statement = match statements.get(sql) {
+        Some(s) => s.clone(),
+        None => {
+            let s = tx.prepare(sql).await.map_err(fail)?;
+            if statements.len() >= MAX_STATEMENTS {
+                statements.clear();
+            }
+            statements.insert(sql.to_string(), s.clone());
+            s
+        }
+    };
+    let refs: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+    tx.execute(&statement, &refs).await.map_err(fail)?;
+    Ok(())
+}
+
+/// A loader (or why its options are wrong) and the permits of its calls at once.
+type Served = (Result<Arc<PostgresUpsert>, String>, Arc<Semaphore>);
+
+/// The project's `postgres-upsert` functions, served in front of the invoker that calls every
+/// other function (the built-in ones included), each with its `concurrency`.
+pub struct Loaders {
+    loaders: HashMap<String, Served>,
+    inner: Arc<dyn Invoker>,
+}
+
+impl Loaders {
+    /// Serves the `postgres-upsert` functions among `functions`; every other call goes to
+    /// `inner`. A function whose options are wrong fails each call with why.
+    pub fn new(functions: &[BuiltinFunction], inner: Arc<dyn Invoker>) -> Loaders {
+        let loaders = functions
+            .iter()
+            .filter(|f| f.handler == Handler::PostgresUpsert)
+            .map(|f| {
+                let loader = PostgresUpsert::from_options(&f.options).map(Arc::new);
+                let permits = Arc::new(Semaphore::new(f.concurrency.max(1)));
+                (f.name.clone(), (loader, permits))
+            })
+            .collect();
+        Loaders { loaders, inner }
+    }
+}
+
+impl Invoker for Loaders {
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        let found = match &request.target {
+            Callee::Function { name, .. } => self.loaders.get(name).cloned(),
+            Callee::Integration(_) => None,
+        };
+        let Some((loader, permits)) = found else {
+            return self.inner.invoke(request);
+        };
+        let failed = |cause: String| TaskError {
+            error: "Sluice.LoaderError".into(),
+            cause,
+        };
+        Box::pin(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|_| failed("the loaders have shut down".into()))?;
+            let loader = loader.map_err(|cause| TaskError {
+                error: "Sluice.InvalidEvent".into(),
+                cause,
+            })?;
+            within_timeout(request.timeout_seconds, loader.apply(&request.payload))
+                .await?
+                .map_err(failed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn options_are_checked() {
+        let opts = |v: Value| v.as_object().cloned().unwrap();
+        let err = |v: Value| {
+            PostgresUpsert::from_options(&opts(v))
+                .err()
+                .unwrap_or_default()
+        };
+        assert!(err(json!({})).contains("url is required"));
+        assert!(
+            err(json!({"url": "postgres://h/db", "tabels": {}})).contains("unknown option tabels")
+        );
+        let l = PostgresUpsert::from_options(&opts(
+            json!({"url": "postgres://h/db", "tables": {"public.a": "x.b"}}),
+        ))
+        .unwrap();
+        assert_eq!(l.target_name("public.a"), "x.b");
+        assert_eq!(l.target_name("public.c"), "public.c");
+    }
+
+    #[test]
+    fn a_key_update_deletes_the_old_key_first() {
+        let m = json!({"database": "public", "table": "t", "type": "UPDATE", "isDdl": false,
+            "pkNames": ["id"], "data": [{"id": "3", "v": "x"}], "old": [{"id": "2"}]});
+        let (table, pk, ops) = parse(&m).unwrap();
+        assert_eq!((table.as_str(), pk), ("public.t", vec!["id".to_string()]));
+        assert!(matches!(&ops[0], Op::Delete(k) if k["id"] == "2"));
+        assert!(matches!(&ops[1], Op::Upsert(r) if r["id"] == "3"));
+    }
+
+    #[test]
+    fn malformed_messages_name_the_field() {
+        let no_pk = json!({"database": "public", "table": "t", "type": "INSERT", "pkNames": null, "data": [{}]});
+        assert!(parse(&no_pk).unwrap_err().contains("no pkNames"));
+        let no_key = json!({"database": "public", "table": "t", "type": "DELETE", "pkNames": ["id"], "data": [{"v": "1"}]});
+        assert!(parse(&no_key).unwrap_err().contains("key column id"));
+        assert!(
+            parse(&json!({"table": "t"}))
+                .unwrap_err()
+                .contains("field database")
+        );
+    }
+}
