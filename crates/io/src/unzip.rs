@@ -144,18 +144,25 @@ pub(crate) fn unzip(
         {
             break;
         }
-        let mut entry = archive
-            .by_index(index)
-            .map_err(|e| failed(&archive_name, Some(&format!("#{index}")), e))?;
-        let name = entry
-            .name()
-            .map(|n| n.into_owned())
-            .map_err(|e| failed(&archive_name, Some(&format!("#{index}")), e))?;
+        let name = match archive.name_for_index(index) {
+            Some(Ok(name)) => name.into_owned(),
+            Some(Err(e)) => return Err(failed(&archive_name, Some(&format!("#{index}")), e)),
+            None => {
+                return Err(failed(
+                    &archive_name,
+                    Some(&format!("#{index}")),
+                    ZipError::FileNotFound,
+                ));
+            }
+        };
         let key = entry_key(&name).map_err(|reason| TaskError {
             error: "Unzip.InvalidEntryName".into(),
             cause: format!("{archive_name}: entry '{name}' (#{index}): {reason}"),
         })?;
         if let Some(key) = key {
+            let mut entry = archive
+                .by_index(index)
+                .map_err(|e| failed(&archive_name, Some(&name), e))?;
             let target = ObjectRef::parse(&format!("{}{key}", request.to))
                 .map_err(|e| storage_error(e.to_string()))?;
             copy_entry(storage, handle, &mut entry, &mut buffer, &target).map_err(|e| match e {
@@ -229,15 +236,24 @@ fn failed(archive: &str, entry: Option<&str>, e: ZipError) -> TaskError {
     {
         return storage_error(format!("{place}: {storage}"));
     }
-    let error = match e {
+    TaskError {
+        error: kind(&e).into(),
+        cause: format!("{place}: {e}"),
+    }
+}
+
+/// The error name of an archive's failure, looking through the I/O errors the entry readers
+/// wrap theirs in.
+fn kind(e: &ZipError) -> &'static str {
+    match e {
         ZipError::UnsupportedArchive(_) | ZipError::CompressionMethodNotSupported(_) => {
             "Unzip.UnsupportedArchive"
         }
+        ZipError::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ZipError>())
+            .map_or("Unzip.CorruptArchive", kind),
         _ => "Unzip.CorruptArchive",
-    };
-    TaskError {
-        error: error.into(),
-        cause: format!("{place}: {e}"),
     }
 }
 
@@ -407,6 +423,23 @@ mod tests {
             error
                 .cause
                 .contains("up/evil.zip: entry '../evil.txt' (#0)"),
+            "{}",
+            error.cause
+        );
+
+        // A method this build does not decompress (12: bzip2), in both headers.
+        let mut bytes = archive(&[("x.bz2.txt".into(), b"x".to_vec())], false);
+        for (signature, at) in [(b"PK\x03\x04", 8), (b"PK\x01\x02", 10)] {
+            let header = bytes.windows(4).position(|w| w == signature).unwrap();
+            bytes[header + at..header + at + 2].copy_from_slice(&12u16.to_le_bytes());
+        }
+        fixture.put("up/bzip2.zip", bytes);
+        let error = fixture
+            .call(json!({"archive": "up/bzip2.zip", "to": "out/z/"}))
+            .unwrap_err();
+        assert_eq!(error.error, "Unzip.UnsupportedArchive", "{}", error.cause);
+        assert!(
+            error.cause.starts_with("up/bzip2.zip: entry 'x.bz2.txt': "),
             "{}",
             error.cause
         );
