@@ -340,7 +340,7 @@ fn a_builtin_function_with_an_unknown_handler_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no built-in handler 'count-words' (built-in handlers: count-by, ack)"),
+        err.contains("no built-in handler 'count-words' (built-in handlers: count-by, ack, unzip)"),
         "{err}"
     );
     assert!(
