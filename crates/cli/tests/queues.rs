@@ -347,7 +347,7 @@ fn the_ingest_example_partitions_clicks_dead_letters_malformed_ones_and_reports_
     let logs = proj.join("data/raw/logs");
     std::fs::create_dir_all(&logs).unwrap();
     let log = "2026-12-06T10:00:00Z INFO GET /cart 200 12ms\ngarbage\n2026-12-06T10:00:01Z ERROR GET /pay 503 900ms\n";
-    std::fs::write(logs.join("web.log"), log).unwrap();
+    common::drop_file(logs.join("web.log"), log);
     let report = proj.join("data/reports/logs/web.json");
     wait_for("the log's report", || report.exists());
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();

@@ -79,10 +79,10 @@ fn files_written_while_the_node_was_down_are_emitted_once_after_restart() {
     let proj = tmp.path().join("proj");
     project(&proj, "[created]");
     let logs = proj.join("data/raw/logs");
-    std::fs::write(logs.join("before.log"), "there before the trigger\n").unwrap();
+    common::drop_file(logs.join("before.log"), "there before the trigger\n");
     let data = tmp.path().join("data");
     let mut server = Server::start(&data, &proj);
-    std::fs::write(logs.join("a.log"), "a\n").unwrap();
+    common::drop_file(logs.join("a.log"), "a\n");
     wait_for("the first file's event", || !events(&server).is_empty());
     assert_eq!(
         events(&server),
@@ -90,12 +90,12 @@ fn files_written_while_the_node_was_down_are_emitted_once_after_restart() {
         "objects there when the trigger was first served raise nothing"
     );
     server.kill();
-    std::fs::write(logs.join("b.log"), "bb\n").unwrap();
-    std::fs::write(logs.join("a.log"), "a, changed\n").unwrap();
+    common::drop_file(logs.join("b.log"), "bb\n");
+    common::drop_file(logs.join("a.log"), "a, changed\n");
     let server = Server::start(&data, &proj);
     // Events come in the order they were recorded: once c.log's is there, every earlier one
     // (and any duplicate of it) is too.
-    std::fs::write(logs.join("c.log"), "ccc\n").unwrap();
+    common::drop_file(logs.join("c.log"), "ccc\n");
     wait_for("the file written after the restart", || {
         events(&server)
             .iter()
@@ -123,14 +123,14 @@ fn only_matching_keys_raise_events_and_deletes_raise_removed_events() {
     let raw = proj.join("data/raw");
     std::fs::create_dir_all(raw.join("other")).unwrap();
     std::fs::create_dir_all(raw.join("logs/day 2")).unwrap();
-    std::fs::write(raw.join("logs/notes.txt"), "not a log\n").unwrap();
-    std::fs::write(raw.join("other/x.log"), "elsewhere\n").unwrap();
-    std::fs::write(raw.join("logs/day 2/app.log"), "x\n").unwrap();
+    common::drop_file(raw.join("logs/notes.txt"), "not a log\n");
+    common::drop_file(raw.join("other/x.log"), "elsewhere\n");
+    common::drop_file(raw.join("logs/day 2/app.log"), "x\n");
     wait_for("the log's event", || !events(&server).is_empty());
     std::fs::remove_file(raw.join("logs/day 2/app.log")).unwrap();
     std::fs::remove_file(raw.join("logs/notes.txt")).unwrap();
     wait_for("the delete's event", || events(&server).len() == 2);
-    std::fs::write(raw.join("logs/last.log"), "z\n").unwrap();
+    common::drop_file(raw.join("logs/last.log"), "z\n");
     wait_for("the last log's event", || events(&server).len() == 3);
     assert_eq!(
         events(&server),
@@ -153,7 +153,7 @@ fn an_object_trigger_starts_one_flow_execution_per_object_named_by_its_event() {
     project(&proj, "[created]");
     let server = Server::start(&tmp.path().join("data"), &proj);
     std::fs::create_dir_all(proj.join("data/raw/csv")).unwrap();
-    std::fs::write(proj.join("data/raw/csv/orders.csv"), "id\n1\n").unwrap();
+    common::drop_file(proj.join("data/raw/csv/orders.csv"), "id\n1\n");
     let succeeded = || {
         let reply = server.http("GET", "/v1/executions?flow=job&status=SUCCEEDED", &[], b"");
         assert_eq!(reply.status, 200, "{}", reply.text());
@@ -208,16 +208,16 @@ fn two_nodes_on_one_store_and_s3_emit_each_object_once_and_the_survivor_takes_ov
         events(server).into_iter().map(|(_, key, _)| key).collect()
     };
     for i in 0..10 {
-        std::fs::write(logs.join(format!("a-{i}.log")), format!("{i}\n")).unwrap();
+        common::drop_file(logs.join(format!("a-{i}.log")), format!("{i}\n"));
     }
     wait_for("the first ten events", || keys(&b).len() >= 10);
     a.kill();
     for i in 0..10 {
-        std::fs::write(logs.join(format!("b-{i}.log")), format!("{i}\n")).unwrap();
+        common::drop_file(logs.join(format!("b-{i}.log")), format!("{i}\n"));
     }
     // Events come in the order they were recorded: once the last file's is there, every earlier
     // one (and any duplicate of it) is too.
-    std::fs::write(logs.join("z-last.log"), "last\n").unwrap();
+    common::drop_file(logs.join("z-last.log"), "last\n");
     wait_for("the survivor's events", || {
         keys(&b).contains(&"raw/logs/z-last.log".to_string())
     });
@@ -264,7 +264,7 @@ fn writes_of_a_flows_s3_tasks_raise_their_events_as_they_happen() {
         json!({"stateMachineArn": "arn:aws:states:local:000000000000:stateMachine:job", "input": "{}"}),
     );
     server.await_status(started["executionArn"].as_str().unwrap(), "SUCCEEDED");
-    std::fs::write(proj.join("data/raw/logs/last.log"), "last\n").unwrap();
+    common::drop_file(proj.join("data/raw/logs/last.log"), "last\n");
     wait_for("the last file's event", || events(&server).len() >= 4);
     assert_eq!(
         events(&server),

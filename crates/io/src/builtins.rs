@@ -13,11 +13,14 @@
 //! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
 //! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
 //! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
+//! | `unzip` | `{"archive": "BUCKET/KEY", "to": "BUCKET/PREFIX/", "marker"?: n}` | `budget_seconds` (20), `max_entries`, `url_encoded` (the archive key is URL-encoded, as in S3 events) | `{"marker": NEXT or null, "written": n, "done": bool, "entries": n}`: call again with the marker until done |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
 //! counted under its JSON text (`1`, `true`, `null`). Errors: `Sluice.InvalidEvent` (a bad event
 //! or option), `Sluice.MalformedRecord` (naming object, line and reason: the call fails, nothing
-//! is skipped), `Sluice.StorageError` (a missing or unreadable object).
+//! is skipped), `Sluice.StorageError` (a missing or unreadable object); `unzip` adds
+//! `Unzip.CorruptArchive` and `Unzip.UnsupportedArchive` (naming the archive and the entry) and
+//! `Unzip.InvalidEntryName` (an entry whose name would leave the target folder).
 
 use crate::chunked::ObjectReader;
 use crate::location::ObjectRef;
@@ -49,11 +52,13 @@ pub enum Handler {
     /// Applies Canal-JSON messages to PostgreSQL tables: served by the CDC crate's loaders
     /// (`sluice_cdc::loader::Loaders`), in front of these functions.
     PostgresUpsert,
+    /// Extracts a zip archive of the storage, resumably (see [`crate::unzip`]).
+    Unzip,
 }
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] = &["count-by", "ack", "postgres-upsert"];
+    pub const NAMES: &'static [&'static str] = &["count-by", "ack", "postgres-upsert", "unzip"];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
@@ -61,6 +66,7 @@ impl Handler {
             "count-by" => Ok(Handler::CountBy),
             "ack" => Ok(Handler::Ack),
             "postgres-upsert" => Ok(Handler::PostgresUpsert),
+            "unzip" => Ok(Handler::Unzip),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
                 Handler::NAMES.join(", ")
@@ -156,6 +162,11 @@ fn run(
         Handler::PostgresUpsert => Err(invalid(
             "postgres-upsert is served by the CDC loaders, which this node did not start",
         )),
+        Handler::Unzip => {
+            let request = crate::unzip::UnzipRequest::from_args(&arguments(function, payload)?)
+                .map_err(invalid)?;
+            crate::unzip::unzip(storage, handle, &request)
+        }
     }
 }
 

@@ -1,16 +1,19 @@
-//! [`ObjectReader`]: a blocking reader of one object, fetched in byte ranges.
+//! [`ObjectReader`]: a blocking, seekable reader of one object, fetched in byte ranges.
 
 use crate::error::StorageError;
 use crate::location::ObjectRef;
 use crate::storage::{GetRequest, Storage};
 use bytes::Bytes;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use tokio::runtime::Handle;
 
 /// Reads an object sequentially in byte ranges of a fixed size, so that only one range is in
 /// memory at a time whatever the object's size. Each range is fetched with
 /// `If-Match` on the entity tag seen when the reader opened, so an object replaced halfway
 /// fails the read ([`StorageError::Changed`]) instead of mixing two versions.
+///
+/// Seeking within the range in memory costs nothing; seeking elsewhere drops it, and the next
+/// read fetches a range from the new position.
 ///
 /// Blocks on `handle` for every range: use it off the runtime's worker threads.
 pub struct ObjectReader {
@@ -129,5 +132,87 @@ impl Read for ObjectReader {
         out[..n].copy_from_slice(&available[..n]);
         self.consume(n);
         Ok(n)
+    }
+}
+
+impl Seek for ObjectReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let position = self.next - (self.buffer.len() - self.consumed) as u64;
+        let target = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(delta) => self.size.checked_add_signed(delta),
+            SeekFrom::Current(delta) => position.checked_add_signed(delta),
+        }
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: seek before the start of the object", self.object),
+            )
+        })?;
+        let buffer_start = self.next - self.buffer.len() as u64;
+        if (buffer_start..=self.next).contains(&target) {
+            self.consumed = (target - buffer_start) as usize;
+        } else {
+            self.buffer = Bytes::new();
+            self.consumed = 0;
+            self.next = target;
+        }
+        Ok(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader over `data` stored in a fresh directory, with ranges of `chunk` bytes.
+    fn reader(
+        dir: &std::path::Path,
+        runtime: &tokio::runtime::Runtime,
+        data: &[u8],
+        chunk: u64,
+    ) -> ObjectReader {
+        let storage = Storage::from_url("file://./data", dir).unwrap();
+        let object = ObjectRef::parse("b/object.bin").unwrap();
+        runtime
+            .block_on(storage.put(&object, Bytes::copy_from_slice(data)))
+            .unwrap();
+        ObjectReader::open(&storage, runtime.handle(), &object, None, chunk).unwrap()
+    }
+
+    #[test]
+    fn seeks_anywhere_and_holds_at_most_one_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = reader(dir.path(), &runtime, &data, 64);
+        let mut four = [0u8; 4];
+        for (to, at) in [
+            (SeekFrom::End(-4), 996),
+            (SeekFrom::Start(10), 10),
+            (SeekFrom::Current(100), 114),
+            (SeekFrom::Current(-50), 68),
+            (SeekFrom::Start(0), 0),
+        ] {
+            assert_eq!(r.seek(to).unwrap(), at);
+            r.read_exact(&mut four).unwrap();
+            assert_eq!(four, data[at as usize..at as usize + 4]);
+            assert!(
+                r.buffer.len() <= 64,
+                "one range of at most 64 bytes is held"
+            );
+            assert_eq!(r.stream_position().unwrap(), at + 4);
+        }
+        let mut rest = Vec::new();
+        r.seek(SeekFrom::Start(900)).unwrap();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, data[900..]);
+        assert_eq!(r.seek(SeekFrom::Start(5000)).unwrap(), 5000);
+        assert_eq!(r.read(&mut four).unwrap(), 0, "past the end reads nothing");
+        let error = r.seek(SeekFrom::End(-1001)).unwrap_err();
+        assert!(error.to_string().contains("b/object.bin"), "{error}");
     }
 }

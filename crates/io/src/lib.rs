@@ -52,6 +52,7 @@ pub mod readers;
 mod storage;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod unzip;
 pub mod writer;
 
 pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};

@@ -46,5 +46,6 @@ on_both_backends!(
     functions_see_the_same_namespace,
     builtin_count_by_counts_an_object_and_names_malformed_lines,
     builtin_ack_acknowledges_every_batch,
+    builtin_unzip_reads_ranges_and_writes_every_entry,
     oss_actions_use_the_same_integrations,
 );

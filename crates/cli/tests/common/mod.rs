@@ -133,3 +133,11 @@ pub fn count_events(data_dir: &Path, store: Option<&str>, id: &str, kind: &str) 
         .filter(|v| v["type"] == kind)
         .count()
 }
+
+/// Writes a file whole into a storage directory as a program does that renames its finished
+/// file into place, so that an object trigger's watcher never lists it half-written.
+pub fn drop_file(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+    let staged = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(staged.path(), contents).unwrap();
+    staged.persist(path).unwrap();
+}

@@ -1022,6 +1022,72 @@ pub fn builtin_ack_acknowledges_every_batch(b: &Backend) {
     assert!(unknown.contains("count-by, ack"), "{unknown}");
 }
 
+pub fn builtin_unzip_reads_ranges_and_writes_every_entry(b: &Backend) {
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let unzip = BuiltinFunction {
+        name: "unzip".into(),
+        handler: Handler::parse("unzip").unwrap(),
+        options: json!({"max_entries": 150}).as_object().unwrap().clone(),
+        concurrency: 1,
+    };
+    let builtins = BuiltinFunctions::new(b.storage.clone(), vec![unzip], fallback);
+    // 400 small entries and one of 9 MiB (a multipart write), in a 10 MiB-ish archive.
+    let mut files: Vec<(String, Vec<u8>)> = (0..400)
+        .map(|i| {
+            (
+                format!("d{}/f{i}.txt", i % 9),
+                format!("{i}\n").repeat(i + 1).into_bytes(),
+            )
+        })
+        .collect();
+    let big: Vec<u8> = (0..9 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    files.insert(200, ("media/big.bin".into(), big));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in &files {
+        zip.start_file(name.as_str(), options).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    put(b, "zips/a.zip", zip.finish().unwrap().into_inner());
+    b.clear_reads();
+    let mut marker = Value::Null;
+    let mut calls = 0;
+    loop {
+        let out = call_function(
+            b,
+            &builtins,
+            "unzip",
+            json!({"archive": format!("{BUCKET}/zips/a.zip"), "to": format!("{BUCKET}/out/a/"), "marker": marker}),
+        )
+        .unwrap();
+        calls += 1;
+        if out["done"] == true {
+            break;
+        }
+        marker = out["marker"].clone();
+    }
+    // Only the archive was read so far, and only by ranges.
+    let reads = b.recorded_reads();
+    assert!(!reads.is_empty());
+    for read in reads {
+        match read {
+            Some(GetRange::Bounded(r)) => assert!(r.end - r.start <= 4 * 1024 * 1024, "{r:?}"),
+            other => panic!("the archive is read in bounded ranges, not {other:?}"),
+        }
+    }
+    assert_eq!(calls, 3, "{} ({})", b.name, b.url);
+    for (name, data) in &files {
+        assert!(
+            get(b, &format!("out/a/{name}")) == data.as_slice(),
+            "{name} on {}",
+            b.name
+        );
+    }
+}
+
 pub fn oss_actions_use_the_same_integrations(b: &Backend) {
     let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
     let oss = ObjectIntegrations::new(b.storage.clone(), fallback.clone());
