@@ -165,25 +165,7 @@ fn boto3_signatures_are_checked_against_the_nodes_access_keys() {
 #[cfg(feature = "s3")]
 #[test]
 fn boto3_moves_data_through_the_s3_endpoint_and_a_flow_reads_it() {
-    let project = common::repo().join("examples/wordcount-distributed");
-    let args = [
-        "--s3-listen",
-        "127.0.0.1:0",
-        "--s3-bucket",
-        "lake",
-        "--access-keys",
-        "test:test",
-    ];
-    let env = |server: &Server| {
-        vec![
-            (
-                "SLUICE_S3_ENDPOINT",
-                format!("http://{}", s3_address(server)),
-            ),
-            ("SLUICE_S3_BUCKET", "lake".to_string()),
-        ]
-    };
-    if let Some(stdout) = run_script_on(Sdk::Current, &project, "test_s3.py", &args, env) {
+    if let Some(stdout) = run_s3_script("examples/wordcount-distributed", "lake", "test_s3.py") {
         assert!(
             stdout.contains("ok test_a_flow_counts_uploaded_data_and_its_results_are_read_back"),
             "{stdout}"
@@ -198,12 +180,26 @@ fn boto3_moves_data_through_the_s3_endpoint_and_a_flow_reads_it() {
 #[cfg(feature = "s3")]
 #[test]
 fn boto3_uploads_logs_that_an_object_trigger_queues_for_the_ingest_example() {
-    let project = common::repo().join("examples/ingest");
+    if let Some(stdout) = run_s3_script("examples/ingest", "logs-lake", "test_uploads.py") {
+        assert!(
+            stdout.contains("ok test_an_uploaded_log_is_parsed_and_the_event_names_the_object"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    }
+}
+
+/// Runs `script` against a node of the example `project` serving its storage as `bucket` on an
+/// S3 endpoint (signed with the key `test:test`), which the script finds in `SLUICE_S3_ENDPOINT`
+/// and `SLUICE_S3_BUCKET`.
+#[cfg(feature = "s3")]
+fn run_s3_script(project: &str, bucket: &str, script: &str) -> Option<String> {
+    let project = common::repo().join(project);
     let args = [
         "--s3-listen",
         "127.0.0.1:0",
         "--s3-bucket",
-        "logs-lake",
+        bucket,
         "--access-keys",
         "test:test",
     ];
@@ -213,16 +209,10 @@ fn boto3_uploads_logs_that_an_object_trigger_queues_for_the_ingest_example() {
                 "SLUICE_S3_ENDPOINT",
                 format!("http://{}", s3_address(server)),
             ),
-            ("SLUICE_S3_BUCKET", "logs-lake".to_string()),
+            ("SLUICE_S3_BUCKET", bucket.to_string()),
         ]
     };
-    if let Some(stdout) = run_script_on(Sdk::Current, &project, "test_uploads.py", &args, env) {
-        assert!(
-            stdout.contains("ok test_an_uploaded_log_is_parsed_and_the_event_names_the_object"),
-            "{stdout}"
-        );
-        assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
-    }
+    run_script_on(Sdk::Current, &project, script, &args, env)
 }
 
 /// The S3 endpoint's `host:port`, from the node's start-up line.

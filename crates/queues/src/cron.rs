@@ -429,11 +429,7 @@ mod tests {
     }
 
     fn next(expr: &str, after: &str) -> String {
-        let ms = Schedule::parse(expr)
-            .unwrap()
-            .next_after(at(after))
-            .unwrap();
-        DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339()
+        next_in_zone(expr, None, after)
     }
 
     #[test]
@@ -471,7 +467,12 @@ mod tests {
     }
 
     fn next_in(expr: &str, zone: &str, after: &str) -> String {
-        let ms = Schedule::parse_in(expr, Some(zone))
+        next_in_zone(expr, Some(zone), after)
+    }
+
+    /// The first firing of `expr` (read in `zone`) after the time `after`, as RFC 3339 in UTC.
+    fn next_in_zone(expr: &str, zone: Option<&str>, after: &str) -> String {
+        let ms = Schedule::parse_in(expr, zone)
             .unwrap()
             .next_after(at(after))
             .unwrap();
