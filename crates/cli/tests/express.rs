@@ -13,6 +13,16 @@ mod common;
 use common::server::Server;
 use common::{json_lines_of, last_json_line, sluice};
 
+/// Fails every call until the `open` file exists.
+const GATE: &str = r#"
+import os
+
+def handler(event, context):
+    if not os.path.exists(os.environ["OPEN"]):
+        raise RuntimeError(f"item {event['n']}: the gate is closed")
+    return {"n": event["n"]}
+"#;
+
 /// Logs every call; the first attempt for items 3, 10, 17, ... of each execution fails.
 const WORKER: &str = r#"
 import json, os
@@ -92,14 +102,29 @@ fn napping_fan() -> Value {
     })
 }
 
+/// 60 items, 6 at a time: each EXPRESS child passes the gate, then naps for a second. The
+/// run fails only once every item failed, so that a redrive runs every item again.
+fn gated_fan() -> Value {
+    let mut flow = napping_fan();
+    let fan = &mut flow["States"]["Fan"];
+    fan["ToleratedFailureCount"] = json!(59);
+    fan["ResultWriter"]["Parameters"]["Prefix"] = json!("gated");
+    fan["ItemProcessor"]["StartAt"] = json!("Gate");
+    fan["ItemProcessor"]["States"]["Gate"] =
+        json!({"Type": "Task", "Resource": "sluice:function:gate", "Next": "Nap"});
+    flow
+}
+
 fn write_project(dir: &Path) {
     std::fs::create_dir_all(dir.join("functions")).unwrap();
     std::fs::create_dir_all(dir.join("marks")).unwrap();
     std::fs::write(dir.join("functions/work.py"), WORKER).unwrap();
+    std::fs::write(dir.join("functions/gate.py"), GATE).unwrap();
     let flows = [
         ("standard", fan("STANDARD", "sluice:function:work")),
         ("express", fan("EXPRESS", "sluice:function:work")),
         ("naps", napping_fan()),
+        ("gated", gated_fan()),
     ];
     let mut listed = String::new();
     for (name, flow) in flows {
@@ -107,9 +132,10 @@ fn write_project(dir: &Path) {
         listed.push_str(&format!("  {name}: {name}.json\n"));
     }
     let project = format!(
-        "storage: file://./data\nfunctions:\n  work: {{ runtime: python3, handler: functions/work.handler, concurrency: 5, env: {{ CALLS: '{}', MARKS: '{}' }} }}\nflows:\n{listed}",
+        "storage: file://./data\nfunctions:\n  work: {{ runtime: python3, handler: functions/work.handler, concurrency: 5, env: {{ CALLS: '{}', MARKS: '{}' }} }}\n  gate: {{ runtime: python3, handler: functions/gate.handler, concurrency: 6, env: {{ OPEN: '{}' }} }}\nflows:\n{listed}",
         dir.join("calls.log").display(),
         dir.join("marks").display(),
+        dir.join("open").display(),
     );
     std::fs::write(dir.join("sluice.yaml"), project).unwrap();
 }
@@ -370,6 +396,57 @@ fn an_express_run_killed_mid_way_writes_every_item_once_after_resume() {
     assert_eq!(run["itemsSucceeded"], 60, "{run}");
     assert_eq!(run["itemsRunning"], 0, "{run}");
     assert_eq!(children(dir, "victim"), 0);
+}
+
+/// A redrive of a Map of EXPRESS children killed mid-way: `sluice resume` runs again what the
+/// redrive had not brought to success, and every item ends up written once, as succeeded.
+#[test]
+fn an_express_redrive_killed_mid_way_finishes_after_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir);
+    let first = run_flow(dir, "gated", "gated-1", 60);
+    assert_eq!(first["status"], "FAILED", "{first}");
+    assert_eq!(describe(dir, "gated-1")["mapRuns"][0]["itemsFailed"], 60);
+
+    std::fs::write(dir.join("open"), "").unwrap();
+    let mut redrive = sluice(&data(dir))
+        .args(["redrive", "gated-1"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(4000));
+    redrive.kill().unwrap(); // SIGKILL
+    redrive.wait().unwrap();
+    let before = &describe(dir, "gated-1")["mapRuns"][0];
+    assert_eq!(
+        before["status"], "RUNNING",
+        "killed before the end: {before}"
+    );
+
+    let resumed = sluice(&data(dir))
+        .arg("resume")
+        .arg(dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let line = last_json_line(&resumed);
+    assert_eq!(line["execution"], "gated-1");
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    let mut items: Vec<u64> = written(dir, "gated", "SUCCEEDED")
+        .iter()
+        .map(|e| {
+            let output: Value = serde_json::from_str(e["Output"].as_str().unwrap()).unwrap();
+            output["n"].as_u64().unwrap()
+        })
+        .collect();
+    items.sort();
+    assert_eq!(items, (0..60).collect::<Vec<_>>(), "every item once");
+    let run = &describe(dir, "gated-1")["mapRuns"][0];
+    assert_eq!(run["itemsSucceeded"], 60, "{run}");
+    assert_eq!(run["itemsFailed"], 0, "{run}");
 }
 
 #[test]

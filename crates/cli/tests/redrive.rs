@@ -25,8 +25,9 @@ fn task() -> Value {
     json!({"Type": "Task", "Resource": "sluice:function:work", "End": true})
 }
 
-/// Before (a call with id -1), then a Distributed Map over 40 items, 4 at a time.
-fn distributed_flow() -> Value {
+/// Before (a call with id -1), then a Distributed Map over 40 items, 4 at a time, whose
+/// children are of `execution_type` (STANDARD or EXPRESS).
+fn distributed_flow(execution_type: &str) -> Value {
     json!({
         "StartAt": "Before",
         "States": {
@@ -43,7 +44,7 @@ fn distributed_flow() -> Value {
                 "MaxConcurrency": 4,
                 "ItemSelector": {"id.$": "$$.Map.Item.Value"},
                 "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
                     "StartAt": "Work",
                     "States": {"Work": task()}
                 },
@@ -80,14 +81,13 @@ fn write_project(dir: &Path) {
     std::fs::create_dir_all(dir.join("functions")).unwrap();
     std::fs::create_dir_all(dir.join("flows")).unwrap();
     std::fs::write(dir.join("functions/work.py"), WORKER).unwrap();
-    std::fs::write(
-        dir.join("flows/fan.asl.json"),
-        distributed_flow().to_string(),
-    )
-    .unwrap();
+    for (file, execution_type) in [("fan", "STANDARD"), ("fan-express", "EXPRESS")] {
+        let flow = distributed_flow(execution_type).to_string();
+        std::fs::write(dir.join(format!("flows/{file}.asl.json")), flow).unwrap();
+    }
     std::fs::write(dir.join("flows/each.asl.json"), inline_flow().to_string()).unwrap();
     let project = format!(
-        "functions:\n  work: {{ runtime: python3, handler: functions/work.handler, concurrency: 4, env: {{ CALLS: '{}', FIXED: '{}' }} }}\nflows:\n  fan: flows/fan.asl.json\n  each: flows/each.asl.json\n",
+        "functions:\n  work: {{ runtime: python3, handler: functions/work.handler, concurrency: 4, env: {{ CALLS: '{}', FIXED: '{}' }} }}\nflows:\n  fan: flows/fan.asl.json\n  fan-express: flows/fan-express.asl.json\n  each: flows/each.asl.json\n",
         dir.join("calls.log").display(),
         dir.join("fixed").display()
     );
@@ -130,12 +130,24 @@ fn redrive(dir: &Path, name: &str) -> std::process::Output {
 
 #[test]
 fn redrive_reruns_only_the_failed_items_of_a_distributed_map() {
+    redrive_distributed_map("fan");
+}
+
+/// EXPRESS children are not stored: their failed items run again as new children.
+#[test]
+fn redrive_reruns_only_the_failed_items_of_a_map_of_express_children() {
+    redrive_distributed_map("fan-express");
+}
+
+/// Runs `flow` until its Distributed Map fails, fixes the function, redrives, and checks
+/// which items ran again.
+fn redrive_distributed_map(flow: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_project(dir);
     let ids: Vec<i64> = (0..40).collect();
 
-    let first = run_flow(dir, "fan", "fan-1", &ids);
+    let first = run_flow(dir, flow, "fan-1", &ids);
     assert_eq!(first["status"], "FAILED", "{first}");
     assert_eq!(first["error"], "States.ExceedToleratedFailureThreshold");
     let first_calls = take_calls(dir);

@@ -199,6 +199,10 @@ pub struct MapRunProgress {
     /// the first child whose item is not recorded yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerun_from: Option<RerunPoint>,
+    /// With EXPRESS children, set while a redrive runs the unsuccessful items again: a run
+    /// resumed after a restart runs again those not recorded as succeeded since.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redriving: bool,
 }
 
 /// A point a map run with EXPRESS children starts again from after a restart.

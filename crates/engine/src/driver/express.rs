@@ -9,7 +9,7 @@
 //! The child fails with `States.Runtime` (ASL flows with them are refused earlier, when validated).
 
 use super::Driver;
-use super::map_runs::LiveRun;
+use super::map_runs::{LiveRun, express_retries};
 use crate::effects::{Command, Effects};
 use crate::interpreter;
 use crate::invoke::TaskError;
@@ -94,8 +94,24 @@ impl Driver {
     }
 
     /// A stored run taken up again. One with EXPRESS children restarts at its rerun point,
-    /// skipping the children recorded since; if those cannot be read, the run fails.
+    /// skipping the children recorded since, and runs again the items a redrive in progress
+    /// had not brought to success; if those cannot be read, the run fails.
     pub(super) fn resumed_run(&self, record: MapRunRecord) -> LiveRun {
+        let redriving = record.spec.express && record.progress.redriving && !record.done;
+        let id = record.spec.id.clone();
+        let mut run = self.resumed_from_rerun_point(record);
+        if redriving {
+            let event = match self.unsuccessful_items(&id) {
+                Ok(items) => express_retries(items),
+                Err(e) => RunEvent::Failed(e),
+            };
+            run.state.apply(event);
+        }
+        run
+    }
+
+    /// A stored run restarted at its rerun point, if it has one behind it.
+    fn resumed_from_rerun_point(&self, record: MapRunRecord) -> LiveRun {
         let point = record.progress.rerun_from;
         let behind = point.filter(|p| record.spec.express && p.started < record.progress.started);
         let Some(point) = behind else {

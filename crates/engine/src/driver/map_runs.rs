@@ -98,16 +98,23 @@ impl Driver {
 
     /// Reopens an ended run for a redrive: its unsuccessful children are redriven (an item that
     /// could not be read fails again), and items it never started run as usual. Items that
-    /// succeeded keep their results.
+    /// succeeded keep their results. EXPRESS children, which are not stored, run again from the
+    /// start with their recorded input, as AWS redrives them.
     fn reopen_run(&mut self, record: MapRunRecord) {
         let id = record.spec.id.clone();
+        let express = record.spec.express;
         let unsuccessful = self.unsuccessful_items(&id);
         self.runs.insert(id.clone(), LiveRun::new(record));
         self.run_event(&id, RunEvent::Redriven);
         if let Err(e) = &unsuccessful {
             self.run_event(&id, RunEvent::Failed(e.clone()));
         }
-        for item in unsuccessful.unwrap_or_default() {
+        let unsuccessful = unsuccessful.unwrap_or_default();
+        if express {
+            self.run_event(&id, express_retries(unsuccessful));
+            return;
+        }
+        for item in unsuccessful {
             let child = match item.execution.as_deref().map(|c| self.store.execution(c)) {
                 Some(Err(e)) => {
                     eprintln!("sluice: cannot read map child {:?}: {e}", item.execution);
@@ -128,7 +135,7 @@ impl Driver {
     }
 
     /// A run's finished items that did not succeed.
-    fn unsuccessful_items(&self, run: &str) -> Result<Vec<ItemRecord>, TaskError> {
+    pub(super) fn unsuccessful_items(&self, run: &str) -> Result<Vec<ItemRecord>, TaskError> {
         let mut pages = ItemPages::new(self.store.as_ref(), run);
         let items: Vec<ItemRecord> = (&mut pages).filter(|i| i.status != "SUCCEEDED").collect();
         match pages.error {
@@ -680,5 +687,16 @@ fn runtime(cause: String) -> TaskError {
     TaskError {
         error: "States.Runtime".into(),
         cause,
+    }
+}
+
+/// The redrive of a run with EXPRESS children whose unsuccessful items are `items`: those a
+/// child ran run again with their input; those that could not be read stay failed.
+pub(super) fn express_retries(items: Vec<ItemRecord>) -> RunEvent {
+    let (ran, unread): (Vec<ItemRecord>, Vec<ItemRecord>) =
+        items.into_iter().partition(|i| i.execution.is_some());
+    RunEvent::ItemsRetried {
+        items: ran.into_iter().map(|i| (i.index, i.input)).collect(),
+        unreadable: unread.len() as u64,
     }
 }

@@ -48,6 +48,16 @@ pub enum RunEvent {
     },
     /// A child started elsewhere (resumed from the store, or redriven) runs for this run.
     ChildAdopted,
+    /// Items of a run with EXPRESS children that did not succeed run again, each as a new
+    /// child with its recorded input, as the run's concurrency allows (a redrive). The failures
+    /// counted so far are replaced by `unreadable`, the items that could not be read and stay
+    /// failed: every other failure runs again.
+    ItemsRetried {
+        /// Index and input of each item to run again.
+        items: Vec<(u64, Value)>,
+        /// Failed items that do not run again.
+        unreadable: u64,
+    },
     /// A child the run asked for could not be started.
     ChildNotStarted(TaskError),
     /// A child finished.
@@ -115,6 +125,7 @@ pub struct MapRunState {
     exhausted: bool,
     concluding: bool,
     rerun: Rerun,
+    retries: VecDeque<(u64, Value)>,
 }
 
 /// What applying an event did.
@@ -137,6 +148,7 @@ impl MapRunState {
             exhausted: false,
             concluding: false,
             rerun: Rerun::default(),
+            retries: VecDeque::new(),
         }
     }
 
@@ -182,6 +194,11 @@ impl MapRunState {
                 }
             }
             RunEvent::ChildAdopted => self.running += 1,
+            RunEvent::ItemsRetried { items, unreadable } => {
+                self.record.progress.failed = unreadable;
+                self.record.progress.redriving = true;
+                self.retries.extend(items);
+            }
             RunEvent::ChildNotStarted(e) => {
                 self.running = self.running.saturating_sub(1);
                 self.fail(e);
@@ -201,6 +218,7 @@ impl MapRunState {
             RunEvent::ResultsCollected(outcome) => {
                 if !self.record.done {
                     self.record.done = true;
+                    self.record.progress.redriving = false;
                     commands.push(RunCommand::Deliver(outcome));
                 }
             }
@@ -222,6 +240,11 @@ impl MapRunState {
             }
             if self.running >= self.capacity() {
                 return;
+            }
+            if let Some((index, input)) = self.retries.pop_front() {
+                self.running += 1;
+                out.push(RunCommand::StartChild { index, input });
+                continue;
             }
             let Some(next) = self.buffer.pop_front() else {
                 if self.exhausted {
@@ -495,6 +518,65 @@ mod tests {
             [RunCommand::CollectResults]
         ));
         assert!(again.record.progress.failure.is_none());
+    }
+
+    #[test]
+    fn a_redriven_express_run_retries_its_failed_items_within_its_concurrency() {
+        let mut r = run(2, Tolerance::default());
+        r.record.spec.express = true;
+        r.record.progress = MapRunProgress {
+            started: 6,
+            consumed: 6,
+            succeeded: 2,
+            failed: 4,
+            source_done: true,
+            ..MapRunProgress::default()
+        };
+        r.record.done = true;
+        let mut again = MapRunState::new(r.record.clone());
+        again.apply(RunEvent::Redriven);
+        let retried = (0..3).map(|i| (i * 2, json!(i))).collect();
+        let applied = again.apply(RunEvent::ItemsRetried {
+            items: retried,
+            unreadable: 1,
+        });
+        assert!(applied.changed && again.record.progress.redriving);
+        assert_eq!(
+            again.record.progress.failed, 1,
+            "the unreadable item stays failed"
+        );
+        assert_eq!(started(&again.apply(RunEvent::Advance).commands), [0, 2]);
+        again.apply(RunEvent::ChildRecorded {
+            index: 0,
+            succeeded: true,
+        });
+        let next = again.apply(RunEvent::Advance).commands;
+        assert!(matches!(
+            next[..],
+            [RunCommand::StartChild { index: 4, ref input }] if *input == json!(2)
+        ));
+        for index in [2, 4] {
+            again.apply(RunEvent::ChildRecorded {
+                index,
+                succeeded: true,
+            });
+        }
+        assert!(matches!(
+            again.apply(RunEvent::Advance).commands[..],
+            [RunCommand::ReadItems { from: 6, .. }]
+        ));
+        again.apply(read(Vec::new(), true));
+        assert!(matches!(
+            again.apply(RunEvent::Advance).commands[..],
+            [RunCommand::CollectResults]
+        ));
+        assert!(
+            again.record.progress.failure.is_some(),
+            "the unreadable item fails the run again"
+        );
+        again.apply(RunEvent::ResultsCollected(TaskOutcome::Ok(json!(null))));
+        assert!(again.record.done && !again.record.progress.redriving);
+        assert_eq!(again.record.progress.succeeded, 5);
     }
 
     /// Drives a run through a random interleaving of reads and child outcomes and checks the
