@@ -41,6 +41,7 @@ on_both_backends!(
     path_listings_span_buckets,
     inventory_manifests_list_csv_data_files,
     results_are_written_as_step_functions_lays_them_out,
+    results_in_parquet_read_back_as_items,
     object_integrations_get_put_copy_list,
     key_escapes_are_refused,
     functions_see_the_same_namespace,

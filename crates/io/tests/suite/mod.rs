@@ -578,6 +578,59 @@ fn outcome(status: &str, i: usize) -> ItemOutcome {
     }
 }
 
+/// `WriterConfig.OutputType: PARQUET`: successful outputs become typed columns (inferred from
+/// the first row group: a field with mixed kinds is JSON text), failed entries are written whole,
+/// and the PARQUET ItemReader reads every record back in order.
+pub fn results_in_parquet_read_back_as_items(b: &Backend) {
+    let writer = json!({
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": BUCKET, "Prefix": "pq"},
+        "WriterConfig": {"OutputType": "PARQUET", "Transformation": "COMPACT"},
+    });
+    let run = "arn:aws:states:us-east-1:000000000000:mapRun:sm/Map:pq-1";
+    let success = |output: Value| ItemOutcome {
+        status: "SUCCEEDED".into(),
+        entry: json!({"Output": output.to_string(), "Status": "SUCCEEDED"}),
+    };
+    let mut outcomes: Vec<ItemOutcome> = (0..20)
+        .map(|i| success(json!({"word": format!("w{i}"), "count": i, "share": 0.5})))
+        .collect();
+    outcomes.push(success(json!({"word": "late", "count": "many"})));
+    outcomes.push(outcome("FAILED", 21));
+    let written = store(b).write_results(&writer, run, &mut outcomes.into_iter());
+    if cfg!(not(feature = "parquet")) {
+        let e = written.expect_err("no Parquet writer");
+        assert!(e.cause.contains("cargo feature 'parquet'"), "{}", e.cause);
+        return;
+    }
+    written.unwrap();
+    let manifest = read_json(b, "pq/pq-1/manifest.json");
+    let keys = |status: &str| -> Vec<String> {
+        manifest["ResultFiles"][status]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["Key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(keys("SUCCEEDED"), ["pq/pq-1/SUCCEEDED_0.parquet"]);
+    let rows = |key: &str| items(b, &get_object_reader(key, json!({"InputType": "PARQUET"})));
+    let succeeded = rows("pq/pq-1/SUCCEEDED_0.parquet");
+    assert_eq!(succeeded.len(), 21);
+    assert_eq!(
+        succeeded[7],
+        json!({"word": "w7", "count": "7", "share": 0.5})
+    );
+    assert_eq!(
+        succeeded[20],
+        json!({"word": "late", "count": "\"many\"", "share": null})
+    );
+    let failed = rows(&keys("FAILED")[0]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["Status"], "FAILED");
+    assert_eq!(failed[0]["Input"], "{\"i\":21}");
+}
+
 fn read_json(b: &Backend, key: &str) -> Value {
     serde_json::from_slice(&get(b, key)).unwrap()
 }

@@ -299,7 +299,7 @@ fn result_writer(r: &mut Report<'_>, at: &At<'_>, ql: Ql) {
     {
         r.unknown_fields(&config, &["OutputType", "Transformation"], &|_| None);
         if let Some(field) = config.get("OutputType") {
-            values::one_of(r, &field, &["JSON", "JSONL"]);
+            values::one_of(r, &field, &["JSON", "JSONL", "PARQUET"]);
         }
         if let Some(field) = config.get("Transformation") {
             values::one_of(r, &field, &["NONE", "COMPACT", "FLATTEN"]);

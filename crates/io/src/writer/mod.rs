@@ -11,7 +11,8 @@
 //!  "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": [{"Key": "p/id/SUCCEEDED_0.json", "Size": 1234}]}}
 //! ```
 //!
-//! A file is a JSON array (`OutputType: JSON`, the default) or JSON lines (`JSONL`), written as
+//! A file is a JSON array (`OutputType: JSON`, the default), JSON lines (`JSONL`) or, a Sluice
+//! extension, Parquet (`PARQUET`, files `STATUS_N.parquet`, see [`parquet`]), written as
 //! outcomes arrive: outcomes are never all held in memory. Successful children are written
 //! whole (`Transformation: NONE`, the default when exporting), as their outputs (`COMPACT`), or
 //! as their outputs with arrays flattened (`FLATTEN`); failed and pending ones always whole.
@@ -31,6 +32,11 @@ use sluice_engine::items::ItemOutcome;
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 
+#[cfg(feature = "parquet")]
+mod parquet;
+#[cfg(feature = "parquet")]
+use parquet::{ParquetFile, Pushed};
+
 /// The layout of result files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputType {
@@ -38,6 +44,18 @@ pub enum OutputType {
     Json,
     /// Each file holds one JSON value per line.
     JsonLines,
+    /// Each file is Parquet, its columns inferred from its first records.
+    Parquet,
+}
+
+impl OutputType {
+    /// The extension of its files.
+    fn extension(self) -> &'static str {
+        match self {
+            OutputType::Json | OutputType::JsonLines => "json",
+            OutputType::Parquet => "parquet",
+        }
+    }
 }
 
 /// What is written for a successful child.
@@ -87,13 +105,24 @@ impl WriterSpec {
         let output = match text(config, "OutputType")? {
             None | Some("JSON") => OutputType::Json,
             Some("JSONL") => OutputType::JsonLines,
+            Some("PARQUET") if cfg!(feature = "parquet") => OutputType::Parquet,
+            Some("PARQUET") => {
+                return Err(failed(
+                    "OutputType 'PARQUET' needs a build with the cargo feature 'parquet'",
+                ));
+            }
             Some(other) => {
                 return Err(failed(format!(
-                    "unknown OutputType '{other}' (JSON or JSONL)"
+                    "unknown OutputType '{other}' (JSON, JSONL or PARQUET)"
                 )));
             }
         };
         let bucket = text(params, "Bucket")?.map(str::to_string);
+        if bucket.is_none() && output == OutputType::Parquet {
+            return Err(failed(
+                "OutputType 'PARQUET' writes files: the ResultWriter needs a Bucket",
+            ));
+        }
         let transformation = match text(config, "Transformation")? {
             None if bucket.is_none() => Transformation::Compact,
             None | Some("NONE") => Transformation::None,
@@ -165,7 +194,7 @@ pub fn format_inline(spec: &WriterSpec, outcomes: &mut dyn Iterator<Item = ItemO
                 _ => vec![o.entry],
             });
     match spec.output {
-        OutputType::Json => Value::Array(records.collect()),
+        OutputType::Json | OutputType::Parquet => Value::Array(records.collect()),
         OutputType::JsonLines => Value::String(records.map(|r| format!("{r}\n")).collect()),
     }
 }
@@ -258,8 +287,7 @@ impl Run<'_> {
                 _ => (&mut files[1], Transformation::None),
             };
             for record in transform(&outcome.entry, transformation) {
-                let bytes = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
-                series.write(self, &bytes).await?;
+                series.write(self, record).await?;
             }
         }
         for series in files.iter_mut() {
@@ -284,6 +312,9 @@ struct OpenFile {
     writer: BufWriter,
     bytes: u64,
     records: u64,
+    /// The encoder of a Parquet file.
+    #[cfg(feature = "parquet")]
+    parquet: Option<ParquetFile>,
 }
 
 impl Series {
@@ -298,45 +329,102 @@ impl Series {
     }
 
     /// Appends one record, starting the next file first when this one would grow too big.
-    async fn write(&mut self, run: &Run<'_>, record: &[u8]) -> Result<(), String> {
+    async fn write(&mut self, run: &Run<'_>, record: Value) -> Result<(), String> {
+        let bytes = serde_json::to_vec(&record).map_err(|e| e.to_string())?;
+        #[cfg(feature = "parquet")]
+        if run.spec.output == OutputType::Parquet {
+            return self.write_parquet(run, record, bytes.len()).await;
+        }
         let json = run.spec.output == OutputType::Json;
         // A separator before the record (JSON) or a newline after it (JSONL), and the
         // closing bracket still to come (JSON).
         let extra = if json { 2 } else { 1 };
         if let Some(file) = &self.open {
-            let grown = file.bytes + record.len() as u64 + extra;
+            let grown = file.bytes + bytes.len() as u64 + extra;
             if file.records > 0 && grown > run.options.max_file_bytes {
                 self.close(run.spec.output).await?;
             }
         }
-        let file = match &mut self.open {
-            Some(file) => file,
-            None => {
-                let key = format!("{}/{}_{}.json", self.base, self.status, self.written.len());
-                let object = ObjectRef::new(self.bucket.as_str(), key.as_str())
-                    .map_err(|e| e.to_string())?;
-                let writer = run.storage.writer(&object, run.options.buffer_bytes);
-                let file = self.open.insert(OpenFile {
-                    key,
-                    writer,
-                    bytes: 0,
-                    records: 0,
-                });
-                if json {
-                    file.put(b"[").await?;
-                }
-                file
-            }
-        };
+        let file = self.open_file(run).await?;
         if json && file.records > 0 {
             file.put(b",").await?;
         }
-        file.put(record).await?;
+        file.put(&bytes).await?;
         if !json {
             file.put(b"\n").await?;
         }
         file.records += 1;
         Ok(())
+    }
+
+    /// Appends one record to a Parquet file: a new file once this one reached the size limit,
+    /// or when the record does not fit its schema.
+    #[cfg(feature = "parquet")]
+    async fn write_parquet(
+        &mut self,
+        run: &Run<'_>,
+        record: Value,
+        size: usize,
+    ) -> Result<(), String> {
+        if let Some(file) = &self.open
+            && file.records > 0
+            && file.bytes >= run.options.max_file_bytes
+        {
+            self.close(run.spec.output).await?;
+        }
+        let mut record = record;
+        loop {
+            let file = self.open_file(run).await?;
+            let encoder = file.parquet.get_or_insert_with(ParquetFile::new);
+            let fresh = encoder.is_empty();
+            match encoder.push(record, size)? {
+                Pushed::Taken(bytes) => {
+                    if let Some(bytes) = bytes {
+                        file.put(&bytes).await?;
+                    }
+                    file.records += 1;
+                    return Ok(());
+                }
+                Pushed::Refused(_) if fresh => {
+                    return Err(format!(
+                        "{}: an empty Parquet file refused a record",
+                        file.key
+                    ));
+                }
+                Pushed::Refused(refused) => {
+                    record = refused;
+                    self.close(run.spec.output).await?;
+                }
+            }
+        }
+    }
+
+    /// The open file, started (with its opening bracket for JSON) if there is none.
+    async fn open_file(&mut self, run: &Run<'_>) -> Result<&mut OpenFile, String> {
+        if self.open.is_none() {
+            let extension = run.spec.output.extension();
+            let key = format!(
+                "{}/{}_{}.{extension}",
+                self.base,
+                self.status,
+                self.written.len()
+            );
+            let object =
+                ObjectRef::new(self.bucket.as_str(), key.as_str()).map_err(|e| e.to_string())?;
+            let writer = run.storage.writer(&object, run.options.buffer_bytes);
+            let file = self.open.insert(OpenFile {
+                key,
+                writer,
+                bytes: 0,
+                records: 0,
+                #[cfg(feature = "parquet")]
+                parquet: None,
+            });
+            if run.spec.output == OutputType::Json {
+                file.put(b"[").await?;
+            }
+        }
+        Ok(self.open.as_mut().expect("opened above"))
     }
 
     /// Finishes the open file, if any, and records it.
@@ -346,6 +434,11 @@ impl Series {
         };
         if output == OutputType::Json {
             file.put(b"]").await?;
+        }
+        #[cfg(feature = "parquet")]
+        if let Some(encoder) = file.parquet.take() {
+            let tail = encoder.finish().map_err(|e| format!("{}: {e}", file.key))?;
+            file.put(&tail).await?;
         }
         file.writer
             .shutdown()
