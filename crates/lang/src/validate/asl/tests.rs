@@ -678,6 +678,30 @@ fn retry_and_catch() {
 }
 
 #[test]
+fn result_writers_take_json_jsonl_or_parquet() {
+    let writer = |output: &str| {
+        problems(one_state(json!({"Type": "Map", "End": true,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "P",
+                "States": {"P": {"Type": "Pass", "End": true}}},
+            "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                "Parameters": {"Bucket": "b", "Prefix": "p"},
+                "WriterConfig": {"OutputType": output}}})))
+    };
+    for output in ["JSON", "JSONL", "PARQUET"] {
+        let found = writer(output);
+        assert!(found.is_empty(), "{output}: {found:#?}");
+    }
+    let found = writer("CSV");
+    let pointer = "/States/S/ResultWriter/WriterConfig/OutputType";
+    assert_problem(&found, pointer, "invalid value 'CSV'");
+    assert!(
+        found.iter().any(|(p, _, hint)| p == pointer
+            && hint.as_deref() == Some("use one of JSON, JSONL, PARQUET")),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn map_states() {
     let found = problems(one_state(
         json!({"Type": "Map", "End": true, "MaxConcurrency": -1, "ToleratedFailurePercentage": 150,
