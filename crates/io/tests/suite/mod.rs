@@ -989,7 +989,8 @@ pub fn builtin_count_by_counts_an_object_and_names_malformed_lines(b: &Backend) 
         concurrency: 2,
     };
     let builtins = BuiltinFunctions::new(b.storage.clone(), vec![count], fallback.clone());
-    // More than one 8 MiB range, with a record whose value is not a string and one without it.
+    // More than one 8 MiB range, with a record whose value is not a string and one without it,
+    // the last without a newline.
     let mut text = String::new();
     for i in 0..200_000 {
         let value = if i % 4 == 0 { "data_2" } else { "data_1" };
@@ -998,7 +999,7 @@ pub fn builtin_count_by_counts_an_object_and_names_malformed_lines(b: &Backend) 
             "x".repeat(20)
         ));
     }
-    text.push_str("{\"value\": 7}\n\n{\"id\": -1}\n");
+    text.push_str("{\"value\": 7}\n\n{\"id\": -1}");
     put(b, "counts/big.jsonl", text);
     let out = call_function(
         b,
