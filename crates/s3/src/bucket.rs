@@ -16,6 +16,10 @@ use std::time::SystemTime;
 use sync_wrapper::SyncStream;
 use tokio::io::AsyncReadExt;
 
+/// A response header (removed before it is sent) saying that a restore started: the endpoint
+/// answers it 202 Accepted, as S3 does, where a restore already done is 200 OK.
+pub(crate) const RESTORE_STARTED: &str = "x-sluice-restore-started";
+
 /// The smallest part of a multipart upload but the last, as on S3.
 const MIN_PART: u64 = 5 * 1024 * 1024;
 /// The largest object a multipart upload makes, as on S3.
@@ -524,14 +528,13 @@ impl S3 for ProjectBucket {
                 from_storage(e)
             }
         })?;
-        let status = match started {
-            RestoreStarted::Started => http::StatusCode::ACCEPTED,
-            RestoreStarted::AlreadyRestored => http::StatusCode::OK,
-        };
-        Ok(S3Response::with_status(
-            RestoreObjectOutput::default(),
-            status,
-        ))
+        let mut response = S3Response::new(RestoreObjectOutput::default());
+        if started == RestoreStarted::Started {
+            response
+                .headers
+                .insert(RESTORE_STARTED, http::HeaderValue::from_static("true"));
+        }
+        Ok(response)
     }
 
     async fn list_objects_v2(
