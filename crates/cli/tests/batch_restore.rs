@@ -54,7 +54,7 @@ fn every_archived_object_is_restored_with_at_most_100_restores_in_flight() {
     let storage = storage(&project, store.clone());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let objects: Vec<ObjectRef> = (0..OBJECTS)
-        .map(|i| ObjectRef::new("archive", &key(i)).unwrap())
+        .map(|i| ObjectRef::new("archive", key(i)).unwrap())
         .collect();
     runtime.block_on(async {
         for (i, object) in objects.iter().enumerate() {
