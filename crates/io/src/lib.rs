@@ -42,6 +42,7 @@ mod builtins;
 mod chunked;
 mod classes;
 mod config;
+mod copy_files;
 mod error;
 mod fields;
 pub mod http;
