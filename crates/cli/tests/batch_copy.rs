@@ -72,7 +72,8 @@ fn scheduled_offsets(server: &Server) -> BTreeMap<u64, usize> {
         .json();
     let mut offsets = BTreeMap::new();
     for execution in listed["executions"].as_array().unwrap() {
-        let arn = execution["arn"].as_str().unwrap();
+        let id = execution["id"].as_str().unwrap();
+        let arn = format!("arn:aws:states:local:000000000000:execution:batch-copy:{id}");
         let history = server.ok(
             "GetExecutionHistory",
             json!({"executionArn": arn, "maxResults": 1000}),

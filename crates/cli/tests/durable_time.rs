@@ -320,3 +320,93 @@ fn a_task_timeout_fails_the_attempt_without_waiting_for_a_hanging_function() {
     let events = history(&project.join(".sluice"), "sleepy");
     assert_eq!(count(&events, "TaskTimedOut"), 1);
 }
+
+/// The JSON a command printed.
+fn json_of(cmd: &mut std::process::Command) -> Value {
+    last_json_line(&cmd.output().unwrap())
+}
+
+/// A Wait until a Timestamp a year ahead: the process is killed while it waits; resumed on the
+/// virtual clock, the execution wakes exactly at the timestamp, a year of virtual time later.
+#[test]
+fn a_one_year_wait_survives_a_kill_and_fires_on_time_on_the_virtual_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "year.asl.json",
+        &json!({
+            "StartAt": "Year",
+            "States": {
+                "Year": { "Type": "Wait", "TimestampPath": "$.until", "Next": "Woke" },
+                "Woke": {
+                    "Type": "Pass",
+                    "Parameters": { "woke.$": "$$.State.EnteredTime", "until.$": "$.until" },
+                    "End": true
+                }
+            }
+        }),
+    );
+    let data = dir.path().join("data");
+    let until = chrono::Utc::now() + chrono::Duration::days(365);
+    let until_text = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut child = sluice(&data)
+        .arg("run")
+        .arg(&flow)
+        .args(["--json", "--name", "year", "--input"])
+        .arg(json!({ "until": until_text }).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let waiting = data.join("sluice.db").exists()
+            && sluice(&data)
+                .args(["describe", "year", "--json"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            && count(&history(&data, "year"), "WaitStateEntered") == 1;
+        if waiting {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Wait was never entered");
+    }
+    child.kill().unwrap(); // SIGKILL, a year before the Wait ends
+    child.wait().unwrap();
+    let described = json_of(sluice(&data).args(["describe", "year", "--json"]));
+    assert_eq!(described["status"], "RUNNING", "{described}");
+
+    let resumed = output_within(
+        sluice(&data).args(["resume", "--json", "--virtual-clock"]),
+        60,
+    );
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    // The resumed engine may finish the execution before `resume` lists what it waits for:
+    // the store says how it ended.
+    let line = json_of(sluice(&data).args(["describe", "year", "--json"]));
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    let woke = chrono::DateTime::parse_from_rfc3339(line["output"]["woke"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let until_ms = until.timestamp() * 1000;
+    assert!(
+        (until_ms..until_ms + 1000).contains(&woke),
+        "woke at {woke}, the Wait ends at {until_ms}"
+    );
+    let events = history(&data, "year");
+    let entered = events
+        .iter()
+        .find(|e| e["type"] == "WaitStateEntered")
+        .unwrap()["timestamp_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        woke - entered >= 364 * 86_400_000,
+        "a year passed between {entered} and {woke}"
+    );
+}

@@ -404,7 +404,11 @@ impl Storage {
                 path: from.to_string(),
             });
         }
-        if self.classes.is_some() {
+        let classified = match &self.classes {
+            Some(classes) => classes.record(&from.to_string()).await?.is_some(),
+            None => false,
+        };
+        if classified {
             let source = self.head(from, None).await?;
             if !source.readable() {
                 return Err(StorageError::InvalidObjectState {
@@ -420,7 +424,12 @@ impl Storage {
             .copy(&from.path(), &to.path())
             .await
             .map_err(|e| StorageError::from_store(from.to_string(), e))?;
-        let info = self.head(to, None).await?;
+        let meta = self
+            .store
+            .head(&to.path())
+            .await
+            .map_err(|e| StorageError::from_store(to.to_string(), e))?;
+        let info = ObjectInfo::from_meta(&meta, &to.bucket);
         match classes {
             Some(classes) => {
                 classes
@@ -432,7 +441,14 @@ impl Storage {
                     ..info
                 })
             }
-            None => Ok(info),
+            None => {
+                // A local copy is a hard link: it has its source's entity tag, so an older
+                // record of `to` could seem to apply to it.
+                if let Some(classes) = &self.classes {
+                    classes.deleted(&to.to_string()).await?;
+                }
+                Ok(info)
+            }
         }
     }
 

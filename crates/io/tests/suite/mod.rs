@@ -1218,6 +1218,19 @@ pub fn archived_objects_are_read_only_once_restored(b: &Backend) {
         matches!(standard, StorageError::InvalidObjectState { .. }),
         "{standard}"
     );
+    // A copy into STANDARD over an archived copy is STANDARD, even where copies share the
+    // source's entity tag (local hard links).
+    let hot = object("cold/hot.txt");
+    let copy = object("cold/hot-copy.txt");
+    b.runtime
+        .block_on(storage.put(&hot, Bytes::from("hot")))
+        .unwrap();
+    b.runtime
+        .block_on(storage.copy_in(&hot, &copy, StorageClass::DeepArchive))
+        .unwrap();
+    b.runtime.block_on(storage.copy(&hot, &copy)).unwrap();
+    let info = b.runtime.block_on(storage.head(&copy, None)).unwrap();
+    assert_eq!(info.storage_class, StorageClass::Standard);
     // Without a store, only STANDARD can be written.
     let none = b.runtime.block_on(b.storage.put_in(
         &cold,
