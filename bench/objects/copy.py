@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -34,6 +33,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import results  # noqa: E402  (bench/results.py)
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
@@ -238,29 +240,15 @@ def main() -> int:
         a, b = summary.get(ours, {}).get("objects_s"), summary.get(peer, {}).get("objects_s")
         if a and b:
             ratios[f"{ours}/{peer}"] = round(a / b, 2)
-    result = {
-        "benchmark": "copy",
-        "date": started.isoformat(timespec="seconds"),
-        "git": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip(),
-        "settings": {"runs": args.runs, "objects": args.objects, "size_kib": args.size_kib,
-                     "concurrency": n, "sluice": str(sluice)},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "summary": summary,
-        "ratios": ratios,
-        "raw": raw,
-    }
+    settings = {"runs": args.runs, "objects": args.objects, "size_kib": args.size_kib,
+                "concurrency": n, "sluice": str(sluice)}
+    result = results.report("copy", started, load_before, settings, summary, raw, ratios=ratios)
     print(f"{args.objects} objects of {args.size_kib} KiB, {n} copies at once\n")
     print("| system | seconds | objects/s |\n|---|---|---|")
     for system, s in summary.items():
         print(f"| {system} | {s['seconds']} | {s['objects_s']} |")
     print("\n" + ", ".join(f"{k}: {v}" for k, v in ratios.items()))
-    out = BENCH / "out" / "copy.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"Wrote {out}")
+    results.write("copy", result)
     return 0
 
 

@@ -147,16 +147,7 @@ fn batch_copy_survives_a_kill(layout: Layout) {
     assert!(at_kill < KEYS, "the copy ended before the kill");
 
     let server = Server::start(&data_dir, &project);
-    let execution = loop {
-        let execution = server
-            .http("GET", "/v1/executions/copy-all", &[], b"")
-            .json();
-        if execution["status"] != "RUNNING" {
-            break execution;
-        }
-        assert!(Instant::now() < deadline, "still running: {execution}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let execution = server.await_end("copy-all", Duration::from_secs(600), || {});
     assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
     let output = &execution["output"];
     assert_eq!(output["copied"], json!(KEYS), "{output}");

@@ -11,7 +11,7 @@ use sluice_engine::store::Store;
 use sluice_io::{ObjectOptions, ObjectRef, Storage, StorageClass};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Objects restored.
 const OBJECTS: usize = 2_000;
@@ -83,19 +83,10 @@ fn every_archived_object_is_restored_with_at_most_100_restores_in_flight() {
     );
     assert_eq!(started.status, 200, "{}", started.text());
 
-    let deadline = Instant::now() + Duration::from_secs(600);
     let mut most = 0;
-    let execution = loop {
+    let execution = server.await_end("restore-all", Duration::from_secs(600), || {
         most = most.max(in_flight(&*store));
-        let execution = server
-            .http("GET", "/v1/executions/restore-all", &[], b"")
-            .json();
-        if execution["status"] != "RUNNING" {
-            break execution;
-        }
-        assert!(Instant::now() < deadline, "still running: {execution}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    });
     assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
     assert_eq!(
         execution["output"],

@@ -48,6 +48,41 @@ fn output_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Ou
     child.wait_with_output().unwrap()
 }
 
+/// Starts `sluice run FLOW --name ID --input INPUT` in the background and kills it (SIGKILL) once
+/// its committed history satisfies `ready`, or after a minute.
+fn run_and_kill_when(
+    data: &Path,
+    flow: &Path,
+    id: &str,
+    input: &Value,
+    ready: impl Fn(&[Value]) -> bool,
+) {
+    let mut child = sluice(data)
+        .arg("run")
+        .arg(flow)
+        .args(["--json", "--name", id, "--input"])
+        .arg(input.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let seen = data.join("sluice.db").exists()
+            && sluice(data)
+                .args(["describe", id, "--json"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            && ready(&history(data, id));
+        if seen || Instant::now() > deadline {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
@@ -108,31 +143,10 @@ fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
     let flow = write_flow(dir.path(), "flow.asl.json", &flow);
     let data = dir.path().join("data");
     let n = 30000;
-    let mut child = sluice(&data)
-        .arg("run")
-        .arg(&flow)
-        .args(["--json", "--name", "victim", "--input"])
-        .arg(json!({"i": 0, "n": n}).to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once some steps are committed and long before the loop can end.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let seen = data.join("sluice.db").exists()
-            && sluice(&data)
-                .args(["describe", "victim", "--json"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-            && count(&history(&data, "victim"), "PassStateEntered") >= 2000;
-        if seen || Instant::now() > deadline {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    // Killed once some steps are committed and long before the loop can end.
+    run_and_kill_when(&data, &flow, "victim", &json!({"i": 0, "n": n}), |events| {
+        count(events, "PassStateEntered") >= 2000
+    });
     let before = count(&history(&data, "victim"), "PassStateEntered");
     assert!(
         (2000..n).contains(&before),
@@ -349,31 +363,14 @@ fn a_one_year_wait_survives_a_kill_and_fires_on_time_on_the_virtual_clock() {
     let data = dir.path().join("data");
     let until = chrono::Utc::now() + chrono::Duration::days(365);
     let until_text = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut child = sluice(&data)
-        .arg("run")
-        .arg(&flow)
-        .args(["--json", "--name", "year", "--input"])
-        .arg(json!({ "until": until_text }).to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let waiting = data.join("sluice.db").exists()
-            && sluice(&data)
-                .args(["describe", "year", "--json"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-            && count(&history(&data, "year"), "WaitStateEntered") == 1;
-        if waiting {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the Wait was never entered");
-    }
-    child.kill().unwrap(); // SIGKILL, a year before the Wait ends
-    child.wait().unwrap();
+    // Killed a year before the Wait ends.
+    run_and_kill_when(
+        &data,
+        &flow,
+        "year",
+        &json!({ "until": until_text }),
+        |events| count(events, "WaitStateEntered") == 1,
+    );
     let described = json_of(sluice(&data).args(["describe", "year", "--json"]));
     assert_eq!(described["status"], "RUNNING", "{described}");
 

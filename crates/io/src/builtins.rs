@@ -264,14 +264,16 @@ fn string_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Result<Option<&'a
     crate::fields::text(args, name).map_err(invalid)
 }
 
-fn invalid(reason: impl fmt::Display) -> TaskError {
+/// A bad event or option (`Sluice.InvalidEvent`).
+pub(crate) fn invalid(reason: impl fmt::Display) -> TaskError {
     TaskError {
         error: "Sluice.InvalidEvent".into(),
         cause: reason.to_string(),
     }
 }
 
-fn storage_error(cause: String) -> TaskError {
+/// A missing or unreadable object (`Sluice.StorageError`).
+pub(crate) fn storage_error(cause: String) -> TaskError {
     TaskError {
         error: "Sluice.StorageError".into(),
         cause,

@@ -9,6 +9,7 @@
 //! A malformed line, or a key missing from the source, fails that object alone: it is reported
 //! under `failed` with its byte offset in the index, and the copy goes on.
 
+use crate::builtins::{invalid, storage_error};
 use crate::classes::StorageClass;
 use crate::error::StorageError;
 use crate::location::ObjectRef;
@@ -187,7 +188,7 @@ enum Failure {
 async fn copy_one(storage: &Storage, request: &CopyRequest, key: &str) -> Result<u32, Failure> {
     let bad = |e: StorageError| Failure::Object(e.to_string());
     let from = ObjectRef::new(&request.from, key).map_err(bad)?;
-    let to = ObjectRef::new(&request.to, &format!("{}{key}", request.to_prefix)).map_err(bad)?;
+    let to = ObjectRef::new(&request.to, format!("{}{key}", request.to_prefix)).map_err(bad)?;
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=request.max_attempts {
         match storage.copy_in(&from, &to, request.class).await {
@@ -260,20 +261,6 @@ fn json_key(line: &str) -> Result<String, String> {
         other => Err(format!(
             "expected a key or an object with a key, found {other}"
         )),
-    }
-}
-
-fn invalid(cause: String) -> TaskError {
-    TaskError {
-        error: "Sluice.InvalidEvent".into(),
-        cause,
-    }
-}
-
-fn storage_error(cause: String) -> TaskError {
-    TaskError {
-        error: "Sluice.StorageError".into(),
-        cause,
     }
 }
 
