@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -31,6 +30,9 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import results  # noqa: E402  (bench/results.py)
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
@@ -172,27 +174,14 @@ def main() -> int:
         ok = [r for r in runs if "error" not in r]
         summary[system] = {k: round(statistics.median(r[k] for r in ok), 2) if ok else None
                            for k in ("seconds", "archive_mib_s", "peak_rss_mib")}
-    result = {
-        "benchmark": "unzip",
-        "date": started.isoformat(timespec="seconds"),
-        "git": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip(),
-        "settings": {"runs": args.runs, "archive_mib": round(archive_mib, 1), "entries": entries,
-                     "unpacked_mib": round(unpacked_mib, 1)},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "summary": summary,
-        "raw": raw,
-    }
+    settings = {"runs": args.runs, "archive_mib": round(archive_mib, 1), "entries": entries,
+                "unpacked_mib": round(unpacked_mib, 1)}
+    result = results.report("unzip", started, load_before, settings, summary, raw)
     print(f"archive: {archive_mib:.1f} MiB, {entries} entries, {unpacked_mib:.1f} MiB unpacked\n")
     print("| system | seconds | archive MiB/s | peak RSS MiB |\n|---|---|---|---|")
     for system, s in summary.items():
         print(f"| {system} | {s['seconds']} | {s['archive_mib_s']} | {s['peak_rss_mib']} |")
-    out = BENCH / "out" / "unzip.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"Wrote {out}")
+    results.write("unzip", result)
     return 0
 
 

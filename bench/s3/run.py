@@ -22,7 +22,6 @@ import hmac
 import http.client
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -31,6 +30,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import results  # noqa: E402  (bench/results.py)
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
@@ -203,25 +205,12 @@ def main() -> int:
         ok = [r for r in runs if "error" not in r]
         summary[system] = {k: round(statistics.median(r[k] for r in ok), 1) if ok else None
                            for k in ("put_mib_s", "get_mib_s", "peak_rss_mib")}
-    result = {
-        "benchmark": "s3",
-        "date": started.isoformat(timespec="seconds"),
-        "git": subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip(),
-        "settings": {"runs": args.runs, "size_mib": args.size_mib},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
-        "summary": summary,
-        "raw": raw,
-    }
+    result = results.report("s3", started, load_before, {"runs": args.runs, "size_mib": args.size_mib},
+                            summary, raw)
     print(f"| system | PUT MiB/s | GET MiB/s | peak RSS MiB |\n|---|---|---|---|")
     for system, s in summary.items():
         print(f"| {system} | {s['put_mib_s']} | {s['get_mib_s']} | {s['peak_rss_mib']} |")
-    out = BENCH / "out" / "s3.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"Wrote {out}")
+    results.write("s3", result)
     return 0
 
 

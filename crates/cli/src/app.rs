@@ -207,7 +207,9 @@ impl App {
         let runtime = runtime()?;
         let store = open_store(data_dir, project.state.as_ref())?;
         let queues = Queues::new(store.clone(), project.queues.clone());
-        let mut storage = project.open_storage()?;
+        let mut storage = project
+            .open_storage()?
+            .with_classes(store.clone(), project.objects);
         let uploads = (!project.object_triggers.is_empty())
             .then(|| Uploads::new(store.clone(), project.object_triggers.clone(), bucket));
         if let Some(uploads) = &uploads {

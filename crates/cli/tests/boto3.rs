@@ -189,6 +189,18 @@ fn boto3_uploads_logs_that_an_object_trigger_queues_for_the_ingest_example() {
     }
 }
 
+#[cfg(feature = "s3")]
+#[test]
+fn boto3_restores_archived_objects_through_the_s3_endpoint() {
+    if let Some(stdout) = run_s3_script("examples/batch-restore", "cold", "test_restore.py") {
+        assert!(
+            stdout.contains("ok test_a_glacier_object_is_read_only_after_its_restore"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    }
+}
+
 /// Runs `script` against a node of the example `project` serving its storage as `bucket` on an
 /// S3 endpoint (signed with the key `test:test`), which the script finds in `SLUICE_S3_ENDPOINT`
 /// and `SLUICE_S3_BUCKET`.

@@ -48,6 +48,41 @@ fn output_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Ou
     child.wait_with_output().unwrap()
 }
 
+/// Starts `sluice run FLOW --name ID --input INPUT` in the background and kills it (SIGKILL) once
+/// its committed history satisfies `ready`, or after a minute.
+fn run_and_kill_when(
+    data: &Path,
+    flow: &Path,
+    id: &str,
+    input: &Value,
+    ready: impl Fn(&[Value]) -> bool,
+) {
+    let mut child = sluice(data)
+        .arg("run")
+        .arg(flow)
+        .args(["--json", "--name", id, "--input"])
+        .arg(input.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let seen = data.join("sluice.db").exists()
+            && sluice(data)
+                .args(["describe", id, "--json"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+            && ready(&history(data, id));
+        if seen || Instant::now() > deadline {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
 }
@@ -108,31 +143,10 @@ fn a_loop_killed_in_the_middle_resumes_where_it_was_committed() {
     let flow = write_flow(dir.path(), "flow.asl.json", &flow);
     let data = dir.path().join("data");
     let n = 30000;
-    let mut child = sluice(&data)
-        .arg("run")
-        .arg(&flow)
-        .args(["--json", "--name", "victim", "--input"])
-        .arg(json!({"i": 0, "n": n}).to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once some steps are committed and long before the loop can end.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let seen = data.join("sluice.db").exists()
-            && sluice(&data)
-                .args(["describe", "victim", "--json"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-            && count(&history(&data, "victim"), "PassStateEntered") >= 2000;
-        if seen || Instant::now() > deadline {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    // Killed once some steps are committed and long before the loop can end.
+    run_and_kill_when(&data, &flow, "victim", &json!({"i": 0, "n": n}), |events| {
+        count(events, "PassStateEntered") >= 2000
+    });
     let before = count(&history(&data, "victim"), "PassStateEntered");
     assert!(
         (2000..n).contains(&before),
@@ -319,4 +333,77 @@ fn a_task_timeout_fails_the_attempt_without_waiting_for_a_hanging_function() {
     assert_eq!(line["cause"], Value::Null);
     let events = history(&project.join(".sluice"), "sleepy");
     assert_eq!(count(&events, "TaskTimedOut"), 1);
+}
+
+/// The JSON a command printed.
+fn json_of(cmd: &mut std::process::Command) -> Value {
+    last_json_line(&cmd.output().unwrap())
+}
+
+/// A Wait until a Timestamp a year ahead: the process is killed while it waits; resumed on the
+/// virtual clock, the execution wakes exactly at the timestamp, a year of virtual time later.
+#[test]
+fn a_one_year_wait_survives_a_kill_and_fires_on_time_on_the_virtual_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write_flow(
+        dir.path(),
+        "year.asl.json",
+        &json!({
+            "StartAt": "Year",
+            "States": {
+                "Year": { "Type": "Wait", "TimestampPath": "$.until", "Next": "Woke" },
+                "Woke": {
+                    "Type": "Pass",
+                    "Parameters": { "woke.$": "$$.State.EnteredTime", "until.$": "$.until" },
+                    "End": true
+                }
+            }
+        }),
+    );
+    let data = dir.path().join("data");
+    let until = chrono::Utc::now() + chrono::Duration::days(365);
+    let until_text = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Killed a year before the Wait ends.
+    run_and_kill_when(
+        &data,
+        &flow,
+        "year",
+        &json!({ "until": until_text }),
+        |events| count(events, "WaitStateEntered") == 1,
+    );
+    let described = json_of(sluice(&data).args(["describe", "year", "--json"]));
+    assert_eq!(described["status"], "RUNNING", "{described}");
+
+    let resumed = output_within(
+        sluice(&data).args(["resume", "--json", "--virtual-clock"]),
+        60,
+    );
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    // The resumed engine may finish the execution before `resume` lists what it waits for:
+    // the store says how it ended.
+    let line = json_of(sluice(&data).args(["describe", "year", "--json"]));
+    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    let woke = chrono::DateTime::parse_from_rfc3339(line["output"]["woke"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let until_ms = until.timestamp() * 1000;
+    assert!(
+        (until_ms..until_ms + 1000).contains(&woke),
+        "woke at {woke}, the Wait ends at {until_ms}"
+    );
+    let events = history(&data, "year");
+    let entered = events
+        .iter()
+        .find(|e| e["type"] == "WaitStateEntered")
+        .unwrap()["timestamp_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        woke - entered >= 364 * 86_400_000,
+        "a year passed between {entered} and {woke}"
+    );
 }

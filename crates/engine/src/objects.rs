@@ -38,3 +38,19 @@ pub struct PendingObjectEvent {
     /// The event.
     pub event: ObjectEvent,
 }
+
+/// The storage class an object was written with, and the state of its restore, as the store
+/// keeps it (see [`crate::store::Store`]'s `object_class*` methods). Objects without a record
+/// are in the default class. A record holds for the object version it names by entity tag: once
+/// the object is replaced, the record no longer applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectClassRecord {
+    /// The object's entity tag when the class was set.
+    pub e_tag: String,
+    /// The storage class (`GLACIER`, `DEEP_ARCHIVE`, `ARCHIVE`, ...).
+    pub class: String,
+    /// When the requested restore completes (or completed), epoch ms; `None`: never restored.
+    pub restore_ready_ms: Option<i64>,
+    /// When the restored copy expires, epoch ms.
+    pub restore_expiry_ms: Option<i64>,
+}

@@ -11,7 +11,7 @@ use crate::effects::HistoryEvent;
 use crate::invoke::TaskError;
 use crate::map_run::MapRunSpec;
 use crate::model::{ExecutionState, Status};
-use crate::objects::{ObjectChange, PendingObjectEvent};
+use crate::objects::{ObjectChange, ObjectClassRecord, PendingObjectEvent};
 use crate::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use crate::run_info::RunInfo;
 use serde::{Deserialize, Serialize};
@@ -448,6 +448,22 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<PendingObjectEvent>, StoreError>;
     /// Forgets delivered events, by sequence number.
     fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError>;
+    /// The storage-class record of the object at `path` (`BUCKET/KEY`), if it has one.
+    fn object_class(&self, path: &str) -> Result<Option<ObjectClassRecord>, StoreError>;
+    /// Sets (or, with `None`, forgets) the storage-class record of the object at `path`.
+    fn object_class_put(
+        &self,
+        path: &str,
+        record: Option<&ObjectClassRecord>,
+    ) -> Result<(), StoreError>;
+    /// Replaces the record of `path` with `after` if it is still `before`; returns whether it
+    /// was, so that of the processes restoring one object at once exactly one starts it.
+    fn object_class_swap(
+        &self,
+        path: &str,
+        before: &ObjectClassRecord,
+        after: &ObjectClassRecord,
+    ) -> Result<bool, StoreError>;
     /// Running root executions, oldest first, with their owners.
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError>;
     /// The Map and Parallel values stored for an execution.

@@ -13,6 +13,7 @@
 //! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
 //! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
 //! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
+//! | `copy-files` | `{"index": "BUCKET/KEY", "offset"?: n, "size": bytes, "from": "BUCKET", "to": "BUCKET[/PREFIX/]"}` | `storage_class` (`STANDARD`), `concurrency` (100), `max_attempts` (6) | `{"next_offset", "done", "copied", "failed": [{"offset", "error"}], "retries"}`: one page of a batch copy (see the `copy_files` module) |
 //! | `unzip` | `{"archive": "BUCKET/KEY", "to": "BUCKET/PREFIX/", "marker"?: n}` | `budget_seconds` (20), `max_entries`, `url_encoded` (the archive key is URL-encoded, as in S3 events) | `{"marker": NEXT or null, "written": n, "done": bool, "entries": n}`: call again with the marker until done |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
@@ -54,11 +55,14 @@ pub enum Handler {
     PostgresUpsert,
     /// Extracts a zip archive of the storage, resumably (see [`crate::unzip`]).
     Unzip,
+    /// Copies the objects one page of an index names (see [`crate::copy_files`]).
+    CopyFiles,
 }
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] = &["count-by", "ack", "postgres-upsert", "unzip"];
+    pub const NAMES: &'static [&'static str] =
+        &["count-by", "ack", "postgres-upsert", "unzip", "copy-files"];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
@@ -67,6 +71,7 @@ impl Handler {
             "ack" => Ok(Handler::Ack),
             "postgres-upsert" => Ok(Handler::PostgresUpsert),
             "unzip" => Ok(Handler::Unzip),
+            "copy-files" => Ok(Handler::CopyFiles),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
                 Handler::NAMES.join(", ")
@@ -166,6 +171,11 @@ fn run(
             let request = crate::unzip::UnzipRequest::from_args(&arguments(function, payload)?)
                 .map_err(invalid)?;
             crate::unzip::unzip(storage, handle, &request)
+        }
+        Handler::CopyFiles => {
+            let request = crate::copy_files::CopyRequest::from_args(&arguments(function, payload)?)
+                .map_err(invalid)?;
+            crate::copy_files::copy_files(storage, handle, &request)
         }
     }
 }
@@ -308,14 +318,16 @@ fn string_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Result<Option<&'a
     crate::fields::text(args, name).map_err(invalid)
 }
 
-fn invalid(reason: impl fmt::Display) -> TaskError {
+/// A bad event or option (`Sluice.InvalidEvent`).
+pub(crate) fn invalid(reason: impl fmt::Display) -> TaskError {
     TaskError {
         error: "Sluice.InvalidEvent".into(),
         cause: reason.to_string(),
     }
 }
 
-fn storage_error(cause: String) -> TaskError {
+/// A missing or unreadable object (`Sluice.StorageError`).
+pub(crate) fn storage_error(cause: String) -> TaskError {
     TaskError {
         error: "Sluice.StorageError".into(),
         cause,

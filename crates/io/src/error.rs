@@ -26,6 +26,44 @@ pub enum StorageError {
         /// `BUCKET/KEY`.
         path: String,
     },
+    /// The object is archived and not restored: it cannot be read (or restored, if it is not
+    /// archived).
+    #[error("{path}: {reason} (InvalidObjectState)")]
+    InvalidObjectState {
+        /// `BUCKET/KEY`.
+        path: String,
+        /// Why the operation is not allowed in the object's state.
+        reason: String,
+    },
+    /// A restore of the object is already under way.
+    #[error("{path}: object restore is already in progress (RestoreAlreadyInProgress)")]
+    RestoreInProgress {
+        /// `BUCKET/KEY`.
+        path: String,
+    },
+    /// A copy failed on purpose (`objects: {copy_failure_rate}` in the project), as a
+    /// transient storage error would.
+    #[error("{path}: injected transient failure (SlowDown: objects.copy_failure_rate is set)")]
+    InjectedFault {
+        /// `BUCKET/KEY` of the source.
+        path: String,
+    },
+    /// The node's store, which keeps storage classes and restores, failed.
+    #[error("{path}: the store keeping storage classes failed: {reason}")]
+    Store {
+        /// `BUCKET/KEY`.
+        path: String,
+        /// What the store reported.
+        reason: String,
+    },
+    /// The operation cannot be done with this storage as configured.
+    #[error("{path}: {reason}")]
+    Unsupported {
+        /// `BUCKET/KEY`.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The backend failed.
     #[error("{path}: {source}")]
     Backend {

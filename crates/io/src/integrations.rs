@@ -4,21 +4,31 @@
 //! | action | parameters | result |
 //! |---|---|---|
 //! | `getObject` | `Bucket`, `Key`, `VersionId`?, `Range`? (`bytes=A-B`) | `{Body, ContentLength, ContentType, ETag, LastModified, ...}`, `Body` as text |
-//! | `putObject` | `Bucket`, `Key`, `Body` (text, or JSON written as its text) | `{ETag}` |
-//! | `copyObject` | `Bucket`, `Key`, `CopySource` (`bucket/key`) | `{CopyObjectResult: {ETag, LastModified}}` |
+//! | `putObject` | `Bucket`, `Key`, `Body` (text, or JSON written as its text), `StorageClass`? | `{ETag}` |
+//! | `copyObject` | `Bucket`, `Key`, `CopySource` (`bucket/key`), `StorageClass`? | `{CopyObjectResult: {ETag, LastModified}}` |
+//! | `restoreObject` | `Bucket`, `Key`, `RestoreRequest`? (`{Days}`, 1 day by default) | `{}` |
 //! | `listObjectsV2` | `Bucket`, `Prefix`?, `Delimiter`?, `MaxKeys`? (1000), `ContinuationToken`?, `StartAfter`? | `{Contents, KeyCount, IsTruncated, NextContinuationToken?, Name, Prefix, MaxKeys, CommonPrefixes?}` |
-//! | `headObject` | `Bucket`, `Key`, `VersionId`? | `{ContentLength, ETag, LastModified, ...}` |
+//! | `headObject` | `Bucket`, `Key`, `VersionId`? | `{ContentLength, ETag, LastModified, StorageClass?, Restore?, ...}` |
 //! | `deleteObject` | `Bucket`, `Key` | `{}` |
 //!
+//! `StorageClass` is an S3 name (`STANDARD`, `STANDARD_IA`, `GLACIER`, `DEEP_ARCHIVE`, ...) or
+//! an OSS one (`Archive`, `ColdArchive`, ...). `headObject` shows `StorageClass` for objects not
+//! in `STANDARD`, and `Restore` (`ongoing-request="true"`, then `ongoing-request="false",
+//! expiry-date="..."`) once a restore was requested; `listObjectsV2` shows each object's class.
+//!
 //! CloudFlow's `OSS:GetObject`, `OSS:PutObject`, `OSS:CopyObject`, `OSS:ListObjects` (or
-//! `ListObjectsV2`), `OSS:HeadObject` (or `GetObjectMeta`) and `OSS:DeleteObject` are the same
-//! actions; their parameters may also be written in OSS's lower camel case (`bucket`, `key` or
-//! `objectName`, `body`, `prefix`, `copySource`, ...), and the results are shaped as above.
+//! `ListObjectsV2`), `OSS:HeadObject` (or `GetObjectMeta`), `OSS:RestoreObject` and
+//! `OSS:DeleteObject` are the same actions; their parameters may also be written in OSS's lower
+//! camel case (`bucket`, `key` or `objectName`, `body`, `prefix`, `copySource`, `storageClass`,
+//! `days`, ...), and the results are shaped as above.
 //!
 //! Failures are named as the AWS SDK integrations name them: `S3.NoSuchKeyException` for a
-//! missing object, `S3.S3Exception` for anything else S3 would refuse (a bad key, a missing
-//! parameter); a `Body` above the payload limit is `States.DataLimitExceeded`.
+//! missing object, `S3.InvalidObjectStateException` for a read of an archived object that is
+//! not restored (or a restore of one that is not archived), `S3.S3Exception` for anything else
+//! S3 would refuse (a bad key, a missing parameter, a restore already in progress, a transient
+//! failure); a `Body` above the payload limit is `States.DataLimitExceeded`.
 
+use crate::classes::StorageClass;
 use crate::error::StorageError;
 use crate::location::ObjectRef;
 use crate::storage::{GetRequest, ObjectInfo, Storage, quote_etag};
@@ -61,6 +71,7 @@ enum Action {
     CopyObject,
     ListObjectsV2,
     HeadObject,
+    RestoreObject,
     DeleteObject,
 }
 
@@ -73,6 +84,7 @@ impl Action {
                 "CopyObject" => Action::CopyObject,
                 "ListObjects" | "ListObjectsV2" => Action::ListObjectsV2,
                 "HeadObject" | "GetObjectMeta" => Action::HeadObject,
+                "RestoreObject" => Action::RestoreObject,
                 "DeleteObject" => Action::DeleteObject,
                 _ => return None,
             });
@@ -86,6 +98,7 @@ impl Action {
             "copyObject" => Action::CopyObject,
             "listObjectsV2" => Action::ListObjectsV2,
             "headObject" => Action::HeadObject,
+            "restoreObject" => Action::RestoreObject,
             "deleteObject" => Action::DeleteObject,
             _ => return None,
         })
@@ -127,6 +140,7 @@ async fn call(storage: &Storage, action: Action, payload: &Value) -> Result<Valu
                 .map_err(s3_error)?;
             Ok(described(&info))
         }
+        Action::RestoreObject => restore_object(storage, params).await,
         Action::DeleteObject => {
             storage.delete(&object(params)?).await.map_err(s3_error)?;
             Ok(json!({}))
@@ -175,7 +189,11 @@ async fn put_object(storage: &Storage, params: &Map<String, Value>) -> Result<Va
         Some(Value::String(s)) => Bytes::from(s.clone()),
         Some(other) => Bytes::from(other.to_string()),
     };
-    let e_tag = storage.put(&object, body).await.map_err(s3_error)?;
+    let class = storage_class(params)?;
+    let e_tag = storage
+        .put_in(&object, body, class)
+        .await
+        .map_err(s3_error)?;
     Ok(json!({"ETag": e_tag.as_deref().map(quote_etag).unwrap_or_default()}))
 }
 
@@ -188,13 +206,52 @@ async fn copy_object(storage: &Storage, params: &Map<String, Value>) -> Result<V
         .decode_utf8()
         .map_err(|_| refused(format!("CopySource '{source}' is not UTF-8 once decoded")))?;
     let source = ObjectRef::parse(&source).map_err(s3_error)?;
-    let info = storage.copy(&source, &target).await.map_err(s3_error)?;
+    let class = storage_class(params)?;
+    let info = storage
+        .copy_in(&source, &target, class)
+        .await
+        .map_err(s3_error)?;
     Ok(json!({
         "CopyObjectResult": {
             "ETag": info.quoted_etag(),
             "LastModified": timestamp(&info),
         }
     }))
+}
+
+/// `restoreObject`: starts the restore of an archived object for `RestoreRequest.Days` (or
+/// OSS's `days`) days.
+async fn restore_object(
+    storage: &Storage,
+    params: &Map<String, Value>,
+) -> Result<Value, TaskError> {
+    let object = object(params)?;
+    let days = params
+        .get("RestoreRequest")
+        .and_then(|r| r.get("Days"))
+        .or_else(|| params.get("Days"));
+    let days = match days {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .ok_or_else(|| {
+                refused(format!(
+                    "RestoreRequest.Days must be a whole number, not {v}"
+                ))
+            })?,
+    };
+    // The SDK integration answers `{}` whether the restore started (202) or was done (200).
+    storage.restore(&object, days).await.map_err(s3_error)?;
+    Ok(json!({}))
+}
+
+/// The `StorageClass` parameter (`STANDARD` when absent).
+fn storage_class(params: &Map<String, Value>) -> Result<StorageClass, TaskError> {
+    match text(params, "StorageClass")? {
+        None => Ok(StorageClass::Standard),
+        Some(name) => name.parse().map_err(s3_error),
+    }
 }
 
 async fn list_objects(storage: &Storage, params: &Map<String, Value>) -> Result<Value, TaskError> {
@@ -237,17 +294,26 @@ async fn list_objects(storage: &Storage, params: &Map<String, Value>) -> Result<
         }
         match group {
             Some(group) => common.push(group),
-            None => contents.push(json!({
-                "ETag": info.quoted_etag(),
-                "Key": info.key,
-                "LastModified": timestamp(&info),
-                "Size": info.size,
-                "StorageClass": "STANDARD",
-            })),
+            None => contents.push(info.clone()),
         }
         count += 1;
         last_key = Some(info.key);
     }
+    let contents: Vec<Value> = storage
+        .classify(bucket, contents)
+        .await
+        .map_err(s3_error)?
+        .into_iter()
+        .map(|info| {
+            json!({
+                "ETag": info.quoted_etag(),
+                "Key": info.key,
+                "LastModified": timestamp(&info),
+                "Size": info.size,
+                "StorageClass": info.storage_class.as_str(),
+            })
+        })
+        .collect();
     let mut result = json!({
         "Contents": contents,
         "IsTruncated": truncated,
@@ -311,6 +377,12 @@ fn described(info: &ObjectInfo) -> Value {
     if let Some(version) = &info.version {
         out["VersionId"] = json!(version);
     }
+    if info.storage_class != StorageClass::Standard {
+        out["StorageClass"] = json!(info.storage_class.as_str());
+    }
+    if let Some(restore) = &info.restore {
+        out["Restore"] = json!(restore.header());
+    }
     out
 }
 
@@ -333,6 +405,8 @@ fn s3_names(params: &Map<String, Value>) -> Map<String, Value> {
         ("copySource", "CopySource"),
         ("range", "Range"),
         ("versionId", "VersionId"),
+        ("storageClass", "StorageClass"),
+        ("days", "Days"),
     ];
     let mut out = params.clone();
     for (alias, name) in ALIASES {
@@ -384,6 +458,18 @@ fn s3_error(e: StorageError) -> TaskError {
             ),
         },
         StorageError::InvalidKey(reason) => refused(reason),
+        error @ StorageError::InvalidObjectState { .. } => TaskError {
+            error: "S3.InvalidObjectStateException".into(),
+            cause: format!("{error} (Service: S3, Status Code: 403)"),
+        },
+        error @ StorageError::RestoreInProgress { .. } => TaskError {
+            error: "S3.S3Exception".into(),
+            cause: format!("{error} (Service: S3, Status Code: 409)"),
+        },
+        error @ StorageError::InjectedFault { .. } => TaskError {
+            error: "S3.S3Exception".into(),
+            cause: format!("{error} (Service: S3, Status Code: 503)"),
+        },
         StorageError::Changed { path } => TaskError {
             error: "S3.S3Exception".into(),
             cause: format!("{path} changed during the request (Service: S3, Status Code: 412)"),
@@ -407,8 +493,12 @@ mod tests {
         assert!(ObjectIntegrations::serves(
             "arn:aws:states:::s3:listObjectsV2"
         ));
-        assert!(!ObjectIntegrations::serves(
+        assert!(ObjectIntegrations::serves(
             "arn:aws:states:::aws-sdk:s3:restoreObject"
+        ));
+        assert!(ObjectIntegrations::serves("OSS:RestoreObject"));
+        assert!(!ObjectIntegrations::serves(
+            "arn:aws:states:::aws-sdk:s3:selectObjectContent"
         ));
         assert!(!ObjectIntegrations::serves(
             "arn:aws:states:::lambda:invoke"

@@ -24,7 +24,8 @@
 //! # What is here
 //!
 //! - [`Storage`]: get (whole or a byte range), put, copy, delete, head, and sorted listings under
-//!   a prefix, streamed or in pages.
+//!   a prefix, streamed or in pages; storage classes and restores of archived objects
+//!   ([`StorageClass`], [`Storage::restore`], emulated as the `classes` module describes).
 //! - [`readers`]: Distributed Map item readers, all streaming: CSV, JSON array, JSON lines,
 //!   S3 Inventory and Athena manifests, object listings. Objects are read in byte ranges
 //!   ([`ObjectReader`]), so a 10 GB object never sits in memory.
@@ -39,7 +40,9 @@
 
 mod builtins;
 mod chunked;
+mod classes;
 mod config;
+mod copy_files;
 mod error;
 mod fields;
 pub mod http;
@@ -57,6 +60,7 @@ pub mod writer;
 
 pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};
 pub use chunked::ObjectReader;
+pub use classes::{ObjectOptions, RestoreStarted, RestoreStatus, StorageClass};
 pub use config::StorageConfig;
 pub use error::StorageError;
 pub use integrations::ObjectIntegrations;

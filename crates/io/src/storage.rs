@@ -1,5 +1,8 @@
 //! [`Storage`]: the configured object storage, addressed as `BUCKET/KEY`.
 
+use crate::classes::{
+    ClassState, ObjectClasses, ObjectOptions, RestoreStarted, RestoreStatus, StorageClass, state_of,
+};
 use crate::config::{StorageConfig, redact};
 use crate::error::StorageError;
 use crate::listing::{self, ListPage, ListingMode};
@@ -13,9 +16,11 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use sluice_engine::store::Store;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The configured object storage: a local directory or an S3 bucket (with an optional
 /// prefix), seen as one namespace of `BUCKET/KEY` paths. Cheap to clone.
@@ -24,6 +29,8 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     listing: ListingMode,
     description: Arc<str>,
+    classes: Option<ObjectClasses>,
+    copies: Arc<AtomicU64>,
 }
 
 /// What a storage knows about one object.
@@ -39,6 +46,10 @@ pub struct ObjectInfo {
     pub e_tag: Option<String>,
     /// The version, on versioned buckets.
     pub version: Option<String>,
+    /// The storage class (as far as the storage knows: see [`Storage::head`]).
+    pub storage_class: StorageClass,
+    /// The restore of an archived object, if one is ongoing or done.
+    pub restore: Option<RestoreStatus>,
 }
 
 impl ObjectInfo {
@@ -54,7 +65,26 @@ impl ObjectInfo {
             last_modified: meta.last_modified,
             e_tag: meta.e_tag.clone(),
             version: meta.version.clone(),
+            storage_class: StorageClass::Standard,
+            restore: None,
         }
+    }
+
+    fn with_class(self, state: ClassState) -> ObjectInfo {
+        ObjectInfo {
+            storage_class: state.class,
+            restore: state.restore,
+            ..self
+        }
+    }
+
+    /// Whether the object can be read now (it is not archived, or it is restored).
+    pub fn readable(&self) -> bool {
+        ClassState {
+            class: self.storage_class,
+            restore: self.restore,
+        }
+        .readable()
     }
 
     /// The entity tag as S3 shows it: in double quotes (empty when the backend reports none).
@@ -113,11 +143,11 @@ impl Storage {
                     .map_err(|e| bad(format!("cannot create {}: {e}", dir.display())))?;
                 let store = LocalFileSystem::new_with_prefix(dir)
                     .map_err(|e| bad(format!("cannot open {}: {e}", dir.display())))?;
-                Ok(Storage {
-                    store: Arc::new(store),
-                    listing: ListingMode::Walk,
+                Ok(Storage::over(
+                    Arc::new(store),
+                    ListingMode::Walk,
                     description,
-                })
+                ))
             }
             StorageConfig::S3 {
                 bucket,
@@ -141,12 +171,28 @@ impl Storage {
                 } else {
                     Arc::new(PrefixStore::new(s3, Path::from(prefix.as_str())))
                 };
-                Ok(Storage {
-                    store,
-                    listing: ListingMode::Native,
-                    description,
-                })
+                Ok(Storage::over(store, ListingMode::Native, description))
             }
+        }
+    }
+
+    fn over(store: Arc<dyn ObjectStore>, listing: ListingMode, description: Arc<str>) -> Storage {
+        Storage {
+            store,
+            listing,
+            description,
+            classes: None,
+            copies: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The same storage keeping storage classes and restores in `store` (shared by every
+    /// process on it), with `options`. Without a store, every object is `STANDARD`, and a put
+    /// or copy into another class is refused.
+    pub fn with_classes(self, store: Arc<dyn Store>, options: ObjectOptions) -> Storage {
+        Storage {
+            classes: Some(ObjectClasses::new(store, options)),
+            ..self
         }
     }
 
@@ -190,6 +236,16 @@ impl Storage {
             .await
             .map_err(failed)?;
         let info = ObjectInfo::from_meta(&result.meta, &object.bucket);
+        let info = self.classified(object, info).await?;
+        if !info.readable() {
+            return Err(StorageError::InvalidObjectState {
+                path: object.to_string(),
+                reason: format!(
+                    "the object is in the {} storage class and is not restored (restore it first)",
+                    info.storage_class
+                ),
+            });
+        }
         let data = result.bytes().await.map_err(failed)?;
         Ok(Object { info, data })
     }
@@ -210,7 +266,58 @@ impl Storage {
             .get_opts(&object.path(), options)
             .await
             .map_err(|e| StorageError::from_store(object.to_string(), e))?;
-        Ok(ObjectInfo::from_meta(&result.meta, &object.bucket))
+        self.classified(object, ObjectInfo::from_meta(&result.meta, &object.bucket))
+            .await
+    }
+
+    /// `info` of `object` with its storage class and restore.
+    async fn classified(
+        &self,
+        object: &ObjectRef,
+        info: ObjectInfo,
+    ) -> Result<ObjectInfo, StorageError> {
+        let Some(classes) = &self.classes else {
+            return Ok(info);
+        };
+        let Some(record) = classes.record(&object.to_string()).await? else {
+            return Ok(info);
+        };
+        // Some listings carry no entity tag: the object's own says which version it is.
+        let e_tag = match &info.e_tag {
+            Some(e_tag) => Some(e_tag.clone()),
+            None => {
+                self.store
+                    .head(&object.path())
+                    .await
+                    .map_err(|e| StorageError::from_store(object.to_string(), e))?
+                    .e_tag
+            }
+        };
+        let state = state_of(Some(&record), e_tag.as_deref(), Utc::now());
+        Ok(info.with_class(state))
+    }
+
+    /// The storage classes of listed objects of `bucket` (of the whole storage, keys being
+    /// `BUCKET/KEY` paths, when `bucket` is empty), filled in.
+    pub async fn classify(
+        &self,
+        bucket: &str,
+        infos: Vec<ObjectInfo>,
+    ) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut out = Vec::with_capacity(infos.len());
+        for info in infos {
+            let object = if bucket.is_empty() {
+                ObjectRef::parse(&info.key)
+            } else {
+                ObjectRef::new(bucket, &info.key)
+            };
+            // A path no flow can name (outside any bucket) has no class of its own.
+            match object {
+                Ok(object) => out.push(self.classified(&object, info).await?),
+                Err(_) => out.push(info),
+            }
+        }
+        Ok(out)
     }
 
     /// Writes an object whole, replacing any previous one; returns its entity tag.
@@ -219,29 +326,184 @@ impl Storage {
         object: &ObjectRef,
         data: Bytes,
     ) -> Result<Option<String>, StorageError> {
+        self.put_in(object, data, StorageClass::Standard).await
+    }
+
+    /// Writes an object whole in a storage class, replacing any previous one; returns its
+    /// entity tag.
+    pub async fn put_in(
+        &self,
+        object: &ObjectRef,
+        data: Bytes,
+        class: StorageClass,
+    ) -> Result<Option<String>, StorageError> {
+        let classes = self.classes_for(object, class)?;
         let result = self
             .store
             .put(&object.path(), PutPayload::from(data))
             .await
             .map_err(|e| StorageError::from_store(object.to_string(), e))?;
+        if let Some(classes) = classes {
+            classes
+                .written(&object.to_string(), result.e_tag.as_deref(), class)
+                .await?;
+        }
         Ok(result.e_tag)
+    }
+
+    /// Records that `object`, written by another path (a streamed upload), is in `class`.
+    pub async fn written_in(
+        &self,
+        object: &ObjectRef,
+        class: StorageClass,
+    ) -> Result<(), StorageError> {
+        if let Some(classes) = self.classes_for(object, class)? {
+            let info = self.head(object, None).await?;
+            classes
+                .written(&object.to_string(), info.e_tag.as_deref(), class)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The class store, when writing `object` in `class` needs one; refused when it is
+    /// needed and there is none.
+    fn classes_for(
+        &self,
+        object: &ObjectRef,
+        class: StorageClass,
+    ) -> Result<Option<&ObjectClasses>, StorageError> {
+        match (&self.classes, class) {
+            (_, StorageClass::Standard) => Ok(None),
+            (Some(classes), _) => Ok(Some(classes)),
+            (None, _) => Err(StorageError::Unsupported {
+                path: object.to_string(),
+                reason: format!(
+                    "the {class} storage class needs the node's store, and this storage has none"
+                ),
+            }),
+        }
     }
 
     /// Copies an object, replacing any object at `to`; returns the copy's metadata.
     pub async fn copy(&self, from: &ObjectRef, to: &ObjectRef) -> Result<ObjectInfo, StorageError> {
+        self.copy_in(from, to, StorageClass::Standard).await
+    }
+
+    /// Copies an object into a storage class, replacing any object at `to`; returns the
+    /// copy's metadata. An archived source must be restored first, as on S3.
+    pub async fn copy_in(
+        &self,
+        from: &ObjectRef,
+        to: &ObjectRef,
+        class: StorageClass,
+    ) -> Result<ObjectInfo, StorageError> {
+        let classes = self.classes_for(to, class)?;
+        if self.injects_copy_failure() {
+            return Err(StorageError::InjectedFault {
+                path: from.to_string(),
+            });
+        }
+        let classified = match &self.classes {
+            Some(classes) => classes.record(&from.to_string()).await?.is_some(),
+            None => false,
+        };
+        if classified {
+            let source = self.head(from, None).await?;
+            if !source.readable() {
+                return Err(StorageError::InvalidObjectState {
+                    path: from.to_string(),
+                    reason: format!(
+                        "the copy source is in the {} storage class and is not restored",
+                        source.storage_class
+                    ),
+                });
+            }
+        }
         self.store
             .copy(&from.path(), &to.path())
             .await
             .map_err(|e| StorageError::from_store(from.to_string(), e))?;
-        self.head(to, None).await
+        let meta = self
+            .store
+            .head(&to.path())
+            .await
+            .map_err(|e| StorageError::from_store(to.to_string(), e))?;
+        let info = ObjectInfo::from_meta(&meta, &to.bucket);
+        match classes {
+            Some(classes) => {
+                classes
+                    .written(&to.to_string(), info.e_tag.as_deref(), class)
+                    .await?;
+                Ok(ObjectInfo {
+                    storage_class: class,
+                    restore: None,
+                    ..info
+                })
+            }
+            None => {
+                // A local copy is a hard link: it has its source's entity tag, so an older
+                // record of `to` could seem to apply to it.
+                if let Some(classes) = &self.classes {
+                    classes.deleted(&to.to_string()).await?;
+                }
+                Ok(info)
+            }
+        }
+    }
+
+    /// Whether this copy is one the configured failure rate fails (a fixed pseudo-random
+    /// sequence: the same rate fails the same share of copies in every run).
+    fn injects_copy_failure(&self) -> bool {
+        let rate = self
+            .classes
+            .as_ref()
+            .map_or(0.0, |c| c.options().copy_failure_rate);
+        if rate <= 0.0 {
+            return false;
+        }
+        let n = self.copies.fetch_add(1, Ordering::Relaxed);
+        // splitmix64 of the copy's number, as a fraction of 1.
+        let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) as f64 / (1u64 << 53) as f64) < rate
+    }
+
+    /// Restores an archived object for `days` days: the restore is ongoing for the
+    /// configured restore delay, then the object is readable until it expires. Restoring a
+    /// restored object moves its expiry.
+    pub async fn restore(
+        &self,
+        object: &ObjectRef,
+        days: u32,
+    ) -> Result<RestoreStarted, StorageError> {
+        let info = self.head(object, None).await?;
+        let Some(classes) = &self.classes else {
+            return Err(StorageError::InvalidObjectState {
+                path: object.to_string(),
+                reason: format!(
+                    "restore is not allowed for the object's storage class {}",
+                    info.storage_class
+                ),
+            });
+        };
+        classes
+            .restore(&object.to_string(), info.e_tag.as_deref(), days)
+            .await
     }
 
     /// Deletes an object; deleting a missing object succeeds, as on S3.
     pub async fn delete(&self, object: &ObjectRef) -> Result<(), StorageError> {
         match self.store.delete(&object.path()).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(StorageError::from_store(object.to_string(), e)),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(StorageError::from_store(object.to_string(), e)),
         }
+        if let Some(classes) = &self.classes {
+            classes.deleted(&object.to_string()).await?;
+        }
+        Ok(())
     }
 
     /// The objects of `bucket` whose keys start with `prefix` (a plain string prefix, as on

@@ -49,4 +49,6 @@ on_both_backends!(
     builtin_ack_acknowledges_every_batch,
     builtin_unzip_reads_ranges_and_writes_every_entry,
     oss_actions_use_the_same_integrations,
+    archived_objects_are_read_only_once_restored,
+    integrations_copy_into_a_class_and_restore,
 );

@@ -24,6 +24,9 @@ pub struct ProjectFile {
     pub storage: Option<String>,
     /// Where executions are kept: a PostgreSQL URL or a SQLite file.
     pub state: Option<String>,
+    /// Storage classes, restores and fault injection.
+    #[serde(default)]
+    pub objects: ObjectsSpec,
     /// Functions by name, in declaration order.
     #[serde(default)]
     pub functions: Named<FunctionSpec>,
@@ -45,6 +48,19 @@ pub struct ProjectFile {
     /// Credentials HTTP Tasks and http functions authenticate with, by name.
     #[serde(default)]
     pub connections: Named<ConnectionSpec>,
+}
+
+/// `objects:`: how storage classes and restores behave.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectsSpec {
+    /// How long an emulated restore stays ongoing (1s).
+    #[serde(default, deserialize_with = "settings::restore_delay")]
+    pub restore_delay: Option<Duration>,
+    /// The fraction of copies that fail as a transient error would: fault injection for
+    /// tests of retries (0).
+    #[serde(default, deserialize_with = "settings::fraction")]
+    pub copy_failure_rate: Option<f64>,
 }
 
 /// One trigger: `http: PATH`, `cron: SCHEDULE`, `object: PREFIX` or `cdc: POSTGRES_URL`, and where

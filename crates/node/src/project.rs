@@ -13,7 +13,7 @@ use crate::substitute::substitute;
 use sluice_cdc::{CdcConfig, Format};
 use sluice_functions::{FunctionConfig, Runtime};
 use sluice_io::http::{Auth, HttpFunction, HttpOptions, check_header, endpoint};
-use sluice_io::{BuiltinFunction, Handler, Storage, StorageConfig, StorageError};
+use sluice_io::{BuiltinFunction, Handler, ObjectOptions, Storage, StorageConfig, StorageError};
 use sluice_lang::diagnostic::Diagnostic;
 use sluice_lang::ir::Definition;
 use sluice_lang::source::{Document, join_pointer};
@@ -42,6 +42,8 @@ pub struct Project {
     pub dir: PathBuf,
     /// Object storage URL (`file://DIR` or `s3://BUCKET[/PREFIX]?...`).
     pub storage: String,
+    /// Storage classes, restores and injected faults (`objects:`).
+    pub objects: ObjectOptions,
     /// Where executions are kept (`state:`), if the project says: a PostgreSQL URL or a SQLite
     /// file (a relative path is relative to the project directory).
     pub state: Option<StoreLocation>,
@@ -113,7 +115,8 @@ impl Project {
     }
 
     /// Opens the project's storage; a relative `file://` directory is relative to the project
-    /// (and created if missing).
+    /// (and created if missing). Storage classes need the node's store: see
+    /// [`Storage::with_classes`].
     pub fn open_storage(&self) -> Result<Storage, StorageError> {
         Storage::from_url(&self.storage, &self.dir)
     }
@@ -204,9 +207,18 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
             Err(ds) => problems.extend(ds),
         }
     }
+    let defaults = ObjectOptions::default();
+    let objects = ObjectOptions {
+        restore_delay: file.objects.restore_delay.unwrap_or(defaults.restore_delay),
+        copy_failure_rate: file
+            .objects
+            .copy_failure_rate
+            .unwrap_or(defaults.copy_failure_rate),
+    };
     let mut project = Project {
         dir: dir.to_path_buf(),
         storage,
+        objects,
         state,
         functions,
         builtins,

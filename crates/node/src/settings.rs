@@ -43,6 +43,34 @@ pub fn queue_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration
         .map_err(D::Error::custom)
 }
 
+/// Longest emulated restore delay: 12 hours, about what a standard Glacier restore takes.
+const MAX_RESTORE_DELAY: Duration = Duration::from_secs(12 * 3600);
+
+/// `objects: {restore_delay}`: at most 12 hours.
+pub fn restore_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let v = Value::deserialize(d)?;
+    duration(&v, MAX_RESTORE_DELAY, "12h")
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
+/// `objects: {copy_failure_rate}`: a fraction from 0 to 1.
+pub fn fraction<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let v = Value::deserialize(d)?;
+    v.as_f64()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "expected a fraction from 0 to 1 (0.1 fails one copy in ten), found {}",
+                match &v {
+                    Value::Number(n) => n.to_string(),
+                    other => kind(other).to_string(),
+                }
+            ))
+        })
+}
+
 /// `memory`: a whole number of MB that Lambda allows.
 pub fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let v = Value::deserialize(d)?;

@@ -10,11 +10,15 @@ use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
-use sluice_io::{ObjectRef, Storage};
+use sluice_io::{ObjectInfo, ObjectRef, RestoreStarted, Storage, StorageClass};
 use std::sync::Arc;
 use std::time::SystemTime;
 use sync_wrapper::SyncStream;
 use tokio::io::AsyncReadExt;
+
+/// A response header (removed before it is sent) saying that a restore started: the endpoint
+/// answers it 202 Accepted, as S3 does, where a restore already done is 200 OK.
+pub(crate) const RESTORE_STARTED: &str = "x-sluice-restore-started";
 
 /// The smallest part of a multipart upload but the last, as on S3.
 const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -182,15 +186,19 @@ impl ProjectBucket {
             .list_paths(&request.prefix, request.after(start_after))
             .map_err(from_storage)?;
         let page = read_page(listing, &request).await.map_err(from_storage)?;
-        let contents = page
-            .objects
+        let objects = self
+            .storage
+            .classify("", page.objects)
+            .await
+            .map_err(from_storage)?;
+        let contents = objects
             .into_iter()
             .map(|o| Object {
                 e_tag: o.e_tag.as_deref().map(entity_tag),
                 last_modified: Some(SystemTime::from(o.last_modified).into()),
                 size: i64::try_from(o.size).ok(),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
+                storage_class: Some(ObjectStorageClass::from(
+                    o.storage_class.as_str().to_string(),
                 )),
                 key: Some(o.key),
                 ..Object::default()
@@ -304,7 +312,12 @@ impl S3 for ProjectBucket {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         let object = self.object(&input.bucket, &input.key)?;
+        let class = storage_class(input.storage_class.as_ref().map(|c| c.as_str()))?;
         let e_tag = self.put_body(&object, input.body).await?;
+        self.storage
+            .written_in(&object, class)
+            .await
+            .map_err(from_storage)?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(e_tag)),
             ..PutObjectOutput::default()
@@ -342,6 +355,18 @@ impl S3 for ProjectBucket {
             .await
             .map_err(|e| from_store(&input.key, e))?;
         let meta = result.meta.clone();
+        let info = self
+            .storage
+            .head(&object, None)
+            .await
+            .map_err(from_storage)?;
+        if !info.readable() {
+            return Err(s3_error!(
+                InvalidObjectState,
+                "The operation is not valid for the object's storage class {}: restore it first",
+                info.storage_class
+            ));
+        }
         let served = result.range.clone();
         let content_range = range.map(|_| {
             format!(
@@ -359,6 +384,8 @@ impl S3 for ProjectBucket {
             accept_ranges: Some("bytes".into()),
             e_tag: meta.e_tag.as_deref().map(entity_tag),
             last_modified: Some(SystemTime::from(meta.last_modified).into()),
+            storage_class: shown_class(&info),
+            restore: info.restore.map(|r| r.header()),
             ..GetObjectOutput::default()
         }))
     }
@@ -369,16 +396,20 @@ impl S3 for ProjectBucket {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let object = self.object(&input.bucket, &input.key)?;
-        let meta = self
-            .store
-            .head(&object.path())
-            .await
-            .map_err(|e| from_store(&input.key, e))?;
+        let info = self.storage.head(&object, None).await.map_err(|e| {
+            if e.is_not_found() {
+                s3_error!(NoSuchKey, "The specified key does not exist: {}", input.key)
+            } else {
+                from_storage(e)
+            }
+        })?;
         Ok(S3Response::new(HeadObjectOutput {
-            content_length: i64::try_from(meta.size).ok(),
+            content_length: i64::try_from(info.size).ok(),
             accept_ranges: Some("bytes".into()),
-            e_tag: meta.e_tag.as_deref().map(entity_tag),
-            last_modified: Some(SystemTime::from(meta.last_modified).into()),
+            e_tag: info.e_tag.as_deref().map(entity_tag),
+            last_modified: Some(SystemTime::from(info.last_modified).into()),
+            storage_class: shown_class(&info),
+            restore: info.restore.map(|r| r.header()),
             ..HeadObjectOutput::default()
         }))
     }
@@ -453,15 +484,14 @@ impl S3 for ProjectBucket {
         };
         let from = self.object(bucket, key)?;
         let to = self.object(&input.bucket, &input.key)?;
-        self.store
-            .copy(&from.path(), &to.path())
-            .await
-            .map_err(|e| from_store(key, e))?;
-        let meta = self
-            .store
-            .head(&to.path())
-            .await
-            .map_err(|e| from_store(&input.key, e))?;
+        let class = storage_class(input.storage_class.as_ref().map(|c| c.as_str()))?;
+        let meta = self.storage.copy_in(&from, &to, class).await.map_err(|e| {
+            if e.is_not_found() {
+                s3_error!(NoSuchKey, "The specified key does not exist: {key}")
+            } else {
+                from_storage(e)
+            }
+        })?;
         let e_tag = meta.e_tag.as_deref().map(entity_tag);
         let shown = e_tag
             .as_ref()
@@ -476,6 +506,35 @@ impl S3 for ProjectBucket {
             }),
             ..CopyObjectOutput::default()
         }))
+    }
+
+    async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        let input = req.input;
+        let object = self.object(&input.bucket, &input.key)?;
+        let days = input
+            .restore_request
+            .as_ref()
+            .and_then(|r| r.days)
+            .unwrap_or(1);
+        let days = u32::try_from(days)
+            .map_err(|_| s3_error!(InvalidArgument, "Days must be a positive number"))?;
+        let started = self.storage.restore(&object, days).await.map_err(|e| {
+            if e.is_not_found() {
+                s3_error!(NoSuchKey, "The specified key does not exist: {}", input.key)
+            } else {
+                from_storage(e)
+            }
+        })?;
+        let mut response = S3Response::new(RestoreObjectOutput::default());
+        if started == RestoreStarted::Started {
+            response
+                .headers
+                .insert(RESTORE_STARTED, http::HeaderValue::from_static("true"));
+        }
+        Ok(response)
     }
 
     async fn list_objects_v2(
@@ -642,4 +701,17 @@ impl S3 for ProjectBucket {
         self.uploads.remove(&folder).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
+}
+
+/// A storage class a request names (`STANDARD` when it names none).
+fn storage_class(name: Option<&str>) -> S3Result<StorageClass> {
+    name.map_or(Ok(StorageClass::Standard), |n| {
+        n.parse().map_err(|e| s3_error!(InvalidStorageClass, "{e}"))
+    })
+}
+
+/// The storage class a response shows: none for `STANDARD`, as S3 answers.
+fn shown_class(info: &ObjectInfo) -> Option<s3s::dto::StorageClass> {
+    (info.storage_class != StorageClass::Standard)
+        .then(|| s3s::dto::StorageClass::from(info.storage_class.as_str().to_string()))
 }

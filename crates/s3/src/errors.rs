@@ -23,6 +23,16 @@ pub(crate) fn from_store(key: &str, error: object_store::Error) -> S3Error {
 pub(crate) fn from_storage(error: StorageError) -> S3Error {
     match error {
         StorageError::InvalidKey(why) => s3_error!(InvalidArgument, "{why}"),
+        StorageError::NotFound { path } => {
+            s3_error!(NoSuchKey, "The specified key does not exist: {path}")
+        }
+        error @ StorageError::InvalidObjectState { .. } => {
+            s3_error!(InvalidObjectState, "{error}")
+        }
+        error @ StorageError::RestoreInProgress { .. } => {
+            s3_error!(RestoreAlreadyInProgress, "{error}")
+        }
+        error @ StorageError::InjectedFault { .. } => s3_error!(SlowDown, "{error}"),
         error => internal(error.to_string()),
     }
 }

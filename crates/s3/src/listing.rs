@@ -116,6 +116,8 @@ mod tests {
                     last_modified: chrono::Utc::now(),
                     e_tag: None,
                     version: None,
+                    storage_class: Default::default(),
+                    restore: None,
                 })
             })
             .collect();

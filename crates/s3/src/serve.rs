@@ -1,7 +1,7 @@
 //! [`S3Endpoint`]: the S3 service on its own listener.
 
 use crate::auth::AccessKeys;
-use crate::bucket::ProjectBucket;
+use crate::bucket::{ProjectBucket, RESTORE_STARTED};
 use crate::multipart::Uploads;
 use crate::options::{S3Options, S3OptionsError};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -12,6 +12,15 @@ use sluice_io::Storage;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// Answers 202 Accepted where the bucket marked the response so (see [`RESTORE_STARTED`]):
+/// s3s keeps RestoreObject's status at 200 whatever the operation says.
+fn accepted(mut response: s3s::HttpResponse) -> s3s::HttpResponse {
+    if response.headers_mut().remove(RESTORE_STARTED).is_some() {
+        *response.status_mut() = http::StatusCode::ACCEPTED;
+    }
+    response
+}
 
 /// How long open connections may finish their requests after the stop signal.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -63,8 +72,17 @@ impl S3Endpoint {
                 },
                 () = stop.as_mut() => break,
             };
-            let connection =
-                connections.serve_connection(TokioIo::new(socket), self.service.clone());
+            let service = self.service.clone();
+            let answer = hyper::service::service_fn(move |request| {
+                let service = service.clone();
+                async move {
+                    service
+                        .call(request.map(s3s::Body::from))
+                        .await
+                        .map(accepted)
+                }
+            });
+            let connection = connections.serve_connection(TokioIo::new(socket), answer);
             let connection = graceful.watch(connection.into_owned());
             tokio::spawn(async move {
                 let _ = connection.await;

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::model::{ExecutionState, Status};
+use sluice_engine::objects::ObjectClassRecord;
 use sluice_engine::queue::QueueMessage;
 use sluice_engine::store::{
     ExecutionSummary, MapRunRecord, ScopeValue, StopRequest, StoreError, StoredDefinition,
@@ -236,5 +237,18 @@ pub(crate) fn cdc_checkpoint(
         owner: r.opt_text(5)?,
         lease_until_ms: r.opt_int(6)?,
         updated_ms: r.int(7)?,
+    })
+}
+
+/// The columns of `object_classes` [`class_record`] decodes, in order.
+pub(crate) const CLASS_COLUMNS: &str = "e_tag, class, restore_ready_ms, restore_expiry_ms";
+
+/// A storage-class record from a row of [`CLASS_COLUMNS`].
+pub(crate) fn class_record(row: &dyn Row) -> Result<ObjectClassRecord, StoreError> {
+    Ok(ObjectClassRecord {
+        e_tag: row.text(0)?,
+        class: row.text(1)?,
+        restore_ready_ms: row.opt_int(2)?,
+        restore_expiry_ms: row.opt_int(3)?,
     })
 }

@@ -156,6 +156,16 @@ CREATE TABLE cdc_checkpoints (
     updated_ms INTEGER NOT NULL
 );
 ",
+    // 9: the storage class of objects written in one other than the default, and their restores.
+    "
+CREATE TABLE object_classes (
+    path TEXT PRIMARY KEY,
+    e_tag TEXT NOT NULL,
+    class TEXT NOT NULL,
+    restore_ready_ms INTEGER,
+    restore_expiry_ms INTEGER
+) WITHOUT ROWID;
+",
 ];
 
 /// PostgreSQL migrations (tracked in the `schema_migrations` table, one row per step applied).
@@ -293,6 +303,16 @@ CREATE TABLE cdc_checkpoints (
     owner TEXT,
     lease_until_ms BIGINT,
     updated_ms BIGINT NOT NULL
+);
+"#,
+    // 9: the storage class of objects written in one other than the default, and their restores.
+    r#"
+CREATE TABLE object_classes (
+    path TEXT COLLATE "C" PRIMARY KEY,
+    e_tag TEXT NOT NULL,
+    class TEXT NOT NULL,
+    restore_ready_ms BIGINT,
+    restore_expiry_ms BIGINT
 );
 "#,
 ];

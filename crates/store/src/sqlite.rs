@@ -13,7 +13,7 @@ use crate::{sqlite_objects, sqlite_queues};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
+use sluice_engine::objects::{ObjectChange, ObjectClassRecord, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
     Batch, CdcCheckpoint, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease,
@@ -510,6 +510,27 @@ impl Store for SqliteStore {
 
     fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError> {
         sqlite_objects::events_done(&mut *self.conn()?, watch, seqs)
+    }
+
+    fn object_class(&self, path: &str) -> Result<Option<ObjectClassRecord>, StoreError> {
+        sqlite_objects::class(&*self.conn()?, path)
+    }
+
+    fn object_class_put(
+        &self,
+        path: &str,
+        record: Option<&ObjectClassRecord>,
+    ) -> Result<(), StoreError> {
+        sqlite_objects::put_class(&*self.conn()?, path, record)
+    }
+
+    fn object_class_swap(
+        &self,
+        path: &str,
+        before: &ObjectClassRecord,
+        after: &ObjectClassRecord,
+    ) -> Result<bool, StoreError> {
+        sqlite_objects::swap_class(&*self.conn()?, path, before, after)
     }
 
     fn cdc_checkpoint(&self, source: &str) -> Result<Option<CdcCheckpoint>, StoreError> {

@@ -2,10 +2,10 @@
 //! runs in an immediate transaction, so that of the processes sharing the file that see one
 //! change, exactly one applies it.
 
-use crate::codec::signed;
+use crate::codec::{CLASS_COLUMNS, class_record, signed};
 use crate::sqlite::{err, query};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use sluice_engine::objects::{ObjectChange, ObjectEvent, PendingObjectEvent};
+use sluice_engine::objects::{ObjectChange, ObjectClassRecord, ObjectEvent, PendingObjectEvent};
 use sluice_engine::store::StoreError;
 
 /// The entity tag the watch knows for `key`.
@@ -114,4 +114,80 @@ pub(crate) fn events_done(
             .map_err(err)?;
     }
     tx.commit().map_err(err)
+}
+
+/// The storage-class record of `path`.
+pub(crate) fn class(
+    conn: &Connection,
+    path: &str,
+) -> Result<Option<ObjectClassRecord>, StoreError> {
+    let rows = query(
+        conn,
+        &format!("SELECT {CLASS_COLUMNS} FROM object_classes WHERE path = ?1"),
+        params![path],
+        class_record,
+    )?;
+    Ok(rows.into_iter().next())
+}
+
+/// Sets or forgets the storage-class record of `path`.
+pub(crate) fn put_class(
+    conn: &Connection,
+    path: &str,
+    record: Option<&ObjectClassRecord>,
+) -> Result<(), StoreError> {
+    match record {
+        Some(r) => conn
+            .prepare_cached(
+                "INSERT INTO object_classes (path, e_tag, class, restore_ready_ms, restore_expiry_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (path) DO UPDATE SET e_tag = excluded.e_tag, class = excluded.class,
+                 restore_ready_ms = excluded.restore_ready_ms,
+                 restore_expiry_ms = excluded.restore_expiry_ms",
+            )
+            .map_err(err)?
+            .execute(params![
+                path,
+                r.e_tag,
+                r.class,
+                r.restore_ready_ms,
+                r.restore_expiry_ms
+            ]),
+        None => conn
+            .prepare_cached("DELETE FROM object_classes WHERE path = ?1")
+            .map_err(err)?
+            .execute(params![path]),
+    }
+    .map_err(err)?;
+    Ok(())
+}
+
+/// Replaces the record of `path` with `after` if it is still `before`.
+pub(crate) fn swap_class(
+    conn: &Connection,
+    path: &str,
+    before: &ObjectClassRecord,
+    after: &ObjectClassRecord,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE object_classes SET e_tag = ?6, class = ?7, restore_ready_ms = ?8,
+             restore_expiry_ms = ?9
+             WHERE path = ?1 AND e_tag = ?2 AND class = ?3 AND restore_ready_ms IS ?4
+             AND restore_expiry_ms IS ?5",
+        )
+        .map_err(err)?
+        .execute(params![
+            path,
+            before.e_tag,
+            before.class,
+            before.restore_ready_ms,
+            before.restore_expiry_ms,
+            after.e_tag,
+            after.class,
+            after.restore_ready_ms,
+            after.restore_expiry_ms
+        ])
+        .map_err(err)?;
+    Ok(n == 1)
 }

@@ -7,7 +7,7 @@ use sluice_engine::effects::HistoryEvent;
 use sluice_engine::invoke::NoFunctions;
 use sluice_engine::items::NoStorage;
 use sluice_engine::model::Status;
-use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
+use sluice_engine::objects::{ObjectChange, ObjectClassRecord, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::run_info::RunInfo;
 use sluice_engine::store::{
@@ -162,6 +162,24 @@ impl Store for FlakyStore {
     }
     fn running_roots(&self) -> Result<Vec<ExecutionSummary>, StoreError> {
         self.inner.running_roots()
+    }
+    fn object_class(&self, path: &str) -> Result<Option<ObjectClassRecord>, StoreError> {
+        self.inner.object_class(path)
+    }
+    fn object_class_put(
+        &self,
+        path: &str,
+        record: Option<&ObjectClassRecord>,
+    ) -> Result<(), StoreError> {
+        self.inner.object_class_put(path, record)
+    }
+    fn object_class_swap(
+        &self,
+        path: &str,
+        before: &ObjectClassRecord,
+        after: &ObjectClassRecord,
+    ) -> Result<bool, StoreError> {
+        self.inner.object_class_swap(path, before, after)
     }
     fn cdc_checkpoint(
         &self,

@@ -59,4 +59,5 @@ on_both_backends!(
     object_changes_apply_once_and_queue_their_events,
     known_objects_come_in_pages_in_key_order,
     cdc_checkpoints_are_leased_fenced_and_reset,
+    object_classes_are_kept_replaced_and_swapped_once,
 );

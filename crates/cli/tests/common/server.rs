@@ -161,6 +161,23 @@ impl Server {
         body
     }
 
+    /// Reads an execution over REST until it is no longer running (at most `limit`), calling
+    /// `each` between reads; returns its last description.
+    pub fn await_end(&self, id: &str, limit: Duration, mut each: impl FnMut()) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            each();
+            let execution = self
+                .http("GET", &format!("/v1/executions/{id}"), &[], b"")
+                .json();
+            if execution["status"] != "RUNNING" {
+                return execution;
+            }
+            assert!(Instant::now() < deadline, "still running: {execution}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Describes an execution until its status is `status`.
     pub fn await_status(&self, arn: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);

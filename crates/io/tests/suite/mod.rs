@@ -10,11 +10,12 @@ use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskEr
 use sluice_engine::items::{ItemOutcome, ItemStore, ReadItem};
 use sluice_io::writer::WriterOptions;
 use sluice_io::{
-    BuiltinFunction, BuiltinFunctions, Handler, ObjectIntegrations, ObjectItemStore, ObjectRef,
-    ReadOptions,
+    BuiltinFunction, BuiltinFunctions, Handler, ObjectIntegrations, ObjectItemStore, ObjectOptions,
+    ObjectRef, ReadOptions, RestoreStarted, RestoreStatus, Storage, StorageClass, StorageError,
 };
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 fn object(key: &str) -> ObjectRef {
@@ -1184,4 +1185,259 @@ pub fn oss_actions_use_the_same_integrations(b: &Backend) {
     .unwrap_err();
     assert_eq!(gone.error, "S3.NoSuchKeyException");
     assert!(fallback.0.lock().unwrap().is_empty());
+}
+
+/// The suite's storage keeping classes in a fresh SQLite store, restores taking `delay`.
+fn classified(b: &Backend, dir: &tempfile::TempDir, delay: Duration) -> Storage {
+    let store = sluice_store::SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let options = ObjectOptions {
+        restore_delay: delay,
+        ..ObjectOptions::default()
+    };
+    b.storage.clone().with_classes(Arc::new(store), options)
+}
+
+/// An object put in GLACIER cannot be read (nor copied) until restored; the restore is ongoing
+/// for the delay, then done with an expiry; a second request while ongoing is refused; a
+/// replaced object is STANDARD again; a STANDARD object cannot be restored.
+pub fn archived_objects_are_read_only_once_restored(b: &Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = classified(b, &dir, Duration::from_millis(300));
+    let cold = object("cold/a.txt");
+    b.runtime
+        .block_on(storage.put_in(&cold, Bytes::from("frozen"), StorageClass::Glacier))
+        .unwrap();
+    let info = b.runtime.block_on(storage.head(&cold, None)).unwrap();
+    assert_eq!(info.storage_class, StorageClass::Glacier);
+    assert_eq!(info.restore, None);
+    let refused = b.runtime.block_on(storage.get(&cold)).unwrap_err();
+    assert!(
+        matches!(refused, StorageError::InvalidObjectState { .. }),
+        "{refused}"
+    );
+    let copy = b
+        .runtime
+        .block_on(storage.copy(&cold, &object("cold/copy.txt")))
+        .unwrap_err();
+    assert!(
+        matches!(copy, StorageError::InvalidObjectState { .. }),
+        "{copy}"
+    );
+    assert_eq!(
+        b.runtime.block_on(storage.restore(&cold, 2)).unwrap(),
+        RestoreStarted::Started
+    );
+    let info = b.runtime.block_on(storage.head(&cold, None)).unwrap();
+    assert_eq!(info.restore, Some(RestoreStatus::Ongoing));
+    assert_eq!(info.restore.unwrap().header(), "ongoing-request=\"true\"");
+    let again = b.runtime.block_on(storage.restore(&cold, 2)).unwrap_err();
+    assert!(
+        matches!(again, StorageError::RestoreInProgress { .. }),
+        "{again}"
+    );
+    assert!(b.runtime.block_on(storage.get(&cold)).is_err());
+    std::thread::sleep(Duration::from_millis(400));
+    let info = b.runtime.block_on(storage.head(&cold, None)).unwrap();
+    let Some(RestoreStatus::Restored { expiry }) = info.restore else {
+        panic!("not restored: {:?}", info.restore);
+    };
+    let days = (expiry - chrono::Utc::now()).num_hours();
+    assert!((47..=48).contains(&days), "expires in {days} hours");
+    assert!(
+        info.restore
+            .unwrap()
+            .header()
+            .starts_with("ongoing-request=\"false\", expiry-date=\"")
+    );
+    assert_eq!(
+        &b.runtime.block_on(storage.get(&cold)).unwrap().data[..],
+        b"frozen"
+    );
+    assert_eq!(
+        b.runtime.block_on(storage.restore(&cold, 3)).unwrap(),
+        RestoreStarted::AlreadyRestored
+    );
+    // Replaced by a plain write (any writer), the object is STANDARD and readable.
+    b.runtime
+        .block_on(b.storage.put(&cold, Bytes::from("thawed")))
+        .unwrap();
+    let info = b.runtime.block_on(storage.head(&cold, None)).unwrap();
+    assert_eq!(info.storage_class, StorageClass::Standard);
+    assert_eq!(
+        &b.runtime.block_on(storage.get(&cold)).unwrap().data[..],
+        b"thawed"
+    );
+    let standard = b.runtime.block_on(storage.restore(&cold, 1)).unwrap_err();
+    assert!(
+        matches!(standard, StorageError::InvalidObjectState { .. }),
+        "{standard}"
+    );
+    // A copy into STANDARD over an archived copy is STANDARD, even where copies share the
+    // source's entity tag (local hard links).
+    let hot = object("cold/hot.txt");
+    let copy = object("cold/hot-copy.txt");
+    b.runtime
+        .block_on(storage.put(&hot, Bytes::from("hot")))
+        .unwrap();
+    b.runtime
+        .block_on(storage.copy_in(&hot, &copy, StorageClass::DeepArchive))
+        .unwrap();
+    b.runtime.block_on(storage.copy(&hot, &copy)).unwrap();
+    let info = b.runtime.block_on(storage.head(&copy, None)).unwrap();
+    assert_eq!(info.storage_class, StorageClass::Standard);
+    // Without a store, only STANDARD can be written.
+    let none = b.runtime.block_on(b.storage.put_in(
+        &cold,
+        Bytes::from("x"),
+        StorageClass::DeepArchive,
+    ));
+    assert!(
+        matches!(none, Err(StorageError::Unsupported { .. })),
+        "{none:?}"
+    );
+}
+
+/// `copyObject` with a `StorageClass`, `headObject` showing the class and the restore,
+/// `getObject` refused with the SDK's error name, `restoreObject` (and OSS's names), and
+/// `listObjectsV2` showing each object's class.
+pub fn integrations_copy_into_a_class_and_restore(b: &Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = classified(b, &dir, Duration::from_millis(200));
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let s3 = ObjectIntegrations::new(storage, fallback);
+    let sdk = |action: &str| format!("arn:aws:states:::aws-sdk:s3:{action}");
+    put(b, "hot/a.csv", "a,b\n");
+    put(b, "hot/b.csv", "c,d\n");
+    let copied = call(
+        b,
+        &s3,
+        &sdk("copyObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv", "CopySource": format!("{BUCKET}/hot/a.csv"), "StorageClass": "ARCHIVE"}),
+    )
+    .unwrap();
+    assert!(copied["CopyObjectResult"]["ETag"].is_string(), "{copied}");
+    call(
+        b,
+        &s3,
+        "OSS:CopyObject",
+        json!({"bucket": BUCKET, "key": "cold/b.csv", "copySource": format!("{BUCKET}/hot/b.csv"), "storageClass": "ColdArchive"}),
+    )
+    .unwrap();
+    let head = call(
+        b,
+        &s3,
+        &sdk("headObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv"}),
+    )
+    .unwrap();
+    assert_eq!(head["StorageClass"], json!("ARCHIVE"));
+    assert_eq!(head.get("Restore"), None);
+    let refused = call(
+        b,
+        &s3,
+        &sdk("getObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused.error, "S3.InvalidObjectStateException",
+        "{}",
+        refused.cause
+    );
+    let listed = call(
+        b,
+        &s3,
+        &sdk("listObjectsV2"),
+        json!({"Bucket": BUCKET, "Prefix": "cold/"}),
+    )
+    .unwrap();
+    let classes: Vec<&Value> = listed["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["StorageClass"])
+        .collect();
+    assert_eq!(classes, vec![&json!("ARCHIVE"), &json!("COLD_ARCHIVE")]);
+    let restored = call(
+        b,
+        &s3,
+        &sdk("restoreObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv", "RestoreRequest": {"Days": 1}}),
+    )
+    .unwrap();
+    assert_eq!(restored, json!({}));
+    let again = call(
+        b,
+        &s3,
+        &sdk("restoreObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv"}),
+    )
+    .unwrap_err();
+    assert_eq!(again.error, "S3.S3Exception");
+    assert!(
+        again.cause.contains("RestoreAlreadyInProgress"),
+        "{}",
+        again.cause
+    );
+    let head = call(
+        b,
+        &s3,
+        &sdk("headObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv"}),
+    )
+    .unwrap();
+    assert_eq!(head["Restore"], json!("ongoing-request=\"true\""));
+    call(
+        b,
+        &s3,
+        "OSS:RestoreObject",
+        json!({"bucket": BUCKET, "key": "cold/b.csv", "days": 2}),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let head = call(
+        b,
+        &s3,
+        &sdk("headObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/a.csv"}),
+    )
+    .unwrap();
+    assert!(
+        head["Restore"]
+            .as_str()
+            .unwrap()
+            .starts_with("ongoing-request=\"false\", expiry-date="),
+        "{head}"
+    );
+    let read = call(
+        b,
+        &s3,
+        &sdk("getObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/b.csv"}),
+    )
+    .unwrap();
+    assert_eq!(read["Body"], json!("c,d\n"));
+    let standard = call(
+        b,
+        &s3,
+        &sdk("restoreObject"),
+        json!({"Bucket": BUCKET, "Key": "hot/a.csv"}),
+    )
+    .unwrap_err();
+    assert_eq!(standard.error, "S3.InvalidObjectStateException");
+    let missing = call(
+        b,
+        &s3,
+        &sdk("restoreObject"),
+        json!({"Bucket": BUCKET, "Key": "cold/none"}),
+    )
+    .unwrap_err();
+    assert_eq!(missing.error, "S3.NoSuchKeyException");
+    let bad = call(b, &s3, &sdk("copyObject"), json!({"Bucket": BUCKET, "Key": "x", "CopySource": format!("{BUCKET}/hot/a.csv"), "StorageClass": "FROZEN"})).unwrap_err();
+    assert_eq!(bad.error, "S3.S3Exception");
+    assert!(
+        bad.cause.contains("unknown storage class 'FROZEN'"),
+        "{}",
+        bad.cause
+    );
 }

@@ -29,7 +29,7 @@ use crate::migrations::{self, POSTGRES};
 use connection::{Connection, Target, Worker, classify};
 use sluice_engine::callback::StoredSignal;
 use sluice_engine::effects::HistoryEvent;
-use sluice_engine::objects::{ObjectChange, PendingObjectEvent};
+use sluice_engine::objects::{ObjectChange, ObjectClassRecord, PendingObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settlement};
 use sluice_engine::store::{
     Batch, CdcCheckpoint, ClaimRequest, Claimed, CommitReport, ExecutionSummary, ItemRecord, Lease,
@@ -772,6 +772,27 @@ impl Store for PostgresStore {
 
     fn object_events_done(&self, watch: &str, seqs: &[i64]) -> Result<(), StoreError> {
         self.object_events_delivered(watch, seqs)
+    }
+
+    fn object_class(&self, path: &str) -> Result<Option<ObjectClassRecord>, StoreError> {
+        self.class_of(path)
+    }
+
+    fn object_class_put(
+        &self,
+        path: &str,
+        record: Option<&ObjectClassRecord>,
+    ) -> Result<(), StoreError> {
+        self.put_class(path, record)
+    }
+
+    fn object_class_swap(
+        &self,
+        path: &str,
+        before: &ObjectClassRecord,
+        after: &ObjectClassRecord,
+    ) -> Result<bool, StoreError> {
+        self.swap_class(path, before, after)
     }
 
     fn cdc_checkpoint(&self, source: &str) -> Result<Option<CdcCheckpoint>, StoreError> {

@@ -3,9 +3,9 @@
 //! processes that see one change, exactly one applies it.
 
 use super::{Params, PostgresStore};
-use crate::codec::{Row, signed};
+use crate::codec::{CLASS_COLUMNS, Row, class_record, signed};
 use crate::postgres::connection::classify;
-use sluice_engine::objects::{ObjectChange, ObjectEvent, PendingObjectEvent};
+use sluice_engine::objects::{ObjectChange, ObjectClassRecord, ObjectEvent, PendingObjectEvent};
 use sluice_engine::store::StoreError;
 
 const KNOWN: &str = "SELECT e_tag FROM object_state WHERE watch = $1 AND key = $2";
@@ -17,6 +17,56 @@ const QUEUE: &str = "INSERT INTO object_events (watch, id, body) VALUES ($1, $2,
      ON CONFLICT DO NOTHING";
 
 impl PostgresStore {
+    /// The storage-class record of `path`.
+    pub(super) fn class_of(&self, path: &str) -> Result<Option<ObjectClassRecord>, StoreError> {
+        let rows = self.rows(
+            format!("SELECT {CLASS_COLUMNS} FROM object_classes WHERE path = $1"),
+            Params::default().with(path.to_string()),
+            class_record,
+        )?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Sets or forgets the storage-class record of `path`.
+    pub(super) fn put_class(
+        &self,
+        path: &str,
+        record: Option<&ObjectClassRecord>,
+    ) -> Result<(), StoreError> {
+        let params = Params::default().with(path.to_string());
+        match record {
+            Some(r) => self.execute(
+                "INSERT INTO object_classes (path, e_tag, class, restore_ready_ms, restore_expiry_ms)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (path) DO UPDATE SET e_tag = excluded.e_tag, class = excluded.class,
+                 restore_ready_ms = excluded.restore_ready_ms,
+                 restore_expiry_ms = excluded.restore_expiry_ms",
+                class_params(params, r),
+            )?,
+            None => self.execute("DELETE FROM object_classes WHERE path = $1", params)?,
+        };
+        Ok(())
+    }
+
+    /// Replaces the record of `path` with `after` if it is still `before`.
+    pub(super) fn swap_class(
+        &self,
+        path: &str,
+        before: &ObjectClassRecord,
+        after: &ObjectClassRecord,
+    ) -> Result<bool, StoreError> {
+        let params = class_params(Params::default().with(path.to_string()), before);
+        let n = self.execute(
+            "UPDATE object_classes SET e_tag = $6, class = $7, restore_ready_ms = $8,
+             restore_expiry_ms = $9
+             WHERE path = $1 AND e_tag = $2 AND class = $3
+             AND restore_ready_ms IS NOT DISTINCT FROM $4
+             AND restore_expiry_ms IS NOT DISTINCT FROM $5",
+            class_params(params, after),
+        )?;
+        Ok(n == 1)
+    }
+
     /// The entity tag the watch knows for `key`.
     pub(super) fn known_object(
         &self,
@@ -136,4 +186,13 @@ impl PostgresStore {
         )?;
         Ok(())
     }
+}
+
+/// `params` followed by the four columns of `record`.
+fn class_params(params: Params, record: &ObjectClassRecord) -> Params {
+    params
+        .with(record.e_tag.clone())
+        .with(record.class.clone())
+        .with(record.restore_ready_ms)
+        .with(record.restore_expiry_ms)
 }

@@ -6,7 +6,7 @@ use sluice_engine::callback::{StoredSignal, TaskSignal};
 use sluice_engine::effects::HistoryEvent;
 use sluice_engine::map_run::{ItemSource, MapRunSpec};
 use sluice_engine::model::{ExecutionState, Fanout, Frame, Status, Step, TaskOutcome};
-use sluice_engine::objects::{ObjectChange, ObjectEvent};
+use sluice_engine::objects::{ObjectChange, ObjectClassRecord, ObjectEvent};
 use sluice_engine::queue::{NewMessage, QueueMessage, QueueStats, Settle, Settlement};
 use sluice_engine::run_info::{ParentRun, RunInfo};
 use sluice_engine::scopes::{Persisted, externalize};
@@ -1388,5 +1388,62 @@ pub fn cdc_checkpoints_are_leased_fenced_and_reset(b: &Backend) {
     assert!(
         !store.cdc_save("node-c", &saved).unwrap(),
         "the reset took the lease"
+    );
+}
+
+/// A storage-class record is kept per path, replaced by a put, forgotten by a put of `None`, and
+/// swapped only from the record the caller read: of two restores started from one record, one
+/// wins.
+pub fn object_classes_are_kept_replaced_and_swapped_once(b: &Backend) {
+    let store = b.open();
+    let path = "raw/archive/a.csv";
+    assert_eq!(store.object_class(path).unwrap(), None);
+    let archived = ObjectClassRecord {
+        e_tag: "t1".into(),
+        class: "GLACIER".into(),
+        restore_ready_ms: None,
+        restore_expiry_ms: None,
+    };
+    store.object_class_put(path, Some(&archived)).unwrap();
+    assert_eq!(store.object_class(path).unwrap(), Some(archived.clone()));
+    let restoring = ObjectClassRecord {
+        restore_ready_ms: Some(1_000),
+        restore_expiry_ms: Some(86_401_000),
+        ..archived.clone()
+    };
+    let other = ObjectClassRecord {
+        restore_ready_ms: Some(2_000),
+        ..restoring.clone()
+    };
+    assert!(
+        store
+            .object_class_swap(path, &archived, &restoring)
+            .unwrap()
+    );
+    assert!(!store.object_class_swap(path, &archived, &other).unwrap());
+    assert_eq!(store.object_class(path).unwrap(), Some(restoring.clone()));
+    let restored_again = ObjectClassRecord {
+        restore_expiry_ms: Some(172_801_000),
+        ..restoring.clone()
+    };
+    assert!(
+        store
+            .object_class_swap(path, &restoring, &restored_again)
+            .unwrap()
+    );
+    let replaced = ObjectClassRecord {
+        e_tag: "t2".into(),
+        class: "DEEP_ARCHIVE".into(),
+        restore_ready_ms: None,
+        restore_expiry_ms: None,
+    };
+    store.object_class_put(path, Some(&replaced)).unwrap();
+    assert_eq!(store.object_class(path).unwrap(), Some(replaced));
+    store.object_class_put(path, None).unwrap();
+    assert_eq!(store.object_class(path).unwrap(), None);
+    assert!(
+        !store
+            .object_class_swap(path, &restoring, &archived)
+            .unwrap()
     );
 }
