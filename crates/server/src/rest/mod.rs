@@ -175,6 +175,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         handler: |s, r| Box::pin(handlers::get_flow(s, r)),
     },
     Endpoint {
+        method: "GET",
+        path: "/flows/{name}/graph",
+        operation: "getFlowGraph",
+        summary: "A flow drawn as boxes and arrows: nodes (states, Parallel branches; Map processors and branches nested in their state's box) with a computed layout (x, y, w, h), and edges (next, choice, default, catch; back for loops).",
+        query: &[],
+        body: None,
+        handler: |s, r| Box::pin(handlers::flow_graph(s, r)),
+    },
+    Endpoint {
         method: "POST",
         path: "/flows/{name}/executions",
         operation: "startExecution",
@@ -198,6 +207,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
                 "children",
                 "true to include the children of Distributed Maps",
             ),
+            ("prefix", "only those whose name starts with this"),
+            (
+                "since",
+                "only those started at or after this time, epoch ms",
+            ),
+            ("until", "only those started before this time, epoch ms"),
             ("limit", "page size, 1 to 1000 (100)"),
             ("next", "the `next` of the previous page"),
         ],

@@ -1,0 +1,28 @@
+// The functions: warm instances (busy, idle), callers waiting, invocations, cold starts, and
+// each one's recent log lines.
+
+import { api } from './api.js';
+import { h, table } from './dom.js';
+
+const LOG_LINES = 50;
+
+export async function render(main) {
+  const list = h('div', {});
+  const logs = h('div', {});
+  main.append(h('h1', {}, 'Functions'), list, logs);
+  async function load() {
+    const { functions } = await api('/functions');
+    list.replaceChildren(table(['Name', 'Instances#', 'Busy#', 'Idle#', 'Waiting#', 'Invocations#', 'Cold starts#', ''], functions.map((f) => [
+      f.name, String(f.instances), String(f.busy), String(f.idle), String(f.waiting), String(f.invocations), String(f.coldStarts),
+      h('button', { onclick: () => showLogs(f.name) }, 'Logs'),
+    ])));
+  }
+  async function showLogs(name) {
+    const { lines } = await api(`/functions/${encodeURIComponent(name)}/logs?tail=${LOG_LINES}`);
+    logs.replaceChildren(h('h2', {}, `Last lines of ${name}`),
+      h('pre', { class: 'function-logs' }, lines.length ? lines.map((l) => `${l.ts} ${l.stream ?? ''} ${l.request_id || '-'} ${l.line}`).join('\n') : 'Nothing printed yet.'));
+  }
+  await load();
+  const timer = setInterval(() => load().catch(() => {}), 3000);
+  return () => clearInterval(timer);
+}
