@@ -1,5 +1,6 @@
 // Drives the web console of a running `sluice serve` in headless Chromium (Debian's
 // /usr/bin/chromium, or $CHROMIUM). Usage: node run.mjs URL OUTDIR FAILED_ID LONG_ID WIDE_ID
+// With $CONSOLE_TOKEN set, the node wants that bearer token and the console must ask for it.
 //
 // The node serves the console fixture project (examples/wordcount plus flaky, long and wide);
 // FAILED_ID is a failed execution of `flaky` whose cause is fixed already, LONG_ID a finished
@@ -72,8 +73,15 @@ try {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
 
-  // The executions list.
+  // The token, when the node wants one; then the executions list.
   await page.goto(url);
+  if (process.env.CONSOLE_TOKEN) {
+    await page.waitForSelector('#token-dialog[open]', WAIT);
+    await shot(page, 'token');
+    await page.fill('#token-input', process.env.CONSOLE_TOKEN);
+    await page.press('#token-input', 'Enter');
+    results.askedForToken = true;
+  }
   await page.waitForSelector('#executions table', WAIT);
   await shot(page, 'executions');
 

@@ -32,6 +32,7 @@ export async function render(main, id) {
 
   const tracker = new Tracker();
   let graph = null;
+  let layout = { nodes: [] };
   let mapRuns = [];
   let selected = null;
   let shown = 0;
@@ -82,9 +83,22 @@ export async function render(main, id) {
 
   async function loadMapRuns() {
     const { mapRuns: runs } = await api(`/executions/${enc}/map-runs`);
-    mapRuns = runs.map((r) => ({ ...r, execution: id, stateName: tracker.mapRuns.get(r.id) }));
+    // A run's id is `EXECUTION/STATE:N`.
+    mapRuns = runs.map((r) => ({ ...r, execution: id, stateName: r.id.slice(id.length + 1).replace(/:\d+$/, '') }));
     runsPanel.replaceChildren(mapRuns.length ? h('div', {}, h('h2', {}, 'Distributed Map runs'),
       h('ul', {}, mapRuns.map((r) => h('li', {}, h('a', { href: `#/map-runs/${encodeURIComponent(r.id)}?execution=${enc}` }, `${r.stateName || 'Map'}: ${r.progress.succeeded} succeeded, ${r.progress.failed} failed of ${r.progress.started}${r.progress.source_done ? '' : '+'}`))))) : '');
+  }
+
+  // The states of Distributed Map processors run in child executions: they take the status of
+  // their state's latest run.
+  function childStatuses() {
+    const inner = new Map();
+    for (const r of mapRuns) {
+      const status = !r.done ? 'running' : r.progress.failed > 0 || r.progress.failure ? 'failed' : 'succeeded';
+      const map = layout.nodes.find((n) => n.name === r.stateName && n.distributed);
+      for (const n of layout.nodes) if (map && n.id.startsWith(`${map.id}/`)) inner.set(n.name, status);
+    }
+    return inner;
   }
 
   async function refresh() {
@@ -92,13 +106,16 @@ export async function render(main, id) {
     renderHeader();
     await loadHistory();
     await loadMapRuns();
-    if (graph) graph.paint((name) => tracker.status(name));
+    if (graph) {
+      const inner = childStatuses();
+      graph.paint((name) => inner.get(name) ?? tracker.status(name));
+    }
     if (selected) details.show(statePanel, selected, tracker.states.get(selected.name), mapRuns);
   }
 
   renderHeader();
   try {
-    const layout = await api(`/flows/${encodeURIComponent(exec.flow)}/graph`);
+    layout = await api(`/flows/${encodeURIComponent(exec.flow)}/graph`);
     graph = draw(layout, (node) => {
       selected = node;
       details.show(statePanel, node, tracker.states.get(node.name), mapRuns);

@@ -27,7 +27,6 @@ export class Tracker {
     this.open = [];
     this.lastFailed = null;
     this.lastId = 0;
-    this.mapRuns = new Map();
   }
 
   /** The record of the state `name`, created when first seen. */
@@ -84,9 +83,6 @@ export class Tracker {
       }
       current.status = 'running';
       current.calls.push({ resource: d.resource, parameters: d.parameters, ms, function: functionOf(d.resource, d.parameters) });
-    } else if (kind === 'MapRunStarted' && current) {
-      // `arn:...:mapRun:FLOW/STATE:RUN`: the run belongs to the Map state entered last.
-      this.mapRuns.set(String(d.mapRunArn).split(':').pop(), current.name);
     } else if (ENDS.has(kind)) {
       for (const s of this.open) {
         s.status = 'failed';

