@@ -144,7 +144,12 @@ try {
     await page.waitForTimeout(300);
     await shot(page, name);
   }
-  results.functionsListed = await page.goto(`${url}/#/functions`).then(() => page.waitForSelector('main table', WAIT)).then(() => page.$$eval('main tbody tr', (r) => r.length));
+  await page.goto(`${url}/#/functions`);
+  await page.waitForSelector('main table', WAIT);
+  results.functions = await page.$$eval('main tbody tr', (rows) => Object.fromEntries(rows.map((r) => {
+    const cells = [...r.querySelectorAll('td')].map((td) => td.textContent);
+    return [cells[0], { invocations: Number(cells[5]), errors: Number(cells[6]), p50: cells[7], p99: cells[8] }];
+  })));
 
   // First paint of big runs: a 200-state flow, a Map of 100,000 items.
   results.longFirstPaintMs = await firstPaint(page, `#/executions/${encodeURIComponent(longId)}`, '#graph g[data-name="Step199"][data-status="succeeded"]');

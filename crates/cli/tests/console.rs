@@ -195,6 +195,9 @@ fn the_console_starts_wordcount_shows_a_failure_and_redrives_it() {
         assert!(check["boxes"].as_u64().unwrap() >= 3, "{flow}: {check}");
         assert_eq!(check["found"], json!([]), "{flow}");
     }
+    let work = &results["functions"]["work"];
+    assert!(work["errors"].as_u64().unwrap() >= 1, "{work}");
+    assert!(work["p99"].as_str().unwrap().ends_with('s'), "{work}");
     let screenshots = results["screenshots"].as_array().unwrap();
     assert!(screenshots.len() >= 8, "{screenshots:?}");
     let after = rest(&server, "GET", "/executions/broken", None);

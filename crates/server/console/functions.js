@@ -1,8 +1,9 @@
-// The functions: warm instances (busy, idle), callers waiting, invocations, cold starts, and
-// each one's recent log lines.
+// The functions: warm instances (busy, idle), callers waiting, invocations, errors, cold
+// starts, median and 99th percentile duration of the recent invocations, and each one's recent
+// log lines.
 
 import { api } from './api.js';
-import { h, table } from './dom.js';
+import { h, table, duration } from './dom.js';
 
 const LOG_LINES = 50;
 
@@ -12,8 +13,9 @@ export async function render(main) {
   main.append(h('h1', {}, 'Functions'), list, logs);
   async function load() {
     const { functions } = await api('/functions');
-    list.replaceChildren(table(['Name', 'Instances#', 'Busy#', 'Idle#', 'Waiting#', 'Invocations#', 'Cold starts#', ''], functions.map((f) => [
-      f.name, String(f.instances), String(f.busy), String(f.idle), String(f.waiting), String(f.invocations), String(f.coldStarts),
+    list.replaceChildren(table(['Name', 'Instances#', 'Busy#', 'Idle#', 'Waiting#', 'Invocations#', 'Errors#', 'p50#', 'p99#', 'Cold starts#', ''], functions.map((f) => [
+      f.name, String(f.instances), String(f.busy), String(f.idle), String(f.waiting), String(f.invocations),
+      h('span', { class: f.errors ? 'error' : null }, String(f.errors ?? '')), duration(f.p50Ms), duration(f.p99Ms), String(f.coldStarts),
       h('button', { onclick: () => showLogs(f.name) }, 'Logs'),
     ])));
   }

@@ -418,7 +418,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         method: "GET",
         path: "/functions",
         operation: "listFunctions",
-        summary: "The project's functions: warm instances (busy, idle), callers waiting, invocations, cold starts.",
+        summary: "The project's functions: warm instances (busy, idle), callers waiting, invocations, errors, cold starts, p50 and p99 duration of the recent invocations (ms).",
         query: &[],
         body: None,
         handler: |s, r| Box::pin(handlers::functions(s, r)),
