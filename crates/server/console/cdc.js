@@ -1,6 +1,7 @@
 // The CDC sources: phase, lag, events per second, positions and the last error.
 
 import { api } from './api.js';
+import { repeat } from './live.js';
 import { h, table, time } from './dom.js';
 
 export async function render(main) {
@@ -13,7 +14,5 @@ export async function render(main) {
       s.checkpointLsn || s.storedLsn || '', time(s.checkpointAt || s.storedAt), s.error ? h('span', { class: 'error' }, s.error) : '',
     ])) : h('p', { class: 'muted' }, 'The project has no CDC sources.'));
   }
-  await load();
-  const timer = setInterval(() => load().catch(() => {}), 3000);
-  return () => clearInterval(timer);
+  return repeat(load);
 }

@@ -67,7 +67,12 @@ export async function render(main, id) {
       shown += 1;
       const tr = h('tr', { tabindex: 0 },
         h('td', {}, String(e.id)), h('td', {}, e.kind), h('td', {}, e.details?.name || ''), h('td', {}, time(e.timestamp_ms)));
-      tr.addEventListener('click', () => { tr.nextSibling?.classList?.contains('event-details') ? tr.nextSibling.remove() : tr.after(h('tr', { class: 'event-details' }, h('td', { colspan: 4 }, h('pre', {}, pretty(e.details))))); });
+      const toggle = () => {
+        if (tr.nextSibling?.classList?.contains('event-details')) tr.nextSibling.remove();
+        else tr.after(h('tr', { class: 'event-details' }, h('td', { colspan: 4 }, h('pre', {}, pretty(e.details)))));
+      };
+      tr.addEventListener('click', toggle);
+      tr.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') toggle(); });
       rows.append(tr);
     }
   }

@@ -3,6 +3,7 @@
 // log lines.
 
 import { api } from './api.js';
+import { repeat } from './live.js';
 import { h, table, duration } from './dom.js';
 
 const LOG_LINES = 50;
@@ -24,7 +25,5 @@ export async function render(main) {
     logs.replaceChildren(h('h2', {}, `Last lines of ${name}`),
       h('pre', { class: 'function-logs' }, lines.length ? lines.map((l) => `${l.ts} ${l.stream ?? ''} ${l.request_id || '-'} ${l.line}`).join('\n') : 'Nothing printed yet.'));
   }
-  await load();
-  const timer = setInterval(() => load().catch(() => {}), 3000);
-  return () => clearInterval(timer);
+  return repeat(load);
 }

@@ -64,3 +64,11 @@ export function onChange(fn) {
 export function isPolling() {
   return polling !== null;
 }
+
+/** Runs `load` now and again every `ms` (a failed run is left to the next); returns the
+ * function that stops it. */
+export async function repeat(load, ms = 3000) {
+  await load();
+  const timer = setInterval(() => load().catch(() => {}), ms);
+  return () => clearInterval(timer);
+}

@@ -2,6 +2,7 @@
 // queue size, and a peek at the messages.
 
 import { api } from './api.js';
+import { repeat } from './live.js';
 import { h, table, duration, pretty } from './dom.js';
 
 const PEEK = 20;
@@ -26,7 +27,5 @@ export async function render(main) {
     const { messages } = await api(`/queues/${encodeURIComponent(name)}/messages?limit=${PEEK}`);
     peek.replaceChildren(h('h2', {}, `First messages of ${name}`), messages.length ? h('pre', {}, pretty(messages)) : h('p', { class: 'muted' }, 'Empty.'));
   }
-  await load();
-  const timer = setInterval(() => load().catch(() => {}), 3000);
-  return () => clearInterval(timer);
+  return repeat(load);
 }

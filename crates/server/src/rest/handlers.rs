@@ -44,12 +44,17 @@ pub(super) async fn list_flows(state: ServerState, _: RestRequest) -> Result<Res
     ok(json!({ "flows": flows }))
 }
 
-pub(super) async fn get_flow(state: ServerState, r: RestRequest) -> Result<Response, RestError> {
-    let name = r.param("name");
-    let flow = state
+/// The served flow `name`, or 404.
+fn served_flow(state: &ServerState, name: &str) -> Result<crate::ServedFlow, RestError> {
+    state
         .flows
         .get(name)
-        .ok_or_else(|| RestError::not_found(format!("no flow named '{name}'")))?;
+        .ok_or_else(|| RestError::not_found(format!("no flow named '{name}'")))
+}
+
+pub(super) async fn get_flow(state: ServerState, r: RestRequest) -> Result<Response, RestError> {
+    let name = r.param("name");
+    let flow = served_flow(&state, name)?;
     ok(json!({
         "name": name,
         "arn": flow_arn(name),
@@ -61,11 +66,7 @@ pub(super) async fn get_flow(state: ServerState, r: RestRequest) -> Result<Respo
 }
 
 pub(super) async fn flow_graph(state: ServerState, r: RestRequest) -> Result<Response, RestError> {
-    let name = r.param("name");
-    let flow = state
-        .flows
-        .get(name)
-        .ok_or_else(|| RestError::not_found(format!("no flow named '{name}'")))?;
+    let flow = served_flow(&state, r.param("name"))?;
     ok(crate::graph::Graph::of(&flow.definition).to_json())
 }
 
