@@ -1,20 +1,22 @@
 // Drives the web console of a running `sluice serve` in headless Chromium (Debian's
-// /usr/bin/chromium, or $CHROMIUM). Usage: node run.mjs URL OUTDIR FAILED_ID LONG_ID WIDE_ID
+// /usr/bin/chromium, or $CHROMIUM). Usage:
+// node run.mjs URL OUTDIR FAILED_ID LONG_ID WIDE_ID RECOVERED_ID
 // With $CONSOLE_TOKEN set, the node wants that bearer token and the console must ask for it.
 //
 // The node serves the console fixture project (examples/wordcount plus flaky, long and wide);
 // FAILED_ID is a failed execution of `flaky` whose cause is fixed already, LONG_ID a finished
 // execution of the 200-state `long`, WIDE_ID a finished one of `wide` (a Distributed Map of
-// 100,000 items). Screenshots go to OUTDIR; the results are printed as one JSON line and the
+// 100,000 items), RECOVERED_ID a finished one of `recover` (a state retried, one caught).
+// Screenshots go to OUTDIR; the results are printed as one JSON line and the
 // process exits non-zero at the first check that fails.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [url, outdir, failedId, longId, wideId] = process.argv.slice(2);
-if (!wideId) {
-  console.error('usage: node run.mjs URL OUTDIR FAILED_ID LONG_ID WIDE_ID');
+const [url, outdir, failedId, longId, wideId, recoveredId] = process.argv.slice(2);
+if (!recoveredId) {
+  console.error('usage: node run.mjs URL OUTDIR FAILED_ID LONG_ID WIDE_ID RECOVERED_ID');
   process.exit(2);
 }
 mkdirSync(outdir, { recursive: true });
@@ -136,6 +138,12 @@ try {
   await page.click('#map-runs a');
   await page.waitForSelector('#items table', WAIT);
   await shot(page, 'map-run');
+
+  // A state that succeeded on its retry, one whose error was caught.
+  await page.goto(`${url}/#/executions/${encodeURIComponent(recoveredId)}`);
+  await page.waitForSelector('#graph g[data-name="Recovered"][data-status="succeeded"]', WAIT);
+  results.recovered = await page.$$eval('#graph g[data-name]', (gs) => Object.fromEntries(gs.map((g) => [g.dataset.name, g.dataset.status])));
+  await shot(page, 'execution-recovered');
 
   // The other pages.
   for (const name of ['functions', 'queues', 'cdc']) {

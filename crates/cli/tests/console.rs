@@ -1,7 +1,7 @@
 //! The web console in a real headless Chromium (Debian's `chromium`, driven by
 //! `tests/console/run.mjs` with playwright-core): it starts examples/wordcount, opens the Map
 //! state and reads a shard's output, shows a failed execution's failing state in red with its
-//! error, redrives it to success, checks the drawn boxes for overlaps, and times the first
+//! error, redrives it to success, shows a retried and a caught state as such, checks the drawn boxes for overlaps, and times the first
 //! paint of a 200-state flow and of a Map run of 100,000 items (printed, not asserted).
 //! Screenshots are written to `target/console-screenshots/`. Without chromium, node or
 //! `tests/console/node_modules` (`.ci/run` installs them) the test says it skipped, or fails
@@ -139,6 +139,8 @@ fn the_console_starts_wordcount_shows_a_failure_and_redrives_it() {
     std::fs::write(project.join("fixed"), "").unwrap();
     let long = run(&server, "long", "long-run", json!({"again": false}));
     assert_eq!(long["status"], "SUCCEEDED", "{long}");
+    let recovered = run(&server, "recover", "recovered", json!({}));
+    assert_eq!(recovered["status"], "SUCCEEDED", "{recovered}");
     let wide = run(&server, "wide", "wide-run", json!({}));
     assert_eq!(wide["status"], "SUCCEEDED", "{wide}");
 
@@ -147,7 +149,7 @@ fn the_console_starts_wordcount_shows_a_failure_and_redrives_it() {
         .arg(repo().join("tests/console/run.mjs"))
         .arg(format!("http://{}", server.addr))
         .arg(&shots)
-        .args(["broken", "long-run", "wide-run"])
+        .args(["broken", "long-run", "wide-run", "recovered"])
         .env("CHROMIUM", chromium())
         .env("CONSOLE_TOKEN", TOKEN)
         .output()
@@ -195,6 +197,10 @@ fn the_console_starts_wordcount_shows_a_failure_and_redrives_it() {
         assert!(check["boxes"].as_u64().unwrap() >= 3, "{flow}: {check}");
         assert_eq!(check["found"], json!([]), "{flow}");
     }
+    assert_eq!(
+        results["recovered"],
+        json!({"Retried": "retried", "Caught": "caught", "Recovered": "succeeded"})
+    );
     let work = &results["functions"]["work"];
     assert!(work["errors"].as_u64().unwrap() >= 1, "{work}");
     assert!(work["p99"].as_str().unwrap().ends_with('s'), "{work}");

@@ -2,6 +2,8 @@
 // status (none, running, succeeded, failed, caught, retried), input, output, error and cause,
 // retries, times and the calls it made. Events name the state they enter and exit; the events
 // in between (a Task's calls, a failure) belong to the state entered last and not yet left.
+// A failure followed by another call is a retry; a state left (or followed by another state)
+// after a failure that was not retried was caught.
 
 /** The statuses a state can show, in legend order. */
 export const STATUSES = ['none', 'running', 'succeeded', 'failed', 'caught', 'retried'];
@@ -72,7 +74,10 @@ export class Tracker {
       s.output = d.output;
       s.exits += 1;
       s.exitedMs = ms;
-      if (s.exits >= s.entries) s.status = s.retries > 0 ? 'retried' : 'succeeded';
+      // Left after a failure nothing retried: a catcher took it.
+      if (s.failedPending) s.status = 'caught';
+      else if (s.exits >= s.entries && s.status !== 'caught') s.status = s.retries > 0 ? 'retried' : 'succeeded';
+      s.failedPending = false;
       const at = this.open.lastIndexOf(s);
       if (at >= 0) this.open.splice(at, 1);
     } else if (kind === 'TaskScheduled' || kind === 'LambdaFunctionScheduled') {
