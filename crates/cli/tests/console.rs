@@ -165,6 +165,7 @@ fn the_console_starts_wordcount_shows_a_failure_and_redrives_it() {
         .unwrap_or_else(|e| panic!("{e}: {stdout}"));
 
     assert_eq!(results["askedForToken"], true);
+    assert_eq!(results["liveList"], true);
     assert!(
         results["shardOutput"]["records"].as_u64().unwrap() > 0,
         "{results}"

@@ -63,6 +63,10 @@ export async function render(main, id) {
 
   function addRows(events) {
     for (const e of events) {
+      if (shown === SHOWN_EVENTS) {
+        shown += 1;
+        rows.append(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, `The first ${SHOWN_EVENTS} events are shown; GET /v1/executions/${id}/history pages through every one.`)));
+      }
       if (shown >= SHOWN_EVENTS) break;
       shown += 1;
       const tr = h('tr', { tabindex: 0 },
