@@ -146,6 +146,11 @@ try {
   await page.click('#map-runs a');
   await page.waitForSelector('#items table', WAIT);
   await shot(page, 'map-run');
+  await page.click('#items tbody tr:first-child a');
+  await page.waitForSelector('#graph g[data-name="Square"][data-status="succeeded"]', WAIT);
+  await page.click('a:has-text("Squares:")');
+  await page.waitForSelector('#items table', WAIT);
+  results.childAndBack = true;
 
   // A state that succeeded on its retry, one whose error was caught.
   await page.goto(`${url}/#/executions/${encodeURIComponent(recoveredId)}`);

@@ -166,6 +166,7 @@ fn the_console_starts_wordcount_shows_a_failure_and_redrives_it() {
 
     assert_eq!(results["askedForToken"], true);
     assert_eq!(results["liveList"], true);
+    assert_eq!(results["childAndBack"], true);
     assert!(
         results["shardOutput"]["records"].as_u64().unwrap() > 0,
         "{results}"

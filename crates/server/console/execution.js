@@ -45,6 +45,8 @@ export async function render(main, id) {
       ['Duration', duration((exec.stopMs || Date.now()) - exec.startMs)],
       ['Error', exec.error ? h('span', { class: 'error' }, exec.error) : ''],
       ['Redriven', exec.redriveCount ? String(exec.redriveCount) : ''],
+      // A Distributed Map's child: its run is `PARENT/STATE:N`.
+      ['Item of', exec.mapRun ? h('a', { href: `#/map-runs/${encodeURIComponent(exec.mapRun)}?execution=${encodeURIComponent(exec.mapRun.slice(0, exec.mapRun.lastIndexOf('/')))}` }, exec.mapRun) : ''],
     ]));
     const act = (label, fn) => h('button', { onclick: async (e) => {
       e.target.disabled = true;
