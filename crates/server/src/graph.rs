@@ -83,10 +83,10 @@ impl Graph {
             width: 0.0,
             height: 0.0,
         };
-        let laid = lay_scope(&definition.root, "", None, &mut graph);
-        place(&mut graph, &laid, 0.0, 0.0);
-        graph.width = laid.w;
-        graph.height = laid.h;
+        let area = lay_scope(&definition.root, "", None, &mut graph);
+        place(&mut graph, &area, 0.0, 0.0);
+        graph.width = area.w;
+        graph.height = area.h;
         graph
     }
 
@@ -112,23 +112,31 @@ impl Graph {
     }
 }
 
-/// A box sized but not yet placed: its node's index in the graph, its size, and where its
-/// children go relative to its top-left corner.
-struct Laid {
-    nodes: Vec<usize>,
-    offsets: Vec<(f64, f64)>,
-    children: Vec<Laid>,
+/// An area sized but not yet placed: the boxes in it and its size.
+#[derive(Default)]
+struct Area {
+    boxes: Vec<Placed>,
     w: f64,
     h: f64,
 }
 
-/// Moves every node of `laid` (whose top-left corner is at `x`, `y`) to where it belongs.
-fn place(graph: &mut Graph, laid: &Laid, x: f64, y: f64) {
-    for ((index, (dx, dy)), child) in laid.nodes.iter().zip(&laid.offsets).zip(&laid.children) {
-        let node = &mut graph.nodes[*index];
-        node.x = x + dx;
-        node.y = y + dy;
-        place(graph, child, x + dx, y + dy);
+/// A box within an area: its node, its offset from the area's top-left corner, and the area
+/// inside it (empty for a plain state).
+struct Placed {
+    node: usize,
+    dx: f64,
+    dy: f64,
+    inner: Area,
+}
+
+/// Moves the nodes of every box in `area` (whose top-left corner is at `x`, `y`) to where
+/// they belong.
+fn place(graph: &mut Graph, area: &Area, x: f64, y: f64) {
+    for b in &area.boxes {
+        let (bx, by) = (x + b.dx, y + b.dy);
+        graph.nodes[b.node].x = bx;
+        graph.nodes[b.node].y = by;
+        place(graph, &b.inner, bx, by);
     }
 }
 
@@ -211,15 +219,15 @@ fn rank(scope: &Scope) -> (Vec<usize>, Vec<Vec<bool>>) {
     (layer, back)
 }
 
-/// Sizes the states of `scope` (their ids under `prefix`, inside the box `parent`) and their
-/// arrows, returning the scope's content as one unplaced box.
-fn lay_scope(scope: &Scope, prefix: &str, parent: Option<&str>, graph: &mut Graph) -> Laid {
+/// Sizes the states of `scope` (their ids under `prefix`, inside the box `parent`) and adds
+/// their arrows; returns the scope's states as one area, layer below layer.
+fn lay_scope(scope: &Scope, prefix: &str, parent: Option<&str>, graph: &mut Graph) -> Area {
     let (layers, back) = rank(scope);
     let id_of = |name: &str| format!("{prefix}{name}");
-    let mut boxes: Vec<(usize, Laid)> = Vec::new();
+    let depth = layers.iter().max().map_or(0, |m| m + 1);
+    let mut rows: Vec<Vec<(usize, Area)>> = (0..depth).map(|_| Vec::new()).collect();
     for (i, state) in scope.states.iter().enumerate() {
-        let laid = lay_state(state, &id_of(&state.name), parent, graph);
-        boxes.push((layers[i], laid));
+        rows[layers[i]].push(lay_state(state, &id_of(&state.name), parent, graph));
         for (edge, (target, kind)) in transitions(state).into_iter().enumerate() {
             if scope.state(target).is_some() {
                 graph.edges.push(Edge {
@@ -231,44 +239,39 @@ fn lay_scope(scope: &Scope, prefix: &str, parent: Option<&str>, graph: &mut Grap
             }
         }
     }
-    let depth = layers.iter().max().map_or(0, |m| m + 1);
-    let mut rows: Vec<Vec<Laid>> = (0..depth).map(|_| Vec::new()).collect();
-    for (layer, laid) in boxes {
-        rows[layer].push(laid);
-    }
-    let row_width =
-        |row: &[Laid]| row.iter().map(|b| b.w).sum::<f64>() + GAP_X * (row.len().max(1) - 1) as f64;
+    let size = |node: usize| (graph.nodes[node].w, graph.nodes[node].h);
+    let row_width = |row: &[(usize, Area)]| {
+        row.iter().map(|(n, _)| size(*n).0).sum::<f64>()
+            + GAP_X * row.len().saturating_sub(1) as f64
+    };
     let width = rows.iter().map(|r| row_width(r)).fold(0.0, f64::max);
-    let mut content = Laid {
-        nodes: Vec::new(),
-        offsets: Vec::new(),
-        children: Vec::new(),
+    let mut area = Area {
         w: width,
-        h: 0.0,
+        ..Area::default()
     };
     let mut y = 0.0;
     for row in rows {
-        let height = row.iter().map(|b| b.h).fold(0.0, f64::max);
+        let height = row.iter().map(|(n, _)| size(*n).1).fold(0.0, f64::max);
         let mut x = (width - row_width(&row)) / 2.0;
-        for mut laid in row {
-            let index = laid.nodes.pop().expect("a state's box names its node");
-            let (w, h) = (laid.w, laid.h);
-            content.nodes.push(index);
-            content.offsets.push((x, y + (height - h) / 2.0));
-            content.children.push(laid);
-            graph.nodes[index].w = w;
-            graph.nodes[index].h = h;
+        for (node, inner) in row {
+            let (w, h) = size(node);
+            area.boxes.push(Placed {
+                node,
+                dx: x,
+                dy: y + (height - h) / 2.0,
+                inner,
+            });
             x += w + GAP_X;
         }
         y += height + GAP_Y;
     }
-    content.h = (y - GAP_Y).max(0.0);
-    content
+    area.h = (y - GAP_Y).max(0.0);
+    area
 }
 
-/// Adds the node of one state (and those it holds) and sizes its box. The returned box's own
-/// node index is the last of its `nodes`, popped by the caller.
-fn lay_state(state: &State, id: &str, parent: Option<&str>, graph: &mut Graph) -> Laid {
+/// Adds the node of one state and those it holds, its box sized to hold them; returns the
+/// node and the area inside its box.
+fn lay_state(state: &State, id: &str, parent: Option<&str>, graph: &mut Graph) -> (usize, Area) {
     let index = graph.nodes.len();
     graph.nodes.push(Node {
         id: id.to_string(),
@@ -281,7 +284,7 @@ fn lay_state(state: &State, id: &str, parent: Option<&str>, graph: &mut Graph) -
         w: STATE_W,
         h: STATE_H,
     });
-    let inner: Vec<Laid> = match &state.kind {
+    let parts: Vec<Area> = match &state.kind {
         StateKind::Parallel { branches } => branches
             .iter()
             .enumerate()
@@ -293,26 +296,17 @@ fn lay_state(state: &State, id: &str, parent: Option<&str>, graph: &mut Graph) -
             Some(id),
             graph,
         )],
-        _ => Vec::new(),
+        _ => return (index, Area::default()),
     };
-    let mut laid = if inner.is_empty() {
-        Laid {
-            nodes: Vec::new(),
-            offsets: Vec::new(),
-            children: Vec::new(),
-            w: STATE_W,
-            h: STATE_H,
-        }
-    } else {
-        side_by_side(inner)
-    };
-    laid.nodes.push(index);
-    laid
+    let inner = side_by_side(parts);
+    graph.nodes[index].w = inner.w;
+    graph.nodes[index].h = inner.h;
+    (index, inner)
 }
 
-/// One branch of a Parallel state: a content holding one box, the branch's, which holds the
-/// branch's states.
-fn lay_branch(scope: &Scope, parallel: &str, branch: usize, graph: &mut Graph) -> Laid {
+/// One branch of a Parallel state: an area holding the branch's box, which holds the branch's
+/// states.
+fn lay_branch(scope: &Scope, parallel: &str, branch: usize, graph: &mut Graph) -> Area {
     let id = format!("{parallel}/{branch}");
     let index = graph.nodes.len();
     graph.nodes.push(Node {
@@ -326,47 +320,41 @@ fn lay_branch(scope: &Scope, parallel: &str, branch: usize, graph: &mut Graph) -
         w: 0.0,
         h: 0.0,
     });
-    let content = lay_scope(scope, &format!("{id}/"), Some(&id), graph);
-    let inner = side_by_side(vec![content]);
+    let inner = side_by_side(vec![lay_scope(scope, &format!("{id}/"), Some(&id), graph)]);
     let (w, h) = (inner.w, inner.h);
     graph.nodes[index].w = w;
     graph.nodes[index].h = h;
-    Laid {
-        nodes: vec![index],
-        offsets: vec![(0.0, 0.0)],
-        children: vec![inner],
+    Area {
+        boxes: vec![Placed {
+            node: index,
+            dx: 0.0,
+            dy: 0.0,
+            inner,
+        }],
         w,
         h,
     }
 }
 
-/// A compound box holding `parts` (contents of scopes or branches) side by side, below a
-/// title, within a margin.
-fn side_by_side(parts: Vec<Laid>) -> Laid {
-    let mut laid = Laid {
-        nodes: Vec::new(),
-        offsets: Vec::new(),
-        children: Vec::new(),
-        w: 0.0,
-        h: 0.0,
-    };
+/// The area inside a compound box: `parts` side by side, below a title, within a margin.
+fn side_by_side(parts: Vec<Area>) -> Area {
+    let mut area = Area::default();
     let mut x = PAD;
     let mut height: f64 = 0.0;
     for part in parts {
-        let (w, h) = (part.w, part.h);
-        for ((index, (dx, dy)), child) in
-            part.nodes.into_iter().zip(part.offsets).zip(part.children)
-        {
-            laid.nodes.push(index);
-            laid.offsets.push((x + dx, HEADER + dy));
-            laid.children.push(child);
+        for b in part.boxes {
+            area.boxes.push(Placed {
+                dx: x + b.dx,
+                dy: HEADER + b.dy,
+                ..b
+            });
         }
-        x += w + GAP_X;
-        height = height.max(h);
+        x += part.w + GAP_X;
+        height = height.max(part.h);
     }
-    laid.w = (x - GAP_X + PAD).max(STATE_W);
-    laid.h = HEADER + height + PAD;
-    laid
+    area.w = (x - GAP_X + PAD).max(STATE_W);
+    area.h = HEADER + height + PAD;
+    area
 }
 
 #[cfg(test)]
