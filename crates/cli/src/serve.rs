@@ -294,6 +294,9 @@ impl FunctionHost for ServedFunctions {
                     "waiting": f.waiting,
                     "invocations": f.invocations,
                     "coldStarts": f.cold_starts,
+                    "errors": f.errors,
+                    "p50Ms": f.p50_ms,
+                    "p99Ms": f.p99_ms,
                 })
             })
             .collect()

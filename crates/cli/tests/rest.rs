@@ -132,6 +132,32 @@ fn flows_and_executions_through_the_rest_api() {
     assert_eq!(seen, ["ada", "bo", "cy"]);
     let (_, failed) = get(&server, "/v1/executions?status=FAILED");
     assert_eq!(failed["executions"], json!([]));
+    // By name prefix and start time.
+    let ids = |path: &str| -> Vec<String> {
+        let (code, page) = get(&server, path);
+        assert_eq!(code, 200, "{page}");
+        page["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("/v1/executions?prefix=b"), ["bo"]);
+    let (_, cy) = get(&server, "/v1/executions/cy");
+    let cy_start = cy["startMs"].as_i64().unwrap();
+    assert!(ids(&format!("/v1/executions?since={cy_start}")).contains(&"cy".to_string()));
+    assert!(!ids(&format!("/v1/executions?until={cy_start}")).contains(&"cy".to_string()));
+    assert_eq!(get(&server, "/v1/executions?since=yesterday").0, 400);
+    // The flow's graph: a box per state, laid out.
+    let (code, graph) = get(&server, "/v1/flows/hello/graph");
+    assert_eq!(code, 200, "{graph}");
+    let boxes = graph["nodes"].as_array().unwrap();
+    assert!(
+        !boxes.is_empty() && boxes.iter().all(|n| n["w"].as_f64().unwrap() > 0.0),
+        "{graph}"
+    );
+    assert_eq!(get(&server, "/v1/flows/nothing/graph").0, 404);
     assert_eq!(get(&server, "/v1/executions?status=BORED").0, 400);
     assert_eq!(get(&server, "/v1/executions?limit=5000").0, 400);
 
@@ -181,6 +207,12 @@ fn flows_and_executions_through_the_rest_api() {
         .unwrap();
     assert!(greet["invocations"].as_u64().unwrap() >= 3, "{greet}");
     assert!(greet["instances"].as_u64().unwrap() >= 1, "{greet}");
+    assert_eq!(greet["errors"], 0, "{greet}");
+    let (p50, p99) = (
+        greet["p50Ms"].as_f64().unwrap(),
+        greet["p99Ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p99, "{greet}");
     let (code, logs) = get(&server, "/v1/functions/greet/logs?tail=2");
     assert_eq!(code, 200);
     let lines = logs["lines"].as_array().unwrap();

@@ -404,9 +404,13 @@ fn oversized_and_malformed_requests_get_aws_errors() {
         assert_eq!(status, 400, "{target} {body}: {error}");
         assert_eq!(error["__type"], code, "{target} {body}: {error}");
     }
-    let reply = server.http("GET", "/", &[], b"");
+    let reply = server.http("GET", "/nowhere", &[], b"");
     assert_eq!(reply.status, 404);
     assert_eq!(reply.json()["__type"], "UnknownOperationException");
+    // `GET /` is the web console's page.
+    let page = server.http("GET", "/", &[], b"");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("/console/app.js"), "{}", page.text());
     // Still serving.
     assert_eq!(server.http("GET", "/healthz", &[], b"").status, 200);
 }

@@ -85,6 +85,7 @@ mod config;
 mod error;
 mod instance;
 pub mod invoker;
+mod latency;
 mod logs;
 mod objects;
 mod pool;

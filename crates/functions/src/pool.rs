@@ -28,7 +28,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Counters of one function's pool.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FunctionStats {
     /// Function name.
     pub name: String,
@@ -44,6 +44,12 @@ pub struct FunctionStats {
     pub invocations: u64,
     /// Instances started so far.
     pub cold_starts: u64,
+    /// Invocations that failed (the handler's error, a timeout, a crash).
+    pub errors: u64,
+    /// Median duration of the recent invocations, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile duration of the recent invocations, ms.
+    pub p99_ms: Option<f64>,
 }
 
 /// Warm pools of worker processes for a set of functions. Cheap to clone.
@@ -89,6 +95,8 @@ struct SlotState {
     waiters: VecDeque<oneshot::Sender<Lease>>,
     invocations: u64,
     cold_starts: u64,
+    errors: u64,
+    latencies: crate::latency::Latencies,
     closed: bool,
 }
 
@@ -281,6 +289,9 @@ impl Slot {
             waiting: st.waiters.iter().filter(|w| !w.is_closed()).count(),
             invocations: st.invocations,
             cold_starts: st.cold_starts,
+            errors: st.errors,
+            p50_ms: st.latencies.percentile_ms(50.0),
+            p99_ms: st.latencies.percentile_ms(99.0),
         }
     }
 }
@@ -415,7 +426,13 @@ impl FunctionPool {
             trace_id: meta.trace_id.clone().unwrap_or_else(new_trace_id),
             client_context: client_context(&meta),
         };
+        let started = std::time::Instant::now();
         let (result, reusable) = instance.invoke(call).await;
+        {
+            let mut st = lock(&slot.state);
+            st.latencies.record(started.elapsed());
+            st.errors += u64::from(result.is_err());
+        }
         lease.finish(reusable);
         result.map(Vec::from)
     }

@@ -125,7 +125,7 @@ impl Credentials {
 }
 
 /// Checks every request against the node's credentials before it reaches its route: the
-/// health probes pass, the node's own endpoints need the bearer token, the AWS-compatible ones
+/// health probes and the console's files pass, the node's own endpoints need the bearer token, the AWS-compatible ones
 /// a signature (over the body, read here within the limit of its endpoint).
 pub async fn authenticate(
     State(state): State<crate::ServerState>,
@@ -137,7 +137,11 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     let path = request.uri().path();
-    if path == "/healthz" || path == "/readyz" || crate::triggers::is_trigger_path(&state, path) {
+    if path == "/healthz"
+        || path == "/readyz"
+        || crate::triggers::is_trigger_path(&state, path)
+        || crate::console::serves(request.method(), request.uri(), request.headers())
+    {
         return next.run(request).await;
     }
     if path == "/metrics" || path == "/v1" || path.starts_with("/v1/") {

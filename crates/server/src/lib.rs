@@ -6,11 +6,14 @@
 //! and [`sqs`] for the operations, [`events`] for EventBridge's (`AWSEvents.<Op>`, JSON 1.1)
 //! and [`sns`] for SNS's, whose form-encoded requests carry no target. The Lambda
 //! Invoke API calls the project's functions ([`lambda`]); `/healthz`, `/readyz` and `/metrics`
-//! serve operators ([`health`], [`metrics`]).
+//! serve operators ([`health`], [`metrics`]). `GET /` without a query-protocol `Action` and
+//! `GET /console/...` serve the web console, which works through `/v1` ([`rest`]).
 
 pub mod auth;
 pub mod callbacks;
+mod console;
 pub mod events;
+pub mod graph;
 pub mod health;
 pub mod lambda;
 pub mod machines;
@@ -108,6 +111,7 @@ fn router(state: ServerState) -> Router {
             &format!("/{}/{{queue}}", sqs::ACCOUNT),
             post(queue_url_request).get(queue_url_request),
         )
+        .route("/console/{*file}", get(console::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
@@ -248,6 +252,9 @@ async fn dispatch(
     if sqs_query::is_query(content_type(&headers), uri.query()) {
         let form = query_pairs(uri.query(), &body);
         return sqs_query::call(&state, &host, form, None).await;
+    }
+    if console::serves(&method, &uri, &headers) {
+        return console::index(&headers);
     }
     if method == Method::GET {
         return no_route(method, uri).await.into_response();

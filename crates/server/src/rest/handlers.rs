@@ -44,12 +44,17 @@ pub(super) async fn list_flows(state: ServerState, _: RestRequest) -> Result<Res
     ok(json!({ "flows": flows }))
 }
 
-pub(super) async fn get_flow(state: ServerState, r: RestRequest) -> Result<Response, RestError> {
-    let name = r.param("name");
-    let flow = state
+/// The served flow `name`, or 404.
+fn served_flow(state: &ServerState, name: &str) -> Result<crate::ServedFlow, RestError> {
+    state
         .flows
         .get(name)
-        .ok_or_else(|| RestError::not_found(format!("no flow named '{name}'")))?;
+        .ok_or_else(|| RestError::not_found(format!("no flow named '{name}'")))
+}
+
+pub(super) async fn get_flow(state: ServerState, r: RestRequest) -> Result<Response, RestError> {
+    let name = r.param("name");
+    let flow = served_flow(&state, name)?;
     ok(json!({
         "name": name,
         "arn": flow_arn(name),
@@ -58,6 +63,11 @@ pub(super) async fn get_flow(state: ServerState, r: RestRequest) -> Result<Respo
         "fromProject": flow.from_project,
         "source": flow.source,
     }))
+}
+
+pub(super) async fn flow_graph(state: ServerState, r: RestRequest) -> Result<Response, RestError> {
+    let flow = served_flow(&state, r.param("name"))?;
+    ok(crate::graph::Graph::of(&flow.definition).to_json())
 }
 
 pub(super) async fn start_execution(
@@ -92,6 +102,9 @@ pub(super) async fn list_executions(
         None => None,
     };
     let flow = r.query.get("flow").cloned();
+    let prefix = r.query.get("prefix").cloned().unwrap_or_default();
+    let since = r.number("since", 0, i64::MAX as u64)? as i64;
+    let until = r.number("until", i64::MAX as u64, i64::MAX as u64)? as i64;
     let children = r.query.get("children").is_some_and(|v| v == "true");
     let after = r
         .query
@@ -103,6 +116,7 @@ pub(super) async fn list_executions(
         .into_iter()
         .filter(|row| flow.as_ref().is_none_or(|f| row.flow == *f))
         .filter(|row| status.is_none_or(|s| row.status == s))
+        .filter(|row| row.id.starts_with(&prefix) && (since..until).contains(&row.start_ms))
         .filter(|row| after.as_ref().is_none_or(|p| p.precedes(row)))
         .take(limit + 1)
         .collect();
