@@ -8,7 +8,10 @@
 pub mod change;
 pub mod format;
 pub mod loader;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod pg;
+pub mod position;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -13,6 +13,7 @@
 //! | `count-by` | `{"key": "BUCKET/KEY"}` or `{"Bucket", "Key"}`: a JSON-lines object | `field` (required): the top-level field whose values are counted | `{"key", "records", "counts": {VALUE: n}}`, plus `"missing": n` when records lack the field |
 //! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
 //! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
+//! | `mysql-upsert` | the same, into MySQL/MariaDB (`INSERT … ON DUPLICATE KEY UPDATE`) | `url` (required, `mysql://`), `tables` (source `db.table` to target) or `table` | `{"applied": n}`, as `postgres-upsert` |
 //! | `unzip` | `{"archive": "BUCKET/KEY", "to": "BUCKET/PREFIX/", "marker"?: n}` | `budget_seconds` (20), `max_entries`, `url_encoded` (the archive key is URL-encoded, as in S3 events) | `{"marker": NEXT or null, "written": n, "done": bool, "entries": n}`: call again with the marker until done |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
@@ -52,13 +53,21 @@ pub enum Handler {
     /// Applies Canal-JSON messages to PostgreSQL tables: served by the CDC crate's loaders
     /// (`sluice_cdc::loader::Loaders`), in front of these functions.
     PostgresUpsert,
+    /// Applies Canal-JSON messages to MySQL/MariaDB tables: served like `PostgresUpsert`.
+    MysqlUpsert,
     /// Extracts a zip archive of the storage, resumably (see [`crate::unzip`]).
     Unzip,
 }
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] = &["count-by", "ack", "postgres-upsert", "unzip"];
+    pub const NAMES: &'static [&'static str] = &[
+        "count-by",
+        "ack",
+        "postgres-upsert",
+        "mysql-upsert",
+        "unzip",
+    ];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
@@ -66,6 +75,7 @@ impl Handler {
             "count-by" => Ok(Handler::CountBy),
             "ack" => Ok(Handler::Ack),
             "postgres-upsert" => Ok(Handler::PostgresUpsert),
+            "mysql-upsert" => Ok(Handler::MysqlUpsert),
             "unzip" => Ok(Handler::Unzip),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
@@ -159,8 +169,8 @@ fn run(
     match function.handler {
         Handler::CountBy => count_by(storage, handle, &arguments(function, payload)?),
         Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
-        Handler::PostgresUpsert => Err(invalid(
-            "postgres-upsert is served by the CDC loaders, which this node did not start",
+        Handler::PostgresUpsert | Handler::MysqlUpsert => Err(invalid(
+            "the upsert loaders are served by the CDC crate, which this node did not start",
         )),
         Handler::Unzip => {
             let request = crate::unzip::UnzipRequest::from_args(&arguments(function, payload)?)

@@ -171,6 +171,8 @@ async fn copy_table(
                 before: None,
                 before_image: BeforeImage::None,
                 truncate_options: Vec::new(),
+                binlog: None,
+                ddl: None,
             };
             ordinal += 1;
             if tx.send(change).await.is_err() {
