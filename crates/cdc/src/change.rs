@@ -179,6 +179,28 @@ pub struct Change {
 }
 
 impl Change {
+    /// A row read by a snapshot: `after` of `table` as of `commit_ms`.
+    pub fn snapshot_row(
+        id: EventId,
+        commit_ms: i64,
+        table: Arc<Table>,
+        after: Vec<Datum>,
+    ) -> Change {
+        Change {
+            id,
+            txid: None,
+            commit_ms,
+            table,
+            kind: Kind::Read,
+            after,
+            before: None,
+            before_image: BeforeImage::None,
+            truncate_options: Vec::new(),
+            binlog: None,
+            ddl: None,
+        }
+    }
+
     /// The row the change is about: the new row, or a delete's old row.
     pub fn row(&self) -> &[Datum] {
         match self.kind {

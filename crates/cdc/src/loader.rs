@@ -44,8 +44,7 @@ const MAX_STATEMENTS: usize = 256;
 /// A loader's settings and its connection.
 pub struct PostgresUpsert {
     db: Database,
-    tables: BTreeMap<String, String>,
-    table: Option<String>,
+    targets: TargetOptions,
     session: Mutex<Option<Session>>,
 }
 
@@ -74,13 +73,11 @@ pub(crate) enum Op {
 impl PostgresUpsert {
     /// A loader configured by a built-in function's `options`; an error names the option.
     pub fn from_options(options: &Map<String, Value>) -> Result<PostgresUpsert, String> {
-        let TargetOptions { url, tables, table } =
-            TargetOptions::parse(options, "postgres://HOST/DB")?;
-        let db = Database::parse(&url).map_err(|e| format!("option url: {e}"))?;
+        let targets = TargetOptions::parse(options, "postgres://HOST/DB")?;
+        let db = Database::parse(&targets.url).map_err(|e| format!("option url: {e}"))?;
         Ok(PostgresUpsert {
             db,
-            tables,
-            table,
+            targets,
             session: Mutex::new(None),
         })
     }
@@ -107,13 +104,7 @@ impl PostgresUpsert {
     }
 
     fn target_name(&self, source: &str) -> String {
-        if let Some(t) = &self.table {
-            return t.clone();
-        }
-        self.tables
-            .get(source)
-            .cloned()
-            .unwrap_or_else(|| source.to_string())
+        self.targets.target(source, str::to_string)
     }
 }
 
@@ -162,6 +153,18 @@ impl TargetOptions {
             }
         }
         Ok(TargetOptions { url, tables, table })
+    }
+
+    /// The target of source table `source`: `table`, else its entry in `tables`, else
+    /// `unlisted(source)`.
+    pub fn target(&self, source: &str, unlisted: impl Fn(&str) -> String) -> String {
+        if let Some(t) = &self.table {
+            return t.clone();
+        }
+        match self.tables.get(source) {
+            Some(t) => t.clone(),
+            None => unlisted(source),
+        }
     }
 }
 

@@ -492,25 +492,8 @@ impl Source {
             tables: shapes,
         };
         let (mut rows, mut tasks) = snapshot::start(db, plan, self.config.batch_size * 2);
-        let mut tick = tokio::time::interval(TICK);
-        loop {
-            let deadline = sinker.deadline();
-            tokio::select! {
-                change = rows.recv() => {
-                    let Some(change) = change else { break };
-                    // Progress is stored by the tick: a snapshot cut short starts over anyway.
-                    if sinker.push(&change) && sinker.flush(stop).await.is_err() {
-                        return Ok(None);
-                    }
-                }
-                () = until(deadline) => {
-                    if sinker.flush(stop).await.is_err() {
-                        return Ok(None);
-                    }
-                }
-                _ = tick.tick() => checkpointer.save("snapshot", position).await?,
-                _ = stop.changed() => return Ok(None),
-            }
+        if !deliver_snapshot(&mut rows, sinker, checkpointer, position, stop).await? {
+            return Ok(None);
         }
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| e.to_string())??;
@@ -530,6 +513,37 @@ impl Source {
             .await
             .map_err(|e| format!("starting replication from slot {slot}: {e}"))?;
         Ok(Some((client, position)))
+    }
+}
+
+/// Hands the snapshot's rows from `rows` to `sinker` until the channel closes, storing the
+/// `position` the snapshot started at (and extending the lease) meanwhile; false when told to
+/// stop first. Progress is only stored by the tick: a snapshot cut short starts over anyway.
+pub(crate) async fn deliver_snapshot(
+    rows: &mut tokio::sync::mpsc::Receiver<crate::change::Change>,
+    sinker: &mut Sinker,
+    checkpointer: &Checkpointer,
+    position: u64,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<bool, String> {
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        let deadline = sinker.deadline();
+        tokio::select! {
+            change = rows.recv() => {
+                let Some(change) = change else { return Ok(true) };
+                if sinker.push(&change) && sinker.flush(stop).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            () = until(deadline) => {
+                if sinker.flush(stop).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            _ = tick.tick() => checkpointer.save("snapshot", position).await?,
+            _ = stop.changed() => return Ok(false),
+        }
     }
 }
 

@@ -6,16 +6,15 @@
 //! binlog at `$SLUICE_TEST_MYSQL` (default `mysql://root@127.0.0.1:3306/test`; skipped when
 //! absent or the binlog is off, unless `SLUICE_REQUIRE_SERVICES=1`).
 
+mod common;
+
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts};
 use serde_json::Value;
 use sluice_cdc::mysql::loader::MysqlUpsert;
-use sluice_cdc::source::{CdcConfig, Source};
 use sluice_cdc::status::Status;
-use sluice_cdc::{Batch, Format, Sink};
+use sluice_cdc::{Batch, Sink};
 use sluice_engine::store::Store;
-use sluice_queues::triggers::Target;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -66,16 +65,6 @@ async fn databases() -> Option<(Conn, Conn)> {
     let mut target = connect(&target_url()).await?;
     target.query_drop("SET time_zone = '+00:00'").await.unwrap();
     Some((source, target))
-}
-
-/// A unique table name.
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// A column of every type a source maps.
@@ -166,7 +155,7 @@ struct Fixture {
 impl Fixture {
     async fn new(initial_rows: u64) -> Option<Fixture> {
         let (mut source, mut target) = databases().await?;
-        let table = unique("cdc_my");
+        let table = common::unique("cdc_my");
         source
             .query_drop(format!("CREATE TABLE {table} ({COLUMNS})"))
             .await
@@ -182,11 +171,7 @@ impl Fixture {
             .query_drop(format!("CREATE TABLE {table} ({COLUMNS})"))
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = sluice_store::open(&sluice_store::StoreLocation::Sqlite(
-            dir.path().join("s.db"),
-        ))
-        .unwrap();
+        let (store, dir) = common::store();
         Some(Fixture {
             source,
             target,
@@ -194,19 +179,6 @@ impl Fixture {
             store,
             _dir: dir,
         })
-    }
-
-    fn config(&self) -> CdcConfig {
-        CdcConfig {
-            name: self.table.clone(),
-            url: source_url(),
-            tables: vec![self.table.clone()],
-            exclude_tables: Vec::new(),
-            format: Format::CanalJson,
-            batch_size: 500,
-            batch_timeout: Duration::from_millis(100),
-            target: Target::Function("load".into()),
-        }
     }
 
     fn sink(&self) -> Arc<LoaderSink> {
@@ -225,16 +197,8 @@ impl Fixture {
         tokio::task::JoinHandle<()>,
         Arc<Status>,
     ) {
-        let status = Arc::new(Status::new(&self.table, "function:load"));
-        let source = Source {
-            config: self.config(),
-            store: self.store.clone(),
-            sink,
-            owner: "node-a".into(),
-            status: status.clone(),
-        };
-        let (stop, stopped) = watch::channel(false);
-        (stop, tokio::spawn(source.run(stopped)), status)
+        let config = common::config(&self.table, source_url(), self.table.clone());
+        common::start(config, self.store.clone(), sink, "node-a")
     }
 
     /// Waits until the target equals the source (a generous bound so that a broken build ends).
@@ -530,15 +494,7 @@ async fn a_purged_binlog_file_stops_the_source_until_a_resnapshot() {
     assert!(f.store.cdc_save("node-a", &stored).unwrap());
     f.store.cdc_release(&f.table, "node-a").unwrap();
     let (stop, task, status) = f.start(f.sink());
-    let mut seen = None;
-    for _ in 0..300 {
-        if status.phase().as_str() == "failed" {
-            seen = status.error();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let error = seen.expect("the source reports the purged file");
+    let error = common::failure(&status).await;
     assert!(error.contains("was purged"), "{error}");
     assert!(error.contains("sluice cdc resnapshot"), "{error}");
     let _ = stop.send(true);

@@ -20,12 +20,16 @@ fn source_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn target_url() -> String {
-    let url = source_url();
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
     match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/postgres"),
-        None => url,
+        Some((base, _)) => format!("{base}/{db}"),
+        None => url.to_string(),
     }
+}
+
+fn target_url() -> String {
+    with_database(&source_url(), "postgres")
 }
 
 /// Runs `sql` on `url`; the first column of each row, or the error.
@@ -231,11 +235,7 @@ fn mysql_url() -> String {
 const MYSQL_TARGET_DB: &str = "sluice_cdc_copy";
 
 fn mysql_target_url() -> String {
-    let url = mysql_url();
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{MYSQL_TARGET_DB}"),
-        None => url,
-    }
+    with_database(&mysql_url(), MYSQL_TARGET_DB)
 }
 
 /// Runs `statements` on MySQL `url`; the first column of the last one's rows, or the error.

@@ -26,7 +26,7 @@ use crate::pg::types::from_latin1;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use tokio::sync::Mutex;
 
 /// Most rows per statement.
@@ -37,8 +37,7 @@ const MAX_BYTES: usize = 4 << 20;
 /// A loader's settings and its connection.
 pub struct MysqlUpsert {
     db: Database,
-    tables: BTreeMap<String, String>,
-    table: Option<String>,
+    targets: TargetOptions,
     session: Mutex<Option<Session>>,
 }
 
@@ -69,29 +68,20 @@ struct Target {
 impl MysqlUpsert {
     /// A loader configured by a built-in function's `options`; an error names the option.
     pub fn from_options(options: &Map<String, Value>) -> Result<MysqlUpsert, String> {
-        let TargetOptions { url, tables, table } =
-            TargetOptions::parse(options, "mysql://USER@HOST:PORT/DB")?;
-        let db = Database::parse(&url).map_err(|e| format!("option url: {e}"))?;
+        let targets = TargetOptions::parse(options, "mysql://USER@HOST:PORT/DB")?;
+        let db = Database::parse(&targets.url).map_err(|e| format!("option url: {e}"))?;
         Ok(MysqlUpsert {
             db,
-            tables,
-            table,
+            targets,
             session: Mutex::new(None),
         })
     }
 
     /// The target of source table `source` (`db.table`).
     fn target_name(&self, source: &str) -> String {
-        if let Some(t) = &self.table {
-            return t.clone();
-        }
-        match self.tables.get(source) {
-            Some(t) => t.clone(),
-            None => source
-                .split_once('.')
-                .map_or(source, |(_, t)| t)
-                .to_string(),
-        }
+        self.targets.target(source, |s| {
+            s.split_once('.').map_or(s, |(_, t)| t).to_string()
+        })
     }
 
     /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
@@ -290,16 +280,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn options_are_checked_and_tables_land_in_the_url_database() {
+    fn the_url_is_mysql_and_tables_land_in_its_database() {
         let opts = |v: Value| v.as_object().cloned().unwrap();
-        let err = |v: Value| {
-            MysqlUpsert::from_options(&opts(v))
+        let refused = MysqlUpsert::from_options(&opts(json!({"url": "postgres://h/db"})));
+        assert!(
+            refused
                 .err()
                 .unwrap_or_default()
-        };
-        assert!(err(json!({})).contains("url is required"));
-        assert!(err(json!({"url": "postgres://h/db"})).contains("not a mysql:// URL"));
-        assert!(err(json!({"url": "mysql://h/db", "tabel": "x"})).contains("unknown option tabel"));
+                .contains("not a mysql:// URL")
+        );
         let l = MysqlUpsert::from_options(&opts(
             json!({"url": "mysql://root@h/copy", "tables": {"test.a": "other.b"}}),
         ))

@@ -5,9 +5,8 @@ use super::catalog::{self, Shape};
 use super::connect::Database;
 use super::snapshot::{self, Cut};
 use super::stream::{self, Decoder, binlog_error};
-use crate::pg::stream::{TICK, until};
 use crate::position::{binlog_base, binlog_offset, binlog_position};
-use crate::source::{Checkpointer, Failure, Fatal, Source};
+use crate::source::{Checkpointer, Failure, Fatal, Source, deliver_snapshot};
 use crate::status::Phase;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
@@ -162,24 +161,8 @@ async fn take_snapshot(
     checkpointer.save("snapshot", head).await?;
     tracing::info!(source = %source.config.name, file = %head_file, "snapshot started");
     let (mut rows, mut tasks) = snapshot::start(db, shapes, source.config.batch_size * 2);
-    let mut tick = tokio::time::interval(TICK);
-    loop {
-        let deadline = sinker.deadline();
-        tokio::select! {
-            change = rows.recv() => {
-                let Some(change) = change else { break };
-                if sinker.push(&change) && sinker.flush(stop).await.is_err() {
-                    return Ok(None);
-                }
-            }
-            () = until(deadline) => {
-                if sinker.flush(stop).await.is_err() {
-                    return Ok(None);
-                }
-            }
-            _ = tick.tick() => checkpointer.save("snapshot", head).await?,
-            _ = stop.changed() => return Ok(None),
-        }
+    if !deliver_snapshot(&mut rows, sinker, checkpointer, head, stop).await? {
+        return Ok(None);
     }
     let mut cuts: Vec<Cut> = Vec::new();
     while let Some(done) = tasks.join_next().await {

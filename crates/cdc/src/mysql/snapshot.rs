@@ -6,7 +6,7 @@
 use super::catalog::Shape;
 use super::connect::{Database, is_mariadb, rows, text};
 use super::{bytes_literal, quote_ident};
-use crate::change::{BeforeImage, Change, Datum, EventId, Kind};
+use crate::change::{Change, Datum, EventId};
 use crate::position::binlog_position;
 use crate::sink::now_ms;
 use mysql_async::Conn;
@@ -208,23 +208,13 @@ async fn copy_table(
                 .zip(&row)
                 .map(|(kind, value)| kind.from_text(value))
                 .collect();
-            let change = Change {
-                id: EventId {
-                    position,
-                    part,
-                    ordinal,
-                },
-                txid: None,
-                commit_ms: taken_ms,
-                table: table.clone(),
-                kind: Kind::Read,
-                after,
-                before: None,
-                before_image: BeforeImage::None,
-                truncate_options: Vec::new(),
-                binlog: Some(binlog.clone()),
-                ddl: None,
+            let id = EventId {
+                position,
+                part,
+                ordinal,
             };
+            let mut change = Change::snapshot_row(id, taken_ms, table.clone(), after);
+            change.binlog = Some(binlog.clone());
             ordinal += 1;
             if tx.send(change).await.is_err() {
                 return Ok(Cut {
