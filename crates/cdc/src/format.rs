@@ -1,15 +1,17 @@
 //! Formats: a [`Change`] as a Canal-JSON message (Canal's `FlatMessage`) or a Debezium change
 //! event.
 //!
-//! Canal-JSON keeps every value a string (or `null`); `database` is the PostgreSQL schema,
-//! `mysqlType` the declared PostgreSQL type, `sqlType` its JDBC code, `es` the commit time and
-//! `ts` the time the message was made. Snapshot rows are `INSERT`s marked `_cdc.snapshot`.
-//! `old` holds, per row, the columns whose value changed with their previous value; it is only
-//! complete for tables with `REPLICA IDENTITY FULL` (`_cdc.before_image` says what was
-//! known). Columns the source did not send are left out and listed in `_cdc.unknown`, never
-//! given as `null`.
+//! Canal-JSON keeps every value a string (or `null`); `database` is the PostgreSQL schema (the
+//! MySQL database), `mysqlType` the declared type, `sqlType` its JDBC code, `es` the commit time
+//! and `ts` the time the message was made. Snapshot rows are `INSERT`s marked `_cdc.snapshot`.
+//! `old` holds, per row, the columns whose value changed with their previous value; from
+//! PostgreSQL it is only complete for tables with `REPLICA IDENTITY FULL` (`_cdc.before_image`
+//! says what was known). Columns the source did not send are left out and listed in
+//! `_cdc.unknown`, never given as `null`. DDL (a binlog's statements, PostgreSQL's `TRUNCATE`)
+//! is a message with `isDdl: true` and its `sql`.
 //!
-//! Both formats carry `_cdc.id`, the change's stable id, for consumers to drop duplicates.
+//! Both formats carry `_cdc.id`, the change's stable id, for consumers to drop duplicates, and
+//! the source position: `_cdc.lsn`, or `_cdc.file` and `_cdc.pos` of a binlog.
 
 use crate::change::{Change, Datum, Kind};
 use crate::pg::lsn_text;

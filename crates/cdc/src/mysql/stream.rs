@@ -11,6 +11,7 @@ use crate::position::{binlog_offset, binlog_position};
 use crate::sink::Sinker;
 use crate::source::Checkpointer;
 use futures_core::Stream;
+use mysql_async::binlog::EventType;
 use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::{BinlogStream, Conn};
@@ -88,7 +89,13 @@ impl Decoder {
         let header = event.header();
         let end = u64::from(header.log_pos());
         let start = self.last_end;
-        if end > 0 {
+        // Events the server makes up (a heartbeat, the format description sent at the start)
+        // do not move the position.
+        let made_up = matches!(
+            header.event_type(),
+            Ok(EventType::HEARTBEAT_EVENT | EventType::FORMAT_DESCRIPTION_EVENT)
+        );
+        if end > 0 && !made_up {
             self.last_end = end;
         }
         let data = event
@@ -339,9 +346,14 @@ fn values(shape: &Shape, row: &BinlogRow) -> Result<Vec<Datum>, String> {
 
 /// Where the stream is: what was stored, and what may be stored next.
 struct Positions {
+    /// Stored.
     stored: u64,
+    /// End of the last transaction whose changes were all pushed to the sinker.
     committed: u64,
+    /// Inside a transaction.
     in_txn: bool,
+    /// The position whose GTID the status shows.
+    gtid_of: u64,
 }
 
 /// The next event of `stream`.
@@ -364,6 +376,7 @@ pub async fn stream(
         stored: position,
         committed: position,
         in_txn: false,
+        gtid_of: 0,
     };
     let status = checkpointer.status();
     let mut tick = tokio::time::interval(TICK);
@@ -392,7 +405,7 @@ pub async fn stream(
                             return Ok(());
                         }
                         let target = at.committed;
-                        save(sql, decoder, checkpointer, &mut at, target).await?;
+                        save(sql, decoder, checkpointer, &mut at, target, false).await?;
                     }
                 }
                 if let Some(end) = decoded.committed {
@@ -405,11 +418,11 @@ pub async fn stream(
                     return Ok(());
                 }
                 let target = at.committed;
-                save(sql, decoder, checkpointer, &mut at, target).await?;
+                save(sql, decoder, checkpointer, &mut at, target, false).await?;
             }
             _ = tick.tick() => {
                 let target = if !at.in_txn && sinker.is_empty() { at.committed } else { at.stored };
-                save(sql, decoder, checkpointer, &mut at, target).await?;
+                save(sql, decoder, checkpointer, &mut at, target, true).await?;
             }
             _ = stop.changed() => return Ok(()),
         }
@@ -427,20 +440,30 @@ pub fn binlog_error(error: &str) -> String {
     }
 }
 
-/// Stores `target` (when it moves forward; the lease is extended either way), with its GTID.
+/// Stores `target` (when it moves forward; the lease is extended either way). With `gtid`, the
+/// position's GTID is read first (`BINLOG_GTID_POS` reads the binlog file, so only the tick does
+/// it); else a position that moved is stored without one.
 async fn save(
     sql: &mut Conn,
     decoder: &Decoder,
     checkpointer: &Checkpointer,
     at: &mut Positions,
     target: u64,
+    gtid: bool,
 ) -> Result<(), String> {
     let position = target.max(at.stored);
-    if position > at.stored {
-        let file =
-            crate::position::binlog_file(crate::position::binlog_base(decoder.file()), position);
-        let gtid = catalog::gtid_at(sql, &file, binlog_offset(position)).await;
-        checkpointer.status().set_gtid(gtid);
+    if position != at.gtid_of {
+        let found = if gtid {
+            at.gtid_of = position;
+            let file = crate::position::binlog_file(
+                crate::position::binlog_base(decoder.file()),
+                position,
+            );
+            catalog::gtid_at(sql, &file, binlog_offset(position)).await
+        } else {
+            None
+        };
+        checkpointer.status().set_gtid(found);
     }
     checkpointer.save("streaming", position).await?;
     at.stored = position;
