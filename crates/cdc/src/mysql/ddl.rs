@@ -13,7 +13,7 @@ pub struct Statement {
     pub table: Option<String>,
 }
 
-/// The statement's words after comments, uppercased keywords compared without case.
+/// The statement's words without its comments (`/* */`, `#` and `-- ` to the end of a line).
 fn words(sql: &str) -> Vec<String> {
     let mut text = String::with_capacity(sql.len());
     let mut rest = sql;
@@ -25,6 +25,18 @@ fn words(sql: &str) -> Vec<String> {
         }
     }
     text.push_str(rest);
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let line = line.trim_start();
+            if line.starts_with('#') || line.starts_with("-- ") {
+                ""
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     text.split(|c: char| c.is_whitespace() || c == '(' || c == ',' || c == ';')
         .filter(|w| !w.is_empty())
         .map(str::to_string)
@@ -164,6 +176,10 @@ mod tests {
         assert_eq!(of("DROP INDEX i ON t"), ("DINDEX", None, Some("t".into())));
         assert_eq!(of("CREATE DATABASE shop"), ("QUERY", None, None));
         assert_eq!(classify("BEGIN"), None);
+        assert_eq!(
+            classify("# Dummy event replacing event type 160 that slave cannot handle."),
+            None
+        );
         assert_eq!(classify("COMMIT"), None);
     }
 }

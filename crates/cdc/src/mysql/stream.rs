@@ -33,6 +33,8 @@ pub struct Decoder {
     last_end: u64,
     /// Where the current transaction began.
     txn_position: u64,
+    /// Between a `BEGIN` and its commit.
+    in_txn: bool,
     /// Changes so far in the transaction.
     ordinal: u64,
     /// The current transaction's time, Unix ms.
@@ -63,6 +65,7 @@ impl Decoder {
             database: database.to_string(),
             file: Arc::from(file),
             txn_position: 0,
+            in_txn: false,
             ordinal: 0,
             commit_ms: 0,
         }
@@ -112,16 +115,27 @@ impl Decoder {
                 let text = query.trim();
                 if text.eq_ignore_ascii_case("BEGIN") {
                     self.begin(start, header.timestamp())?;
+                    self.in_txn = true;
                     out.began = true;
                 } else if text.eq_ignore_ascii_case("COMMIT") {
+                    self.in_txn = false;
                     out.committed = Some(self.at(end)?);
                 } else if let Some(statement) = ddl::classify(text) {
-                    self.begin(start, header.timestamp())?;
+                    // DDL commits by itself; inside a transaction it is only passed on.
+                    let own = !self.in_txn;
+                    if own {
+                        self.begin(start, header.timestamp())?;
+                    }
                     out.changes = self.ddl(statement, &q.schema(), text, sql).await?;
-                    out.committed = Some(self.at(end)?);
+                    if own {
+                        out.committed = Some(self.at(end)?);
+                    }
                 }
             }
-            Some(EventData::XidEvent(_)) => out.committed = Some(self.at(end)?),
+            Some(EventData::XidEvent(_)) => {
+                self.in_txn = false;
+                out.committed = Some(self.at(end)?);
+            }
             Some(EventData::RowsEvent(rows)) => {
                 let tme = tme.ok_or_else(|| {
                     format!(
