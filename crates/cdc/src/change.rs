@@ -1,7 +1,7 @@
 //! The source-neutral change model: what a Poller produces and a Format turns into messages.
 //!
 //! Positions are opaque to everything but their source: a PostgreSQL source records commit LSNs,
-//! a binlog source would record file, offset and GTID. What travels with every change is an
+//! a binlog source records file and offset (see [`crate::mysql::position`]). What travels with every change is an
 //! [`EventId`], stable across replays, so a consumer can drop duplicates.
 
 use std::fmt;
@@ -20,6 +20,18 @@ pub enum Kind {
     Truncate,
     /// A row read by the initial snapshot.
     Read,
+    /// A schema change (a binlog source's DDL statement; see [`Change::ddl`]).
+    Ddl,
+}
+
+/// A DDL statement as the source logged it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ddl {
+    /// Canal's name of its kind: `CREATE`, `ALTER`, `ERASE`, `RENAME`, `CINDEX`, `DINDEX` or
+    /// `QUERY`.
+    pub kind: &'static str,
+    /// The statement.
+    pub sql: String,
 }
 
 /// One column value as the source rendered it.
@@ -111,7 +123,8 @@ impl BeforeImage {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId {
     /// The position of the transaction (PostgreSQL: its commit end LSN; a snapshot: the
-    /// slot's consistent point).
+    /// slot's consistent point; a binlog: where the transaction begins, see
+    /// [`crate::mysql::position`]).
     pub position: u64,
     /// Which part of the source: `0` for the change stream, `1 + table index` for the
     /// snapshot rows of a table.
@@ -159,9 +172,35 @@ pub struct Change {
     pub before_image: BeforeImage,
     /// For a truncate: `CASCADE` and `RESTART IDENTITY` flags as SQL words.
     pub truncate_options: Vec<&'static str>,
+    /// The binlog file of the change's position, for a binlog source (`None` for PostgreSQL).
+    pub binlog: Option<Arc<str>>,
+    /// For a DDL change: the statement.
+    pub ddl: Option<Ddl>,
 }
 
 impl Change {
+    /// A row read by a snapshot: `after` of `table` as of `commit_ms`.
+    pub fn snapshot_row(
+        id: EventId,
+        commit_ms: i64,
+        table: Arc<Table>,
+        after: Vec<Datum>,
+    ) -> Change {
+        Change {
+            id,
+            txid: None,
+            commit_ms,
+            table,
+            kind: Kind::Read,
+            after,
+            before: None,
+            before_image: BeforeImage::None,
+            truncate_options: Vec::new(),
+            binlog: None,
+            ddl: None,
+        }
+    }
+
     /// The row the change is about: the new row, or a delete's old row.
     pub fn row(&self) -> &[Datum] {
         match self.kind {

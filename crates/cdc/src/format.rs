@@ -1,18 +1,22 @@
 //! Formats: a [`Change`] as a Canal-JSON message (Canal's `FlatMessage`) or a Debezium change
 //! event.
 //!
-//! Canal-JSON keeps every value a string (or `null`); `database` is the PostgreSQL schema,
-//! `mysqlType` the declared PostgreSQL type, `sqlType` its JDBC code, `es` the commit time and
-//! `ts` the time the message was made. Snapshot rows are `INSERT`s marked `_cdc.snapshot`.
-//! `old` holds, per row, the columns whose value changed with their previous value; it is only
-//! complete for tables with `REPLICA IDENTITY FULL` (`_cdc.before_image` says what was
-//! known). Columns the source did not send are left out and listed in `_cdc.unknown`, never
-//! given as `null`.
+//! Canal-JSON keeps every value a string (or `null`); `database` is the PostgreSQL schema (the
+//! MySQL database), `mysqlType` the declared type, `sqlType` its JDBC code, `es` the commit time
+//! and `ts` the time the message was made. Snapshot rows are `INSERT`s marked `_cdc.snapshot`.
+//! `old` holds, per row, the columns whose value changed with their previous value; from
+//! PostgreSQL it is only complete for tables with `REPLICA IDENTITY FULL` (`_cdc.before_image`
+//! says what was known). Columns the source did not send are left out and listed in
+//! `_cdc.unknown`, never given as `null`. DDL (a binlog's statements, PostgreSQL's `TRUNCATE`)
+//! is a message with `isDdl: true` and its `sql`.
 //!
-//! Both formats carry `_cdc.id`, the change's stable id, for consumers to drop duplicates.
+//! Both formats carry `_cdc.id`, the change's stable id, for consumers to drop duplicates, and
+//! the source position: `_cdc.lsn`, or `_cdc.file` and `_cdc.pos` of a binlog.
 
 use crate::change::{Change, Datum, Kind};
 use crate::pg::lsn_text;
+use crate::position::binlog_offset;
+use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 /// A message format.
@@ -52,7 +56,15 @@ fn extension(source: &str, change: &Change) -> Map<String, Value> {
     cdc.insert("id".into(), json!(change.id.to_string()));
     cdc.insert("source".into(), json!(source));
     cdc.insert("catalog".into(), json!(change.table.catalog));
-    cdc.insert("lsn".into(), json!(lsn_text(change.id.position)));
+    match &change.binlog {
+        Some(file) => {
+            cdc.insert("file".into(), json!(&**file));
+            cdc.insert("pos".into(), json!(binlog_offset(change.id.position)));
+        }
+        None => {
+            cdc.insert("lsn".into(), json!(lsn_text(change.id.position)));
+        }
+    }
     cdc.insert("txid".into(), json!(change.txid));
     cdc.insert("ordinal".into(), json!(change.id.ordinal));
     cdc.insert("snapshot".into(), json!(change.kind == Kind::Read));
@@ -116,15 +128,21 @@ fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
     message.insert("id".into(), json!(change.id.position));
     message.insert("database".into(), json!(table.schema));
     message.insert("table".into(), json!(table.name));
-    if change.kind == Kind::Truncate {
-        let mut sql = format!("TRUNCATE TABLE {}", table.qualified());
-        for option in &change.truncate_options {
-            sql.push(' ');
-            sql.push_str(option);
-        }
+    if matches!(change.kind, Kind::Truncate | Kind::Ddl) {
+        let (kind, sql) = match &change.ddl {
+            Some(ddl) => (ddl.kind, ddl.sql.clone()),
+            None => {
+                let mut sql = format!("TRUNCATE TABLE {}", table.qualified());
+                for option in &change.truncate_options {
+                    sql.push(' ');
+                    sql.push_str(option);
+                }
+                ("TRUNCATE", sql)
+            }
+        };
         message.insert("pkNames".into(), Value::Null);
         message.insert("isDdl".into(), json!(true));
-        message.insert("type".into(), json!("TRUNCATE"));
+        message.insert("type".into(), json!(kind));
         message.insert("es".into(), json!(change.commit_ms));
         message.insert("ts".into(), json!(now_ms));
         message.insert("sql".into(), json!(sql));
@@ -181,11 +199,14 @@ fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
 }
 
 /// A value typed as Debezium gives it: integers, floats and booleans as JSON numbers and
-/// booleans, everything else (numeric, temporal, json, bytea) as its string.
-fn typed(sql_type: i32, text: &str) -> Value {
+/// booleans, binary values of a binlog source in base64, everything else (numeric, temporal,
+/// json, bytea of PostgreSQL) as its string.
+fn typed(sql_type: i32, text: &str, binlog: bool) -> Value {
     let parsed = match sql_type {
-        5 | 4 | -5 => text.parse::<i64>().ok().map(Value::from),
-        7 | 8 => text
+        -6 | 5 | 4 | -5 => text.parse::<i64>().ok().map(Value::from),
+        -2 | -3 | -4 | 2004 if binlog => crate::pg::types::from_latin1(text)
+            .map(|bytes| Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))),
+        6..=8 => text
             .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
@@ -204,7 +225,10 @@ fn typed_row(change: &Change, row: &[Datum]) -> Value {
         .zip(row)
         .filter_map(|(c, d)| match d {
             Datum::Null => Some((c.name.clone(), Value::Null)),
-            Datum::Text(t) => Some((c.name.clone(), typed(c.sql_type, t))),
+            Datum::Text(t) => Some((
+                c.name.clone(),
+                typed(c.sql_type, t, change.binlog.is_some()),
+            )),
             Datum::Unknown => None,
         })
         .collect();
@@ -212,7 +236,6 @@ fn typed_row(change: &Change, row: &[Datum]) -> Value {
 }
 
 fn debezium(source: &str, change: &Change, now_ms: i64) -> Value {
-    let table = &change.table;
     let (op, before, after) = match change.kind {
         Kind::Insert => ("c", Value::Null, typed_row(change, &change.after)),
         Kind::Read => ("r", Value::Null, typed_row(change, &change.after)),
@@ -226,24 +249,63 @@ fn debezium(source: &str, change: &Change, now_ms: i64) -> Value {
         ),
         Kind::Delete => ("d", typed_row(change, change.row()), Value::Null),
         Kind::Truncate => ("t", Value::Null, Value::Null),
+        Kind::Ddl => return debezium_schema_change(source, change, now_ms),
     };
     json!({
         "before": before,
         "after": after,
-        "source": {
+        "source": debezium_source(source, change),
+        "op": op,
+        "ts_ms": now_ms,
+        "_cdc": extension(source, change),
+    })
+}
+
+/// Debezium's `source` block: the PostgreSQL or the MySQL connector's fields.
+fn debezium_source(source: &str, change: &Change) -> Value {
+    let table = &change.table;
+    let snapshot = if change.kind == Kind::Read {
+        "true"
+    } else {
+        "false"
+    };
+    match &change.binlog {
+        Some(file) => json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "connector": "mysql",
+            "name": source,
+            "ts_ms": change.commit_ms,
+            "snapshot": snapshot,
+            "db": table.schema,
+            "table": table.name,
+            "file": &**file,
+            "pos": binlog_offset(change.id.position),
+            "row": change.id.ordinal,
+        }),
+        None => json!({
             "version": env!("CARGO_PKG_VERSION"),
             "connector": "postgresql",
             "name": source,
             "ts_ms": change.commit_ms,
-            "snapshot": if change.kind == Kind::Read { "true" } else { "false" },
+            "snapshot": snapshot,
             "db": table.catalog,
             "schema": table.schema,
             "table": table.name,
             "txId": change.txid,
             "lsn": change.id.position,
-        },
-        "op": op,
+        }),
+    }
+}
+
+/// A DDL statement as Debezium's schema change event (without `tableChanges` details).
+fn debezium_schema_change(source: &str, change: &Change, now_ms: i64) -> Value {
+    json!({
+        "source": debezium_source(source, change),
         "ts_ms": now_ms,
+        "databaseName": change.table.schema,
+        "schemaName": Value::Null,
+        "ddl": change.ddl.as_ref().map(|d| d.sql.as_str()),
+        "tableChanges": [],
         "_cdc": extension(source, change),
     })
 }

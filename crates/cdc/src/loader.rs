@@ -14,6 +14,10 @@
 //!
 //! Options: `url` (required); `tables`, a mapping from source `schema.table` to target table
 //! (a table not listed keeps its name); or `table`, one target for every message.
+//!
+//! DDL messages other than `TRUNCATE` are skipped: the target's schema is its owner's to change.
+//! The `mysql-upsert` built-in (feature `mysql`, see [`crate::mysql::loader`]) does the same
+//! into MySQL/MariaDB; [`Loaders`] serves both.
 
 use crate::pg::catalog::split_name;
 use crate::pg::connect::Database;
@@ -25,6 +29,8 @@ use sluice_engine::invoke::{
 };
 use sluice_io::{BuiltinFunction, Handler};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_postgres::types::ToSql;
@@ -38,8 +44,7 @@ const MAX_STATEMENTS: usize = 256;
 /// A loader's settings and its connection.
 pub struct PostgresUpsert {
     db: Database,
-    tables: BTreeMap<String, String>,
-    table: Option<String>,
+    targets: TargetOptions,
     session: Mutex<Option<Session>>,
 }
 
@@ -59,7 +64,7 @@ struct Target {
 
 /// What one message asks for, row by row.
 #[derive(Debug)]
-enum Op {
+pub(crate) enum Op {
     Upsert(Map<String, Value>),
     Delete(Map<String, Value>),
     Truncate,
@@ -68,12 +73,60 @@ enum Op {
 impl PostgresUpsert {
     /// A loader configured by a built-in function's `options`; an error names the option.
     pub fn from_options(options: &Map<String, Value>) -> Result<PostgresUpsert, String> {
-        let url = match options.get("url") {
-            Some(Value::String(u)) => u,
-            Some(_) => return Err("option url must be a postgres:// URL string".into()),
-            None => return Err("option url is required (postgres://HOST/DB)".into()),
+        let targets = TargetOptions::parse(options, "postgres://HOST/DB")?;
+        let db = Database::parse(&targets.url).map_err(|e| format!("option url: {e}"))?;
+        Ok(PostgresUpsert {
+            db,
+            targets,
+            session: Mutex::new(None),
+        })
+    }
+
+    /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
+    pub async fn apply(&self, event: &Value) -> Result<Value, String> {
+        let work = work(event, |t| self.target_name(t))?;
+        let mut guard = self.session.lock().await;
+        if guard.is_none() {
+            *guard = Some(Session {
+                client: self.db.connect().await?,
+                shapes: HashMap::new(),
+                statements: HashMap::new(),
+            });
+        }
+        let Some(session) = guard.as_mut() else {
+            return Err("no connection".into());
         };
-        let db = Database::parse(url).map_err(|e| format!("option url: {e}"))?;
+        let outcome = apply(session, &work).await;
+        if outcome.is_err() && session.client.is_closed() {
+            *guard = None;
+        }
+        outcome.map(|n| serde_json::json!({ "applied": n }))
+    }
+
+    fn target_name(&self, source: &str) -> String {
+        self.targets.target(source, str::to_string)
+    }
+}
+
+/// A loader's options: where it writes and which target each source table has.
+pub(crate) struct TargetOptions {
+    /// The target database's URL.
+    pub url: String,
+    /// Source table to target table.
+    pub tables: BTreeMap<String, String>,
+    /// One target for every message.
+    pub table: Option<String>,
+}
+
+impl TargetOptions {
+    /// Reads `url` (required, shaped like `example`), `tables` and `table`; an error names the
+    /// option at fault.
+    pub fn parse(options: &Map<String, Value>, example: &str) -> Result<TargetOptions, String> {
+        let url = match options.get("url") {
+            Some(Value::String(u)) => u.clone(),
+            Some(_) => return Err(format!("option url must be a URL string ({example})")),
+            None => return Err(format!("option url is required ({example})")),
+        };
         let tables = match options.get("tables") {
             None => BTreeMap::new(),
             Some(Value::Object(m)) => m
@@ -99,57 +152,88 @@ impl PostgresUpsert {
                 ));
             }
         }
-        Ok(PostgresUpsert {
-            db,
-            tables,
-            table,
-            session: Mutex::new(None),
-        })
+        Ok(TargetOptions { url, tables, table })
     }
 
-    /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
-    pub async fn apply(&self, event: &Value) -> Result<Value, String> {
-        let messages: Vec<&Value> = match event {
-            Value::Array(list) => list.iter().collect(),
-            Value::Object(_) => vec![event],
-            _ => return Err("the event must be a Canal-JSON message or a list of them".into()),
-        };
-        let mut work = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
-            let (table, pk, ops) = parse(m).map_err(|e| format!("message {i}: {e}"))?;
-            work.push((self.target_name(&table), pk, ops));
-        }
-        let mut guard = self.session.lock().await;
-        if guard.is_none() {
-            *guard = Some(Session {
-                client: self.db.connect().await?,
-                shapes: HashMap::new(),
-                statements: HashMap::new(),
-            });
-        }
-        let Some(session) = guard.as_mut() else {
-            return Err("no connection".into());
-        };
-        let outcome = apply(session, &work).await;
-        if outcome.is_err() && session.client.is_closed() {
-            *guard = None;
-        }
-        outcome.map(|n| serde_json::json!({ "applied": n }))
-    }
-
-    fn target_name(&self, source: &str) -> String {
+    /// The target of source table `source`: `table`, else its entry in `tables`, else
+    /// `unlisted(source)`.
+    pub fn target(&self, source: &str, unlisted: impl Fn(&str) -> String) -> String {
         if let Some(t) = &self.table {
             return t.clone();
         }
-        self.tables
-            .get(source)
-            .cloned()
-            .unwrap_or_else(|| source.to_string())
+        match self.tables.get(source) {
+            Some(t) => t.clone(),
+            None => unlisted(source),
+        }
     }
 }
 
-/// A message's source table, key and row operations.
-fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
+/// A run of operations of one kind on one table with distinct keys: what one statement applies.
+pub(crate) struct Run<'a> {
+    /// The target table.
+    pub table: &'a String,
+    /// Its key columns.
+    pub pk: &'a [String],
+    /// The operations, in order.
+    pub ops: Vec<&'a Op>,
+}
+
+/// The work cut into runs of at most `max_rows` operations, in order.
+pub(crate) fn runs(work: &[(String, Vec<String>, Vec<Op>)], max_rows: usize) -> Vec<Run<'_>> {
+    let mut out: Vec<Run> = Vec::new();
+    let mut keys: HashSet<Vec<String>> = HashSet::new();
+    for (table, pk, ops) in work {
+        for op in ops {
+            let key = key_of(op, pk);
+            let joins = out.last().is_some_and(|run| {
+                run.table == table
+                    && run.pk == pk.as_slice()
+                    && run.ops.last().is_none_or(|last| {
+                        std::mem::discriminant(*last) == std::mem::discriminant(op)
+                    })
+                    && !keys.contains(&key)
+                    && run.ops.len() < max_rows
+            });
+            if !joins {
+                keys.clear();
+                out.push(Run {
+                    table,
+                    pk,
+                    ops: Vec::new(),
+                });
+            }
+            keys.insert(key);
+            if let Some(run) = out.last_mut() {
+                run.ops.push(op);
+            }
+        }
+    }
+    out
+}
+
+/// Row operations by target table, with the table's key: what one call applies.
+pub(crate) type Work = Vec<(String, Vec<String>, Vec<Op>)>;
+
+/// The row operations of `event` (one Canal-JSON message or a list), each message's with its
+/// target table (`target` of its source `db.table`) and key.
+pub(crate) fn work(event: &Value, target: impl Fn(&str) -> String) -> Result<Work, String> {
+    let messages: Vec<&Value> = match event {
+        Value::Array(list) => list.iter().collect(),
+        Value::Object(_) => vec![event],
+        _ => return Err("the event must be a Canal-JSON message or a list of them".into()),
+    };
+    let mut work = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let (table, pk, ops) = parse(m).map_err(|e| format!("message {i}: {e}"))?;
+        if !ops.is_empty() {
+            work.push((target(&table), pk, ops));
+        }
+    }
+    Ok(work)
+}
+
+/// A message's source table, key and row operations (none for DDL other than `TRUNCATE`).
+pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
     let text = |key: &str| -> Result<&str, String> {
         m.get(key)
             .and_then(Value::as_str)
@@ -161,7 +245,7 @@ fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
         return Ok((table, Vec::new(), vec![Op::Truncate]));
     }
     if m.get("isDdl").and_then(Value::as_bool) == Some(true) {
-        return Err(format!("DDL ({kind}) is not applied by postgres-upsert"));
+        return Ok((table, Vec::new(), Vec::new()));
     }
     let pk: Vec<String> = match m.get("pkNames") {
         Some(Value::Array(names)) if !names.is_empty() => names
@@ -235,8 +319,7 @@ fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
     Ok((table, pk, ops))
 }
 
-/// Runs the work in one transaction; returns how many rows it applied. Consecutive operations
-/// of one kind on one table with distinct keys go in one statement.
+/// Runs the work in one transaction; returns how many rows it applied, a [`Run`] per statement.
 async fn apply(
     session: &mut Session,
     work: &[(String, Vec<String>, Vec<Op>)],
@@ -257,38 +340,15 @@ async fn apply(
         .await
         .map_err(|e| format!("starting a transaction: {e}"))?;
     let mut applied = 0;
-    let mut run: Vec<&Op> = Vec::new();
-    let mut keys: HashSet<Vec<String>> = HashSet::new();
-    let mut current: Option<(&String, &Vec<String>)> = None;
-    for (table, pk, ops) in work {
-        for op in ops {
-            let key = key_of(op, pk);
-            let same = current == Some((table, pk))
-                && run
-                    .last()
-                    .is_none_or(|last| std::mem::discriminant(*last) == std::mem::discriminant(op))
-                && !keys.contains(&key)
-                && run.len() < MAX_ROWS;
-            if !same {
-                if let Some((t, k)) = current {
-                    applied += flush(&tx, statements, &shapes[t], k, &run).await?;
-                }
-                run.clear();
-                keys.clear();
-                current = Some((table, pk));
-            }
-            keys.insert(key);
-            run.push(op);
-        }
-    }
-    if let Some((t, k)) = current {
-        applied += flush(&tx, statements, &shapes[t], k, &run).await?;
+    for run in runs(work, MAX_ROWS) {
+        applied += flush(&tx, statements, &shapes[run.table], run.pk, &run.ops).await?;
     }
     tx.commit().await.map_err(|e| format!("committing: {e}"))?;
     Ok(applied)
 }
 
-fn key_of(op: &Op, pk: &[String]) -> Vec<String> {
+/// The key values of a row operation, as text (empty for a truncate).
+pub(crate) fn key_of(op: &Op, pk: &[String]) -> Vec<String> {
     match op {
         Op::Upsert(row) | Op::Delete(row) => pk
             .iter()
@@ -351,7 +411,26 @@ fn param(target: &Target, column: &str, value: &Value) -> Result<Option<String>,
 }
 
 /// Rows with the same columns: the column names and the rows.
-type Group<'a> = (Vec<&'a String>, Vec<&'a Map<String, Value>>);
+pub(crate) type Group<'a> = (Vec<&'a String>, Vec<&'a Map<String, Value>>);
+
+/// The rows of a run by column set (a delete's: the key), in order of first appearance.
+pub(crate) fn groups<'a>(run: &[&'a Op], pk: &'a [String]) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group> = Vec::new();
+    for op in run {
+        let (Op::Upsert(row) | Op::Delete(row)) = op else {
+            continue;
+        };
+        let cols: Vec<&String> = match op {
+            Op::Delete(_) => pk.iter().collect(),
+            _ => row.keys().collect(),
+        };
+        match groups.iter_mut().find(|(c, _)| *c == cols) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((cols, vec![row])),
+        }
+    }
+    groups
+}
 
 /// Applies a run of operations of one kind with distinct keys: one statement per set of
 /// columns, its values passed as one text array per column and cast to the columns' types, so
@@ -376,22 +455,7 @@ async fn flush(
         execute(tx, statements, &sql, &[]).await?;
         return Ok(run.len());
     }
-    // Rows by column set, in order of first appearance.
-    let mut groups: Vec<Group> = Vec::new();
-    for op in run {
-        let (Op::Upsert(row) | Op::Delete(row)) = op else {
-            continue;
-        };
-        let cols: Vec<&String> = match op {
-            Op::Delete(_) => pk.iter().collect(),
-            _ => row.keys().collect(),
-        };
-        match groups.iter_mut().find(|(c, _)| *c == cols) {
-            Some((_, rows)) => rows.push(row),
-            None => groups.push((cols, vec![row])),
-        }
-    }
-    for (cols, rows) in &groups {
+    for (cols, rows) in &groups(run, pk) {
         let mut columns: Vec<Vec<Option<String>>> =
             vec![Vec::with_capacity(rows.len()); cols.len()];
         for row in rows {
@@ -474,27 +538,64 @@ async fn execute(
     Ok(())
 }
 
-/// A loader (or why its options are wrong) and the permits of its calls at once.
-type Served = (Result<Arc<PostgresUpsert>, String>, Arc<Semaphore>);
+/// A future a loader returns.
+pub type Applied<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
 
-/// The project's `postgres-upsert` functions, served in front of the invoker that calls every
-/// other function (the built-in ones included), each with its `concurrency`.
+/// A built-in loader: applies Canal-JSON messages to a database.
+pub trait Loader: Send + Sync {
+    /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
+    fn apply<'a>(&'a self, event: &'a Value) -> Applied<'a>;
+}
+
+impl Loader for PostgresUpsert {
+    fn apply<'a>(&'a self, event: &'a Value) -> Applied<'a> {
+        Box::pin(PostgresUpsert::apply(self, event))
+    }
+}
+
+/// The loader a built-in function of `handler` runs with `options`; `None` when the handler is
+/// not a loader, an error naming the option at fault.
+pub fn loader(
+    handler: Handler,
+    options: &Map<String, Value>,
+) -> Option<Result<Arc<dyn Loader>, String>> {
+    match handler {
+        Handler::PostgresUpsert => {
+            Some(PostgresUpsert::from_options(options).map(|l| Arc::new(l) as Arc<dyn Loader>))
+        }
+        #[cfg(feature = "mysql")]
+        Handler::MysqlUpsert => Some(
+            crate::mysql::loader::MysqlUpsert::from_options(options)
+                .map(|l| Arc::new(l) as Arc<dyn Loader>),
+        ),
+        #[cfg(not(feature = "mysql"))]
+        Handler::MysqlUpsert => Some(Err(
+            "this sluice was built without MySQL/MariaDB support (cargo feature mysql)".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// A loader (or why its options are wrong) and the permits of its calls at once.
+type Served = (Result<Arc<dyn Loader>, String>, Arc<Semaphore>);
+
+/// The project's `postgres-upsert` and `mysql-upsert` functions, served in front of the invoker
+/// that calls every other function (the built-in ones included), each with its `concurrency`.
 pub struct Loaders {
     loaders: HashMap<String, Served>,
     inner: Arc<dyn Invoker>,
 }
 
 impl Loaders {
-    /// Serves the `postgres-upsert` functions among `functions`; every other call goes to
-    /// `inner`. A function whose options are wrong fails each call with why.
+    /// Serves the loader functions among `functions`; every other call goes to `inner`. A
+    /// function whose options are wrong fails each call with why.
     pub fn new(functions: &[BuiltinFunction], inner: Arc<dyn Invoker>) -> Loaders {
         let loaders = functions
             .iter()
-            .filter(|f| f.handler == Handler::PostgresUpsert)
-            .map(|f| {
-                let loader = PostgresUpsert::from_options(&f.options).map(Arc::new);
+            .filter_map(|f| {
+                let loader = loader(f.handler, &f.options)?;
                 let permits = Arc::new(Semaphore::new(f.concurrency.max(1)));
-                (f.name.clone(), (loader, permits))
+                Some((f.name.clone(), (loader, permits)))
             })
             .collect();
         Loaders { loaders, inner }

@@ -295,6 +295,8 @@ mod tests {
             before: None,
             before_image: BeforeImage::None,
             truncate_options: Vec::new(),
+            binlog: None,
+            ddl: None,
         }
     }
 

@@ -25,14 +25,18 @@ const LEASE: Duration = Duration::from_secs(30);
 /// The longest pause between attempts after errors.
 const MAX_PAUSE: Duration = Duration::from_secs(30);
 
+/// Why a `mysql://` source cannot run in a build without the `mysql` feature.
+#[cfg(not(feature = "mysql"))]
+const NO_MYSQL: &str = "this sluice was built without MySQL/MariaDB support (cargo feature mysql)";
+
 /// A CDC trigger of the project.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CdcConfig {
     /// The trigger's name (the source's name; its slot and publication are named after it).
     pub name: String,
-    /// The source database, `postgres://…`.
+    /// The source database, `postgres://…` or `mysql://…`.
     pub url: String,
-    /// Captured tables, `schema.table`.
+    /// Captured tables, `schema.table` (MySQL: `db.table`, or `table` in the URL's database).
     pub tables: Vec<String>,
     /// Tables left out of the stream (`schema.table`).
     pub exclude_tables: Vec<String>,
@@ -49,7 +53,14 @@ pub struct CdcConfig {
 impl CdcConfig {
     /// Checks the settings; an error names the setting at fault.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        Database::parse(&self.url).map_err(|e| ("cdc", e))?;
+        if self.url.starts_with("mysql://") {
+            #[cfg(feature = "mysql")]
+            crate::mysql::connect::Database::parse(&self.url).map_err(|e| ("cdc", e))?;
+            #[cfg(not(feature = "mysql"))]
+            return Err(("cdc", NO_MYSQL.into()));
+        } else {
+            Database::parse(&self.url).map_err(|e| ("cdc", e))?;
+        }
         if self.tables.is_empty() {
             return Err(("tables", "list at least one table (schema.table)".into()));
         }
@@ -96,11 +107,15 @@ impl Checkpointer {
             .map(|(t, p)| (t, json!({"rows": p.rows, "total": p.total})))
             .collect();
         let now = now_ms();
+        let mut details = json!({ "tables": progress });
+        if let Some(binlog) = self.status.binlog_checkpoint(position) {
+            details["binlog"] = binlog;
+        }
         let checkpoint = CdcCheckpoint {
             source: self.source.clone(),
             phase: phase.to_string(),
             position,
-            progress: json!({ "tables": progress }),
+            progress: details,
             error: self.status.error(),
             owner: None,
             lease_until_ms: Some(now + LEASE.as_millis() as i64),
@@ -214,10 +229,13 @@ pub struct Source {
 }
 
 /// An error that needs an operator: retrying does not help until the source is reset.
-struct Fatal(String);
+pub(crate) struct Fatal(pub(crate) String);
 
-enum Failure {
+/// Why a session ended.
+pub(crate) enum Failure {
+    /// Worth another session from the stored position.
     Retry(String),
+    /// Needs an operator.
     Fatal(Fatal),
 }
 
@@ -290,7 +308,7 @@ impl Source {
     }
 
     /// The stored checkpoint.
-    async fn checkpoint(&self) -> Result<Option<CdcCheckpoint>, String> {
+    pub(crate) async fn checkpoint(&self) -> Result<Option<CdcCheckpoint>, String> {
         let (store, name) = (self.store.clone(), self.config.name.clone());
         tokio::task::spawn_blocking(move || store.cdc_checkpoint(&name))
             .await
@@ -308,7 +326,7 @@ impl Source {
         }
     }
 
-    fn checkpointer(&self) -> Checkpointer {
+    pub(crate) fn checkpointer(&self) -> Checkpointer {
         Checkpointer {
             store: self.store.clone(),
             source: self.config.name.clone(),
@@ -317,7 +335,7 @@ impl Source {
         }
     }
 
-    fn sinker(&self) -> Sinker {
+    pub(crate) fn sinker(&self) -> Sinker {
         Sinker::new(
             &self.config.name,
             self.config.format,
@@ -343,6 +361,17 @@ impl Source {
 
     /// One session: the snapshot if none was finished, then the stream.
     async fn run_once(&self, stop: &mut watch::Receiver<bool>) -> Result<(), Failure> {
+        if self.config.url.starts_with("mysql://") {
+            #[cfg(feature = "mysql")]
+            return crate::mysql::run::run_once(self, stop).await;
+            #[cfg(not(feature = "mysql"))]
+            return Err(Failure::Fatal(Fatal(NO_MYSQL.into())));
+        }
+        self.run_postgres(stop).await
+    }
+
+    /// One session of a PostgreSQL source.
+    async fn run_postgres(&self, stop: &mut watch::Receiver<bool>) -> Result<(), Failure> {
         let db = Database::parse(&self.config.url)?;
         let sql = db.connect().await?;
         let slot = object_name(&self.config.name);
@@ -463,25 +492,8 @@ impl Source {
             tables: shapes,
         };
         let (mut rows, mut tasks) = snapshot::start(db, plan, self.config.batch_size * 2);
-        let mut tick = tokio::time::interval(TICK);
-        loop {
-            let deadline = sinker.deadline();
-            tokio::select! {
-                change = rows.recv() => {
-                    let Some(change) = change else { break };
-                    // Progress is stored by the tick: a snapshot cut short starts over anyway.
-                    if sinker.push(&change) && sinker.flush(stop).await.is_err() {
-                        return Ok(None);
-                    }
-                }
-                () = until(deadline) => {
-                    if sinker.flush(stop).await.is_err() {
-                        return Ok(None);
-                    }
-                }
-                _ = tick.tick() => checkpointer.save("snapshot", position).await?,
-                _ = stop.changed() => return Ok(None),
-            }
+        if !deliver_snapshot(&mut rows, sinker, checkpointer, position, stop).await? {
+            return Ok(None);
         }
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| e.to_string())??;
@@ -501,6 +513,37 @@ impl Source {
             .await
             .map_err(|e| format!("starting replication from slot {slot}: {e}"))?;
         Ok(Some((client, position)))
+    }
+}
+
+/// Hands the snapshot's rows from `rows` to `sinker` until the channel closes, storing the
+/// `position` the snapshot started at (and extending the lease) meanwhile; false when told to
+/// stop first. Progress is only stored by the tick: a snapshot cut short starts over anyway.
+pub(crate) async fn deliver_snapshot(
+    rows: &mut tokio::sync::mpsc::Receiver<crate::change::Change>,
+    sinker: &mut Sinker,
+    checkpointer: &Checkpointer,
+    position: u64,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<bool, String> {
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        let deadline = sinker.deadline();
+        tokio::select! {
+            change = rows.recv() => {
+                let Some(change) = change else { return Ok(true) };
+                if sinker.push(&change) && sinker.flush(stop).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            () = until(deadline) => {
+                if sinker.flush(stop).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            _ = tick.tick() => checkpointer.save("snapshot", position).await?,
+            _ = stop.changed() => return Ok(false),
+        }
     }
 }
 

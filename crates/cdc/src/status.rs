@@ -2,6 +2,7 @@
 //! error, read by `GET /v1/cdc` and the metrics.
 
 use crate::pg::lsn_text;
+use crate::position::{binlog_offset, binlog_sequence, binlog_text};
 use crate::sink::now_ms;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -53,6 +54,18 @@ struct Inner {
     rate: f64,
     window: (Instant, u64),
     error: Option<String>,
+    binlog: Option<Binlog>,
+}
+
+/// What a binlog source adds to its positions.
+#[derive(Clone, Debug, Default)]
+struct Binlog {
+    /// The files' base name (`mysql-bin`).
+    base: String,
+    /// The GTID position of the checkpoint (MariaDB `domain-server-seq`), when known.
+    gtid: Option<String>,
+    /// Each table's snapshot position: its changes logged before it are in the snapshot.
+    cuts: BTreeMap<String, u64>,
 }
 
 /// Events per second: over the last window, or since it began when it has run long (so that
@@ -63,6 +76,33 @@ fn current_rate(i: &Inner) -> f64 {
         (i.events - i.window.1) as f64 / elapsed
     } else {
         i.rate
+    }
+}
+
+/// How far the server is ahead of the checkpoint, in bytes: of WAL, or of binlog (the
+/// server's offset in its file when it has moved to a later file).
+fn lag(i: &Inner) -> u64 {
+    if i.binlog.is_some() && binlog_sequence(i.server_lsn) != binlog_sequence(i.checkpoint_lsn) {
+        binlog_offset(i.server_lsn)
+    } else {
+        i.server_lsn.saturating_sub(i.checkpoint_lsn)
+    }
+}
+
+/// A stored checkpoint's position as shown: `("storedBinlog", "FILE:OFFSET")` for a binlog
+/// source (its progress names the file), else `("storedLsn", LSN)`.
+pub fn stored_position(checkpoint: &sluice_engine::store::CdcCheckpoint) -> (&'static str, String) {
+    match checkpoint
+        .progress
+        .get("binlog")
+        .and_then(|b| b.get("file"))
+        .and_then(Value::as_str)
+    {
+        Some(file) => (
+            "storedBinlog",
+            binlog_text(crate::position::binlog_base(file), checkpoint.position),
+        ),
+        None => ("storedLsn", lsn_text(checkpoint.position)),
     }
 }
 
@@ -90,6 +130,7 @@ impl Status {
                 rate: 0.0,
                 window: (Instant::now(), 0),
                 error: None,
+                binlog: None,
             }),
         }
     }
@@ -178,14 +219,56 @@ impl Status {
         });
     }
 
+    /// Positions are binlog positions of files named `base.NNNNNN` (a MySQL/MariaDB source).
+    pub fn use_binlog(&self, base: &str) {
+        self.with(|i| {
+            i.binlog = Some(Binlog {
+                base: base.to_string(),
+                ..Binlog::default()
+            })
+        });
+    }
+
+    /// The GTID position matching the checkpoint (a binlog source).
+    pub fn set_gtid(&self, gtid: Option<String>) {
+        self.with(|i| {
+            if let Some(b) = i.binlog.as_mut() {
+                b.gtid = gtid;
+            }
+        });
+    }
+
+    /// Each table's snapshot position (a binlog source).
+    pub fn set_binlog_cuts(&self, cuts: BTreeMap<String, u64>) {
+        self.with(|i| {
+            if let Some(b) = i.binlog.as_mut() {
+                b.cuts = cuts;
+            }
+        });
+    }
+
+    /// For a binlog source: `position`'s file and offset, with the GTID, as stored with it.
+    pub fn binlog_checkpoint(&self, position: u64) -> Option<Value> {
+        self.with(|i| {
+            i.binlog.as_ref().map(|b| {
+                json!({
+                    "file": crate::position::binlog_file(&b.base, position),
+                    "pos": binlog_offset(position),
+                    "gtid": b.gtid,
+                    "snapshot": b.cuts,
+                })
+            })
+        })
+    }
+
     /// The server reported its WAL position.
     pub fn server_at(&self, lsn: u64) {
         self.with(|i| i.server_lsn = i.server_lsn.max(lsn));
     }
 
-    /// Bytes of WAL between the server's position and the checkpoint.
+    /// Bytes of WAL (or binlog) between the server's position and the checkpoint.
     pub fn lag_bytes(&self) -> u64 {
-        self.with(|i| i.server_lsn.saturating_sub(i.checkpoint_lsn))
+        self.with(|i| lag(i))
     }
 
     /// Changes delivered since the process started.
@@ -201,7 +284,7 @@ impl Status {
                 .iter()
                 .map(|(t, p)| (t.clone(), json!({"rows": p.rows, "total": p.total})))
                 .collect();
-            json!({
+            let mut view = json!({
                 "name": self.name,
                 "target": self.target,
                 "phase": i.phase.as_str(),
@@ -209,11 +292,25 @@ impl Status {
                 "checkpointLsn": lsn_text(i.checkpoint_lsn),
                 "checkpointAt": i.checkpoint_ms,
                 "serverLsn": lsn_text(i.server_lsn),
-                "lagBytes": i.server_lsn.saturating_sub(i.checkpoint_lsn),
+                "lagBytes": lag(i),
                 "events": i.events,
                 "eventsPerSecond": (current_rate(i) * 10.0).round() / 10.0,
                 "error": i.error,
-            })
+            });
+            if let (Some(b), Some(out)) = (&i.binlog, view.as_object_mut()) {
+                out.remove("checkpointLsn");
+                out.remove("serverLsn");
+                out.insert(
+                    "checkpointBinlog".into(),
+                    json!(binlog_text(&b.base, i.checkpoint_lsn)),
+                );
+                out.insert("checkpointGtid".into(), json!(b.gtid));
+                out.insert(
+                    "serverBinlog".into(),
+                    json!(binlog_text(&b.base, i.server_lsn)),
+                );
+            }
+            view
         })
     }
 }

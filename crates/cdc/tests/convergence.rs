@@ -3,6 +3,8 @@
 //! `wal_level=logical` at `$SLUICE_TEST_POSTGRES` (skipped when absent, unless
 //! `SLUICE_REQUIRE_SERVICES=1`).
 
+mod common;
+
 use serde_json::Value;
 use sluice_cdc::loader::PostgresUpsert;
 use sluice_cdc::source::{CdcConfig, Source};
@@ -52,16 +54,6 @@ async fn databases() -> Option<(Client, Client)> {
         return None;
     }
     Some((s, t))
-}
-
-/// A unique table name.
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 const COLUMNS: &str =
@@ -175,7 +167,7 @@ impl Fixture {
     async fn new() -> Option<Fixture> {
         let (source, target) = databases().await?;
         drop_orphans(&source).await;
-        let table = unique("cdc_conv");
+        let table = common::unique("cdc_conv");
         source
             .batch_execute(&format!(
                 "CREATE TABLE {table} ({COLUMNS});
@@ -189,11 +181,7 @@ impl Fixture {
             .batch_execute(&format!("CREATE TABLE {table} ({COLUMNS})"))
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = sluice_store::open(&sluice_store::StoreLocation::Sqlite(
-            dir.path().join("s.db"),
-        ))
-        .unwrap();
+        let (store, dir) = common::store();
         Some(Fixture {
             source,
             target,
@@ -204,16 +192,7 @@ impl Fixture {
     }
 
     fn config(&self) -> CdcConfig {
-        CdcConfig {
-            name: self.table.clone(),
-            url: source_url(),
-            tables: vec![format!("public.{}", self.table)],
-            exclude_tables: Vec::new(),
-            format: Format::CanalJson,
-            batch_size: 500,
-            batch_timeout: Duration::from_millis(100),
-            target: Target::Function("load".into()),
-        }
+        common::config(&self.table, source_url(), format!("public.{}", self.table))
     }
 
     fn sink(&self, fail_every: Option<u64>) -> Arc<LoaderSink> {
@@ -236,16 +215,7 @@ impl Fixture {
         tokio::task::JoinHandle<()>,
         Arc<Status>,
     ) {
-        let status = Arc::new(Status::new(&self.table, "function:load"));
-        let source = Source {
-            config: self.config(),
-            store: self.store.clone(),
-            sink,
-            owner: owner.into(),
-            status: status.clone(),
-        };
-        let (stop, stopped) = watch::channel(false);
-        (stop, tokio::spawn(source.run(stopped)), status)
+        common::start(self.config(), self.store.clone(), sink, owner)
     }
 
     /// Waits until the target equals the source (giving up after a generous bound so a broken
@@ -378,15 +348,7 @@ async fn a_dropped_slot_stops_the_source_until_a_resnapshot() {
     }
     dropped.unwrap();
     let (stop, task, status) = f.start(f.sink(None), "node-a");
-    let mut seen = None;
-    for _ in 0..300 {
-        if status.phase().as_str() == "failed" {
-            seen = status.error();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let error = seen.expect("the source reports the missing slot");
+    let error = common::failure(&status).await;
     assert!(error.contains("is gone"), "{error}");
     assert!(error.contains("sluice cdc resnapshot"), "{error}");
     let stored = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
@@ -492,13 +454,7 @@ async fn a_table_without_a_key_is_refused_before_it_is_published() {
         .await
         .unwrap();
     let (stop, task, status) = f.start(f.sink(None), "node-a");
-    for _ in 0..300 {
-        if status.phase().as_str() == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let error = status.error().unwrap_or_default();
+    let error = common::failure(&status).await;
     assert!(error.contains("has no primary key"), "{error}");
     // The application's statements still work: the table was not published.
     f.source

@@ -93,15 +93,22 @@ fn stored_status(data_dir: Option<&Path>, project: &Path) -> anyhow::Result<Valu
     let sources: Vec<Value> = names
         .iter()
         .map(|name| match stored.iter().find(|c| &c.source == name) {
-            Some(c) => json!({
-                "name": name,
-                "phase": c.phase,
-                "snapshot": c.progress.get("tables").cloned().unwrap_or(Value::Null),
-                "storedLsn": sluice_cdc::pg::lsn_text(c.position),
-                "storedAt": c.updated_ms,
-                "owner": c.owner,
-                "error": c.error,
-            }),
+            Some(c) => {
+                let (key, position) = sluice_cdc::status::stored_position(c);
+                let mut view = json!({
+                    "name": name,
+                    "phase": c.phase,
+                    "snapshot": c.progress.get("tables").cloned().unwrap_or(Value::Null),
+                    "storedAt": c.updated_ms,
+                    "owner": c.owner,
+                    "error": c.error,
+                });
+                view[key] = json!(position);
+                if let Some(gtid) = c.progress.get("binlog").and_then(|b| b.get("gtid")) {
+                    view["storedGtid"] = gtid.clone();
+                }
+                view
+            }
             None => json!({ "name": name, "phase": "new" }),
         })
         .collect();
@@ -111,19 +118,25 @@ fn stored_status(data_dir: Option<&Path>, project: &Path) -> anyhow::Result<Valu
 /// One line per source.
 fn print_table(reply: &Value) {
     outln!(
-        "{:<20} {:<10} {:<16} {:>12} {:>10} SNAPSHOT / ERROR",
+        "{:<20} {:<10} {:<24} {:>12} {:>10} SNAPSHOT / ERROR",
         "SOURCE",
         "PHASE",
-        "LSN",
+        "POSITION",
         "LAG BYTES",
         "EVENTS/S"
     );
     for s in reply["sources"].as_array().into_iter().flatten() {
         let text = |k: &str| s[k].as_str().unwrap_or("-").to_string();
-        let lsn = s["checkpointLsn"]
-            .as_str()
-            .or(s["storedLsn"].as_str())
-            .unwrap_or("-");
+        // An LSN, or a binlog FILE:OFFSET.
+        let position = [
+            "checkpointLsn",
+            "checkpointBinlog",
+            "storedLsn",
+            "storedBinlog",
+        ]
+        .iter()
+        .find_map(|k| s[*k].as_str())
+        .unwrap_or("-");
         let snapshot: Vec<String> = s["snapshot"]
             .as_object()
             .into_iter()
@@ -138,10 +151,10 @@ fn print_table(reply: &Value) {
             None => snapshot.join(", "),
         };
         outln!(
-            "{:<20} {:<10} {:<16} {:>12} {:>10} {}",
+            "{:<20} {:<10} {:<24} {:>12} {:>10} {}",
             text("name"),
             text("phase"),
-            lsn,
+            position,
             s["lagBytes"].as_u64().map_or("-".into(), |n| n.to_string()),
             s["eventsPerSecond"]
                 .as_f64()

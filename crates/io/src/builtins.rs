@@ -14,6 +14,7 @@
 //! | `ack` | any: a queue consumer's SQS event | none | `{"batchItemFailures": []}`: the whole batch is acknowledged |
 //! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
 //! | `copy-files` | `{"index": "BUCKET/KEY", "offset"?: n, "size": bytes, "from": "BUCKET", "to": "BUCKET[/PREFIX/]"}` | `storage_class` (`STANDARD`), `concurrency` (100), `max_attempts` (6) | `{"next_offset", "done", "copied", "failed": [{"offset", "error"}], "retries"}`: one page of a batch copy (see the `copy_files` module) |
+//! | `mysql-upsert` | the same, into MySQL/MariaDB (`INSERT … ON DUPLICATE KEY UPDATE`) | `url` (required, `mysql://`), `tables` (source `db.table` to target) or `table` | `{"applied": n}`, as `postgres-upsert` |
 //! | `unzip` | `{"archive": "BUCKET/KEY", "to": "BUCKET/PREFIX/", "marker"?: n}` | `budget_seconds` (20), `max_entries`, `url_encoded` (the archive key is URL-encoded, as in S3 events) | `{"marker": NEXT or null, "written": n, "done": bool, "entries": n}`: call again with the marker until done |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
@@ -53,6 +54,8 @@ pub enum Handler {
     /// Applies Canal-JSON messages to PostgreSQL tables: served by the CDC crate's loaders
     /// (`sluice_cdc::loader::Loaders`), in front of these functions.
     PostgresUpsert,
+    /// Applies Canal-JSON messages to MySQL/MariaDB tables: served like `PostgresUpsert`.
+    MysqlUpsert,
     /// Extracts a zip archive of the storage, resumably (see [`crate::unzip`]).
     Unzip,
     /// Copies the objects one page of an index names (see [`crate::copy_files`]).
@@ -61,8 +64,14 @@ pub enum Handler {
 
 impl Handler {
     /// Every handler's name, as `handler:` names it.
-    pub const NAMES: &'static [&'static str] =
-        &["count-by", "ack", "postgres-upsert", "unzip", "copy-files"];
+    pub const NAMES: &'static [&'static str] = &[
+        "count-by",
+        "ack",
+        "postgres-upsert",
+        "mysql-upsert",
+        "unzip",
+        "copy-files",
+    ];
 
     /// The handler with this name.
     pub fn parse(name: &str) -> Result<Handler, String> {
@@ -70,6 +79,7 @@ impl Handler {
             "count-by" => Ok(Handler::CountBy),
             "ack" => Ok(Handler::Ack),
             "postgres-upsert" => Ok(Handler::PostgresUpsert),
+            "mysql-upsert" => Ok(Handler::MysqlUpsert),
             "unzip" => Ok(Handler::Unzip),
             "copy-files" => Ok(Handler::CopyFiles),
             other => Err(format!(
@@ -164,8 +174,8 @@ fn run(
     match function.handler {
         Handler::CountBy => count_by(storage, handle, &arguments(function, payload)?),
         Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
-        Handler::PostgresUpsert => Err(invalid(
-            "postgres-upsert is served by the CDC loaders, which this node did not start",
+        Handler::PostgresUpsert | Handler::MysqlUpsert => Err(invalid(
+            "the upsert loaders are served by the CDC crate, which this node did not start",
         )),
         Handler::Unzip => {
             let request = crate::unzip::UnzipRequest::from_args(&arguments(function, payload)?)

@@ -455,7 +455,7 @@ fn trigger(
         _ => {
             return Err((
                 "",
-                "a trigger needs exactly one of http (a path), cron (a schedule), object (a key prefix) or cdc (a postgres:// URL)"
+                "a trigger needs exactly one of http (a path), cron (a schedule), object (a key prefix) or cdc (a postgres:// or mysql:// URL)"
                     .into(),
             ));
         }
@@ -747,12 +747,10 @@ fn builtin(
             return None;
         }
     };
-    if handler == Handler::PostgresUpsert {
-        let options = spec.options.clone().unwrap_or_default();
-        if let Err(e) = sluice_cdc::loader::PostgresUpsert::from_options(&options) {
-            problem("options", e);
-            return None;
-        }
+    let options = spec.options.clone().unwrap_or_default();
+    if let Some(Err(e)) = sluice_cdc::loader::loader(handler, &options) {
+        problem("options", e);
+        return None;
     }
     Some(BuiltinFunction {
         name: name.to_string(),
@@ -897,7 +895,7 @@ mod tests {
                 "list at least one table",
             ),
             (
-                "  o: { cdc: 'mysql://h/db', tables: [t], function: load }\n",
+                "  o: { cdc: 'redis://h/db', tables: [t], function: load }\n",
                 "is not a PostgreSQL URL",
             ),
             (
@@ -930,6 +928,16 @@ mod tests {
             );
             assert!(found[0].contains(want), "{trigger}: {found:?}");
         }
+        // A MySQL URL is checked when the build has MySQL support (the sluice command's default).
+        let found = problems(&format!(
+            "{base}  o: {{ cdc: 'mysql://h:3306', tables: [t], function: load }}\n"
+        ));
+        assert!(
+            found.len() == 1
+                && (found[0].contains("names no database")
+                    || found[0].contains("built without MySQL/MariaDB support")),
+            "{found:?}"
+        );
         let found = problems(
             "functions:\n  load: { runtime: builtin, handler: postgres-upsert, options: { tables: {} } }\n",
         );

@@ -64,6 +64,8 @@ fn change(kind: Kind, after: Vec<Datum>, before: Option<Vec<Datum>>) -> Change {
         before,
         before_image: BeforeImage::Full,
         truncate_options: Vec::new(),
+        binlog: None,
+        ddl: None,
     }
 }
 

@@ -235,6 +235,8 @@ impl Decoder {
             before,
             before_image,
             truncate_options: Vec::new(),
+            binlog: None,
+            ddl: None,
         })
     }
 }

@@ -5,7 +5,7 @@ use super::catalog::Shape;
 use super::connect::Database;
 use super::types::normalize;
 use super::{quote_ident, quote_literal};
-use crate::change::{BeforeImage, Change, Datum, EventId, Kind};
+use crate::change::{Change, Datum, EventId};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -157,21 +157,12 @@ async fn copy_table(
                     )),
                 })
                 .collect();
-            let change = Change {
-                id: EventId {
-                    position,
-                    part,
-                    ordinal,
-                },
-                txid: None,
-                commit_ms: taken_ms,
-                table: table.clone(),
-                kind: Kind::Read,
-                after,
-                before: None,
-                before_image: BeforeImage::None,
-                truncate_options: Vec::new(),
+            let id = EventId {
+                position,
+                part,
+                ordinal,
             };
+            let change = Change::snapshot_row(id, taken_ms, table.clone(), after);
             ordinal += 1;
             if tx.send(change).await.is_err() {
                 return Ok(());

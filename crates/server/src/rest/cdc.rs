@@ -28,7 +28,8 @@ fn view(live: &sluice_cdc::Status, stored: Option<&CdcCheckpoint>) -> Value {
     if let Some(c) = stored {
         out["owner"] = json!(c.owner);
         out["storedPhase"] = json!(c.phase);
-        out["storedLsn"] = json!(sluice_cdc::pg::lsn_text(c.position));
+        let (key, position) = sluice_cdc::status::stored_position(c);
+        out[key] = json!(position);
         out["storedAt"] = json!(c.updated_ms);
         if out["error"].is_null() {
             out["error"] = json!(c.error);
