@@ -132,7 +132,8 @@ def run_sluice(binary: Path, storage: str, where: Path, concurrency: int) -> flo
 
 
 def rclone_env(server: S3Server | None) -> dict:
-    env = dict(os.environ)
+    # A CA bundle set for other tools makes rclone's S3 client refuse its own HTTP transport.
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     if server:
         env.update({"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
                     "RCLONE_CONFIG_S3_ENDPOINT": server.endpoint,

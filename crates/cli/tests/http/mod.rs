@@ -407,7 +407,7 @@ fn unknown_keys_are_refused_with_their_line_and_column() {
             "{file}:5:5: field flows.main: unknown field 'substitution', expected one of DefinitionUri, definition, DefinitionSubstitutions, substitutions"
         ),
         format!(
-            "{file}:9:1: unknown field 'colour', expected one of storage, state, functions, flows, queues, topics, rules, triggers, connections"
+            "{file}:9:1: unknown field 'colour', expected one of storage, state, objects, functions, flows, queues, topics, rules, triggers, connections"
         ),
         format!(
             "{file}:7:35: field functions.f.runtime: runtime is not a setting of an http function (http, headers, timeout, connection)"
