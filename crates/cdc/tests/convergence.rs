@@ -25,11 +25,7 @@ fn source_url() -> String {
 }
 
 fn target_url() -> String {
-    let url = source_url();
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/postgres"),
-        None => url,
-    }
+    common::with_database(&source_url(), "postgres")
 }
 
 async fn connect(url: &str) -> Option<Client> {

@@ -28,11 +28,7 @@ fn source_url() -> String {
 const TARGET_DB: &str = "sluice_cdc_copy";
 
 fn target_url() -> String {
-    let url = source_url();
-    match url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{TARGET_DB}"),
-        None => url,
-    }
+    common::with_database(&source_url(), TARGET_DB)
 }
 
 async fn connect(url: &str) -> Option<Conn> {

@@ -298,18 +298,23 @@ impl Decoder {
     }
 }
 
-/// The file a ROTATE event names: its name up to the sequence digits (the event's bytes may
-/// carry the checksum after the name).
+/// The file a ROTATE event names: its name through the sequence number, the six or more digits
+/// after a dot (the event's bytes may carry the 4-byte checksum after the name, which may hold a
+/// dot and up to three digits of its own).
 fn rotated_name(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
-    match text.rfind('.') {
-        Some(dot) => {
-            let digits = text[dot + 1..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .count();
-            text[..dot + 1 + digits].to_string()
-        }
+    let digits_after = |dot: usize| {
+        text[dot + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count()
+    };
+    let found = text
+        .rmatch_indices('.')
+        .map(|(dot, _)| (dot, digits_after(dot)))
+        .find(|(_, n)| *n >= 6);
+    match found {
+        Some((dot, n)) => text[..dot + 1 + n].to_string(),
         None => text.into_owned(),
     }
 }
@@ -495,5 +500,7 @@ mod tests {
             "mysql-bin.000002"
         );
         assert_eq!(rotated_name(b"mysql-bin.000010"), "mysql-bin.000010");
+        assert_eq!(rotated_name(b"mysql-bin.000001TO."), "mysql-bin.000001");
+        assert_eq!(rotated_name(b"my.bin.000003\x01.12"), "my.bin.000003");
     }
 }

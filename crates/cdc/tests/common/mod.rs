@@ -81,3 +81,11 @@ pub async fn failure(status: &Status) -> String {
     }
     panic!("the source never failed: {}", status.to_json());
 }
+
+/// `url` with its database replaced by `db`.
+pub fn with_database(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => url.to_string(),
+    }
+}
