@@ -343,30 +343,22 @@ fn an_express_child_may_not_wait_for_a_callback() {
     assert_eq!(children(dir, "cb-1"), 0);
 }
 
-#[test]
-fn an_express_run_killed_mid_way_writes_every_item_once_after_resume() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    write_project(dir);
-
-    let mut victim = sluice(&data(dir))
-        .arg("run")
-        .arg(dir)
-        .args(["--flow", "naps", "--json", "--name", "victim", "--input"])
-        .arg(json!({ "items": (0..60).collect::<Vec<_>>() }).to_string())
+/// Runs `command` (a `sluice` process driving execution `name`), kills it with SIGKILL after
+/// `after` while its map run is still running, and finishes it with `sluice resume`.
+fn kill_then_resume(dir: &Path, mut command: std::process::Command, name: &str, after: Duration) {
+    let mut victim = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(3500));
+    std::thread::sleep(after);
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
-    let before = &describe(dir, "victim")["mapRuns"][0];
+    let before = &describe(dir, name)["mapRuns"][0];
     assert_eq!(
         before["status"], "RUNNING",
         "killed before the end: {before}"
     );
-
     let resumed = sluice(&data(dir))
         .arg("resume")
         .arg(dir)
@@ -374,8 +366,23 @@ fn an_express_run_killed_mid_way_writes_every_item_once_after_resume() {
         .output()
         .unwrap();
     let line = last_json_line(&resumed);
-    assert_eq!(line["execution"], "victim");
+    assert_eq!(line["execution"], name);
     assert_eq!(line["status"], "SUCCEEDED", "{line}");
+}
+
+#[test]
+fn an_express_run_killed_mid_way_writes_every_item_once_after_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_project(dir);
+
+    let mut victim = sluice(&data(dir));
+    victim
+        .arg("run")
+        .arg(dir)
+        .args(["--flow", "naps", "--json", "--name", "victim", "--input"])
+        .arg(json!({ "items": (0..60).collect::<Vec<_>>() }).to_string());
+    kill_then_resume(dir, victim, "victim", Duration::from_millis(3500));
 
     let mut items: Vec<u64> = written(dir, "naps", "SUCCEEDED")
         .iter()
@@ -410,31 +417,9 @@ fn an_express_redrive_killed_mid_way_finishes_after_resume() {
     assert_eq!(describe(dir, "gated-1")["mapRuns"][0]["itemsFailed"], 60);
 
     std::fs::write(dir.join("open"), "").unwrap();
-    let mut redrive = sluice(&data(dir))
-        .args(["redrive", "gated-1"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(4000));
-    redrive.kill().unwrap(); // SIGKILL
-    redrive.wait().unwrap();
-    let before = &describe(dir, "gated-1")["mapRuns"][0];
-    assert_eq!(
-        before["status"], "RUNNING",
-        "killed before the end: {before}"
-    );
-
-    let resumed = sluice(&data(dir))
-        .arg("resume")
-        .arg(dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let line = last_json_line(&resumed);
-    assert_eq!(line["execution"], "gated-1");
-    assert_eq!(line["status"], "SUCCEEDED", "{line}");
+    let mut redrive = sluice(&data(dir));
+    redrive.args(["redrive", "gated-1"]).arg(dir);
+    kill_then_resume(dir, redrive, "gated-1", Duration::from_millis(4000));
     let mut items: Vec<u64> = written(dir, "gated", "SUCCEEDED")
         .iter()
         .map(|e| {
