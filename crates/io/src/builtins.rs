@@ -24,25 +24,17 @@
 //! `Unzip.CorruptArchive` and `Unzip.UnsupportedArchive` (naming the archive and the entry) and
 //! `Unzip.InvalidEntryName` (an entry whose name would leave the target folder).
 
-use crate::chunked::ObjectReader;
-use crate::location::ObjectRef;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value, json};
 use sluice_engine::invoke::{
     InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
 };
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
-use std::io::BufRead;
 use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::storage::Storage;
-
-/// Bytes fetched per range while a built-in reads an object.
-const READ_CHUNK: u64 = 8 * 1024 * 1024;
 
 /// A built-in handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +164,9 @@ fn run(
     payload: &Value,
 ) -> Result<Value, TaskError> {
     match function.handler {
-        Handler::CountBy => count_by(storage, handle, &arguments(function, payload)?),
+        Handler::CountBy => {
+            crate::count_by::count_by(storage, handle, &arguments(function, payload)?)
+        }
         Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
         Handler::PostgresUpsert | Handler::MysqlUpsert => Err(invalid(
             "the upsert loaders are served by the CDC crate, which this node did not start",
@@ -200,134 +194,6 @@ fn arguments(function: &BuiltinFunction, payload: &Value) -> Result<Map<String, 
     Ok(args)
 }
 
-fn count_by(
-    storage: &Storage,
-    handle: &Handle,
-    args: &Map<String, Value>,
-) -> Result<Value, TaskError> {
-    let field =
-        string_arg(args, "field")?.ok_or_else(|| invalid("the option field is required"))?;
-    let object = object_arg(args)?;
-    let mut reader = ObjectReader::open(storage, handle, &object, None, READ_CHUNK)
-        .map_err(|e| storage_error(e.to_string()))?;
-    let mut counter = Counter::new(field, &object);
-    // Lines are parsed where they lie in the fetched range; only a line cut by the end of a
-    // range is copied, to be completed by the next one.
-    let mut cut: Vec<u8> = Vec::new();
-    loop {
-        let chunk = reader
-            .fill_buf()
-            .map_err(|e| storage_error(format!("{object}: {e}")))?;
-        if chunk.is_empty() {
-            break;
-        }
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', chunk) {
-            if cut.is_empty() {
-                counter.line(&chunk[start..end])?;
-            } else {
-                cut.extend_from_slice(&chunk[start..end]);
-                counter.line(&cut)?;
-                cut.clear();
-            }
-            start = end + 1;
-        }
-        cut.extend_from_slice(&chunk[start..]);
-        let read = chunk.len();
-        reader.consume(read);
-    }
-    if !cut.is_empty() {
-        counter.line(&cut)?;
-    }
-    Ok(counter.result())
-}
-
-/// What `count-by` has counted so far in one object.
-struct Counter<'a> {
-    field: &'a str,
-    object: &'a ObjectRef,
-    /// Records per group, hashed with foldhash: a lookup per record is most of the work.
-    counts: HashMap<String, u64, foldhash::fast::RandomState>,
-    records: u64,
-    missing: u64,
-    /// Lines seen, for the line number of a malformed one.
-    lines: u64,
-}
-
-impl<'a> Counter<'a> {
-    fn new(field: &'a str, object: &'a ObjectRef) -> Counter<'a> {
-        Counter {
-            field,
-            object,
-            counts: HashMap::default(),
-            records: 0,
-            missing: 0,
-            lines: 0,
-        }
-    }
-
-    /// Counts one line (without its newline); a blank line is skipped, a malformed one fails.
-    fn line(&mut self, line: &[u8]) -> Result<(), TaskError> {
-        self.lines += 1;
-        let text = line.trim_ascii();
-        if text.is_empty() {
-            return Ok(());
-        }
-        let malformed = |e: serde_json::Error| TaskError {
-            error: "Sluice.MalformedRecord".into(),
-            cause: format!("{} line {}: {e}", self.object, self.lines),
-        };
-        let mut de = serde_json::Deserializer::from_slice(text);
-        let group = FieldOf(self.field)
-            .deserialize(&mut de)
-            .map_err(malformed)?;
-        de.end().map_err(malformed)?;
-        self.records += 1;
-        match group {
-            None => self.missing += 1,
-            Some(value) => match self.counts.get_mut(value.as_ref()) {
-                Some(n) => *n += 1,
-                None => {
-                    self.counts.insert(value.into_owned(), 1);
-                }
-            },
-        }
-        Ok(())
-    }
-
-    /// `{"key", "records", "counts"}`, with `"missing"` when records lacked the field.
-    fn result(self) -> Value {
-        let counts: BTreeMap<String, u64> = self.counts.into_iter().collect();
-        let mut result =
-            json!({ "key": self.object.to_string(), "records": self.records, "counts": counts });
-        if self.missing > 0 {
-            result["missing"] = json!(self.missing);
-        }
-        result
-    }
-}
-
-/// The object an event names: `key` (`BUCKET/KEY`), or `Bucket` and `Key`.
-fn object_arg(args: &Map<String, Value>) -> Result<ObjectRef, TaskError> {
-    let object = match (string_arg(args, "key")?, string_arg(args, "Bucket")?) {
-        (Some(path), _) => ObjectRef::parse(path),
-        (None, Some(bucket)) => {
-            let key = string_arg(args, "Key")?.ok_or_else(|| invalid("Key is required"))?;
-            ObjectRef::new(bucket, key)
-        }
-        (None, None) => {
-            return Err(invalid(
-                "the event must name an object: key, or Bucket and Key",
-            ));
-        }
-    };
-    object.map_err(|e| invalid(e.to_string()))
-}
-
-fn string_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, TaskError> {
-    crate::fields::text(args, name).map_err(invalid)
-}
-
 /// A bad event or option (`Sluice.InvalidEvent`).
 pub(crate) fn invalid(reason: impl fmt::Display) -> TaskError {
     TaskError {
@@ -341,158 +207,5 @@ pub(crate) fn storage_error(cause: String) -> TaskError {
     TaskError {
         error: "Sluice.StorageError".into(),
         cause,
-    }
-}
-
-/// Reads one JSON object and keeps only the value of one top-level field, as the text it is
-/// grouped under; every other field is skipped without being built.
-struct FieldOf<'f>(&'f str);
-
-impl<'de> DeserializeSeed<'de> for FieldOf<'_> {
-    type Value = Option<Cow<'de, str>>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldOf<'_> {
-    type Value = Option<Cow<'de, str>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(is_field) = map.next_key_seed(KeyIs(self.0))? {
-            if is_field && found.is_none() {
-                found = Some(map.next_value_seed(GroupText)?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Whether a key is the one wanted.
-struct KeyIs<'f>(&'f str);
-
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for KeyIs<'_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
-}
-
-/// A value as the text it is grouped under: a string as itself (borrowed when it has no
-/// escapes), anything else as its compact JSON text.
-struct GroupText;
-
-impl<'de> DeserializeSeed<'de> for GroupText {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for GroupText {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_string()))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(json!(v).to_string()))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed("null"))
-    }
-
-    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        let v: Value = serde::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(Cow::Owned(v.to_string()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let v: Value = serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Cow::Owned(v.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn group(line: &str) -> Result<Option<String>, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(line);
-        let g = FieldOf("value").deserialize(&mut de)?;
-        de.end()?;
-        Ok(g.map(Cow::into_owned))
-    }
-
-    #[test]
-    fn reads_only_the_wanted_field() {
-        let line = r#"{"id": 1, "nested": {"value": "no"}, "value": "data_1", "x": [1, {"a": 2}]}"#;
-        assert_eq!(group(line).unwrap().as_deref(), Some("data_1"));
-        assert_eq!(
-            group(r#"{"value": "a\"b"}"#).unwrap().as_deref(),
-            Some("a\"b")
-        );
-        assert_eq!(group(r#"{"value": 12}"#).unwrap().as_deref(), Some("12"));
-        assert_eq!(
-            group(r#"{"value": null}"#).unwrap().as_deref(),
-            Some("null")
-        );
-        assert_eq!(
-            group(r#"{"value": [1,"x"]}"#).unwrap().as_deref(),
-            Some(r#"[1,"x"]"#)
-        );
-        assert_eq!(group(r#"{"id": 1}"#).unwrap(), None);
-    }
-
-    #[test]
-    fn malformed_lines_are_errors() {
-        assert!(group(r#"{"value": "data_1""#).is_err());
-        assert!(group(r#"{"value": "data_1"} trailing"#).is_err());
-        assert!(group(r#"[1, 2]"#).is_err());
-        assert!(group("not json").is_err());
     }
 }
