@@ -40,6 +40,7 @@
 
 mod builtins;
 mod chunked;
+mod classed_s3;
 mod classes;
 mod config;
 mod copy_files;
@@ -52,6 +53,7 @@ mod listing;
 mod location;
 mod observed;
 pub mod readers;
+mod s3_api;
 mod storage;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -60,7 +62,7 @@ pub mod writer;
 
 pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};
 pub use chunked::ObjectReader;
-pub use classes::{ObjectOptions, RestoreStarted, RestoreStatus, StorageClass};
+pub use classes::{ClassMode, ObjectOptions, RestoreStarted, RestoreStatus, StorageClass};
 pub use config::StorageConfig;
 pub use error::StorageError;
 pub use integrations::ObjectIntegrations;

@@ -209,6 +209,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     }
     let defaults = ObjectOptions::default();
     let objects = ObjectOptions {
+        classes: file.objects.classes.unwrap_or(defaults.classes),
         restore_delay: file.objects.restore_delay.unwrap_or(defaults.restore_delay),
         copy_failure_rate: file
             .objects
