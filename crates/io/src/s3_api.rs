@@ -410,15 +410,15 @@ impl S3Api {
         })
     }
 
-    /// The classes of the storage paths `paths` (sorted, as a listing gives them), from the
-    /// listing of the bucket around them: usually one ListObjectsV2 request. Paths the listing
+    /// The classes of the storage paths `paths` (a page of a listing), from the listing of the
+    /// bucket from the first to the last: usually one ListObjectsV2 request. Paths the listing
     /// no longer holds are left out.
     pub async fn classes(
         &self,
         paths: &[String],
     ) -> Result<HashMap<String, StorageClass>, S3ApiError> {
         let mut found = HashMap::with_capacity(paths.len());
-        let (Some(first), Some(last)) = (paths.first(), paths.last()) else {
+        let (Some(first), Some(last)) = (paths.iter().min(), paths.iter().max()) else {
             return Ok(found);
         };
         let (first, last) = (self.key(first), self.key(last));

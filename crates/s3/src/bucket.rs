@@ -331,6 +331,20 @@ impl S3 for ProjectBucket {
         let input = req.input;
         let object = self.object(&input.bucket, &input.key)?;
         let path = object.path();
+        // The class first: an S3 backend with native classes refuses to read an archived
+        // object with a bare 403.
+        let info = self
+            .storage
+            .head(&object, None)
+            .await
+            .map_err(from_storage)?;
+        if !info.readable() {
+            return Err(s3_error!(
+                InvalidObjectState,
+                "The operation is not valid for the object's storage class {}: restore it first",
+                info.storage_class
+            ));
+        }
         let range = match &input.range {
             None => None,
             Some(range) => {
@@ -355,18 +369,6 @@ impl S3 for ProjectBucket {
             .await
             .map_err(|e| from_store(&input.key, e))?;
         let meta = result.meta.clone();
-        let info = self
-            .storage
-            .head(&object, None)
-            .await
-            .map_err(from_storage)?;
-        if !info.readable() {
-            return Err(s3_error!(
-                InvalidObjectState,
-                "The operation is not valid for the object's storage class {}: restore it first",
-                info.storage_class
-            ));
-        }
         let served = result.range.clone();
         let content_range = range.map(|_| {
             format!(
