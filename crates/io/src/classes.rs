@@ -125,6 +125,50 @@ impl fmt::Display for StorageClass {
     }
 }
 
+/// How fast an archived object is retrieved: RestoreObject's `GlacierJobParameters.Tier`.
+/// The emulation takes its restore delay whatever the tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestoreTier {
+    /// `Standard` (the default): hours on S3.
+    #[default]
+    Standard,
+    /// `Bulk`: the cheapest and slowest.
+    Bulk,
+    /// `Expedited`: minutes, for some classes only.
+    Expedited,
+}
+
+impl RestoreTier {
+    /// The tier's name as S3 writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreTier::Standard => "Standard",
+            RestoreTier::Bulk => "Bulk",
+            RestoreTier::Expedited => "Expedited",
+        }
+    }
+}
+
+impl FromStr for RestoreTier {
+    type Err = StorageError;
+
+    /// Reads `Standard`, `Bulk` or `Expedited`, in any case.
+    fn from_str(name: &str) -> Result<RestoreTier, StorageError> {
+        [
+            RestoreTier::Standard,
+            RestoreTier::Bulk,
+            RestoreTier::Expedited,
+        ]
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            StorageError::InvalidKey(format!(
+                "unknown restore tier '{name}' (known: Standard, Bulk, Expedited)"
+            ))
+        })
+    }
+}
+
 /// Where the restore of an archived object is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestoreStatus {
@@ -432,6 +476,17 @@ mod tests {
         assert!(err.contains("unknown storage class 'FROZEN'"), "{err}");
         assert!(StorageClass::ColdArchive.is_archive());
         assert!(!StorageClass::GlacierIr.is_archive());
+    }
+
+    #[test]
+    fn restore_tiers_are_read_in_any_case() {
+        assert_eq!("bulk".parse::<RestoreTier>().unwrap(), RestoreTier::Bulk);
+        assert_eq!(
+            "Expedited".parse::<RestoreTier>().unwrap().as_str(),
+            "Expedited"
+        );
+        let err = "Fast".parse::<RestoreTier>().unwrap_err().to_string();
+        assert!(err.contains("unknown restore tier 'Fast'"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //!
 //! - [`Storage`]: get (whole or a byte range), put, copy, delete, head, and sorted listings under
 //!   a prefix, streamed or in pages; storage classes and restores of archived objects
-//!   ([`StorageClass`], [`Storage::restore`], emulated as the `classes` module describes).
+//!   ([`StorageClass`], [`Storage::restore`]: the S3 server's own on an S3 storage, emulated in the
+//!   node's store elsewhere, as the `classes` module describes).
 //! - [`readers`]: Distributed Map item readers, all streaming: CSV, JSON array, JSON lines,
 //!   S3 Inventory and Athena manifests, object listings. Objects are read in byte ranges
 //!   ([`ObjectReader`]), so a 10 GB object never sits in memory.
@@ -62,7 +63,9 @@ pub mod writer;
 
 pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};
 pub use chunked::ObjectReader;
-pub use classes::{ClassMode, ObjectOptions, RestoreStarted, RestoreStatus, StorageClass};
+pub use classes::{
+    ClassMode, ObjectOptions, RestoreStarted, RestoreStatus, RestoreTier, StorageClass,
+};
 pub use config::StorageConfig;
 pub use error::StorageError;
 pub use integrations::ObjectIntegrations;

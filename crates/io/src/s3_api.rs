@@ -2,7 +2,7 @@
 //! authorizer: CopyObject into a storage class, RestoreObject, and HeadObject, GetObject and
 //! ListObjectsV2 read with their `x-amz-storage-class` and `x-amz-restore`.
 
-use crate::classes::{RestoreStarted, RestoreStatus, StorageClass};
+use crate::classes::{RestoreStarted, RestoreStatus, RestoreTier, StorageClass};
 use crate::error::StorageError;
 use crate::storage::ObjectInfo;
 use bytes::Bytes;
@@ -33,8 +33,6 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Keys asked for per ListObjectsV2 request.
 const LIST_PAGE: usize = 1000;
-/// The retrieval tier of a restore: S3's default.
-const RESTORE_TIER: &str = "Standard";
 
 /// A failed S3 request, with S3's error code.
 #[derive(Debug, thiserror::Error)]
@@ -386,12 +384,18 @@ impl S3Api {
         Ok(())
     }
 
-    /// RestoreObject for `days` days: 202 when the restore started, 200 when the object was
-    /// restored already and its expiry moved.
-    pub async fn restore(&self, key: &str, days: u32) -> Result<RestoreStarted, S3ApiError> {
+    /// RestoreObject for `days` days in `tier`: 202 when the restore started, 200 when the
+    /// object was restored already and its expiry moved.
+    pub async fn restore(
+        &self,
+        key: &str,
+        days: u32,
+        tier: RestoreTier,
+    ) -> Result<RestoreStarted, S3ApiError> {
         let body = format!(
             "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Days>{days}</Days>\
-             <GlacierJobParameters><Tier>{RESTORE_TIER}</Tier></GlacierJobParameters></RestoreRequest>"
+             <GlacierJobParameters><Tier>{}</Tier></GlacierJobParameters></RestoreRequest>",
+            tier.as_str()
         );
         let response = self
             .send(Call {

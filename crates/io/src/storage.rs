@@ -3,7 +3,7 @@
 use crate::classed_s3::{ClassedS3, WriteClass};
 use crate::classes::{
     ClassMode, ClassState, ObjectClasses, ObjectOptions, RestoreStarted, RestoreStatus,
-    StorageClass, state_of,
+    RestoreTier, StorageClass, state_of,
 };
 use crate::config::{StorageConfig, redact};
 use crate::error::StorageError;
@@ -601,17 +601,29 @@ impl Storage {
         ((z >> 11) as f64 / (1u64 << 53) as f64) < rate
     }
 
-    /// Restores an archived object for `days` days: the restore is ongoing for a while (the
-    /// configured restore delay when emulated, the server's time when native), then the
-    /// object is readable until it expires. Restoring a restored object moves its expiry.
+    /// Restores an archived object for `days` days in the `Standard` tier (see
+    /// [`Storage::restore_in`]).
     pub async fn restore(
         &self,
         object: &ObjectRef,
         days: u32,
     ) -> Result<RestoreStarted, StorageError> {
+        self.restore_in(object, days, RestoreTier::Standard).await
+    }
+
+    /// Restores an archived object for `days` days in `tier`: the restore is ongoing for a
+    /// while (the configured restore delay when emulated, whatever the tier; the server's time
+    /// when native), then the object is readable until it expires. Restoring a restored object
+    /// moves its expiry.
+    pub async fn restore_in(
+        &self,
+        object: &ObjectRef,
+        days: u32,
+        tier: RestoreTier,
+    ) -> Result<RestoreStarted, StorageError> {
         if let Classes::Native(api) = &self.classes {
             return api
-                .restore(&api.key(&object.to_string()), days)
+                .restore(&api.key(&object.to_string()), days, tier)
                 .await
                 .map_err(|e| e.about(&object.to_string()));
         }

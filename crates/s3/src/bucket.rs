@@ -10,7 +10,7 @@ use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
-use sluice_io::{ObjectInfo, ObjectRef, RestoreStarted, Storage, StorageClass};
+use sluice_io::{ObjectInfo, ObjectRef, RestoreStarted, RestoreTier, Storage, StorageClass};
 use std::sync::Arc;
 use std::time::SystemTime;
 use sync_wrapper::SyncStream;
@@ -523,13 +523,29 @@ impl S3 for ProjectBucket {
             .unwrap_or(1);
         let days = u32::try_from(days)
             .map_err(|_| s3_error!(InvalidArgument, "Days must be a positive number"))?;
-        let started = self.storage.restore(&object, days).await.map_err(|e| {
-            if e.is_not_found() {
-                s3_error!(NoSuchKey, "The specified key does not exist: {}", input.key)
-            } else {
-                from_storage(e)
-            }
-        })?;
+        let tier = match input
+            .restore_request
+            .as_ref()
+            .and_then(|r| r.glacier_job_parameters.as_ref())
+        {
+            Some(parameters) => parameters
+                .tier
+                .as_str()
+                .parse()
+                .map_err(|e| s3_error!(InvalidArgument, "{e}"))?,
+            None => RestoreTier::Standard,
+        };
+        let started = self
+            .storage
+            .restore_in(&object, days, tier)
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    s3_error!(NoSuchKey, "The specified key does not exist: {}", input.key)
+                } else {
+                    from_storage(e)
+                }
+            })?;
         let mut response = S3Response::new(RestoreObjectOutput::default());
         if started == RestoreStarted::Started {
             response

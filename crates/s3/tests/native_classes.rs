@@ -169,7 +169,15 @@ async fn classes_and_restores_go_to_the_s3_server() {
     );
 
     // A restore is ongoing, then done with an expiry `Days` away, then the object reads.
-    let restore = json!({"Bucket": "arch", "Key": "a b+c.txt", "RestoreRequest": {"Days": 2}});
+    let bad_tier = json!({"Bucket": "arch", "Key": "a b+c.txt",
+        "RestoreRequest": {"Days": 2, "GlacierJobParameters": {"Tier": "Fast"}}});
+    let refused = call(&storage, "restoreObject", bad_tier).await.unwrap_err();
+    assert!(
+        refused.cause.contains("unknown restore tier 'Fast'"),
+        "{refused:?}"
+    );
+    let restore = json!({"Bucket": "arch", "Key": "a b+c.txt",
+        "RestoreRequest": {"Days": 2, "GlacierJobParameters": {"Tier": "Bulk"}}});
     assert_eq!(
         call(&storage, "restoreObject", restore.clone())
             .await
