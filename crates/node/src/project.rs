@@ -946,6 +946,26 @@ mod tests {
     }
 
     #[test]
+    fn object_classes_are_native_emulated_or_left_to_the_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "objects: { classes: emulated, restore_delay: 2s }\n\
+             functions:\n  f: { http: 'http://127.0.0.1:9/' }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        assert_eq!(project.objects.classes, sluice_io::ClassMode::Emulated);
+        let found = problems(
+            "objects: { classes: glacial }\nfunctions:\n  f: { http: 'http://127.0.0.1:9/' }\n",
+        );
+        assert_eq!(
+            found,
+            ["1:12:unknown value 'glacial', expected one of auto, emulated, native"]
+        );
+    }
+
+    #[test]
     fn credentials_and_headers_that_http_cannot_carry_are_refused_at_load() {
         let found = problems(
             "connections:\n  k: { type: api_key, header: x key, value: v }\n  b: { type: basic, username: 'a:b', password: p }\nfunctions:\n  f: { http: 'http://127.0.0.1:9/', headers: { X-A: \"line\\nbreak\" } }\n",
