@@ -209,7 +209,7 @@ impl App {
         let queues = Queues::new(store.clone(), project.queues.clone());
         let mut storage = project
             .open_storage()?
-            .with_classes(store.clone(), project.objects);
+            .with_classes(store.clone(), project.objects)?;
         let uploads = (!project.object_triggers.is_empty())
             .then(|| Uploads::new(store.clone(), project.object_triggers.clone(), bucket));
         if let Some(uploads) = &uploads {

@@ -11,7 +11,7 @@ mod common;
 use common::server::Server;
 use serde_json::{Value, json};
 use sluice_io::testing::S3Server;
-use sluice_io::{ObjectOptions, ObjectRef, Storage, StorageClass};
+use sluice_io::{ClassMode, ObjectOptions, ObjectRef, Storage, StorageClass};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ struct Layout {
     url: String,
     /// The directory holding the buckets.
     root: PathBuf,
+    /// Where classes are kept: `s3s-fs` keeps none, so they are emulated on it.
+    classes: ClassMode,
 }
 
 /// Writes the source objects and the index straight into the storage's directory.
@@ -131,9 +133,13 @@ fn batch_copy_survives_a_kill(layout: Layout) {
         &format!("storage: {}", layout.url),
     );
     assert_ne!(yaml, configured, "the example's storage line changed");
+    let classes = match layout.classes {
+        ClassMode::Emulated => ", classes: emulated",
+        ClassMode::Auto | ClassMode::Native => "",
+    };
     std::fs::write(
         project.join("sluice.yaml"),
-        format!("{configured}objects: {{ copy_failure_rate: 0.1 }}\n"),
+        format!("{configured}objects: {{ copy_failure_rate: 0.1{classes} }}\n"),
     )
     .unwrap();
     seed(&layout.root);
@@ -203,7 +209,14 @@ fn batch_copy_survives_a_kill(layout: Layout) {
     .unwrap();
     let storage = Storage::from_url(&layout.url, &project)
         .unwrap()
-        .with_classes(store, ObjectOptions::default());
+        .with_classes(
+            store,
+            ObjectOptions {
+                classes: layout.classes,
+                ..ObjectOptions::default()
+            },
+        )
+        .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         for i in (0..KEYS).step_by(997) {
@@ -221,6 +234,7 @@ fn batch_copy_on_local_storage_survives_a_kill() {
     batch_copy_survives_a_kill(Layout {
         url: format!("file://{}", root.display()),
         root,
+        classes: ClassMode::Auto,
     });
 }
 
@@ -234,5 +248,6 @@ fn batch_copy_on_s3_survives_a_kill() {
     batch_copy_survives_a_kill(Layout {
         url: server.storage_url("sluice", "batch"),
         root: server.root().join("sluice/batch"),
+        classes: ClassMode::Emulated,
     });
 }

@@ -27,6 +27,7 @@ fn storage(project: &Path, store: Arc<dyn Store>) -> Storage {
     Storage::from_url("file://./data", project)
         .unwrap()
         .with_classes(store, ObjectOptions::default())
+        .unwrap()
 }
 
 /// How many restores are requested and not done now, of the objects written.

@@ -6,12 +6,15 @@
 //! it is *ongoing* for the configured restore delay, then the object is readable until the
 //! restore expires, `Days` later, as on S3 and OSS.
 //!
-//! The class and restore state of every object written in a class other than `STANDARD` are
-//! kept in the node's store ([`Store::object_class`]), shared by every process on that store,
-//! keyed by the object's path and tagged with its entity tag: an object replaced by any writer
-//! (a function, another tool) is back in `STANDARD`, as a fresh write is. This is an emulation,
-//! the same on a local directory and on S3: the delay is [`ObjectOptions::restore_delay`], not
-//! hours.
+//! Where classes live is the storage's [`ClassMode`]. On an S3 storage they are S3's own
+//! (native): puts and copies send `x-amz-storage-class`, restores are RestoreObject requests,
+//! and the server says what is archived and restored. Elsewhere (a local directory, or an S3
+//! server without restores when chosen) they are emulated: the class and restore state of
+//! every object written in a class other than `STANDARD` are kept in the node's store
+//! ([`Store::object_class`]), shared by every process on that store, keyed by the object's path
+//! and tagged with its entity tag, so that an object replaced by any writer (a function,
+//! another tool) is back in `STANDARD`, as a fresh write is. An emulated restore takes
+//! [`ObjectOptions::restore_delay`], not hours.
 
 use crate::error::StorageError;
 use chrono::{DateTime, TimeZone, Utc};
@@ -122,6 +125,50 @@ impl fmt::Display for StorageClass {
     }
 }
 
+/// How fast an archived object is retrieved: RestoreObject's `GlacierJobParameters.Tier`.
+/// The emulation takes its restore delay whatever the tier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestoreTier {
+    /// `Standard` (the default): hours on S3.
+    #[default]
+    Standard,
+    /// `Bulk`: the cheapest and slowest.
+    Bulk,
+    /// `Expedited`: minutes, for some classes only.
+    Expedited,
+}
+
+impl RestoreTier {
+    /// The tier's name as S3 writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreTier::Standard => "Standard",
+            RestoreTier::Bulk => "Bulk",
+            RestoreTier::Expedited => "Expedited",
+        }
+    }
+}
+
+impl FromStr for RestoreTier {
+    type Err = StorageError;
+
+    /// Reads `Standard`, `Bulk` or `Expedited`, in any case.
+    fn from_str(name: &str) -> Result<RestoreTier, StorageError> {
+        [
+            RestoreTier::Standard,
+            RestoreTier::Bulk,
+            RestoreTier::Expedited,
+        ]
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            StorageError::InvalidKey(format!(
+                "unknown restore tier '{name}' (known: Standard, Bulk, Expedited)"
+            ))
+        })
+    }
+}
+
 /// Where the restore of an archived object is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestoreStatus {
@@ -157,9 +204,25 @@ pub enum RestoreStarted {
     AlreadyRestored,
 }
 
+/// Where storage classes and restores are kept (`objects: {classes}` in the project).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassMode {
+    /// Native on an S3 storage, emulated on a local directory (the default).
+    #[default]
+    Auto,
+    /// Emulated in the node's store, whatever the storage: for S3 servers that keep no
+    /// classes or have no RestoreObject (`s3s-fs`, ...).
+    Emulated,
+    /// The S3 server's own classes and restores; an S3 storage is needed.
+    Native,
+}
+
 /// How a node treats storage classes, restores and injected faults (`objects:` in the project).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ObjectOptions {
+    /// Where classes and restores are kept.
+    pub classes: ClassMode,
     /// How long an emulated restore stays ongoing (default 1 s).
     pub restore_delay: Duration,
     /// The fraction of copies (0 to 1) that fail as a transient storage error would, before
@@ -171,6 +234,7 @@ pub struct ObjectOptions {
 impl Default for ObjectOptions {
     fn default() -> Self {
         ObjectOptions {
+            classes: ClassMode::Auto,
             restore_delay: Duration::from_secs(1),
             copy_failure_rate: 0.0,
         }
@@ -217,11 +281,6 @@ impl ObjectClasses {
     /// Classes kept in `store`.
     pub fn new(store: Arc<dyn Store>, options: ObjectOptions) -> Self {
         ObjectClasses { store, options }
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &ObjectOptions {
-        &self.options
     }
 
     /// Records that the object at `path`, with entity tag `e_tag`, was written in `class`.
@@ -417,6 +476,17 @@ mod tests {
         assert!(err.contains("unknown storage class 'FROZEN'"), "{err}");
         assert!(StorageClass::ColdArchive.is_archive());
         assert!(!StorageClass::GlacierIr.is_archive());
+    }
+
+    #[test]
+    fn restore_tiers_are_read_in_any_case() {
+        assert_eq!("bulk".parse::<RestoreTier>().unwrap(), RestoreTier::Bulk);
+        assert_eq!(
+            "Expedited".parse::<RestoreTier>().unwrap().as_str(),
+            "Expedited"
+        );
+        let err = "Fast".parse::<RestoreTier>().unwrap_err().to_string();
+        assert!(err.contains("unknown restore tier 'Fast'"), "{err}");
     }
 
     #[test]

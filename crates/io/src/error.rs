@@ -82,6 +82,15 @@ impl StorageError {
         match source {
             object_store::Error::NotFound { .. } => StorageError::NotFound { path },
             object_store::Error::Precondition { .. } => StorageError::Changed { path },
+            object_store::Error::Generic { store, source } => {
+                match source.downcast::<crate::s3_api::S3ApiError>() {
+                    Ok(error) => error.about(&path),
+                    Err(source) => StorageError::Backend {
+                        path,
+                        source: object_store::Error::Generic { store, source },
+                    },
+                }
+            }
             source => StorageError::Backend { path, source },
         }
     }

@@ -6,7 +6,7 @@
 //! | `getObject` | `Bucket`, `Key`, `VersionId`?, `Range`? (`bytes=A-B`) | `{Body, ContentLength, ContentType, ETag, LastModified, ...}`, `Body` as text |
 //! | `putObject` | `Bucket`, `Key`, `Body` (text, or JSON written as its text), `StorageClass`? | `{ETag}` |
 //! | `copyObject` | `Bucket`, `Key`, `CopySource` (`bucket/key`), `StorageClass`? | `{CopyObjectResult: {ETag, LastModified}}` |
-//! | `restoreObject` | `Bucket`, `Key`, `RestoreRequest`? (`{Days}`, 1 day by default) | `{}` |
+//! | `restoreObject` | `Bucket`, `Key`, `RestoreRequest`? (`{Days, GlacierJobParameters: {Tier}}`, 1 day in `Standard` by default) | `{}` |
 //! | `listObjectsV2` | `Bucket`, `Prefix`?, `Delimiter`?, `MaxKeys`? (1000), `ContinuationToken`?, `StartAfter`? | `{Contents, KeyCount, IsTruncated, NextContinuationToken?, Name, Prefix, MaxKeys, CommonPrefixes?}` |
 //! | `headObject` | `Bucket`, `Key`, `VersionId`? | `{ContentLength, ETag, LastModified, StorageClass?, Restore?, ...}` |
 //! | `deleteObject` | `Bucket`, `Key` | `{}` |
@@ -28,7 +28,7 @@
 //! S3 would refuse (a bad key, a missing parameter, a restore already in progress, a transient
 //! failure); a `Body` above the payload limit is `States.DataLimitExceeded`.
 
-use crate::classes::StorageClass;
+use crate::classes::{RestoreTier, StorageClass};
 use crate::error::StorageError;
 use crate::location::ObjectRef;
 use crate::storage::{GetRequest, ObjectInfo, Storage, quote_etag};
@@ -241,8 +241,25 @@ async fn restore_object(
                 ))
             })?,
     };
+    let tier = params
+        .get("RestoreRequest")
+        .and_then(|r| r.get("GlacierJobParameters"))
+        .and_then(|g| g.get("Tier"))
+        .or_else(|| params.get("Tier"));
+    let tier = match tier {
+        None | Some(Value::Null) => RestoreTier::Standard,
+        Some(Value::String(name)) => name.parse().map_err(s3_error)?,
+        Some(v) => {
+            return Err(refused(format!(
+                "RestoreRequest.GlacierJobParameters.Tier must be a string, not {v}"
+            )));
+        }
+    };
     // The SDK integration answers `{}` whether the restore started (202) or was done (200).
-    storage.restore(&object, days).await.map_err(s3_error)?;
+    storage
+        .restore_in(&object, days, tier)
+        .await
+        .map_err(s3_error)?;
     Ok(json!({}))
 }
 
@@ -407,6 +424,7 @@ fn s3_names(params: &Map<String, Value>) -> Map<String, Value> {
         ("versionId", "VersionId"),
         ("storageClass", "StorageClass"),
         ("days", "Days"),
+        ("tier", "Tier"),
     ];
     let mut out = params.clone();
     for (alias, name) in ALIASES {

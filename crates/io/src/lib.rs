@@ -25,7 +25,8 @@
 //!
 //! - [`Storage`]: get (whole or a byte range), put, copy, delete, head, and sorted listings under
 //!   a prefix, streamed or in pages; storage classes and restores of archived objects
-//!   ([`StorageClass`], [`Storage::restore`], emulated as the `classes` module describes).
+//!   ([`StorageClass`], [`Storage::restore`]: the S3 server's own on an S3 storage, emulated in the
+//!   node's store elsewhere, as the `classes` module describes).
 //! - [`readers`]: Distributed Map item readers, all streaming: CSV, JSON array, JSON lines,
 //!   S3 Inventory and Athena manifests, object listings. Objects are read in byte ranges
 //!   ([`ObjectReader`]), so a 10 GB object never sits in memory.
@@ -40,6 +41,7 @@
 
 mod builtins;
 mod chunked;
+mod classed_s3;
 mod classes;
 mod config;
 mod copy_files;
@@ -54,6 +56,7 @@ mod listing;
 mod location;
 mod observed;
 pub mod readers;
+mod s3_api;
 mod storage;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -62,7 +65,9 @@ pub mod writer;
 
 pub use builtins::{BuiltinFunction, BuiltinFunctions, Handler};
 pub use chunked::ObjectReader;
-pub use classes::{ObjectOptions, RestoreStarted, RestoreStatus, StorageClass};
+pub use classes::{
+    ClassMode, ObjectOptions, RestoreStarted, RestoreStatus, RestoreTier, StorageClass,
+};
 pub use config::StorageConfig;
 pub use error::StorageError;
 pub use integrations::ObjectIntegrations;

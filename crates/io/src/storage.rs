@@ -1,12 +1,15 @@
 //! [`Storage`]: the configured object storage, addressed as `BUCKET/KEY`.
 
+use crate::classed_s3::{ClassedS3, WriteClass};
 use crate::classes::{
-    ClassState, ObjectClasses, ObjectOptions, RestoreStarted, RestoreStatus, StorageClass, state_of,
+    ClassMode, ClassState, ObjectClasses, ObjectOptions, RestoreStarted, RestoreStatus,
+    RestoreTier, StorageClass, state_of,
 };
 use crate::config::{StorageConfig, redact};
 use crate::error::StorageError;
 use crate::listing::{self, ListPage, ListingMode};
 use crate::location::{ObjectRef, validate_bucket, validate_prefix};
+use crate::s3_api::{S3Api, S3Target};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -15,7 +18,9 @@ use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    CopyOptions, GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+};
 use sluice_engine::store::Store;
 use std::fmt;
 use std::ops::Range;
@@ -29,8 +34,22 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     listing: ListingMode,
     description: Arc<str>,
-    classes: Option<ObjectClasses>,
+    /// Requests `object_store` does not make, on an S3 storage.
+    s3: Option<S3Api>,
+    classes: Classes,
+    options: ObjectOptions,
     copies: Arc<AtomicU64>,
+}
+
+/// Where a storage's classes and restores are kept.
+#[derive(Clone, Debug)]
+enum Classes {
+    /// Nowhere: every object is `STANDARD`.
+    Unkept,
+    /// In the node's store.
+    Emulated(ObjectClasses),
+    /// On the S3 server.
+    Native(S3Api),
 }
 
 /// What a storage knows about one object.
@@ -165,13 +184,28 @@ impl Storage {
                 if endpoint.is_some_and(|e| e.starts_with("http://")) {
                     builder = builder.with_allow_http(true);
                 }
+                let region = builder
+                    .get_config_value(&AmazonS3ConfigKey::Region)
+                    .unwrap_or_else(|| "us-east-1".into());
+                let bucket_url = bucket_url(&builder, bucket, &region);
                 let s3 = builder.build().map_err(|e| bad(e.to_string()))?;
+                let api = S3Api::new(S3Target {
+                    bucket: bucket.clone(),
+                    bucket_url,
+                    region,
+                    prefix: prefix.clone(),
+                    credentials: s3.credentials().clone(),
+                })
+                .map_err(bad)?;
+                let s3 = ClassedS3::new(Arc::new(s3), api.clone());
                 let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
                     Arc::new(s3)
                 } else {
                     Arc::new(PrefixStore::new(s3, Path::from(prefix.as_str())))
                 };
-                Ok(Storage::over(store, ListingMode::Native, description))
+                let mut storage = Storage::over(store, ListingMode::Native, description);
+                storage.s3 = Some(api);
+                Ok(storage)
             }
         }
     }
@@ -181,18 +215,53 @@ impl Storage {
             store,
             listing,
             description,
-            classes: None,
+            s3: None,
+            classes: Classes::Unkept,
+            options: ObjectOptions::default(),
             copies: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// The same storage keeping storage classes and restores in `store` (shared by every
-    /// process on it), with `options`. Without a store, every object is `STANDARD`, and a put
-    /// or copy into another class is refused.
-    pub fn with_classes(self, store: Arc<dyn Store>, options: ObjectOptions) -> Storage {
-        Storage {
-            classes: Some(ObjectClasses::new(store, options)),
+    /// The same storage keeping storage classes and restores as `options.classes` says: on
+    /// the S3 server of an S3 storage (native), or in `store`, shared by every process on it
+    /// (emulated). Without this, every object is `STANDARD`, and a put or copy into another
+    /// class is refused. Native classes on a local directory are refused.
+    pub fn with_classes(
+        self,
+        store: Arc<dyn Store>,
+        options: ObjectOptions,
+    ) -> Result<Storage, StorageError> {
+        let classes = match (options.classes, &self.s3) {
+            (ClassMode::Auto | ClassMode::Native, Some(api)) => Classes::Native(api.clone()),
+            (ClassMode::Auto | ClassMode::Emulated, None) | (ClassMode::Emulated, Some(_)) => {
+                Classes::Emulated(ObjectClasses::new(store, options))
+            }
+            (ClassMode::Native, None) => {
+                return Err(StorageError::Url {
+                    url: self.description.to_string(),
+                    reason: "objects.classes is native, which needs an s3:// storage (classes \
+                             on a local directory are emulated: leave objects.classes out)"
+                        .into(),
+                });
+            }
+        };
+        Ok(Storage {
+            classes,
+            options,
             ..self
+        })
+    }
+
+    /// Whether storage classes and restores are the S3 server's own.
+    pub fn native_classes(&self) -> bool {
+        matches!(self.classes, Classes::Native(_))
+    }
+
+    /// The emulated classes, if they are.
+    fn emulated(&self) -> Option<&ObjectClasses> {
+        match &self.classes {
+            Classes::Emulated(classes) => Some(classes),
+            Classes::Unkept | Classes::Native(_) => None,
         }
     }
 
@@ -223,6 +292,19 @@ impl Storage {
         object: &ObjectRef,
         request: GetRequest,
     ) -> Result<Object, StorageError> {
+        if let Classes::Native(api) = &self.classes {
+            let (info, data) = api
+                .get(
+                    &api.key(&object.to_string()),
+                    request.range,
+                    request.version.as_deref(),
+                    request.if_match.as_deref(),
+                    &object.key,
+                )
+                .await
+                .map_err(|e| e.about(&object.to_string()))?;
+            return Ok(Object { info, data });
+        }
         let failed = |e| StorageError::from_store(object.to_string(), e);
         let options = GetOptions {
             range: request.range.map(Into::into),
@@ -256,6 +338,12 @@ impl Storage {
         object: &ObjectRef,
         version: Option<&str>,
     ) -> Result<ObjectInfo, StorageError> {
+        if let Classes::Native(api) = &self.classes {
+            return api
+                .head(&api.key(&object.to_string()), version, &object.key)
+                .await
+                .map_err(|e| e.about(&object.to_string()));
+        }
         let options = GetOptions {
             head: true,
             version: version.map(str::to_string),
@@ -276,7 +364,7 @@ impl Storage {
         object: &ObjectRef,
         info: ObjectInfo,
     ) -> Result<ObjectInfo, StorageError> {
-        let Some(classes) = &self.classes else {
+        let Some(classes) = self.emulated() else {
             return Ok(info);
         };
         let Some(record) = classes.record(&object.to_string()).await? else {
@@ -304,6 +392,27 @@ impl Storage {
         bucket: &str,
         infos: Vec<ObjectInfo>,
     ) -> Result<Vec<ObjectInfo>, StorageError> {
+        let path_of = |info: &ObjectInfo| {
+            if bucket.is_empty() {
+                info.key.clone()
+            } else {
+                format!("{bucket}/{}", info.key)
+            }
+        };
+        if let Classes::Native(api) = &self.classes {
+            let paths: Vec<String> = infos.iter().map(path_of).collect();
+            let classes = api
+                .classes(&paths)
+                .await
+                .map_err(|e| e.about(paths.first().map_or(bucket, String::as_str)))?;
+            return Ok(infos
+                .into_iter()
+                .map(|info| ObjectInfo {
+                    storage_class: classes.get(&path_of(&info)).copied().unwrap_or_default(),
+                    ..info
+                })
+                .collect());
+        }
         let mut out = Vec::with_capacity(infos.len());
         for info in infos {
             let object = if bucket.is_empty() {
@@ -338,9 +447,13 @@ impl Storage {
         class: StorageClass,
     ) -> Result<Option<String>, StorageError> {
         let classes = self.classes_for(object, class)?;
+        let mut options = PutOptions::default();
+        if self.native_classes() && class != StorageClass::Standard {
+            options.extensions.insert(WriteClass(class));
+        }
         let result = self
             .store
-            .put(&object.path(), PutPayload::from(data))
+            .put_opts(&object.path(), PutPayload::from(data), options)
             .await
             .map_err(|e| StorageError::from_store(object.to_string(), e))?;
         if let Some(classes) = classes {
@@ -357,6 +470,16 @@ impl Storage {
         object: &ObjectRef,
         class: StorageClass,
     ) -> Result<(), StorageError> {
+        if let Classes::Native(api) = &self.classes {
+            if class != StorageClass::Standard {
+                // The object is rewritten onto itself in its class: its content is unchanged.
+                let key = api.key(&object.to_string());
+                api.copy(&key, &key, Some(class))
+                    .await
+                    .map_err(|e| e.about(&object.to_string()))?;
+            }
+            return Ok(());
+        }
         if let Some(classes) = self.classes_for(object, class)? {
             let info = self.head(object, None).await?;
             classes
@@ -366,17 +489,17 @@ impl Storage {
         Ok(())
     }
 
-    /// The class store, when writing `object` in `class` needs one; refused when it is
-    /// needed and there is none.
+    /// The class store, when writing `object` in `class` needs one (none when the classes
+    /// are native); refused when classes are not kept.
     fn classes_for(
         &self,
         object: &ObjectRef,
         class: StorageClass,
     ) -> Result<Option<&ObjectClasses>, StorageError> {
         match (&self.classes, class) {
-            (_, StorageClass::Standard) => Ok(None),
-            (Some(classes), _) => Ok(Some(classes)),
-            (None, _) => Err(StorageError::Unsupported {
+            (_, StorageClass::Standard) | (Classes::Native(_), _) => Ok(None),
+            (Classes::Emulated(classes), _) => Ok(Some(classes)),
+            (Classes::Unkept, _) => Err(StorageError::Unsupported {
                 path: object.to_string(),
                 reason: format!(
                     "the {class} storage class needs the node's store, and this storage has none"
@@ -404,7 +527,17 @@ impl Storage {
                 path: from.to_string(),
             });
         }
-        let classified = match &self.classes {
+        if self.native_classes() {
+            // The server refuses to copy an archived source that is not restored.
+            let mut options = CopyOptions::default();
+            options.extensions.insert(WriteClass(class));
+            self.store
+                .copy_opts(&from.path(), &to.path(), options)
+                .await
+                .map_err(|e| StorageError::from_store(from.to_string(), e))?;
+            return self.head(to, None).await;
+        }
+        let classified = match self.emulated() {
             Some(classes) => classes.record(&from.to_string()).await?.is_some(),
             None => false,
         };
@@ -444,7 +577,7 @@ impl Storage {
             None => {
                 // A local copy is a hard link: it has its source's entity tag, so an older
                 // record of `to` could seem to apply to it.
-                if let Some(classes) = &self.classes {
+                if let Some(classes) = self.emulated() {
                     classes.deleted(&to.to_string()).await?;
                 }
                 Ok(info)
@@ -455,10 +588,7 @@ impl Storage {
     /// Whether this copy is one the configured failure rate fails (a fixed pseudo-random
     /// sequence: the same rate fails the same share of copies in every run).
     fn injects_copy_failure(&self) -> bool {
-        let rate = self
-            .classes
-            .as_ref()
-            .map_or(0.0, |c| c.options().copy_failure_rate);
+        let rate = self.options.copy_failure_rate;
         if rate <= 0.0 {
             return false;
         }
@@ -471,16 +601,34 @@ impl Storage {
         ((z >> 11) as f64 / (1u64 << 53) as f64) < rate
     }
 
-    /// Restores an archived object for `days` days: the restore is ongoing for the
-    /// configured restore delay, then the object is readable until it expires. Restoring a
-    /// restored object moves its expiry.
+    /// Restores an archived object for `days` days in the `Standard` tier (see
+    /// [`Storage::restore_in`]).
     pub async fn restore(
         &self,
         object: &ObjectRef,
         days: u32,
     ) -> Result<RestoreStarted, StorageError> {
+        self.restore_in(object, days, RestoreTier::Standard).await
+    }
+
+    /// Restores an archived object for `days` days in `tier`: the restore is ongoing for a
+    /// while (the configured restore delay when emulated, whatever the tier; the server's time
+    /// when native), then the object is readable until it expires. Restoring a restored object
+    /// moves its expiry.
+    pub async fn restore_in(
+        &self,
+        object: &ObjectRef,
+        days: u32,
+        tier: RestoreTier,
+    ) -> Result<RestoreStarted, StorageError> {
+        if let Classes::Native(api) = &self.classes {
+            return api
+                .restore(&api.key(&object.to_string()), days, tier)
+                .await
+                .map_err(|e| e.about(&object.to_string()));
+        }
         let info = self.head(object, None).await?;
-        let Some(classes) = &self.classes else {
+        let Some(classes) = self.emulated() else {
             return Err(StorageError::InvalidObjectState {
                 path: object.to_string(),
                 reason: format!(
@@ -500,7 +648,7 @@ impl Storage {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(StorageError::from_store(object.to_string(), e)),
         }
-        if let Some(classes) = &self.classes {
+        if let Some(classes) = self.emulated() {
             classes.deleted(&object.to_string()).await?;
         }
         Ok(())
@@ -577,6 +725,21 @@ impl Storage {
         const MIN_PART: usize = 5 * 1024 * 1024;
         BufWriter::with_capacity(self.store.clone(), object.path(), capacity.max(MIN_PART))
             .with_max_concurrency(2)
+    }
+}
+
+/// The URL of an S3 bucket as `object_store` addresses it: path-style under the endpoint,
+/// or the endpoint itself for virtual-hosted requests (which then names the bucket).
+fn bucket_url(builder: &AmazonS3Builder, bucket: &str, region: &str) -> String {
+    let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+    let virtual_hosted = builder
+        .get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+        .is_some_and(|v| v == "true");
+    match (endpoint, virtual_hosted) {
+        (Some(endpoint), true) => endpoint.trim_end_matches('/').to_string(),
+        (Some(endpoint), false) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+        (None, true) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+        (None, false) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
     }
 }
 

@@ -54,6 +54,10 @@ pub struct ProjectFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectsSpec {
+    /// Where classes and restores are kept: `native` (the S3 server's; the default on an S3
+    /// storage) or `emulated` (the node's store; the default on a local directory).
+    #[serde(default)]
+    pub classes: Option<sluice_io::ClassMode>,
     /// How long an emulated restore stays ongoing (1s).
     #[serde(default, deserialize_with = "settings::restore_delay")]
     pub restore_delay: Option<Duration>,

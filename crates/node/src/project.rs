@@ -209,6 +209,7 @@ pub fn load(dir: &Path) -> Result<Project, Vec<Diagnostic>> {
     }
     let defaults = ObjectOptions::default();
     let objects = ObjectOptions {
+        classes: file.objects.classes.unwrap_or(defaults.classes),
         restore_delay: file.objects.restore_delay.unwrap_or(defaults.restore_delay),
         copy_failure_rate: file
             .objects
@@ -942,6 +943,26 @@ mod tests {
             "functions:\n  load: { runtime: builtin, handler: postgres-upsert, options: { tables: {} } }\n",
         );
         assert!(found[0].contains("option url is required"), "{found:?}");
+    }
+
+    #[test]
+    fn object_classes_are_native_emulated_or_left_to_the_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_FILE),
+            "objects: { classes: emulated, restore_delay: 2s }\n\
+             functions:\n  f: { http: 'http://127.0.0.1:9/' }\n",
+        )
+        .unwrap();
+        let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
+        assert_eq!(project.objects.classes, sluice_io::ClassMode::Emulated);
+        let found = problems(
+            "objects: { classes: glacial }\nfunctions:\n  f: { http: 'http://127.0.0.1:9/' }\n",
+        );
+        assert_eq!(
+            found,
+            ["1:12:unknown value 'glacial', expected one of auto, emulated, native"]
+        );
     }
 
     #[test]

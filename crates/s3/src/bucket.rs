@@ -10,7 +10,7 @@ use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
-use sluice_io::{ObjectInfo, ObjectRef, RestoreStarted, Storage, StorageClass};
+use sluice_io::{ObjectInfo, ObjectRef, RestoreStarted, RestoreTier, Storage, StorageClass};
 use std::sync::Arc;
 use std::time::SystemTime;
 use sync_wrapper::SyncStream;
@@ -331,6 +331,20 @@ impl S3 for ProjectBucket {
         let input = req.input;
         let object = self.object(&input.bucket, &input.key)?;
         let path = object.path();
+        // The class first: an S3 backend with native classes refuses to read an archived
+        // object with a bare 403.
+        let info = self
+            .storage
+            .head(&object, None)
+            .await
+            .map_err(from_storage)?;
+        if !info.readable() {
+            return Err(s3_error!(
+                InvalidObjectState,
+                "The operation is not valid for the object's storage class {}: restore it first",
+                info.storage_class
+            ));
+        }
         let range = match &input.range {
             None => None,
             Some(range) => {
@@ -355,18 +369,6 @@ impl S3 for ProjectBucket {
             .await
             .map_err(|e| from_store(&input.key, e))?;
         let meta = result.meta.clone();
-        let info = self
-            .storage
-            .head(&object, None)
-            .await
-            .map_err(from_storage)?;
-        if !info.readable() {
-            return Err(s3_error!(
-                InvalidObjectState,
-                "The operation is not valid for the object's storage class {}: restore it first",
-                info.storage_class
-            ));
-        }
         let served = result.range.clone();
         let content_range = range.map(|_| {
             format!(
@@ -521,13 +523,29 @@ impl S3 for ProjectBucket {
             .unwrap_or(1);
         let days = u32::try_from(days)
             .map_err(|_| s3_error!(InvalidArgument, "Days must be a positive number"))?;
-        let started = self.storage.restore(&object, days).await.map_err(|e| {
-            if e.is_not_found() {
-                s3_error!(NoSuchKey, "The specified key does not exist: {}", input.key)
-            } else {
-                from_storage(e)
-            }
-        })?;
+        let tier = match input
+            .restore_request
+            .as_ref()
+            .and_then(|r| r.glacier_job_parameters.as_ref())
+        {
+            Some(parameters) => parameters
+                .tier
+                .as_str()
+                .parse()
+                .map_err(|e| s3_error!(InvalidArgument, "{e}"))?,
+            None => RestoreTier::Standard,
+        };
+        let started = self
+            .storage
+            .restore_in(&object, days, tier)
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    s3_error!(NoSuchKey, "The specified key does not exist: {}", input.key)
+                } else {
+                    from_storage(e)
+                }
+            })?;
         let mut response = S3Response::new(RestoreObjectOutput::default());
         if started == RestoreStarted::Started {
             response

@@ -10,8 +10,9 @@ use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskEr
 use sluice_engine::items::{ItemOutcome, ItemStore, ReadItem};
 use sluice_io::writer::WriterOptions;
 use sluice_io::{
-    BuiltinFunction, BuiltinFunctions, Handler, ObjectIntegrations, ObjectItemStore, ObjectOptions,
-    ObjectRef, ReadOptions, RestoreStarted, RestoreStatus, Storage, StorageClass, StorageError,
+    BuiltinFunction, BuiltinFunctions, ClassMode, Handler, ObjectIntegrations, ObjectItemStore,
+    ObjectOptions, ObjectRef, ReadOptions, RestoreStarted, RestoreStatus, Storage, StorageClass,
+    StorageError,
 };
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -1190,11 +1191,16 @@ pub fn oss_actions_use_the_same_integrations(b: &Backend) {
 /// The suite's storage keeping classes in a fresh SQLite store, restores taking `delay`.
 fn classified(b: &Backend, dir: &tempfile::TempDir, delay: Duration) -> Storage {
     let store = sluice_store::SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    // s3s-fs keeps no classes and has no RestoreObject: they are emulated on every backend.
     let options = ObjectOptions {
+        classes: ClassMode::Emulated,
         restore_delay: delay,
         ..ObjectOptions::default()
     };
-    b.storage.clone().with_classes(Arc::new(store), options)
+    b.storage
+        .clone()
+        .with_classes(Arc::new(store), options)
+        .unwrap()
 }
 
 /// An object put in GLACIER cannot be read (nor copied) until restored; the restore is ongoing
