@@ -207,6 +207,7 @@ async fn node_handlers() {
         node("callback", "callback"),
         node("fail", "fail"),
         node("objects", "objects"),
+        node("esm", "esm/echo"),
     ])
     .await;
     let meta = InvokeMeta {
@@ -243,6 +244,11 @@ async fn node_handlers() {
             .as_str()
             .unwrap()
             .starts_with("TypeError: bad input")
+    );
+
+    assert_eq!(
+        h.invoke("esm", json!({"m": 1})).await.unwrap(),
+        json!({"event": {"m": 1}, "module": "echo.mjs"})
     );
 
     let o = h.invoke_as("objects", json!({}), "node-req").await.unwrap();
@@ -1084,5 +1090,111 @@ async fn a_module_importing_over_memory_fails_to_start_out_of_memory() {
         );
         assert_eq!(h.pool.stats().iter().map(|s| s.instances).sum::<usize>(), 0);
     }
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_instances_run_limited_in_their_own_environment() {
+    if !node_available() {
+        return;
+    }
+    let mut config = node("limits", "limits");
+    config.env.insert("MY_SETTING".into(), "42".into());
+    let h = Harness::new(vec![config]).await;
+    let v = h.invoke("limits", json!({})).await.unwrap();
+    assert_eq!(v["nofile"], json!({"soft": 1024, "hard": 1024}));
+    assert_eq!(v["pgid"], v["pid"]);
+    // V8's heap limit follows `memory` (128 MB): 90% old generation, 10% young.
+    let heap = v["heapLimitMb"].as_u64().unwrap();
+    assert!((116..=140).contains(&heap), "heap limit {heap} MB");
+    let code_dir = std::fs::canonicalize(fixtures().join("node")).unwrap();
+    assert_eq!(v["cwd"], code_dir.display().to_string());
+    let expected = [
+        "AWS_DEFAULT_REGION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "HOME",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+        "LANG",
+        "MY_SETTING",
+        "PATH",
+        "TZ",
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+    ];
+    let got: Vec<&str> = v["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .filter(|k| *k != "HOME" || std::env::var("HOME").is_ok())
+        .collect();
+    let wanted: Vec<&str> = expected
+        .into_iter()
+        .filter(|k| *k != "HOME" || std::env::var("HOME").is_ok())
+        .collect();
+    assert_eq!(got, wanted);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_going_over_its_heap_is_out_of_memory_and_the_next_call_works() {
+    if !node_available() {
+        return;
+    }
+    let h = Harness::new(vec![node("limits", "limits")]).await;
+    let first = h
+        .invoke("limits", json!({"allocate_mb": 16}))
+        .await
+        .unwrap();
+    let err = h
+        .invoke_as("limits", json!({"allocate_mb": 512}), "req-node-oom")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "Runtime.OutOfMemory", "{err:?}");
+    let cause = cause_json(&err);
+    assert_eq!(
+        cause["errorMessage"],
+        "RequestId: req-node-oom Error: Runtime exited with error: memory limit of 128 MB exceeded"
+    );
+    assert_eq!(cause["requestId"], "req-node-oom");
+    // V8's last words are in the request's log.
+    let logs = h.pool.logs_for_request("req-node-oom");
+    assert!(
+        logs.iter()
+            .any(|l| l.line.contains("JavaScript heap out of memory")),
+        "{logs:?}"
+    );
+    // The instance that ran out is replaced.
+    assert!(eventually_dead(pid_of(&first)).await);
+    let next = h.invoke("limits", json!({})).await.unwrap();
+    assert_ne!(next["pid"], first["pid"]);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_module_loading_over_its_heap_fails_to_start_out_of_memory() {
+    if !node_available() {
+        return;
+    }
+    let h = Harness::new(vec![node("hog", "import_hog")]).await;
+    let err = h
+        .invoke_as("hog", json!({}), "req-node-init-oom")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "Runtime.OutOfMemory", "{err:?}");
+    assert_eq!(
+        cause_json(&err)["errorMessage"],
+        "Init Error: Runtime exited with error: memory limit of 128 MB exceeded"
+    );
+    assert_eq!(h.pool.stats()[0].instances, 0);
     h.pool.shutdown().await;
 }
