@@ -174,6 +174,11 @@ impl FunctionSpec {
         })
     }
 
+    /// The function's code directory, absolute.
+    pub(crate) fn code_dir(&self) -> &std::path::Path {
+        &self.code_dir
+    }
+
     /// Starts the zygote ahead of the first invocation, when there is one.
     pub(crate) async fn prestart(self: Arc<Self>, sink: Arc<LogSink>) {
         if let Some(slot) = &self.zygote {

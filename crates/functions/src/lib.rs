@@ -92,6 +92,7 @@ mod pool;
 mod queues;
 mod rotate;
 mod server;
+mod spare;
 mod zygote;
 
 pub use config::{

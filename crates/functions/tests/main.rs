@@ -1150,7 +1150,10 @@ async fn node_going_over_its_heap_is_out_of_memory_and_the_next_call_works() {
     if !node_available() {
         return;
     }
-    let h = Harness::new(vec![node("limits", "limits")]).await;
+    let mut config = node("limits", "limits");
+    // Room for V8's last garbage collections before it gives up, on a loaded machine.
+    config.timeout = Duration::from_secs(60);
+    let h = Harness::new(vec![config]).await;
     let first = h
         .invoke("limits", json!({"allocate_mb": 16}))
         .await
@@ -1185,7 +1188,9 @@ async fn a_node_module_loading_over_its_heap_fails_to_start_out_of_memory() {
     if !node_available() {
         return;
     }
-    let h = Harness::new(vec![node("hog", "import_hog")]).await;
+    let mut config = node("hog", "import_hog");
+    config.init_timeout = Duration::from_secs(60);
+    let h = Harness::new(vec![config]).await;
     let err = h
         .invoke_as("hog", json!({}), "req-node-init-oom")
         .await
@@ -1197,4 +1202,81 @@ async fn a_node_module_loading_over_its_heap_fails_to_start_out_of_memory() {
     );
     assert_eq!(h.pool.stats()[0].instances, 0);
     h.pool.shutdown().await;
+}
+
+/// Live processes whose environment has `LAMBDA_TASK_ROOT=code`: a function's instances,
+/// spare included.
+fn instances_in(code: &Path) -> BTreeSet<u64> {
+    let wanted = format!("LAMBDA_TASK_ROOT={}", code.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+        })
+        .filter(|pid| alive(*pid))
+        .collect()
+}
+
+async fn eventually_instances(code: &Path, count: usize) -> BTreeSet<u64> {
+    for _ in 0..300 {
+        let found = instances_in(code);
+        if found.len() == count {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    panic!("expected {count} instances, found {:?}", instances_in(code));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_spare_instance_serves_cold_starts_and_follows_the_code() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    let file = code.join("index.js");
+    let source = "exports.handler = async () => ({ version: 1, pid: process.pid });\n";
+    std::fs::write(&file, source).unwrap();
+    let code = std::fs::canonicalize(&code).unwrap();
+    let mut config = FunctionConfig::new("spare", Runtime::Node, "index.handler", &code);
+    config.concurrency = 1;
+    config.idle_timeout = Duration::from_millis(200);
+    let h = Harness::in_dir(vec![config], dir).await;
+
+    // The spare starts with the pool, before any call, and serves the first one.
+    let spare = eventually_instances(&code, 1).await;
+    let first = h.invoke("spare", json!({})).await.unwrap();
+    assert_eq!(BTreeSet::from([pid_of(&first)]), spare);
+    assert_eq!(h.pool.stats()[0].cold_starts, 1);
+    // The next spare starts after that call; the idle instance is reaped, the spare stays.
+    assert!(eventually_dead(pid_of(&first)).await);
+    let spare = eventually_instances(&code, 1).await;
+    let second = h.invoke("spare", json!({})).await.unwrap();
+    assert_eq!(BTreeSet::from([pid_of(&second)]), spare);
+    assert_eq!(second["version"], 1);
+
+    // A spare started before the handler file changed is not used.
+    assert!(eventually_dead(pid_of(&second)).await);
+    let stale = eventually_instances(&code, 1).await;
+    std::fs::write(&file, source.replace("version: 1", "version: 2")).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let third = h.invoke("spare", json!({})).await.unwrap();
+    assert_eq!(third["version"], 2);
+    assert!(!stale.contains(&pid_of(&third)));
+    for pid in stale {
+        assert!(eventually_dead(pid).await);
+    }
+
+    h.pool.shutdown().await;
+    eventually_instances(&code, 0).await;
 }
