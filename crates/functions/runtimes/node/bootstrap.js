@@ -41,13 +41,17 @@ function chunkedBody(buf, start) {
   }
 }
 
-// A kept-alive HTTP/1.1 connection to the Runtime API, one exchange at a time, no read
-// timeout (/next long-polls). Written on a socket rather than with `http`, whose client
-// costs more than the rest of an invocation's hand-over.
+// A kept-alive HTTP/1.1 connection to the Runtime API, no read timeout (/next long-polls).
+// Requests may be pipelined: responses are matched to them in order. Written on a socket
+// rather than with `http`, whose client costs more than the rest of an invocation's hand-over.
 class RuntimeApi {
   constructor() {
     this.socket = null;
-    this.exchange = null;
+    // Exchanges sent and not yet answered, oldest first.
+    this.waiting = [];
+    // Bytes received and not yet parsed, and the parsed head of the response they begin.
+    this.received = null;
+    this.head = null;
   }
 
   // Resolves to {status, headers, body}; `body` is a string or undefined.
@@ -63,7 +67,7 @@ class RuntimeApi {
     return new Promise((resolve, reject) => {
       const reused = this.socket !== null;
       if (!reused) this.open();
-      this.exchange = { resolve, reject, reused, received: null, head: null };
+      this.waiting.push({ resolve, reject, reused, answering: false });
       let head = `${method} ${urlPath} HTTP/1.1\r\nHost: ${RUNTIME_API}\r\n`;
       for (const name of Object.keys(headers || {})) head += `${name}: ${headers[name]}\r\n`;
       if (body !== undefined) head += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
@@ -74,46 +78,54 @@ class RuntimeApi {
 
   open() {
     const socket = net.createConnection({ host: HOST, port: PORT, noDelay: true });
-    socket.on('data', (chunk) => this.receive(chunk));
-    const closed = (err) => {
-      if (this.socket === socket) this.socket = null;
-      const exchange = this.exchange;
-      if (!exchange) return;
-      this.exchange = null;
-      const error = err || new Error('the Runtime API closed the connection');
-      error.retry = exchange.reused && exchange.received === null;
-      exchange.reject(error);
-    };
-    socket.on('error', closed);
-    socket.on('close', () => closed(null));
+    socket.on('data', (chunk) => this.receive(socket, chunk));
+    socket.on('error', (err) => this.drop(socket, err));
+    socket.on('close', () => this.drop(socket, null));
     this.socket = socket;
   }
 
-  receive(chunk) {
-    const exchange = this.exchange;
-    if (!exchange) return;
-    const buf = exchange.received ? Buffer.concat([exchange.received, chunk]) : chunk;
-    exchange.received = buf;
-    try {
-      const response = this.parse(exchange, buf);
-      if (!response) return;
-      this.exchange = null;
-      if ((response.headers.connection || '').toLowerCase() === 'close') {
-        this.socket.destroy();
-        this.socket = null;
-      }
-      exchange.resolve(response);
-    } catch (err) {
-      this.exchange = null;
-      this.socket.destroy();
-      this.socket = null;
-      exchange.reject(err);
+  // Forgets `socket`, failing what still waits on it; an exchange sent on a reused
+  // connection and not answered at all may be retried.
+  drop(socket, err) {
+    if (this.socket !== socket) return;
+    socket.destroy();
+    this.socket = null;
+    const waiting = this.waiting;
+    this.waiting = [];
+    this.received = null;
+    this.head = null;
+    for (const exchange of waiting) {
+      const error = new Error(err ? err.message : 'the Runtime API closed the connection');
+      error.code = err && err.code;
+      error.retry = exchange.reused && !exchange.answering;
+      exchange.reject(error);
     }
   }
 
-  // The complete response in `buf`, or null while more is to come.
-  parse(exchange, buf) {
-    if (!exchange.head) {
+  receive(socket, chunk) {
+    if (this.socket !== socket) return;
+    this.received = this.received ? Buffer.concat([this.received, chunk]) : chunk;
+    try {
+      while (this.waiting.length > 0 && this.received) {
+        this.waiting[0].answering = true;
+        const response = this.parse();
+        if (!response) return;
+        const exchange = this.waiting.shift();
+        exchange.resolve(response);
+        if ((response.headers.connection || '').toLowerCase() === 'close') {
+          this.drop(socket, null);
+          return;
+        }
+      }
+    } catch (err) {
+      this.drop(socket, err);
+    }
+  }
+
+  // Takes the first complete response off the received bytes; null while more is to come.
+  parse() {
+    const buf = this.received;
+    if (!this.head) {
       const end = buf.indexOf(HEAD_END);
       if (end < 0) {
         if (buf.length > MAX_HEAD_BYTES) throw new Error('the Runtime API sent too long a head');
@@ -126,19 +138,22 @@ class RuntimeApi {
         const colon = lines[i].indexOf(':');
         if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
       }
-      exchange.head = { status, headers, start: end + 4 };
+      this.head = { status, headers, start: end + 4 };
     }
-    const { status, headers, start } = exchange.head;
+    const { status, headers, start } = this.head;
     let body;
+    let end;
     if ((headers['transfer-encoding'] || '').toLowerCase().includes('chunked')) {
       const chunked = chunkedBody(buf, start);
       if (!chunked) return null;
-      body = chunked[0];
+      [body, end] = [chunked[0], start + chunked[1]];
     } else {
-      const length = Number(headers['content-length'] || 0);
-      if (buf.length < start + length) return null;
-      body = buf.subarray(start, start + length);
+      end = start + Number(headers['content-length'] || 0);
+      if (buf.length < end) return null;
+      body = buf.subarray(start, end);
     }
+    this.received = buf.length > end ? buf.subarray(end) : null;
+    this.head = null;
     return { status, headers, body };
   }
 }
@@ -312,7 +327,7 @@ function logError(body) {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
-async function postError(urlPath, body, errorType) {
+function postError(urlPath, body, errorType) {
   return runtime.request('POST', urlPath, JSON.stringify(body), {
     'Content-Type': 'application/vnd.aws.lambda.error+json',
     'Lambda-Runtime-Function-Error-Type': errorType,
@@ -431,6 +446,8 @@ function callHandler(handler, event, context) {
   });
 }
 
+// Runs one invocation; resolves once its result is sent, to {reply, what}: the promise of
+// the Runtime API's answer and what was sent.
 async function handleOne(handler, res) {
   const headers = res.headers;
   const requestId = headers['lambda-runtime-aws-request-id'];
@@ -438,10 +455,9 @@ async function handleOne(handler, res) {
   if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
   else delete process.env._X_AMZN_TRACE_ID;
 
-  const fail = async (body) => {
+  const fail = (body) => {
     logError(body);
-    const r = await postError(`${base}/error`, body, 'Unhandled');
-    if (r.status !== 202) process.stderr.write(`error report rejected (HTTP ${r.status}): ${r.body}\n`);
+    return { reply: postError(`${base}/error`, body, 'Unhandled'), what: 'error report' };
   };
 
   let event;
@@ -462,8 +478,8 @@ async function handleOne(handler, res) {
   } catch (err) {
     return fail(errorBody(new Fault('Runtime.MarshalError', `Unable to stringify response body: ${err.message}`)));
   }
-  const r = await runtime.request('POST', `${base}/response`, payload, { 'Content-Type': 'application/json' });
-  if (r.status !== 202) process.stderr.write(`response rejected (HTTP ${r.status}): ${r.body}\n`);
+  const reply = runtime.request('POST', `${base}/response`, payload, { 'Content-Type': 'application/json' });
+  return { reply, what: 'response' };
 }
 
 async function main() {
@@ -477,10 +493,20 @@ async function main() {
     await postError(`${PREFIX}/init/error`, body, body.errorType);
     process.exit(1);
   }
+  const nextInvocation = () => {
+    const next = runtime.request('GET', `${PREFIX}/invocation/next`);
+    next.catch(() => {}); // awaited below, after the previous answer
+    return next;
+  };
+  let next = nextInvocation();
   for (;;) {
-    const res = await runtime.request('GET', `${PREFIX}/invocation/next`);
+    const res = await next;
     if (res.status !== 200) process.exit(res.status === 500 ? 0 : 1);
-    await handleOne(handler, res);
+    const { reply, what } = await handleOne(handler, res);
+    // Asking for the next event right behind the result saves it a round trip.
+    next = nextInvocation();
+    const r = await reply;
+    if (r.status !== 202) process.stderr.write(`${what} rejected (HTTP ${r.status}): ${r.body}\n`);
   }
 }
 
