@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::serve::ListenerExt;
 use object_store::ObjectStore;
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -294,6 +295,13 @@ impl Instance {
         let addr = listener
             .local_addr()
             .map_err(|e| service("cannot bind the runtime API", e))?;
+        // No Nagle delay on answers: a runtime that pipelines its next `GET /next` behind a
+        // result would otherwise wait for its delayed acknowledgement (40 ms) on each event.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%e, "cannot set TCP_NODELAY on the runtime API");
+            }
+        });
 
         let (queue_tx, queue_rx) = mpsc::channel(1);
         let (init_tx, init_rx) = watch::channel(None);
