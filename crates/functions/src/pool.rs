@@ -406,8 +406,9 @@ impl FunctionPool {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
         let mut lease = slot.acquire().await?;
-        let cold = lease.instance().is_none();
-        let instance = match lease.instance() {
+        let warm = lease.instance();
+        let cold = warm.is_none();
+        let instance = match warm {
             Some(instance) => instance,
             None => {
                 let spare = match &slot.spare {
