@@ -224,6 +224,16 @@ async fn node_handlers() {
     assert!(a["remaining"].as_u64().unwrap() > 1000);
     let b = h.invoke("echo", json!(null)).await.unwrap();
     assert_eq!(pid_of(&a), pid_of(&b));
+    // An event of many socket reads, and the call after it on the same connection.
+    let blob = "x".repeat(3_000_000);
+    let big = h.invoke("echo", json!({"blob": blob})).await.unwrap();
+    assert_eq!(
+        big["event"]["blob"].as_str().map(str::len),
+        Some(blob.len())
+    );
+    let after = h.invoke("echo", json!({"after": true})).await.unwrap();
+    assert_eq!(after["event"], json!({"after": true}));
+    assert_eq!(pid_of(&after), pid_of(&a));
 
     assert_eq!(
         h.invoke("sync", json!({"n": 21})).await.unwrap(),

@@ -49,8 +49,12 @@ class RuntimeApi {
     this.socket = null;
     // Exchanges sent and not yet answered, oldest first.
     this.waiting = [];
-    // Bytes received and not yet parsed, and the parsed head of the response they begin.
-    this.received = null;
+    // Bytes received and not yet parsed (joined only once there may be enough of them:
+    // `needed` bytes, when the response's length is known), and the parsed head of the
+    // response they begin.
+    this.chunks = [];
+    this.size = 0;
+    this.needed = 0;
     this.head = null;
   }
 
@@ -92,7 +96,9 @@ class RuntimeApi {
     this.socket = null;
     const waiting = this.waiting;
     this.waiting = [];
-    this.received = null;
+    this.chunks = [];
+    this.size = 0;
+    this.needed = 0;
     this.head = null;
     for (const exchange of waiting) {
       const error = new Error(err ? err.message : 'the Runtime API closed the connection');
@@ -104,11 +110,15 @@ class RuntimeApi {
 
   receive(socket, chunk) {
     if (this.socket !== socket) return;
-    this.received = this.received ? Buffer.concat([this.received, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size < this.needed) return;
     try {
-      while (this.waiting.length > 0 && this.received) {
+      while (this.waiting.length > 0 && this.size > 0) {
         this.waiting[0].answering = true;
-        const response = this.parse();
+        const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+        this.chunks = [buf];
+        const response = this.parse(buf);
         if (!response) return;
         const exchange = this.waiting.shift();
         exchange.resolve(response);
@@ -122,9 +132,10 @@ class RuntimeApi {
     }
   }
 
-  // Takes the first complete response off the received bytes; null while more is to come.
-  parse() {
-    const buf = this.received;
+  // Takes the first complete response off the received bytes, `buf`; null while more is to
+  // come.
+  parse(buf) {
+    this.needed = 0;
     if (!this.head) {
       const end = buf.indexOf(HEAD_END);
       if (end < 0) {
@@ -149,10 +160,14 @@ class RuntimeApi {
       [body, end] = [chunked[0], start + chunked[1]];
     } else {
       end = start + Number(headers['content-length'] || 0);
-      if (buf.length < end) return null;
+      if (buf.length < end) {
+        this.needed = end;
+        return null;
+      }
       body = buf.subarray(start, end);
     }
-    this.received = buf.length > end ? buf.subarray(end) : null;
+    this.chunks = buf.length > end ? [buf.subarray(end)] : [];
+    this.size = buf.length - end;
     this.head = null;
     return { status, headers, body };
   }
