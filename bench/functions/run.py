@@ -5,15 +5,18 @@
                                    [--calls 2000] [--warmup 100] [--cold-trials 20]
                                    [--records 10000000] [--shard-lines 25000] [--wordcount-runs 3]
                                    [--flow wordcount-asl]
-                                   [--python PATH] [--timeout 900] [--scratch bench/.peers]
+                                   [--runtime python|node] [--python PATH] [--node PATH]
+                                   [--timeout 900] [--scratch bench/.peers]
                                    [--sluice PATH | --no-build]
 
 Three measurements, each against a peer in the same run (see bench/README.md):
-  warm       p50/p99 of sequential invocations of a Python echo function on a warm pool, timed
-             inside `sluice invoke` around each call, against a raw pipe round trip to a Python
-             process calling the same handler (JSON line in, JSON line out), timed by this script.
+  warm       p50/p99 of sequential invocations of an echo function on a warm pool, timed
+             inside `sluice invoke` around each call, against a raw pipe round trip to a process
+             of the same runtime calling the same handler (JSON line in, JSON line out), timed by
+             this script.
   cold       the first invocation on a fresh pool (spawn + bootstrap + first response), timed
-             inside `sluice invoke`, against a fresh `python3 -c pass` timed by this script.
+             inside `sluice invoke`, against a fresh `python3 -c pass` (`node -e 0`) timed by this
+             script.
   respawn    on a running `sluice serve`, a Lambda Invoke call that starts a new instance (the
              previous one reaped after its 200 ms idle timeout) against the next call, served warm
              through the same API; the difference is what starting an instance costs a node.
@@ -21,7 +24,9 @@ Three measurements, each against a peer in the same run (see bench/README.md):
              JSON-lines file, against a single-threaded plain Python script and DuckDB (SQL over
              the same file); all must report the generator's exact totals or the script fails.
 
-Sluice's functions and every Python peer run on the same interpreter: by default the one behind
+`--runtime node` runs warm, cold and respawn with the Node.js echo function (functions/node,
+functions/node-respawn) and Node peers (functions/pipe_echo.js, `node -e 0`) instead; the word count
+is Python only. Sluice's functions and every Python peer run on the same interpreter: by default the one behind
 `python3` on PATH (version managers' shims resolved), put first on PATH for Sluice. DuckDB is
 installed on first use into a venv in the scratch dir; the records file is generated there once
 (deterministic seed) and reused. Runs of the systems are interleaved so load drift hits all of
@@ -50,8 +55,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
 REPO = BENCH.parent
-ECHO_PROJECT = HERE / "echo"
-RESPAWN_PROJECT = HERE / "respawn"
+PROJECTS = {"python": (HERE / "echo", HERE / "respawn"), "node": (HERE / "node", HERE / "node-respawn")}
 WORDCOUNT = REPO / "examples" / "wordcount"
 
 sys.path.insert(0, str(HERE))
@@ -151,6 +155,16 @@ def python_env(args, tmp_root: Path) -> tuple[Path, dict]:
     return Path(real), env
 
 
+def node_path(args, env: dict) -> Path:
+    """The node binary of the Node peers: the one Sluice's functions run on unless --node says."""
+    wanted = args.node or shutil.which("node", path=env["PATH"])
+    if not wanted:
+        sys.exit("no node on PATH; pass --node")
+    real = subprocess.run([wanted, "-e", "process.stdout.write(process.execPath)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    return Path(real)
+
+
 def install_duckdb(scratch: Path, python: Path) -> Path:
     venv = scratch / "venv-duckdb"
     py = venv / "bin" / "python"
@@ -167,7 +181,7 @@ def install_duckdb(scratch: Path, python: Path) -> Path:
 
 
 def sluice_invoke(ctx: dict, repeat: int, warmup: int, timeout: float) -> dict:
-    cmd = [str(ctx["sluice"]), "--data-dir", str(ctx["data_dir"]), "invoke", str(ECHO_PROJECT),
+    cmd = [str(ctx["sluice"]), "--data-dir", str(ctx["data_dir"]), "invoke", str(ctx["echo_project"]),
            "echo", "--input", json.dumps(EVENT), "--repeat", str(repeat), "--warmup", str(warmup),
            "--json"]
     p = run_process(cmd, timeout, ctx["env"])
@@ -179,8 +193,8 @@ def sluice_invoke(ctx: dict, repeat: int, warmup: int, timeout: float) -> dict:
 
 
 def pipe_round_trips(ctx: dict, calls: int, warmup: int) -> dict:
-    """Times `calls` round trips (after `warmup`) to a fresh pipe_echo.py process."""
-    proc = subprocess.Popen([str(ctx["python"]), str(HERE / "pipe_echo.py")],
+    """Times `calls` round trips (after `warmup`) to a fresh pipe_echo.py (pipe_echo.js) process."""
+    proc = subprocess.Popen(ctx["pipe_peer"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ctx["env"])
     times = []
     try:
@@ -243,18 +257,20 @@ def fmt_lat(r: dict) -> str:
 
 def bench_cold(ctx: dict, args, trials: int) -> dict:
     rows = {"sluice": [], "python": []}
+    program, *peer_args = ctx["start_peer"]
+    label = " ".join([Path(program).name, *peer_args])
     for i in range(trials):
         s = sluice_invoke(ctx, 1, 0, args.timeout)
         if s["status"] == "ok":
             s = {"status": "ok", "ms": s["cold_start_us"] / 1000, "process_wall_ms": s["process_wall_s"] * 1000}
         rows["sluice"].append(s)
-        p = run_process([str(ctx["python"]), "-c", "pass"], args.timeout, ctx["env"])
+        p = run_process(ctx["start_peer"], args.timeout, ctx["env"])
         rows["python"].append({"status": "ok" if p["rc"] == 0 else "failed", "ms": p["wall_s"] * 1000})
         if s["status"] != "ok":
             log(f"cold {i + 1}/{trials}: sluice FAILED {s}")
         else:
             log(f"cold {i + 1}/{trials}: sluice first call {s['ms']:.1f} ms "
-                f"(process {s['process_wall_ms']:.0f} ms), python3 -c pass {rows['python'][-1]['ms']:.1f} ms")
+                f"(process {s['process_wall_ms']:.0f} ms), {label} {rows['python'][-1]['ms']:.1f} ms")
     summary = {}
     for system, rs in rows.items():
         ok = [r["ms"] for r in rs if r["status"] == "ok"]
@@ -267,6 +283,7 @@ def bench_cold(ctx: dict, args, trials: int) -> dict:
     if summary["sluice"]["ok"] and summary["python"]["ok"]:
         summary["ratio"] = summary["sluice"]["median_ms"] / summary["python"]["median_ms"]
         summary["added_ms"] = summary["sluice"]["median_ms"] - summary["python"]["median_ms"]
+    summary["peer"] = label
     return {"summary": summary, "raw": rows}
 
 
@@ -296,7 +313,7 @@ def bench_respawn(ctx: dict, args, trials: int) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data_dir = Path(tempfile.mkdtemp(prefix="sluice-respawn-", dir=ctx["tmp_root"]))
-    cmd = [str(ctx["sluice"]), "--data-dir", str(data_dir), "serve", str(RESPAWN_PROJECT),
+    cmd = [str(ctx["sluice"]), "--data-dir", str(data_dir), "serve", str(ctx["respawn_project"]),
            "--listen", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ctx["env"],
                             start_new_session=True)
@@ -446,7 +463,7 @@ def tables(result: dict) -> str:
     warm = result["parts"].get("warm")
     if warm:
         s = warm["summary"]
-        out += ["### Warm invoke (Python echo, sequential)", "",
+        out += [f"### Warm invoke ({result['runtime'].capitalize()} echo, sequential)", "",
                 "| System | p50 us | p90 us | p99 us | max us | calls/run | runs ok |", "|---|---|---|---|---|---|---|"]
         for system, label in (("sluice", "Sluice (`sluice invoke`)"), ("pipe", "raw pipe round trip")):
             r = s[system]
@@ -461,9 +478,9 @@ def tables(result: dict) -> str:
         out += ["### Cold start", "", "| System | median ms | min ms | max ms | trials ok |", "|---|---|---|---|---|",
                 f"| Sluice first invocation on a fresh pool | {n(sl.get('median_ms'), 1)} | {n(sl.get('min_ms'), 1)} | "
                 f"{n(sl.get('max_ms'), 1)} | {sl['ok']}/{sl['trials']} |",
-                f"| `python3 -c pass` | {n(py.get('median_ms'), 1)} | {n(py.get('min_ms'), 1)} | "
+                f"| `{s.get('peer', 'python3 -c pass')}` | {n(py.get('median_ms'), 1)} | {n(py.get('min_ms'), 1)} | "
                 f"{n(py.get('max_ms'), 1)} | {py['ok']}/{py['trials']} |",
-                "", f"Sluice / python3 -c pass: {x(s.get('ratio'))} (+{n(s.get('added_ms'), 1)} ms); "
+                "", f"Sluice / {s.get('peer', 'python3 -c pass')}: {x(s.get('ratio'))} (+{n(s.get('added_ms'), 1)} ms); "
                     f"whole `sluice invoke` process: {n(sl.get('process_wall_median_ms'))} ms median", ""]
     respawn = result["parts"].get("respawn")
     if respawn:
@@ -495,7 +512,10 @@ def tables(result: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="warm-invoke runs per system (median reported)")
-    ap.add_argument("--only", default=",".join(PARTS), help="parts, comma-separated")
+    ap.add_argument("--only", help="parts, comma-separated (default all; warm,cold,respawn for node)")
+    ap.add_argument("--runtime", choices=sorted(PROJECTS), default="python",
+                    help="runtime of the echo function and of the warm and cold peers")
+    ap.add_argument("--node", help="node binary of the Node peers (default: node on PATH)")
     ap.add_argument("--calls", type=int, default=2000, help="timed warm calls per run")
     ap.add_argument("--warmup", type=int, default=100, help="warm calls before the timed ones")
     ap.add_argument("--cold-trials", type=int, default=20, help="fresh processes per system")
@@ -516,10 +536,13 @@ def main() -> int:
     ap.add_argument("--no-build", action="store_true", help="use target/release/sluice as it is")
     ap.add_argument("--out", default=str(BENCH / "out" / "functions.json"))
     args = ap.parse_args()
-    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    only = args.only or ",".join(PARTS if args.runtime == "python" else PARTS[:3])
+    parts = [p.strip() for p in only.split(",") if p.strip()]
     for p in parts:
         if p not in PARTS:
             sys.exit(f"unknown part {p}; choose from {','.join(PARTS)}")
+    if args.runtime == "node" and "wordcount" in parts:
+        sys.exit("the word count is Python only; leave it out with --runtime node")
     runs, wc_runs, trials = max(1, args.runs), max(1, args.wordcount_runs), max(1, args.cold_trials)
     if args.quick:
         runs, wc_runs, trials = 1, 1, 5
@@ -529,10 +552,20 @@ def main() -> int:
     tmp_root = scratch / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     python, env = python_env(args, tmp_root)
+    echo_project, respawn_project = PROJECTS[args.runtime]
     ctx: dict = {"scratch": scratch, "tmp_root": tmp_root, "python": python, "env": env,
-                 "sluice": build_sluice(args)}
+                 "sluice": build_sluice(args), "echo_project": echo_project,
+                 "respawn_project": respawn_project}
     versions = {"sluice": version_of([str(ctx["sluice"]), "--version"]),
                 "python": version_of([str(python), "--version"]) + f" ({python})"}
+    if args.runtime == "node":
+        node = node_path(args, env)
+        versions["node"] = version_of([str(node), "--version"]) + f" ({node})"
+        ctx["pipe_peer"] = [str(node), str(HERE / "pipe_echo.js")]
+        ctx["start_peer"] = [str(node), "-e", "0"]
+    else:
+        ctx["pipe_peer"] = [str(python), str(HERE / "pipe_echo.py")]
+        ctx["start_peer"] = [str(python), "-c", "pass"]
     if "wordcount" in parts:
         ctx["duckdb_python"] = install_duckdb(scratch, python)
         versions["duckdb"] = version_of([str(ctx["duckdb_python"]), "-c", "import duckdb; print(duckdb.__version__)"])
@@ -559,6 +592,7 @@ def main() -> int:
         "date": started.isoformat(timespec="seconds"),
         "git": version_of(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
         "quick": args.quick,
+        "runtime": args.runtime,
         "settings": {"warm_runs": runs, "calls": args.calls, "warmup": args.warmup, "cold_trials": trials,
                      "records": args.records, "shard_lines": args.shard_lines, "wordcount_runs": wc_runs,
                      "flow": args.flow or "wordcount",

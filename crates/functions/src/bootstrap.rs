@@ -54,7 +54,14 @@ impl Bootstraps {
                     python_limits(config).into(),
                 ],
             ),
-            Runtime::Node => ("node".into(), vec![self.node.clone()]),
+            Runtime::Node => {
+                let mut args: Vec<PathBuf> = node_heap_flags(config.memory_mb)
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect();
+                args.push(self.node.clone());
+                ("node".into(), args)
+            }
             Runtime::Provided => {
                 let handler = config.handler.trim();
                 let handler = if handler.is_empty() {
@@ -82,6 +89,44 @@ pub(crate) fn python_limits(config: &FunctionConfig) -> String {
         limits.push_str(&format!(",as={bytes}"));
     }
     limits
+}
+
+/// V8's heap sizes for `memory_mb` as Lambda's Node runtime sets them: a tenth of the memory
+/// for the young generation (two semi-spaces of a twentieth each), the rest for the old
+/// generation, whose exhaustion is V8's fatal "JavaScript heap out of memory". None when 0.
+pub(crate) fn node_heap_flags(memory_mb: u32) -> Vec<String> {
+    if memory_mb == 0 {
+        return Vec::new();
+    }
+    let young = memory_mb / 10;
+    vec![
+        format!("--max-semi-space-size={}", young / 2),
+        format!("--max-old-space-size={}", memory_mb - young),
+    ]
+}
+
+/// What V8 prints on stderr when the old generation is exhausted, just before it aborts.
+pub(crate) const NODE_OUT_OF_MEMORY: &str = "JavaScript heap out of memory";
+
+/// A command running `program` with at most [`OPEN_FILES`] open files (soft and hard, never
+/// above Sluice's own hard limit), for runtimes that cannot lower their own limit: `/bin/sh`
+/// sets it with `ulimit` and `exec`s `program` in its place, same process, removing the
+/// `PWD` and `SHLVL` a shell exports so that the environment stays the instance's own.
+pub(crate) fn with_open_files_limit(program: &Path) -> tokio::process::Command {
+    use rustix::process::{Resource, getrlimit};
+    let limit = getrlimit(Resource::Nofile)
+        .maximum
+        .map_or(OPEN_FILES, |hard| hard.min(OPEN_FILES));
+    let mut command = tokio::process::Command::new("/bin/sh");
+    command
+        .args([
+            "-c",
+            "ulimit -n \"$1\" && shift && unset PWD SHLVL && exec \"$@\"",
+            "sh",
+        ])
+        .arg(limit.to_string())
+        .arg(program);
+    command
 }
 
 /// The file `program` names on `path` (a `PATH` value), when it is a native (ELF)
@@ -115,6 +160,19 @@ fn write_if_changed(dir: &Path, name: &str, content: &str) -> io::Result<PathBuf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_heap_follows_lambdas_split_of_memory() {
+        assert_eq!(
+            node_heap_flags(128),
+            ["--max-semi-space-size=6", "--max-old-space-size=116"]
+        );
+        assert_eq!(
+            node_heap_flags(1024),
+            ["--max-semi-space-size=51", "--max-old-space-size=922"]
+        );
+        assert!(node_heap_flags(0).is_empty());
+    }
 
     #[test]
     fn only_native_executables_on_path_skip_the_probe() {

@@ -86,8 +86,9 @@ pub struct FunctionConfig {
     /// Longest time a new instance may take to ask for its first invocation.
     pub init_timeout: Duration,
     /// Memory in MB, reported to the function as `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`. Python
-    /// instances get it as their address-space limit (`RLIMIT_AS`); exceeding it fails the
-    /// invocation with `Runtime.OutOfMemory` and replaces the instance.
+    /// instances get it as their address-space limit (`RLIMIT_AS`), Node instances as the
+    /// size of V8's heap; exceeding it fails the invocation with `Runtime.OutOfMemory` and
+    /// replaces the instance.
     pub memory_mb: u32,
     /// Most instances running at once (at least 1).
     pub concurrency: usize,

@@ -89,6 +89,24 @@ impl InvokeError {
         )
     }
 
+    /// A process that died over its memory limit, reported as the runtimes report an
+    /// allocation over it: `where` is `RequestId: <id>` during a call, `Init` before.
+    pub(crate) fn out_of_memory(request_id: &str, where_: &str, memory_mb: u32) -> Self {
+        let body = serde_json::json!({
+            "errorType": error_names::OUT_OF_MEMORY,
+            "errorMessage": format!(
+                "{where_} Error: Runtime exited with error: memory limit of {memory_mb} MB exceeded"
+            ),
+            "stackTrace": [],
+        });
+        Self::from_reported(
+            request_id,
+            None,
+            body.to_string().as_bytes(),
+            error_names::OUT_OF_MEMORY,
+        )
+    }
+
     /// Builds the error for a body posted to `/invocation/{id}/error` or
     /// `/init/error`: the name is the body's `errorType` (else the
     /// `Lambda-Runtime-Function-Error-Type` header, else `fallback`), the cause the

@@ -12,13 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::serve::ListenerExt;
 use object_store::ObjectStore;
 use tokio::net::TcpListener;
 use tokio::process::Command;
 use tokio::sync::{Notify, OnceCell, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::bootstrap::{Bootstraps, native_on_path, python_limits};
+use crate::bootstrap::{
+    Bootstraps, NODE_OUT_OF_MEMORY, native_on_path, python_limits, with_open_files_limit,
+};
 use crate::config::{FunctionConfig, PoolOptions, Runtime};
 use crate::error::{InvokeError, PoolError, error_names};
 use crate::logs::{Capture, LogSink, LogStream};
@@ -172,6 +175,11 @@ impl FunctionSpec {
         })
     }
 
+    /// The function's code directory, absolute.
+    pub(crate) fn code_dir(&self) -> &std::path::Path {
+        &self.code_dir
+    }
+
     /// Starts the zygote ahead of the first invocation, when there is one.
     pub(crate) async fn prestart(self: Arc<Self>, sink: Arc<LogSink>) {
         if let Some(slot) = &self.zygote {
@@ -287,11 +295,22 @@ impl Instance {
         let addr = listener
             .local_addr()
             .map_err(|e| service("cannot bind the runtime API", e))?;
+        // No Nagle delay on answers: a runtime that pipelines its next `GET /next` behind a
+        // result would otherwise wait for its delayed acknowledgement (40 ms) on each event.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%e, "cannot set TCP_NODELAY on the runtime API");
+            }
+        });
 
         let (queue_tx, queue_rx) = mpsc::channel(1);
         let (init_tx, init_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let capture = Capture::new(Arc::from(spec.config.name.as_str()), sink.clone());
+        let capture = Capture::watching(
+            Arc::from(spec.config.name.as_str()),
+            sink.clone(),
+            (spec.config.runtime == Runtime::Node).then_some(NODE_OUT_OF_MEMORY),
+        );
         let state = RuntimeState::new(
             queue_rx,
             init_tx,
@@ -432,15 +451,16 @@ impl Instance {
             biased;
             deadline = dispatched_rx => match deadline {
                 Ok(d) => d,
-                Err(_) => return self.lost(&id, &mut exit).await,
+                Err(_) => return self.lost(&id, "Init", &mut exit).await,
             },
             report = wait_some(&mut init_error) => {
                 return self.fail(init_failure(&id, &report)).await;
             }
             status = wait_some(&mut exit) => {
-                let error = match self.init_error.borrow().clone() {
+                let report = self.init_error.borrow().clone();
+                let error = match report {
                     Some(report) => init_failure(&id, &report),
-                    None => InvokeError::exit(&id, &status),
+                    None => self.exit_error(&id, "Init", &status).await,
                 };
                 return self.fail(error).await;
             }
@@ -453,11 +473,17 @@ impl Instance {
             biased;
             outcome = &mut done_rx => match outcome {
                 Ok(o) => o,
-                Err(_) => return self.lost(&id, &mut exit).await,
+                Err(_) => {
+                    let where_ = format!("RequestId: {id}");
+                    return self.lost(&id, &where_, &mut exit).await;
+                }
             },
             status = wait_some(&mut exit) => match done_rx.try_recv() {
                 Ok(o) => o,
-                Err(_) => return self.fail(InvokeError::exit(&id, &status)).await,
+                Err(_) => {
+                    let error = self.exit_error(&id, &format!("RequestId: {id}"), &status).await;
+                    return self.fail(error).await;
+                }
             },
             _ = tokio::time::sleep_until(deadline) => {
                 return self.fail(InvokeError::timeout(&id, "Task", config.timeout)).await;
@@ -475,20 +501,35 @@ impl Instance {
     }
 
     /// The server dropped the invocation, which only happens when it stops because
-    /// the process exited: reports that exit.
+    /// the process exited: reports that exit (`where_`: `Init` or `RequestId: <id>`).
     async fn lost(
         &self,
         request_id: &str,
+        where_: &str,
         exit: &mut watch::Receiver<Option<String>>,
     ) -> (Result<Bytes, InvokeError>, bool) {
         let error = match tokio::time::timeout(Duration::from_secs(2), wait_some(exit)).await {
-            Ok(status) => match self.init_error.borrow().clone() {
-                Some(report) => init_failure(request_id, &report),
-                None => InvokeError::exit(request_id, &status),
-            },
+            Ok(status) => {
+                let report = self.init_error.borrow().clone();
+                match report {
+                    Some(report) => init_failure(request_id, &report),
+                    None => self.exit_error(request_id, where_, &status).await,
+                }
+            }
             Err(_) => InvokeError::service("the runtime API dropped the invocation"),
         };
         self.fail(error).await
+    }
+
+    /// The error of a process that exited on its own: out of memory when its runtime said so
+    /// on stderr (`where_` tells when: `Init` or `RequestId: <id>`), else its exit status.
+    async fn exit_error(&self, request_id: &str, where_: &str, status: &str) -> InvokeError {
+        self.capture.drain().await;
+        if self.capture.ran_out_of_memory() {
+            InvokeError::out_of_memory(request_id, where_, self.spec.config.memory_mb)
+        } else {
+            InvokeError::exit(request_id, status)
+        }
     }
 
     /// Kills the instance after a failure and collects its last output.
@@ -527,7 +568,10 @@ fn spawn(
     program: &std::path::Path,
     env: BTreeMap<String, String>,
 ) -> Result<Started, InvokeError> {
-    let mut command = Command::new(program);
+    let mut command = match spec.config.runtime {
+        Runtime::Node => with_open_files_limit(program),
+        _ => Command::new(program),
+    };
     command
         .args(&spec.args)
         .current_dir(&spec.code_dir)

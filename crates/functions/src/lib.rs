@@ -37,7 +37,14 @@
 //! imported. An allocation past the limit fails the invocation (or the instance's start,
 //! when the import allocates it) with `Runtime.OutOfMemory`, and the instance is replaced. The address space counts reservations (thread stacks,
 //! malloc arenas) as well as memory in use, so it is a stricter bound than Lambda's.
-//! Node and custom runtimes run without these limits.
+//!
+//! Node instances get V8's heap sized from `memory_mb` as Lambda's Node runtime sizes it
+//! (`--max-old-space-size` 90%, `--max-semi-space-size` 5%) and 1024 open files (set by
+//! `/bin/sh`, which `exec`s `node`); V8's fatal "JavaScript heap out of memory" on stderr
+//! fails the invocation (or the start) with `Runtime.OutOfMemory`, and the instance is
+//! replaced. Each Node function keeps one spare instance, started with the pool and again
+//! after each call that took it, which the next cold start uses unless the handler file
+//! changed since it started. Custom runtimes run without limits.
 //!
 //! # Object API
 //!
@@ -92,6 +99,7 @@ mod pool;
 mod queues;
 mod rotate;
 mod server;
+mod spare;
 mod zygote;
 
 pub use config::{

@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -276,15 +277,31 @@ fn write_line(
 pub(crate) struct Capture {
     function: Arc<str>,
     sink: Arc<LogSink>,
+    /// A line the runtime prints on stderr when it dies out of memory.
+    out_of_memory_line: Option<&'static str>,
+    /// Whether that line was seen.
+    out_of_memory: AtomicBool,
     current: Mutex<Option<Arc<str>>>,
     drains: Mutex<Vec<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
 }
 
 impl Capture {
     pub(crate) fn new(function: Arc<str>, sink: Arc<LogSink>) -> Arc<Capture> {
+        Self::watching(function, sink, None)
+    }
+
+    /// A capture that also notes whether a stderr line contains `out_of_memory_line`, the
+    /// runtime's last words when it dies out of memory.
+    pub(crate) fn watching(
+        function: Arc<str>,
+        sink: Arc<LogSink>,
+        out_of_memory_line: Option<&'static str>,
+    ) -> Arc<Capture> {
         Arc::new(Capture {
             function,
             sink,
+            out_of_memory_line,
+            out_of_memory: AtomicBool::new(false),
             current: Mutex::new(None),
             drains: Mutex::new(Vec::new()),
         })
@@ -302,6 +319,12 @@ impl Capture {
         };
         tokio::spawn(reader.run(receiver, rx));
         Ok(())
+    }
+
+    /// Whether the runtime said on stderr that it ran out of memory (see [`Capture::watching`]);
+    /// [`Capture::drain`] first to see its last lines.
+    pub(crate) fn ran_out_of_memory(&self) -> bool {
+        self.out_of_memory.load(Ordering::SeqCst)
     }
 
     /// Attributes the lines read from now on to `request_id`.
@@ -329,6 +352,14 @@ impl Capture {
 
     async fn emit(&self, stream: LogStream, bytes: &[u8]) {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if stream == LogStream::Stderr
+            && let Some(needle) = self.out_of_memory_line
+            && bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+        {
+            self.out_of_memory.store(true, Ordering::SeqCst);
+        }
         let request_id = lock(&self.current).as_deref().map(str::to_string);
         let line = LogLine {
             ts: Utc::now(),

@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::bootstrap::Bootstraps;
-use crate::config::{FunctionConfig, InvokeMeta, PoolOptions};
+use crate::config::{FunctionConfig, InvokeMeta, PoolOptions, Runtime};
 use crate::error::{InvokeError, PoolError, error_names};
 use crate::instance::{Call, FunctionSpec, Instance};
 use crate::logs::{LogLine, LogSink};
+use crate::spare::{SpareSlot, node_handler_file};
 
 /// Locks a mutex, ignoring poisoning (the protected state stays consistent).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -80,6 +81,8 @@ impl Drop for PoolInner {
 struct Slot {
     spec: Arc<FunctionSpec>,
     state: Mutex<SlotState>,
+    /// The instance started ahead of demand, for runtimes without a zygote.
+    spare: Option<SpareSlot>,
 }
 
 #[derive(Default)]
@@ -326,12 +329,15 @@ impl FunctionPool {
                 });
             }
             let spec = FunctionSpec::new(config, &options, &bootstraps)?;
+            let spare = (spec.config.runtime == Runtime::Node)
+                .then(|| SpareSlot::new(node_handler_file(spec.code_dir(), &spec.config.handler)));
             order.push(name.clone());
             slots.insert(
                 name,
                 Arc::new(Slot {
                     spec: Arc::new(spec),
                     state: Mutex::new(SlotState::default()),
+                    spare,
                 }),
             );
         }
@@ -352,6 +358,7 @@ impl FunctionPool {
         });
         for slot in inner.slots.values() {
             tokio::spawn(slot.spec.clone().prestart(inner.sink.clone()));
+            refill_spare(&inner, slot);
         }
         let reaper = tokio::spawn(reap_loop(Arc::downgrade(&inner), tick));
         *lock(&inner.reaper) = Some(reaper);
@@ -399,21 +406,20 @@ impl FunctionPool {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
         let mut lease = slot.acquire().await?;
-        let instance = match lease.instance() {
+        let warm = lease.instance();
+        let cold = warm.is_none();
+        let instance = match warm {
             Some(instance) => instance,
             None => {
-                let id = self.inner.next_instance.fetch_add(1, Ordering::Relaxed);
-                let instance = Arc::new(
-                    Instance::start(
-                        id,
-                        slot.spec.clone(),
-                        self.inner.sink.clone(),
-                        self.inner.options.objects.clone(),
-                        self.inner.options.queues.clone(),
-                        &request_id,
-                    )
-                    .await?,
-                );
+                let spare = match &slot.spare {
+                    Some(spare) => spare.take().await,
+                    None => None,
+                };
+                let instance = match spare {
+                    Some(instance) => instance,
+                    None => start_instance(&self.inner, &slot, &request_id).await?,
+                };
+                let instance = Arc::new(instance);
                 slot.install(&mut lease, instance.clone())?;
                 instance
             }
@@ -434,6 +440,9 @@ impl FunctionPool {
             st.errors += u64::from(result.is_err());
         }
         lease.finish(reusable);
+        if cold && reusable && !self.inner.closed.load(Ordering::SeqCst) {
+            refill_spare(&self.inner, &slot);
+        }
         result.map(Vec::from)
     }
 
@@ -496,8 +505,34 @@ impl FunctionPool {
         }
         for slot in self.inner.slots.values() {
             slot.spec.release_zygote().await;
+            if let Some(spare) = &slot.spare {
+                spare.stop().await;
+            }
         }
         self.inner.sink.flush().await;
+    }
+}
+
+/// Starts a new instance of `slot`'s function for the invocation `request_id`.
+fn start_instance(
+    pool: &PoolInner,
+    slot: &Slot,
+    request_id: &str,
+) -> impl std::future::Future<Output = Result<Instance, InvokeError>> + Send + 'static {
+    let id = pool.next_instance.fetch_add(1, Ordering::Relaxed);
+    let spec = slot.spec.clone();
+    let sink = pool.sink.clone();
+    let objects = pool.options.objects.clone();
+    let queues = pool.options.queues.clone();
+    let request_id = request_id.to_string();
+    async move { Instance::start(id, spec, sink, objects, queues, &request_id).await }
+}
+
+/// Starts `slot`'s next spare instance in the background, when its runtime keeps one and
+/// it has none.
+fn refill_spare(pool: &PoolInner, slot: &Slot) {
+    if let Some(spare) = &slot.spare {
+        spare.refill(start_instance(pool, slot, "spare"));
     }
 }
 

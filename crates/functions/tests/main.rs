@@ -207,6 +207,7 @@ async fn node_handlers() {
         node("callback", "callback"),
         node("fail", "fail"),
         node("objects", "objects"),
+        node("esm", "esm/echo"),
     ])
     .await;
     let meta = InvokeMeta {
@@ -223,6 +224,16 @@ async fn node_handlers() {
     assert!(a["remaining"].as_u64().unwrap() > 1000);
     let b = h.invoke("echo", json!(null)).await.unwrap();
     assert_eq!(pid_of(&a), pid_of(&b));
+    // An event of many socket reads, and the call after it on the same connection.
+    let blob = "x".repeat(3_000_000);
+    let big = h.invoke("echo", json!({"blob": blob})).await.unwrap();
+    assert_eq!(
+        big["event"]["blob"].as_str().map(str::len),
+        Some(blob.len())
+    );
+    let after = h.invoke("echo", json!({"after": true})).await.unwrap();
+    assert_eq!(after["event"], json!({"after": true}));
+    assert_eq!(pid_of(&after), pid_of(&a));
 
     assert_eq!(
         h.invoke("sync", json!({"n": 21})).await.unwrap(),
@@ -243,6 +254,11 @@ async fn node_handlers() {
             .as_str()
             .unwrap()
             .starts_with("TypeError: bad input")
+    );
+
+    assert_eq!(
+        h.invoke("esm", json!({"m": 1})).await.unwrap(),
+        json!({"event": {"m": 1}, "module": "echo.mjs"})
     );
 
     let o = h.invoke_as("objects", json!({}), "node-req").await.unwrap();
@@ -1085,4 +1101,192 @@ async fn a_module_importing_over_memory_fails_to_start_out_of_memory() {
         assert_eq!(h.pool.stats().iter().map(|s| s.instances).sum::<usize>(), 0);
     }
     h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_instances_run_limited_in_their_own_environment() {
+    if !node_available() {
+        return;
+    }
+    let mut config = node("limits", "limits");
+    config.env.insert("MY_SETTING".into(), "42".into());
+    let h = Harness::new(vec![config]).await;
+    let v = h.invoke("limits", json!({})).await.unwrap();
+    assert_eq!(v["nofile"], json!({"soft": 1024, "hard": 1024}));
+    assert_eq!(v["pgid"], v["pid"]);
+    // V8's heap limit follows `memory` (128 MB): 90% old generation, 10% young.
+    let heap = v["heapLimitMb"].as_u64().unwrap();
+    assert!((116..=140).contains(&heap), "heap limit {heap} MB");
+    let code_dir = std::fs::canonicalize(fixtures().join("node")).unwrap();
+    assert_eq!(v["cwd"], code_dir.display().to_string());
+    let expected = [
+        "AWS_DEFAULT_REGION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_REGION",
+        "HOME",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+        "LANG",
+        "MY_SETTING",
+        "PATH",
+        "TZ",
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+    ];
+    let got: Vec<&str> = v["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .filter(|k| *k != "HOME" || std::env::var("HOME").is_ok())
+        .collect();
+    let wanted: Vec<&str> = expected
+        .into_iter()
+        .filter(|k| *k != "HOME" || std::env::var("HOME").is_ok())
+        .collect();
+    assert_eq!(got, wanted);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_going_over_its_heap_is_out_of_memory_and_the_next_call_works() {
+    if !node_available() {
+        return;
+    }
+    let mut config = node("limits", "limits");
+    // Room for V8's last garbage collections before it gives up, on a loaded machine.
+    config.timeout = Duration::from_secs(60);
+    let h = Harness::new(vec![config]).await;
+    let first = h
+        .invoke("limits", json!({"allocate_mb": 16}))
+        .await
+        .unwrap();
+    let err = h
+        .invoke_as("limits", json!({"allocate_mb": 512}), "req-node-oom")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "Runtime.OutOfMemory", "{err:?}");
+    let cause = cause_json(&err);
+    assert_eq!(
+        cause["errorMessage"],
+        "RequestId: req-node-oom Error: Runtime exited with error: memory limit of 128 MB exceeded"
+    );
+    assert_eq!(cause["requestId"], "req-node-oom");
+    // V8's last words are in the request's log.
+    let logs = h.pool.logs_for_request("req-node-oom");
+    assert!(
+        logs.iter()
+            .any(|l| l.line.contains("JavaScript heap out of memory")),
+        "{logs:?}"
+    );
+    // The instance that ran out is replaced.
+    assert!(eventually_dead(pid_of(&first)).await);
+    let next = h.invoke("limits", json!({})).await.unwrap();
+    assert_ne!(next["pid"], first["pid"]);
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_module_loading_over_its_heap_fails_to_start_out_of_memory() {
+    if !node_available() {
+        return;
+    }
+    let mut config = node("hog", "import_hog");
+    config.init_timeout = Duration::from_secs(60);
+    let h = Harness::new(vec![config]).await;
+    let err = h
+        .invoke_as("hog", json!({}), "req-node-init-oom")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, "Runtime.OutOfMemory", "{err:?}");
+    assert_eq!(
+        cause_json(&err)["errorMessage"],
+        "Init Error: Runtime exited with error: memory limit of 128 MB exceeded"
+    );
+    assert_eq!(h.pool.stats()[0].instances, 0);
+    h.pool.shutdown().await;
+}
+
+/// Live processes whose environment has `LAMBDA_TASK_ROOT=code`: a function's instances,
+/// spare included.
+fn instances_in(code: &Path) -> BTreeSet<u64> {
+    let wanted = format!("LAMBDA_TASK_ROOT={}", code.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+        })
+        .filter(|pid| alive(*pid))
+        .collect()
+}
+
+async fn eventually_instances(code: &Path, count: usize) -> BTreeSet<u64> {
+    for _ in 0..300 {
+        let found = instances_in(code);
+        if found.len() == count {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    panic!("expected {count} instances, found {:?}", instances_in(code));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_spare_instance_serves_cold_starts_and_follows_the_code() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    let file = code.join("index.js");
+    let source = "exports.handler = async () => ({ version: 1, pid: process.pid });\n";
+    std::fs::write(&file, source).unwrap();
+    let code = std::fs::canonicalize(&code).unwrap();
+    let mut config = FunctionConfig::new("spare", Runtime::Node, "index.handler", &code);
+    config.concurrency = 1;
+    config.idle_timeout = Duration::from_millis(200);
+    let h = Harness::in_dir(vec![config], dir).await;
+
+    // The spare starts with the pool, before any call, and serves the first one.
+    let spare = eventually_instances(&code, 1).await;
+    let first = h.invoke("spare", json!({})).await.unwrap();
+    assert_eq!(BTreeSet::from([pid_of(&first)]), spare);
+    assert_eq!(h.pool.stats()[0].cold_starts, 1);
+    // The next spare starts after that call; the idle instance is reaped, the spare stays.
+    assert!(eventually_dead(pid_of(&first)).await);
+    let spare = eventually_instances(&code, 1).await;
+    let second = h.invoke("spare", json!({})).await.unwrap();
+    assert_eq!(BTreeSet::from([pid_of(&second)]), spare);
+    assert_eq!(second["version"], 1);
+
+    // A spare started before the handler file changed is not used.
+    assert!(eventually_dead(pid_of(&second)).await);
+    let stale = eventually_instances(&code, 1).await;
+    std::fs::write(&file, source.replace("version: 1", "version: 2")).unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let third = h.invoke("spare", json!({})).await.unwrap();
+    assert_eq!(third["version"], 2);
+    assert!(!stale.contains(&pid_of(&third)));
+    for pid in stale {
+        assert!(eventually_dead(pid).await);
+    }
+
+    h.pool.shutdown().await;
+    eventually_instances(&code, 0).await;
 }

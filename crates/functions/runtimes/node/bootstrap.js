@@ -5,11 +5,14 @@
 // handler named by _HANDLER (`path/to/module.export`) from LAMBDA_TASK_ROOT, calls it
 // as Lambda does (async, Promise-returning, callback-style or plain return value) and
 // posts results to /response and errors to /error in the format of AWS's Node runtime.
+//
+// Only `net`, `fs` and `path` are loaded before the handler: the Runtime API is spoken on
+// one kept-alive socket, and `http` (the object and queue APIs) and `url` (ES modules) are
+// required when first used.
 
-const http = require('http');
+const net = require('net');
 const fs = require('fs');
 const path = require('path');
-const { pathToFileURL } = require('url');
 
 const RUNTIME_API = process.env.AWS_LAMBDA_RUNTIME_API;
 const SEP = RUNTIME_API.lastIndexOf(':');
@@ -17,13 +20,173 @@ const HOST = RUNTIME_API.slice(0, SEP);
 const PORT = Number(RUNTIME_API.slice(SEP + 1));
 const PREFIX = '/2018-06-01/runtime';
 
-const runtimeAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const objectsAgent = new http.Agent({ keepAlive: true });
+// Longest response head accepted from the Runtime API.
+const MAX_HEAD_BYTES = 64 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n');
 
-function request(agent, method, urlPath, body, headers, retried) {
+// The end of a chunked body starting at `start` of `buf`: [body, bytes used], or null while
+// incomplete.
+function chunkedBody(buf, start) {
+  const parts = [];
+  let at = start;
+  for (;;) {
+    const lineEnd = buf.indexOf('\r\n', at);
+    if (lineEnd < 0) return null;
+    const size = parseInt(buf.toString('latin1', at, lineEnd).split(';')[0], 16);
+    if (Number.isNaN(size)) throw new Error('the Runtime API sent a malformed chunk');
+    if (buf.length < lineEnd + 2 + size + 2) return null;
+    if (size === 0) return [Buffer.concat(parts), lineEnd + 4 - start];
+    parts.push(buf.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+}
+
+// A kept-alive HTTP/1.1 connection to the Runtime API, no read timeout (/next long-polls).
+// Requests may be pipelined: responses are matched to them in order. Written on a socket
+// rather than with `http`, whose client costs more than the rest of an invocation's hand-over.
+class RuntimeApi {
+  constructor() {
+    this.socket = null;
+    // Exchanges sent and not yet answered, oldest first.
+    this.waiting = [];
+    // Bytes received and not yet parsed (joined only once there may be enough of them:
+    // `needed` bytes, when the response's length is known), and the parsed head of the
+    // response they begin.
+    this.chunks = [];
+    this.size = 0;
+    this.needed = 0;
+    this.head = null;
+  }
+
+  // Resolves to {status, headers, body}; `body` is a string or undefined.
+  request(method, urlPath, body, headers) {
+    return this.send(method, urlPath, body, headers).catch((err) => {
+      // A kept-alive connection may have been closed by the server: retry once.
+      if (!err.retry) throw err;
+      return this.send(method, urlPath, body, headers);
+    });
+  }
+
+  send(method, urlPath, body, headers) {
+    return new Promise((resolve, reject) => {
+      const reused = this.socket !== null;
+      if (!reused) this.open();
+      this.waiting.push({ resolve, reject, reused, answering: false });
+      let head = `${method} ${urlPath} HTTP/1.1\r\nHost: ${RUNTIME_API}\r\n`;
+      for (const name of Object.keys(headers || {})) head += `${name}: ${headers[name]}\r\n`;
+      if (body !== undefined) head += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+      else if (method !== 'GET') head += 'Content-Length: 0\r\n';
+      this.socket.write(body === undefined ? head + '\r\n' : head + '\r\n' + body);
+    });
+  }
+
+  open() {
+    const socket = net.createConnection({ host: HOST, port: PORT, noDelay: true });
+    socket.on('data', (chunk) => this.receive(socket, chunk));
+    socket.on('error', (err) => this.drop(socket, err));
+    socket.on('close', () => this.drop(socket, null));
+    this.socket = socket;
+  }
+
+  // Forgets `socket`, failing what still waits on it; an exchange sent on a reused
+  // connection and not answered at all may be retried.
+  drop(socket, err) {
+    if (this.socket !== socket) return;
+    socket.destroy();
+    this.socket = null;
+    const waiting = this.waiting;
+    this.waiting = [];
+    this.chunks = [];
+    this.size = 0;
+    this.needed = 0;
+    this.head = null;
+    for (const exchange of waiting) {
+      const error = new Error(err ? err.message : 'the Runtime API closed the connection');
+      error.code = err && err.code;
+      error.retry = exchange.reused && !exchange.answering;
+      exchange.reject(error);
+    }
+  }
+
+  receive(socket, chunk) {
+    if (this.socket !== socket) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size < this.needed) return;
+    try {
+      while (this.waiting.length > 0 && this.size > 0) {
+        this.waiting[0].answering = true;
+        const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+        this.chunks = [buf];
+        const response = this.parse(buf);
+        if (!response) return;
+        const exchange = this.waiting.shift();
+        exchange.resolve(response);
+        if ((response.headers.connection || '').toLowerCase() === 'close') {
+          this.drop(socket, null);
+          return;
+        }
+      }
+    } catch (err) {
+      this.drop(socket, err);
+    }
+  }
+
+  // Takes the first complete response off the received bytes, `buf`; null while more is to
+  // come.
+  parse(buf) {
+    this.needed = 0;
+    if (!this.head) {
+      const end = buf.indexOf(HEAD_END);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD_BYTES) throw new Error('the Runtime API sent too long a head');
+        return null;
+      }
+      const lines = buf.toString('latin1', 0, end).split('\r\n');
+      const status = Number(lines[0].split(' ')[1]);
+      const headers = {};
+      for (let i = 1; i < lines.length; i++) {
+        const colon = lines[i].indexOf(':');
+        if (colon > 0) headers[lines[i].slice(0, colon).trim().toLowerCase()] = lines[i].slice(colon + 1).trim();
+      }
+      this.head = { status, headers, start: end + 4 };
+    }
+    const { status, headers, start } = this.head;
+    let body;
+    let end;
+    if ((headers['transfer-encoding'] || '').toLowerCase().includes('chunked')) {
+      const chunked = chunkedBody(buf, start);
+      if (!chunked) return null;
+      [body, end] = [chunked[0], start + chunked[1]];
+    } else {
+      end = start + Number(headers['content-length'] || 0);
+      if (buf.length < end) {
+        this.needed = end;
+        return null;
+      }
+      body = buf.subarray(start, end);
+    }
+    this.chunks = buf.length > end ? [buf.subarray(end)] : [];
+    this.size = buf.length - end;
+    this.head = null;
+    return { status, headers, body };
+  }
+}
+
+const runtime = new RuntimeApi();
+
+let http;
+let objectsAgent;
+
+// Sluice's loopback APIs (objects, queues) through `http`, loaded on first use.
+function request(method, urlPath, body, headers, retried) {
+  if (!http) {
+    http = require('http');
+    objectsAgent = new http.Agent({ keepAlive: true });
+  }
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: HOST, port: PORT, method, path: urlPath, agent, headers: headers || {} },
+      { host: HOST, port: PORT, method, path: urlPath, agent: objectsAgent, headers: headers || {} },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -34,7 +197,7 @@ function request(agent, method, urlPath, body, headers, retried) {
     req.on('error', (err) => {
       // A kept-alive socket may have been closed by the server: retry once.
       if (req.reusedSocket && !retried && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-        request(agent, method, urlPath, body, headers, true).then(resolve, reject);
+        request(method, urlPath, body, headers, true).then(resolve, reject);
       } else {
         reject(err);
       }
@@ -58,7 +221,7 @@ function objectPath(key) {
 
 async function objectCall(method, urlPath, body) {
   const headers = body === undefined ? {} : { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length };
-  const res = await request(objectsAgent, method, urlPath, body, headers);
+  const res = await request(method, urlPath, body, headers);
   if (res.status >= 200 && res.status < 300) return res.body;
   let message = res.body.toString('utf8');
   try {
@@ -119,7 +282,7 @@ async function queueSend(queue, messages) {
   const body = Buffer.from(JSON.stringify({ messages }), 'utf8');
   const headers = { 'Content-Type': 'application/json', 'Content-Length': body.length };
   const urlPath = '/sluice/queues/' + encodeURIComponent(queue) + '/messages';
-  const res = await request(objectsAgent, 'POST', urlPath, body, headers);
+  const res = await request('POST', urlPath, body, headers);
   const text = res.body.toString('utf8');
   if (res.status >= 300) {
     let failure = { errorMessage: text, errorType: 'QueueError' };
@@ -179,8 +342,8 @@ function logError(body) {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
-async function postError(urlPath, body, errorType) {
-  return request(runtimeAgent, 'POST', urlPath, JSON.stringify(body), {
+function postError(urlPath, body, errorType) {
+  return runtime.request('POST', urlPath, JSON.stringify(body), {
     'Content-Type': 'application/vnd.aws.lambda.error+json',
     'Lambda-Runtime-Function-Error-Type': errorType,
   });
@@ -193,17 +356,22 @@ function splitHandler(handler) {
   return [handler.slice(0, dot), handler.slice(dot + 1)];
 }
 
+function importFile(file) {
+  const { pathToFileURL } = require('url');
+  return import(pathToFileURL(file).href);
+}
+
 async function loadModule(modulePath) {
   for (const ext of ['.mjs', '.cjs']) {
     if (fs.existsSync(modulePath + ext)) {
-      return ext === '.mjs' ? import(pathToFileURL(modulePath + ext).href) : require(modulePath + ext);
+      return ext === '.mjs' ? importFile(modulePath + ext) : require(modulePath + ext);
     }
   }
   try {
     return require(modulePath);
   } catch (err) {
     if (err && err.code === 'ERR_REQUIRE_ESM') {
-      return import(pathToFileURL(require.resolve(modulePath)).href);
+      return importFile(require.resolve(modulePath));
     }
     throw err;
   }
@@ -293,6 +461,8 @@ function callHandler(handler, event, context) {
   });
 }
 
+// Runs one invocation; resolves once its result is sent, to {reply, what}: the promise of
+// the Runtime API's answer and what was sent.
 async function handleOne(handler, res) {
   const headers = res.headers;
   const requestId = headers['lambda-runtime-aws-request-id'];
@@ -300,10 +470,9 @@ async function handleOne(handler, res) {
   if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
   else delete process.env._X_AMZN_TRACE_ID;
 
-  const fail = async (body) => {
+  const fail = (body) => {
     logError(body);
-    const r = await postError(`${base}/error`, body, 'Unhandled');
-    if (r.status !== 202) process.stderr.write(`error report rejected (HTTP ${r.status}): ${r.body}\n`);
+    return { reply: postError(`${base}/error`, body, 'Unhandled'), what: 'error report' };
   };
 
   let event;
@@ -324,11 +493,8 @@ async function handleOne(handler, res) {
   } catch (err) {
     return fail(errorBody(new Fault('Runtime.MarshalError', `Unable to stringify response body: ${err.message}`)));
   }
-  const r = await request(runtimeAgent, 'POST', `${base}/response`, payload, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(payload),
-  });
-  if (r.status !== 202) process.stderr.write(`response rejected (HTTP ${r.status}): ${r.body}\n`);
+  const reply = runtime.request('POST', `${base}/response`, payload, { 'Content-Type': 'application/json' });
+  return { reply, what: 'response' };
 }
 
 async function main() {
@@ -342,10 +508,20 @@ async function main() {
     await postError(`${PREFIX}/init/error`, body, body.errorType);
     process.exit(1);
   }
+  const nextInvocation = () => {
+    const next = runtime.request('GET', `${PREFIX}/invocation/next`);
+    next.catch(() => {}); // awaited below, after the previous answer
+    return next;
+  };
+  let next = nextInvocation();
   for (;;) {
-    const res = await request(runtimeAgent, 'GET', `${PREFIX}/invocation/next`);
+    const res = await next;
     if (res.status !== 200) process.exit(res.status === 500 ? 0 : 1);
-    await handleOne(handler, res);
+    const { reply, what } = await handleOne(handler, res);
+    // Asking for the next event right behind the result saves it a round trip.
+    next = nextInvocation();
+    const r = await reply;
+    if (r.status !== 202) process.stderr.write(`${what} rejected (HTTP ${r.status}): ${r.body}\n`);
   }
 }
 

@@ -1,0 +1,2 @@
+// Returns the event unchanged.
+exports.handler = async (event) => event;
