@@ -52,7 +52,7 @@ impl Format {
 
 /// What every message carries under `_cdc`.
 fn extension(source: &str, change: &Change) -> Map<String, Value> {
-    let mut cdc = Map::new();
+    let mut cdc = Map::with_capacity(11);
     cdc.insert("id".into(), json!(change.id.to_string()));
     cdc.insert("source".into(), json!(source));
     cdc.insert("catalog".into(), json!(change.table.catalog));
@@ -74,17 +74,17 @@ fn extension(source: &str, change: &Change) -> Map<String, Value> {
 
 /// The known values of `row` by column name, strings or null.
 fn text_row(change: &Change, row: &[Datum]) -> Map<String, Value> {
-    change
-        .table
-        .columns
-        .iter()
-        .zip(row)
-        .filter_map(|(c, d)| match d {
-            Datum::Null => Some((c.name.clone(), Value::Null)),
-            Datum::Text(t) => Some((c.name.clone(), Value::String(t.clone()))),
-            Datum::Unknown => None,
-        })
-        .collect()
+    let columns = &change.table.columns;
+    let mut map = Map::with_capacity(columns.len());
+    for (c, d) in columns.iter().zip(row) {
+        let value = match d {
+            Datum::Null => Value::Null,
+            Datum::Text(t) => Value::String(t.clone()),
+            Datum::Unknown => continue,
+        };
+        map.insert(c.name.clone(), value);
+    }
+    map
 }
 
 /// The names of the columns `row` does not know.
@@ -124,7 +124,7 @@ fn changed_columns(change: &Change) -> Map<String, Value> {
 fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
     let table = &change.table;
     let mut cdc = extension(source, change);
-    let mut message = Map::new();
+    let mut message = Map::with_capacity(15);
     message.insert("id".into(), json!(change.id.position));
     message.insert("database".into(), json!(table.schema));
     message.insert("table".into(), json!(table.name));
@@ -169,16 +169,12 @@ fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
         message.insert("es".into(), json!(change.commit_ms));
         message.insert("ts".into(), json!(now_ms));
         message.insert("sql".into(), json!(""));
-        let sql_types: Map<String, Value> = table
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), json!(c.sql_type)))
-            .collect();
-        let type_names: Map<String, Value> = table
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), json!(c.type_name)))
-            .collect();
+        let mut sql_types = Map::with_capacity(table.columns.len());
+        let mut type_names = Map::with_capacity(table.columns.len());
+        for c in &table.columns {
+            sql_types.insert(c.name.clone(), Value::from(c.sql_type));
+            type_names.insert(c.name.clone(), Value::String(c.type_name.clone()));
+        }
         message.insert("sqlType".into(), Value::Object(sql_types));
         message.insert("mysqlType".into(), Value::Object(type_names));
         let row = change.row();

@@ -28,6 +28,7 @@ use sluice_engine::invoke::{
     InvokeFuture, InvokeRequest, Invoker, Target as Callee, TaskError, within_timeout,
 };
 use sluice_io::{BuiltinFunction, Handler};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -62,12 +63,23 @@ struct Target {
     types: HashMap<String, String>,
 }
 
-/// What one message asks for, row by row.
+/// What one message asks for, row by row: its rows borrowed from the message.
 #[derive(Debug)]
-pub(crate) enum Op {
-    Upsert(Map<String, Value>),
-    Delete(Map<String, Value>),
+pub(crate) enum Op<'a> {
+    Upsert(&'a Map<String, Value>),
+    Delete(Cow<'a, Map<String, Value>>),
     Truncate,
+}
+
+impl Op<'_> {
+    /// The row an upsert writes or a delete matches (none for a truncate).
+    pub(crate) fn row(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Op::Upsert(row) => Some(row),
+            Op::Delete(row) => Some(row),
+            Op::Truncate => None,
+        }
+    }
 }
 
 impl PostgresUpsert {
@@ -175,13 +187,13 @@ pub(crate) struct Run<'a> {
     /// Its key columns.
     pub pk: &'a [String],
     /// The operations, in order.
-    pub ops: Vec<&'a Op>,
+    pub ops: Vec<&'a Op<'a>>,
 }
 
 /// The work cut into runs of at most `max_rows` operations, in order.
-pub(crate) fn runs(work: &[(String, Vec<String>, Vec<Op>)], max_rows: usize) -> Vec<Run<'_>> {
+pub(crate) fn runs<'a>(work: &'a Work<'a>, max_rows: usize) -> Vec<Run<'a>> {
     let mut out: Vec<Run> = Vec::new();
-    let mut keys: HashSet<Vec<String>> = HashSet::new();
+    let mut keys: HashSet<Vec<&str>> = HashSet::new();
     for (table, pk, ops) in work {
         for op in ops {
             let key = key_of(op, pk);
@@ -212,11 +224,11 @@ pub(crate) fn runs(work: &[(String, Vec<String>, Vec<Op>)], max_rows: usize) -> 
 }
 
 /// Row operations by target table, with the table's key: what one call applies.
-pub(crate) type Work = Vec<(String, Vec<String>, Vec<Op>)>;
+pub(crate) type Work<'a> = Vec<(String, Vec<String>, Vec<Op<'a>>)>;
 
 /// The row operations of `event` (one Canal-JSON message or a list), each message's with its
 /// target table (`target` of its source `db.table`) and key.
-pub(crate) fn work(event: &Value, target: impl Fn(&str) -> String) -> Result<Work, String> {
+pub(crate) fn work(event: &Value, target: impl Fn(&str) -> String) -> Result<Work<'_>, String> {
     let messages: Vec<&Value> = match event {
         Value::Array(list) => list.iter().collect(),
         Value::Object(_) => vec![event],
@@ -233,7 +245,7 @@ pub(crate) fn work(event: &Value, target: impl Fn(&str) -> String) -> Result<Wor
 }
 
 /// A message's source table, key and row operations (none for DDL other than `TRUNCATE`).
-pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String> {
+pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op<'_>>), String> {
     let text = |key: &str| -> Result<&str, String> {
         m.get(key)
             .and_then(Value::as_str)
@@ -262,13 +274,12 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String>
             ));
         }
     };
-    let rows = |key: &str| -> Result<Vec<Map<String, Value>>, String> {
+    let rows = |key: &str| -> Result<Vec<&Map<String, Value>>, String> {
         match m.get(key) {
             Some(Value::Array(rows)) => rows
                 .iter()
                 .map(|r| {
                     r.as_object()
-                        .cloned()
                         .ok_or(format!("field {key} must list objects"))
                 })
                 .collect(),
@@ -280,7 +291,7 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String>
     let mut ops = Vec::with_capacity(data.len());
     match kind {
         "INSERT" => ops.extend(data.into_iter().map(Op::Upsert)),
-        "DELETE" => ops.extend(data.into_iter().map(Op::Delete)),
+        "DELETE" => ops.extend(data.into_iter().map(|r| Op::Delete(Cow::Borrowed(r)))),
         "UPDATE" => {
             let old = rows("old")?;
             for (i, row) in data.into_iter().enumerate() {
@@ -295,7 +306,7 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String>
                             .unwrap_or(Value::Null);
                         key.insert(k.clone(), v);
                     }
-                    ops.push(Op::Delete(key));
+                    ops.push(Op::Delete(Cow::Owned(key)));
                 }
                 ops.push(Op::Upsert(row));
             }
@@ -307,7 +318,7 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String>
         }
     }
     for op in &ops {
-        if let Op::Upsert(row) | Op::Delete(row) = op {
+        if let Some(row) = op.row() {
             for k in &pk {
                 match row.get(k) {
                     Some(Value::String(_)) => {}
@@ -320,10 +331,7 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op>), String>
 }
 
 /// Runs the work in one transaction; returns how many rows it applied, a [`Run`] per statement.
-async fn apply(
-    session: &mut Session,
-    work: &[(String, Vec<String>, Vec<Op>)],
-) -> Result<usize, String> {
+async fn apply(session: &mut Session, work: &Work<'_>) -> Result<usize, String> {
     for (table, _, _) in work {
         if !session.shapes.contains_key(table) {
             let target = shape(&session.client, table).await?;
@@ -348,19 +356,13 @@ async fn apply(
 }
 
 /// The key values of a row operation, as text (empty for a truncate).
-pub(crate) fn key_of(op: &Op, pk: &[String]) -> Vec<String> {
-    match op {
-        Op::Upsert(row) | Op::Delete(row) => pk
-            .iter()
-            .map(|k| {
-                row.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect(),
-        Op::Truncate => Vec::new(),
-    }
+pub(crate) fn key_of<'a>(op: &'a Op<'_>, pk: &[String]) -> Vec<&'a str> {
+    let Some(row) = op.row() else {
+        return Vec::new();
+    };
+    pk.iter()
+        .map(|k| row.get(k).and_then(Value::as_str).unwrap_or_default())
+        .collect()
 }
 
 /// The columns and types of target table `name`.
@@ -387,7 +389,11 @@ async fn shape(client: &Client, name: &str) -> Result<Target, String> {
 
 /// A value as the text parameter PostgreSQL casts to the column's type (binary columns from
 /// their one-character-per-byte text to `\x` hex).
-fn param(target: &Target, column: &str, value: &Value) -> Result<Option<String>, String> {
+fn param<'v>(
+    target: &Target,
+    column: &str,
+    value: &'v Value,
+) -> Result<Option<Cow<'v, str>>, String> {
     let Some(type_name) = target.types.get(column) else {
         return Err(format!(
             "column {column} is not in target table {}",
@@ -400,13 +406,13 @@ fn param(target: &Target, column: &str, value: &Value) -> Result<Option<String>,
             let bytes = from_latin1(s).ok_or_else(|| {
                 format!("column {column}: a bytea value has characters beyond U+00FF")
             })?;
-            Ok(Some(format!(
+            Ok(Some(Cow::Owned(format!(
                 "\\x{}",
                 bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            )))
+            ))))
         }
-        Value::String(s) => Ok(Some(s.clone())),
-        other => Ok(Some(other.to_string())),
+        Value::String(s) => Ok(Some(Cow::Borrowed(s))),
+        other => Ok(Some(Cow::Owned(other.to_string()))),
     }
 }
 
@@ -414,10 +420,10 @@ fn param(target: &Target, column: &str, value: &Value) -> Result<Option<String>,
 pub(crate) type Group<'a> = (Vec<&'a String>, Vec<&'a Map<String, Value>>);
 
 /// The rows of a run by column set (a delete's: the key), in order of first appearance.
-pub(crate) fn groups<'a>(run: &[&'a Op], pk: &'a [String]) -> Vec<Group<'a>> {
+pub(crate) fn groups<'a>(run: &[&'a Op<'a>], pk: &'a [String]) -> Vec<Group<'a>> {
     let mut groups: Vec<Group> = Vec::new();
     for op in run {
-        let (Op::Upsert(row) | Op::Delete(row)) = op else {
+        let Some(row) = op.row() else {
             continue;
         };
         let cols: Vec<&String> = match op {
@@ -440,7 +446,7 @@ async fn flush(
     statements: &mut HashMap<String, Statement>,
     target: &Target,
     pk: &[String],
-    run: &[&Op],
+    run: &[&Op<'_>],
 ) -> Result<usize, String> {
     let Some(first) = run.first() else {
         return Ok(0);
@@ -456,7 +462,7 @@ async fn flush(
         return Ok(run.len());
     }
     for (cols, rows) in &groups(run, pk) {
-        let mut columns: Vec<Vec<Option<String>>> =
+        let mut columns: Vec<Vec<Option<Cow<str>>>> =
             vec![Vec::with_capacity(rows.len()); cols.len()];
         for row in rows {
             for (values, c) in columns.iter_mut().zip(cols) {
@@ -519,7 +525,7 @@ async fn execute(
     tx: &tokio_postgres::Transaction<'_>,
     statements: &mut HashMap<String, Statement>,
     sql: &str,
-    columns: &[Vec<Option<String>>],
+    columns: &[Vec<Option<Cow<'_, str>>>],
 ) -> Result<(), String> {
     let fail = |e: tokio_postgres::Error| format!("applying to the target: {e}");
     let statement = match statements.get(sql) {

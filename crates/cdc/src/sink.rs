@@ -1,7 +1,7 @@
 //! Sinks: where a source's batches go (a function, a queue or a flow), and the [`Sinker`] that
 //! gathers messages into batches by size and time and hands each over until it is accepted.
 
-use crate::change::{Change, Kind};
+use crate::change::{Change, Kind, Table};
 use crate::format::Format;
 use crate::status::Status;
 use serde_json::{Value, json};
@@ -134,8 +134,9 @@ impl Sink for FlowSink {
     }
 }
 
-/// Gathers a source's messages into batches of up to `batch_size`, or what arrived within
-/// `batch_timeout` of a batch's first message, and hands each to the sink until accepted.
+/// Gathers a source's changes into batches of up to `batch_size`, or what arrived within
+/// `batch_timeout` of a batch's first change, and hands each to the sink until accepted. The
+/// messages are made from the waiting changes for each offer, so a batch is never copied.
 pub struct Sinker {
     source: String,
     format: Format,
@@ -143,11 +144,9 @@ pub struct Sinker {
     batch_size: usize,
     batch_timeout: Duration,
     status: Arc<Status>,
-    pending: Vec<Value>,
-    first_id: Option<String>,
-    last_id: String,
+    pending: Vec<Change>,
     opened: Option<Instant>,
-    reads: BTreeMap<String, u64>,
+    reads: Vec<(Arc<Table>, u64)>,
 }
 
 /// The source was told to stop while a batch waited to be accepted.
@@ -171,26 +170,25 @@ impl Sinker {
             batch_size: batch_size.max(1),
             batch_timeout,
             status,
-            pending: Vec::new(),
-            first_id: None,
-            last_id: String::new(),
+            pending: Vec::with_capacity(batch_size.clamp(1, 10_000)),
             opened: None,
-            reads: BTreeMap::new(),
+            reads: Vec::new(),
         }
     }
 
     /// Adds a change; true when the batch is full and must be flushed.
-    pub fn push(&mut self, change: &Change) -> bool {
+    pub fn push(&mut self, change: Change) -> bool {
         if self.pending.is_empty() {
-            self.first_id = Some(change.id.to_string());
             self.opened = Some(Instant::now());
         }
-        self.last_id = change.id.to_string();
         if change.kind == Kind::Read {
-            *self.reads.entry(change.table.qualified()).or_default() += 1;
+            let table = &change.table;
+            match self.reads.iter_mut().find(|(t, _)| Arc::ptr_eq(t, table)) {
+                Some((_, n)) => *n += 1,
+                None => self.reads.push((table.clone(), 1)),
+            }
         }
-        self.pending
-            .push(self.format.message(&self.source, change, now_ms()));
+        self.pending.push(change);
         self.pending.len() >= self.batch_size
     }
 
@@ -207,38 +205,49 @@ impl Sinker {
     /// Hands the waiting batch to the sink, offering it again with growing pauses until it is
     /// accepted (the error shown in the status meanwhile), or until `stop`.
     pub async fn flush(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), Stopped> {
-        if self.pending.is_empty() {
+        let (Some(first), Some(last)) = (self.pending.first(), self.pending.last()) else {
             return Ok(());
-        }
-        let batch = Batch {
-            source: self.source.clone(),
-            first_id: self.first_id.clone().unwrap_or_default(),
-            last_id: self.last_id.clone(),
-            messages: std::mem::take(&mut self.pending),
-            batch_size: self.batch_size,
         };
+        let (first_id, last_id) = (first.id.to_string(), last.id.to_string());
         let mut pause = FIRST_RETRY;
         loop {
-            match self.sink.deliver(batch.clone()).await {
+            let now = now_ms();
+            let batch = Batch {
+                source: self.source.clone(),
+                first_id: first_id.clone(),
+                last_id: last_id.clone(),
+                messages: self
+                    .pending
+                    .iter()
+                    .map(|c| self.format.message(&self.source, c, now))
+                    .collect(),
+                batch_size: self.batch_size,
+            };
+            match self.sink.deliver(batch).await {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(source = %self.source, batch = %batch.first_id, error = %e, "the sink refused a batch; it is offered again");
+                    tracing::warn!(source = %self.source, batch = %first_id, error = %e, "the sink refused a batch; it is offered again");
                     self.status.sink_failed(&e);
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = stop.changed() => {}
                     }
                     if *stop.borrow() {
-                        self.pending = batch.messages;
                         return Err(Stopped);
                     }
                     pause = (pause * 2).min(LAST_RETRY);
                 }
             }
         }
-        self.status
-            .delivered(batch.messages.len() as u64, std::mem::take(&mut self.reads));
-        self.first_id = None;
+        let reads = std::mem::take(&mut self.reads)
+            .into_iter()
+            .map(|(t, n)| (t.qualified(), n))
+            .fold(BTreeMap::new(), |mut m, (t, n)| {
+                *m.entry(t).or_default() += n;
+                m
+            });
+        self.status.delivered(self.pending.len() as u64, reads);
+        self.pending.clear();
         self.opened = None;
         Ok(())
     }
@@ -316,9 +325,9 @@ mod tests {
             status.clone(),
         );
         let (_stop, mut stopped) = watch::channel(false);
-        assert!(!sinker.push(&change(0)));
+        assert!(!sinker.push(change(0)));
         assert!(sinker.deadline().is_some());
-        assert!(sinker.push(&change(1)), "full at batch_size");
+        assert!(sinker.push(change(1)), "full at batch_size");
         sinker.flush(&mut stopped).await.unwrap();
         assert!(sinker.is_empty() && sinker.deadline().is_none());
         let batches = sink.batches.lock().unwrap().clone();
@@ -347,7 +356,7 @@ mod tests {
             Duration::from_secs(60),
             status.clone(),
         );
-        sinker.push(&change(0));
+        sinker.push(change(0));
         let (stop, mut stopped) = watch::channel(false);
         let stopper = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;

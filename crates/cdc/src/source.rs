@@ -532,7 +532,7 @@ pub(crate) async fn deliver_snapshot(
         tokio::select! {
             change = rows.recv() => {
                 let Some(change) = change else { return Ok(true) };
-                if sinker.push(&change) && sinker.flush(stop).await.is_err() {
+                if sinker.push(change) && sinker.flush(stop).await.is_err() {
                     return Ok(false);
                 }
             }

@@ -13,6 +13,12 @@ macro_rules! outln {
     }};
 }
 
+/// The allocator of the whole process: mimalloc, whose thread-local free lists make the many
+/// small allocations of JSON values (CDC messages built on one thread, dropped on another)
+/// several times cheaper than the system allocator's arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod app;
 mod cdc_cmd;
 mod client;

@@ -21,7 +21,7 @@
 use super::catalog::split_name;
 use super::connect::{Database, rows, text};
 use super::{bytes_literal, quote_ident};
-use crate::loader::{Applied, Loader, Op, TargetOptions, groups, runs, work};
+use crate::loader::{Applied, Loader, Op, TargetOptions, Work, groups, runs, work};
 use crate::pg::types::from_latin1;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -177,11 +177,7 @@ fn literal(target: &Target, column: &str, value: &Value) -> Result<String, Strin
 }
 
 /// Runs the work in one transaction; returns how many rows it applied, a run per statement.
-async fn apply(
-    session: &mut Session,
-    default_db: &str,
-    work: &[(String, Vec<String>, Vec<Op>)],
-) -> Result<usize, String> {
+async fn apply(session: &mut Session, default_db: &str, work: &Work<'_>) -> Result<usize, String> {
     for (table, _, _) in work {
         if !session.shapes.contains_key(table) {
             let target = shape(&mut session.conn, default_db, table).await?;
@@ -205,7 +201,7 @@ async fn flush(
     conn: &mut Conn,
     target: &Target,
     pk: &[String],
-    run: &[&Op],
+    run: &[&Op<'_>],
 ) -> Result<usize, String> {
     let Some(first) = run.first() else {
         return Ok(0);

@@ -414,11 +414,11 @@ pub async fn stream(
                     Ok(Some(EventData::RowsEvent(rows))) => stream.get_tme(rows.table_id()).cloned(),
                     _ => None,
                 };
-                let decoded = decoder.event(&event, tme.as_ref(), sql).await?;
+                let mut decoded = decoder.event(&event, tme.as_ref(), sql).await?;
                 if decoded.began {
                     at.in_txn = true;
                 }
-                for change in &decoded.changes {
+                for change in std::mem::take(&mut decoded.changes) {
                     if sinker.push(change) {
                         if sinker.flush(stop).await.is_err() {
                             return Ok(());

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod copy_text;
 pub mod decoder;
 pub mod pgoutput;
 pub mod snapshot;

@@ -1,18 +1,18 @@
 //! The initial copy: every captured table read inside the slot's exported snapshot, in
-//! primary-key order, in chunks through a cursor, several tables at once.
+//! primary-key order, by `COPY (SELECT ...) TO STDOUT` (its text parsed as it streams in),
+//! several tables at once.
 
 use super::catalog::Shape;
 use super::connect::Database;
+use super::copy_text::{CopyText, fields};
 use super::types::normalize;
 use super::{quote_ident, quote_literal};
 use crate::change::{Change, Datum, EventId};
+use futures_core::Stream;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
-use tokio_postgres::SimpleQueryMessage;
 
-/// Rows fetched per round trip.
-const CHUNK: usize = 5000;
 /// Tables copied at once (one connection each).
 const PARALLEL_TABLES: usize = 4;
 
@@ -126,34 +126,41 @@ async fn copy_table(
     let fail = |e: tokio_postgres::Error| format!("copying {qualified}: {e}");
     client
         .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
-             SET TRANSACTION SNAPSHOT {};
-             DECLARE sluice_copy NO SCROLL CURSOR FOR SELECT {columns} FROM {}.{}{order}",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
             quote_literal(snapshot),
+        ))
+        .await
+        .map_err(fail)?;
+    let copy = client
+        .copy_out(&format!(
+            "COPY (SELECT {columns} FROM {}.{}{order}) TO STDOUT",
             quote_ident(&shape.table.schema),
             quote_ident(&shape.table.name),
         ))
         .await
         .map_err(fail)?;
+    let mut copy = std::pin::pin!(copy);
+    let width = shape.table.columns.len();
     let table = Arc::new(shape.table);
+    let mut text = CopyText::default();
+    let mut rows = Vec::new();
     let mut ordinal = 0u64;
-    loop {
-        let messages = client
-            .simple_query(&format!("FETCH {CHUNK} FROM sluice_copy"))
-            .await
-            .map_err(fail)?;
-        let mut fetched = 0;
-        for message in messages {
-            let SimpleQueryMessage::Row(row) = message else {
-                continue;
-            };
-            fetched += 1;
-            let after = (0..row.len())
-                .map(|i| match row.get(i) {
+    while let Some(chunk) = std::future::poll_fn(|cx| copy.as_mut().poll_next(cx)).await {
+        let chunk = chunk.map_err(fail)?;
+        text.feed(&chunk, |line| {
+            rows.push(fields(line, width)?);
+            Ok(())
+        })
+        .map_err(|e| format!("copying {qualified}: {e}"))?;
+        for values in rows.drain(..) {
+            let after = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| match value {
                     None => Datum::Null,
                     Some(text) => Datum::Text(normalize(
                         shape.type_oids.get(i).copied().unwrap_or(0),
-                        text.to_string(),
+                        text,
                     )),
                 })
                 .collect();
@@ -162,15 +169,20 @@ async fn copy_table(
                 part,
                 ordinal,
             };
-            let change = Change::snapshot_row(id, taken_ms, table.clone(), after);
             ordinal += 1;
-            if tx.send(change).await.is_err() {
+            if tx
+                .send(Change::snapshot_row(id, taken_ms, table.clone(), after))
+                .await
+                .is_err()
+            {
                 return Ok(());
             }
         }
-        if fetched < CHUNK {
-            break;
-        }
+    }
+    if text.unfinished() {
+        return Err(format!(
+            "copying {qualified}: the COPY output ended inside a row"
+        ));
     }
     client.batch_execute("COMMIT").await.map_err(fail)?;
     Ok(())

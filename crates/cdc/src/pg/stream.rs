@@ -65,7 +65,7 @@ pub async fn stream(
                     Some(ReplicationEvent::XLogData { wal_end, data, .. }) => {
                         status.server_at(wal_end.as_u64());
                         for change in decoder.message(sql, &data).await? {
-                            if sinker.push(&change) {
+                            if sinker.push(change) {
                                 if sinker.flush(stop).await.is_err() {
                                     return Ok(());
                                 }
