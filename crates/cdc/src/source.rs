@@ -541,9 +541,10 @@ impl Source {
         self.status.set_phase(Phase::Streaming);
         tracing::info!(source = %self.config.name, rows = self.status.events(), "snapshot done; streaming");
         if resume.is_some() {
-            // Ending the session drops the temporary slot; the stream reads the kept one.
-            let _ = client.shutdown().await;
-            client = ReplicationClient::connect(db.replication(slot, slot, position))
+            // Dropping the session that never started ends it, and with it the temporary
+            // slot; the stream reads the kept one.
+            drop(client);
+            let client = ReplicationClient::connect(db.replication(slot, slot, position))
                 .await
                 .map_err(|e| format!("starting replication from slot {slot}: {e}"))?;
             return Ok(Some((client, position)));

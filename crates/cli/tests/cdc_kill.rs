@@ -15,6 +15,7 @@ use common::cdc::{
 use common::private_server::{Kind, PrivateServer};
 use common::server::Server;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Rows in the table before the node starts, for the mid-stream kill.
@@ -27,7 +28,7 @@ const SNAPSHOT_BATCH: usize = 20;
 /// Kills the node once the stream delivered past the snapshot, restarts it, and waits for
 /// convergence; the restarted node's status of the source.
 fn killed_mid_stream(engine: Engine, source: String) -> Value {
-    let capture = Capture::create(engine, source, "cdc_kill", STREAM_ROWS);
+    let capture = Arc::new(Capture::create(engine, source, "cdc_kill", STREAM_ROWS));
     let deadline = Instant::now() + BOUND;
     let tmp = tempfile::tempdir().unwrap();
     let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
@@ -49,14 +50,13 @@ fn killed_mid_stream(engine: Engine, source: String) -> Value {
     let status = assert_streaming(&server, &capture);
     eprintln!("{at_kill} rows in the target at the kill; converged at {digest}");
     drop(server);
-    capture.cleanup();
     status
 }
 
 /// Kills the node while it delivers the snapshot (as a writer changes the table), restarts it
 /// (the snapshot starts over), and waits for convergence.
 fn killed_mid_snapshot(engine: Engine, source: String) {
-    let capture = Capture::create(engine, source, "cdc_kill_snap", SNAPSHOT_ROWS);
+    let capture = Arc::new(Capture::create(engine, source, "cdc_kill_snap", SNAPSHOT_ROWS));
     let deadline = Instant::now() + BOUND;
     let tmp = tempfile::tempdir().unwrap();
     let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
@@ -87,7 +87,6 @@ fn killed_mid_snapshot(engine: Engine, source: String) {
         "{at_kill} of {SNAPSHOT_ROWS} snapshot rows in the target at the kill; converged at {digest}"
     );
     drop(server);
-    capture.cleanup();
 }
 
 #[test]

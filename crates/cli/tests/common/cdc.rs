@@ -68,6 +68,12 @@ pub fn shared_available(engine: Engine) -> bool {
     }
 }
 
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
 /// Whether the shared server of `engine` can hold the target (no replication needed); when
 /// not, the test reports itself skipped (or fails) and should return.
 pub fn target_available(engine: Engine) -> bool {
@@ -104,8 +110,8 @@ fn capturable(engine: Engine, url: &str) -> Result<(), String> {
     }
 }
 
-/// A captured table and its copy.
-#[derive(Clone)]
+/// A captured table and its copy; dropped (with the slot), even when the test fails, when it
+/// is dropped.
 pub struct Capture {
     /// The source's engine.
     pub engine: Engine,
@@ -296,7 +302,7 @@ impl Capture {
     }
 
     /// Drops both tables, and on PostgreSQL the trigger's slot and publication.
-    pub fn cleanup(&self) {
+    fn cleanup(&self) {
         let table = &self.table;
         let drop_table = format!("DROP TABLE IF EXISTS {table}");
         match self.engine {
