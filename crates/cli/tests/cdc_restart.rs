@@ -40,7 +40,10 @@ fn restarted_mid_stream(kind: Kind, down: fn(&mut PrivateServer)) {
     let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
     capture.project(&proj, 200);
 
-    let server = Server::start(&data, &proj);
+    // Warnings on stderr, where the node says it will resume.
+    let mut sluice = common::sluice(&data);
+    sluice.env("SLUICE_LOG", "warn");
+    let server = Server::spawn(sluice, &proj, &[]);
     capture.write(0..ROUNDS / 2);
     common::cdc::wait_until(deadline, "the stream delivering past the snapshot", || {
         capture.target_count("id >= 100000") > 300

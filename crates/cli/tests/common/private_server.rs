@@ -224,6 +224,7 @@ impl PrivateServer {
                         "--server-id=7",
                         "--user=mysql",
                         "--skip-grant-tables",
+                        "--character-set-server=utf8mb4",
                     ]);
                 c
             }
