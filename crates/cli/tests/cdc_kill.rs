@@ -56,7 +56,12 @@ fn killed_mid_stream(engine: Engine, source: String) -> Value {
 /// Kills the node while it delivers the snapshot (as a writer changes the table), restarts it
 /// (the snapshot starts over), and waits for convergence.
 fn killed_mid_snapshot(engine: Engine, source: String) {
-    let capture = Arc::new(Capture::create(engine, source, "cdc_kill_snap", SNAPSHOT_ROWS));
+    let capture = Arc::new(Capture::create(
+        engine,
+        source,
+        "cdc_kill_snap",
+        SNAPSHOT_ROWS,
+    ));
     let deadline = Instant::now() + BOUND;
     let tmp = tempfile::tempdir().unwrap();
     let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));

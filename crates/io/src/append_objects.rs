@@ -155,7 +155,8 @@ impl AppendRequest {
 
 /// The value at a dotted `path` of `record`.
 fn field<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(record, |value, name| value.get(name))
+    path.split('.')
+        .try_fold(record, |value, name| value.get(name))
 }
 
 /// `id` with every character but ASCII letters, digits, `.` and `-` replaced by `~`, so that
@@ -211,7 +212,9 @@ fn encode_parquet(records: Vec<Value>) -> Result<Bytes, String> {
     let mut file = ParquetFile::new();
     let mut out = Vec::new();
     for (at, record) in records.into_iter().enumerate() {
-        let size = serde_json::to_vec(&record).map_err(|e| e.to_string())?.len();
+        let size = serde_json::to_vec(&record)
+            .map_err(|e| e.to_string())?
+            .len();
         match file.push(record, size)? {
             Pushed::Taken(bytes) => out.extend_from_slice(&bytes.unwrap_or_default()),
             Pushed::Refused(_) => {

@@ -84,7 +84,10 @@ pub(crate) async fn run_once(
             let mut resume = None;
             if let Some(c) = stored.filter(|c| c.phase == "snapshot")
                 && let Some(file) = c.progress["binlog"]["file"].as_str()
-                && catalog::binlog_files(&mut sql).await?.iter().any(|f| f == file)
+                && catalog::binlog_files(&mut sql)
+                    .await?
+                    .iter()
+                    .any(|f| f == file)
             {
                 resume = Some((file.to_string(), c.position));
             }

@@ -153,7 +153,11 @@ impl Capture {
                     ),
                 )
                 .unwrap();
-                sql(&capture.target, &format!("CREATE TABLE {table} ({PG_COLUMNS})")).unwrap();
+                sql(
+                    &capture.target,
+                    &format!("CREATE TABLE {table} ({PG_COLUMNS})"),
+                )
+                .unwrap();
             }
             Engine::MySql => {
                 mysql(
@@ -164,7 +168,11 @@ impl Capture {
                     ),
                 )
                 .unwrap();
-                mysql(&capture.target, &format!("CREATE TABLE {table} ({MYSQL_COLUMNS})")).unwrap();
+                mysql(
+                    &capture.target,
+                    &format!("CREATE TABLE {table} ({MYSQL_COLUMNS})"),
+                )
+                .unwrap();
             }
         }
         capture

@@ -107,7 +107,10 @@ impl PrivateServer {
         assert!(self.child.is_none(), "the server is running");
         let deadline = Instant::now() + STARTUP;
         loop {
-            let mut child = self.command().spawn().expect("starting the database server");
+            let mut child = self
+                .command()
+                .spawn()
+                .expect("starting the database server");
             while Instant::now() < deadline {
                 if self.answers() {
                     self.child = Some(child);
@@ -195,7 +198,10 @@ impl PrivateServer {
         let mut command = match self.kind {
             Kind::Postgres => {
                 let mut c = self.as_user(&format!("{PG_BIN}/postgres"));
-                c.arg("-D").arg(self.data()).arg("-p").arg(self.port.to_string());
+                c.arg("-D")
+                    .arg(self.data())
+                    .arg("-p")
+                    .arg(self.port.to_string());
                 for setting in [
                     "listen_addresses=127.0.0.1".to_string(),
                     format!("unix_socket_directories={}", self.dir.path().display()),
@@ -213,9 +219,18 @@ impl PrivateServer {
                 c.arg("--no-defaults")
                     .arg(format!("--datadir={}", self.data().display()))
                     .arg(format!("--port={}", self.port))
-                    .arg(format!("--socket={}", self.dir.path().join("sock").display()))
-                    .arg(format!("--pid-file={}", self.dir.path().join("pid").display()))
-                    .arg(format!("--log-bin={}", self.data().join("binlog").display()))
+                    .arg(format!(
+                        "--socket={}",
+                        self.dir.path().join("sock").display()
+                    ))
+                    .arg(format!(
+                        "--pid-file={}",
+                        self.dir.path().join("pid").display()
+                    ))
+                    .arg(format!(
+                        "--log-bin={}",
+                        self.data().join("binlog").display()
+                    ))
                     .args([
                         "--bind-address=127.0.0.1",
                         "--binlog-format=ROW",

@@ -78,7 +78,10 @@ fn a_record_without_an_id_or_a_time_is_named() {
     let e = r.key(&[canal("C-0", ES, 1), late]).unwrap_err();
     assert!(e.contains("record 1") && e.contains("_cdc.id"), "{e}");
     let e = r.key(&[json!({"_cdc": {"id": "C-0"}})]).unwrap_err();
-    assert!(e.contains("record 0") && e.contains("es or source.ts_ms"), "{e}");
+    assert!(
+        e.contains("record 0") && e.contains("es or source.ts_ms"),
+        "{e}"
+    );
     assert!(r.key(&[]).is_err());
 }
 

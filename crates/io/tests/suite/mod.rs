@@ -1122,7 +1122,10 @@ pub fn builtin_append_objects_writes_a_replayed_batch_to_the_same_key(b: &Backen
         json!({"source": "orders", "records": batch}),
     )
     .unwrap();
-    assert_eq!(replayed, first, "a replayed batch (as a flow's input) is the same object");
+    assert_eq!(
+        replayed, first,
+        "a replayed batch (as a flow's input) is the same object"
+    );
     assert_eq!(keys_under(b, "audit/jsonl/"), [key]);
     let lines: Vec<Value> = std::str::from_utf8(&get(b, key))
         .unwrap()
@@ -1150,7 +1153,11 @@ pub fn builtin_append_objects_writes_a_replayed_batch_to_the_same_key(b: &Backen
 
     let e = call_function(b, &builtins, "jsonl", json!([{"es": 1}])).unwrap_err();
     assert_eq!(e.error, "Sluice.InvalidEvent");
-    assert!(e.cause.contains("record 0") && e.cause.contains("_cdc.id"), "{}", e.cause);
+    assert!(
+        e.cause.contains("record 0") && e.cause.contains("_cdc.id"),
+        "{}",
+        e.cause
+    );
 }
 
 pub fn builtin_unzip_reads_ranges_and_writes_every_entry(b: &Backend) {
