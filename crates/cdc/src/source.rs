@@ -418,9 +418,29 @@ impl Source {
                     .map_err(|e| format!("starting replication from slot {slot}: {e}"))?;
                 (client, c.position)
             }
-            _ => {
+            stored => {
+                // A snapshot cut short leaves its slot, which has kept every change since the
+                // first attempt began: the stream goes on from there after the new snapshot.
+                let resume = match stored {
+                    Some(c) if c.phase == "snapshot" => {
+                        match catalog::slot_state(&sql, &slot).await? {
+                            SlotState::Present { lost: false, .. } => Some(c.position),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
                 let Some(session) = self
-                    .snapshot(&db, &sql, &slot, &tables, &checkpointer, &mut sinker, stop)
+                    .snapshot(
+                        &db,
+                        &sql,
+                        &slot,
+                        &tables,
+                        resume,
+                        &checkpointer,
+                        &mut sinker,
+                        stop,
+                    )
                     .await?
                 else {
                     return Ok(());
@@ -446,6 +466,13 @@ impl Source {
 
     /// Creates the slot with an exported snapshot, copies the tables in it, and starts the
     /// stream at the slot's consistent point; `None` when told to stop meanwhile.
+    ///
+    /// With `resume`, the position a snapshot cut short began at, the slot of that attempt is
+    /// kept: the tables are copied in the snapshot of a temporary slot, and the stream starts
+    /// at `resume`, so that the changes made since the first attempt (a row it delivered and
+    /// that was deleted since, above all) still arrive. Replaying changes the new snapshot
+    /// already holds is harmless: each brings its row to a state it had, and the last one to
+    /// its present state.
     #[allow(clippy::too_many_arguments)]
     async fn snapshot(
         &self,
@@ -453,12 +480,14 @@ impl Source {
         sql: &tokio_postgres::Client,
         slot: &str,
         tables: &[String],
+        resume: Option<u64>,
         checkpointer: &Checkpointer,
         sinker: &mut Sinker,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Option<(ReplicationClient, u64)>, Failure> {
-        // A snapshot that did not finish starts over, with a new slot.
-        catalog::drop_slot(sql, slot).await?;
+        if resume.is_none() {
+            catalog::drop_slot(sql, slot).await?;
+        }
         let mut shapes = Vec::with_capacity(tables.len());
         for t in tables {
             shapes.push(catalog::shape(sql, &db.dbname, t).await?);
@@ -466,28 +495,35 @@ impl Source {
         let mut client = ReplicationClient::connect_gated(db.replication(slot, slot, 0))
             .await
             .map_err(|e| format!("opening a replication session: {e}"))?;
+        let exporter = match resume {
+            None => slot.to_string(),
+            // Within the 63 characters of a slot name.
+            Some(_) => format!("{}_snapshot", &slot[..slot.len().min(54)]),
+        };
         let rows = client
             .simple_query(&format!(
-                "CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')",
-                quote_ident(slot)
+                "CREATE_REPLICATION_SLOT {} {}LOGICAL pgoutput (SNAPSHOT 'export')",
+                quote_ident(&exporter),
+                if resume.is_some() { "TEMPORARY " } else { "" }
             ))
             .await
-            .map_err(|e| format!("creating replication slot {slot}: {e}"))?;
+            .map_err(|e| format!("creating replication slot {exporter}: {e}"))?;
         let field = |i: usize| -> Result<String, String> {
             rows.first()
                 .and_then(|r| r.get(i).cloned().flatten())
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .ok_or_else(|| format!("CREATE_REPLICATION_SLOT returned no column {i}"))
         };
-        let position = parse_lsn(&field(1)?)?;
+        let taken_at = parse_lsn(&field(1)?)?;
+        let position = resume.unwrap_or(taken_at);
         let snapshot_name = field(2)?;
         let estimates = snapshot::estimates(sql, &shapes).await?;
         self.status.snapshot_started(&estimates);
         checkpointer.save("snapshot", position).await?;
-        tracing::info!(source = %self.config.name, slot, lsn = %crate::pg::lsn_text(position), "snapshot started");
+        tracing::info!(source = %self.config.name, slot, lsn = %crate::pg::lsn_text(taken_at), stream_from = %crate::pg::lsn_text(position), "snapshot started");
         let plan = SnapshotPlan {
             snapshot: snapshot_name,
-            position,
+            position: taken_at,
             taken_ms: now_ms(),
             tables: shapes,
         };
@@ -504,6 +540,15 @@ impl Source {
         checkpointer.save("streaming", position).await?;
         self.status.set_phase(Phase::Streaming);
         tracing::info!(source = %self.config.name, rows = self.status.events(), "snapshot done; streaming");
+        if resume.is_some() {
+            // Dropping the session that never started ends it, and with it the temporary
+            // slot; the stream reads the kept one.
+            drop(client);
+            let client = ReplicationClient::connect(db.replication(slot, slot, position))
+                .await
+                .map_err(|e| format!("starting replication from slot {slot}: {e}"))?;
+            return Ok(Some((client, position)));
+        }
         client
             .start()
             .await

@@ -341,7 +341,7 @@ fn a_builtin_function_with_an_unknown_handler_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "no built-in handler 'count-words' (built-in handlers: count-by, ack, postgres-upsert, mysql-upsert, unzip, copy-files)"
+            "no built-in handler 'count-words' (built-in handlers: count-by, ack, postgres-upsert, mysql-upsert, unzip, copy-files, append-objects)"
         ),
         "{err}"
     );

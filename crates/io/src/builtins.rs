@@ -15,6 +15,7 @@
 //! | `postgres-upsert` | a Canal-JSON message or a list of them (what a CDC trigger delivers) | `url` (required), `tables` (source `schema.table` to target) or `table` | `{"applied": n}`: the rows upserted or deleted by primary key, all in one transaction |
 //! | `copy-files` | `{"index": "BUCKET/KEY", "offset"?: n, "size": bytes, "from": "BUCKET", "to": "BUCKET[/PREFIX/]"}` | `storage_class` (`STANDARD`), `concurrency` (100), `max_attempts` (6) | `{"next_offset", "done", "copied", "failed": [{"offset", "error"}], "retries"}`: one page of a batch copy (see the `copy_files` module) |
 //! | `mysql-upsert` | the same, into MySQL/MariaDB (`INSERT … ON DUPLICATE KEY UPDATE`) | `url` (required, `mysql://`), `tables` (source `db.table` to target) or `table` | `{"applied": n}`, as `postgres-upsert` |
+//! | `append-objects` | a list of records (a CDC trigger's messages), `{"records": [...]}`, or one record | `prefix` (required, `BUCKET/PREFIX`), `format` (`jsonl` or `parquet`), `id_field` (`_cdc.id`), `time_field` (`es`, else `source.ts_ms`) | `{"key", "records", "bytes"}`: the batch as one object `PREFIX/YYYY/MM/DD/FIRST_LAST.EXT`, the same key when replayed (see the `append_objects` module) |
 //! | `unzip` | `{"archive": "BUCKET/KEY", "to": "BUCKET/PREFIX/", "marker"?: n}` | `budget_seconds` (20), `max_entries`, `url_encoded` (the archive key is URL-encoded, as in S3 events) | `{"marker": NEXT or null, "written": n, "done": bool, "entries": n}`: call again with the marker until done |
 //!
 //! Options may also be given in the event (the event wins). A value that is not a string is
@@ -52,6 +53,8 @@ pub enum Handler {
     Unzip,
     /// Copies the objects one page of an index names (see [`crate::copy_files`]).
     CopyFiles,
+    /// Writes each batch of records as one object (see [`crate::append_objects`]).
+    AppendObjects,
 }
 
 impl Handler {
@@ -63,6 +66,7 @@ impl Handler {
         "mysql-upsert",
         "unzip",
         "copy-files",
+        "append-objects",
     ];
 
     /// The handler with this name.
@@ -74,6 +78,7 @@ impl Handler {
             "mysql-upsert" => Ok(Handler::MysqlUpsert),
             "unzip" => Ok(Handler::Unzip),
             "copy-files" => Ok(Handler::CopyFiles),
+            "append-objects" => Ok(Handler::AppendObjects),
             other => Err(format!(
                 "no built-in handler '{other}' (built-in handlers: {})",
                 Handler::NAMES.join(", ")
@@ -180,6 +185,16 @@ fn run(
             let request = crate::copy_files::CopyRequest::from_args(&arguments(function, payload)?)
                 .map_err(invalid)?;
             crate::copy_files::copy_files(storage, handle, &request)
+        }
+        Handler::AppendObjects => {
+            // The event is the batch itself; a flow's `{"records": ...}` may add options.
+            let mut args = function.options.clone();
+            if let Some(event) = payload.as_object().filter(|o| o.contains_key("records")) {
+                args.extend(event.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            let request =
+                crate::append_objects::AppendRequest::from_args(&args).map_err(invalid)?;
+            crate::append_objects::append_objects(storage, handle, &request, payload)
         }
     }
 }

@@ -39,6 +39,7 @@
 //! - [`http`]: the `http:invoke` Task integration and functions that are HTTP endpoints,
 //!   served by [`http::HttpInvoker`], which passes every other call on.
 
+mod append_objects;
 mod builtins;
 mod chunked;
 mod classed_s3;

@@ -48,6 +48,7 @@ on_both_backends!(
     builtin_count_by_counts_an_object_and_names_malformed_lines,
     builtin_ack_acknowledges_every_batch,
     builtin_unzip_reads_ranges_and_writes_every_entry,
+    builtin_append_objects_writes_a_replayed_batch_to_the_same_key,
     oss_actions_use_the_same_integrations,
     archived_objects_are_read_only_once_restored,
     integrations_copy_into_a_class_and_restore,

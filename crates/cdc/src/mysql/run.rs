@@ -78,12 +78,25 @@ pub(crate) async fn run_once(
             status.checkpointed(c.position);
             (file, c.position, cuts)
         }
-        _ => {
+        stored => {
+            // A snapshot cut short stored where its binlog began: while that file is kept,
+            // the stream goes on from there after the new snapshot.
+            let mut resume = None;
+            if let Some(c) = stored.filter(|c| c.phase == "snapshot")
+                && let Some(file) = c.progress["binlog"]["file"].as_str()
+                && catalog::binlog_files(&mut sql)
+                    .await?
+                    .iter()
+                    .any(|f| f == file)
+            {
+                resume = Some((file.to_string(), c.position));
+            }
             let Some(taken) = take_snapshot(
                 source,
                 &db,
                 &mut sql,
                 shapes.clone(),
+                resume,
                 &checkpointer,
                 &mut sinker,
                 stop,
@@ -143,17 +156,28 @@ async fn open_stream(
 /// Copies the tables, each in its own consistent snapshot, and returns where the stream
 /// starts (the earliest table's binlog file and position) with each table's position; `None`
 /// when told to stop meanwhile.
+///
+/// With `resume`, the binlog file and position where a snapshot cut short began, the stream
+/// starts there instead and passes no table's changes over, so that the changes made since
+/// the first attempt (a row it delivered and that was deleted since, above all) still arrive.
+/// Replaying changes a table's snapshot already holds is harmless: each brings its row to a
+/// state it had, and the last one to its present state.
+#[allow(clippy::too_many_arguments)]
 async fn take_snapshot(
     source: &Source,
     db: &Database,
     sql: &mut Conn,
     shapes: Vec<Shape>,
+    resume: Option<(String, u64)>,
     checkpointer: &Checkpointer,
     sinker: &mut crate::sink::Sinker,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<(String, u64, BTreeMap<String, u64>)>, Failure> {
     let status = checkpointer.status();
-    let (head_file, head_offset) = catalog::binlog_head(sql).await?;
+    let (head_file, head_offset) = match &resume {
+        Some((file, position)) => (file.clone(), binlog_offset(*position)),
+        None => catalog::binlog_head(sql).await?,
+    };
     status.use_binlog(binlog_base(&head_file));
     let estimates = snapshot::estimates(sql, &shapes).await?;
     status.snapshot_started(&estimates);
@@ -171,10 +195,15 @@ async fn take_snapshot(
     if sinker.flush(stop).await.is_err() {
         return Ok(None);
     }
-    let Some(first) = cuts.iter().min_by_key(|c| c.position).cloned() else {
+    let Some(mut first) = cuts.iter().min_by_key(|c| c.position).cloned() else {
         return Err(Failure::Fatal(Fatal("the source captures no table".into())));
     };
-    let by_table: BTreeMap<String, u64> = cuts.into_iter().map(|c| (c.table, c.position)).collect();
+    let mut by_table: BTreeMap<String, u64> =
+        cuts.into_iter().map(|c| (c.table, c.position)).collect();
+    if resume.is_some() {
+        (first.file, first.position) = (head_file, head);
+        by_table.clear();
+    }
     status.set_binlog_cuts(by_table.clone());
     checkpointer.save("streaming", first.position).await?;
     status.set_phase(Phase::Streaming);

@@ -2,6 +2,8 @@
 // Each test binary uses a part of these helpers.
 #![allow(dead_code)]
 
+pub mod cdc;
+pub mod private_server;
 pub mod server;
 
 use serde_json::{Value, json};

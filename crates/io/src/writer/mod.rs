@@ -33,7 +33,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 
 #[cfg(feature = "parquet")]
-mod parquet;
+pub(crate) mod parquet;
 #[cfg(feature = "parquet")]
 use parquet::{ParquetFile, Pushed};
 

@@ -1078,6 +1078,89 @@ pub fn builtin_ack_acknowledges_every_batch(b: &Backend) {
     assert!(unknown.contains("count-by, ack"), "{unknown}");
 }
 
+/// Keys under `prefix` of the test bucket.
+fn keys_under(b: &Backend, prefix: &str) -> Vec<String> {
+    let page = b
+        .runtime
+        .block_on(b.storage.list_page(BUCKET, prefix, None, 1000))
+        .unwrap();
+    page.objects.into_iter().map(|o| o.key).collect()
+}
+
+pub fn builtin_append_objects_writes_a_replayed_batch_to_the_same_key(b: &Backend) {
+    let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
+    let function = |name: &str, format: &str| BuiltinFunction {
+        name: name.into(),
+        handler: Handler::parse("append-objects").unwrap(),
+        options: json!({"prefix": format!("{BUCKET}/audit/{format}"), "format": format})
+            .as_object()
+            .unwrap()
+            .clone(),
+        concurrency: 1,
+    };
+    let builtins = BuiltinFunctions::new(
+        b.storage.clone(),
+        vec![function("jsonl", "jsonl"), function("parquet", "parquet")],
+        fallback,
+    );
+    // Two Canal-JSON messages of one transaction, committed 2026-12-06T18:41:23.501Z.
+    let message = |i: u64| {
+        json!({"id": 1, "database": "public", "table": "orders", "isDdl": false, "type": "INSERT",
+               "es": 1_796_582_483_501i64, "data": [{"id": i.to_string()}], "old": null,
+               "_cdc": {"id": format!("0000000005A5C798-{i}")}})
+    };
+    let batch = json!([message(0), message(1)]);
+    let first = call_function(b, &builtins, "jsonl", batch.clone()).unwrap();
+    let key = "audit/jsonl/2026/12/06/0000000005A5C798-0_0000000005A5C798-1.jsonl";
+    assert_eq!(
+        first,
+        json!({"key": format!("{BUCKET}/{key}"), "records": 2, "bytes": get(b, key).len()})
+    );
+    let replayed = call_function(
+        b,
+        &builtins,
+        "jsonl",
+        json!({"source": "orders", "records": batch}),
+    )
+    .unwrap();
+    assert_eq!(
+        replayed, first,
+        "a replayed batch (as a flow's input) is the same object"
+    );
+    assert_eq!(keys_under(b, "audit/jsonl/"), [key]);
+    let lines: Vec<Value> = std::str::from_utf8(&get(b, key))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, [message(0), message(1)]);
+
+    let written = call_function(b, &builtins, "parquet", batch.clone());
+    if cfg!(not(feature = "parquet")) {
+        let e = written.expect_err("no Parquet writer");
+        assert!(e.cause.contains("cargo feature 'parquet'"), "{}", e.cause);
+        return;
+    }
+    let written = written.unwrap();
+    let key = "audit/parquet/2026/12/06/0000000005A5C798-0_0000000005A5C798-1.parquet";
+    assert_eq!(written["key"], format!("{BUCKET}/{key}"));
+    call_function(b, &builtins, "parquet", batch).unwrap();
+    assert_eq!(keys_under(b, "audit/parquet/"), [key]);
+    let rows = items(b, &get_object_reader(key, json!({"InputType": "PARQUET"})));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["table"], "orders");
+    assert_eq!(rows[1]["es"], 1_796_582_483_501i64);
+    assert_eq!(rows[1]["_cdc"], "{\"id\":\"0000000005A5C798-1\"}");
+
+    let e = call_function(b, &builtins, "jsonl", json!([{"es": 1}])).unwrap_err();
+    assert_eq!(e.error, "Sluice.InvalidEvent");
+    assert!(
+        e.cause.contains("record 0") && e.cause.contains("_cdc.id"),
+        "{}",
+        e.cause
+    );
+}
+
 pub fn builtin_unzip_reads_ranges_and_writes_every_entry(b: &Backend) {
     let fallback = Arc::new(Fallback(Mutex::new(Vec::new())));
     let unzip = BuiltinFunction {
