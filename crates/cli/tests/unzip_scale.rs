@@ -145,16 +145,42 @@ fn wait_for<T>(what: &str, limit: Duration, mut ready: impl FnMut() -> Option<T>
     }
 }
 
-/// The id and the ARN of the one execution of the unzip flow, once it started.
-fn started_execution(server: &Server) -> (String, String) {
+/// The executions of the unzip flow, newest first.
+fn executions(server: &Server) -> Vec<Value> {
+    let reply = server.http("GET", "/v1/executions?flow=unzip", &[], b"");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["executions"].as_array().unwrap().clone()
+}
+
+/// Drops a one-entry archive and waits for its extraction to succeed: the trigger has then
+/// listed `uploads/`, so the next archive dropped there is new to it (an object already there
+/// when a trigger is first served raises nothing). Returns the probe's execution id.
+fn probe(server: &Server, proj: &Path) -> String {
+    let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("probe.txt", SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"probe").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    common::drop_file(proj.join("data/uploads/probe.zip"), bytes);
+    wait_for("the probe's extraction", Duration::from_secs(120), || {
+        let all = executions(server);
+        let done = all.first().filter(|e| e["status"] != "RUNNING")?;
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        done["id"].as_str().map(str::to_string)
+    })
+}
+
+/// The id and the ARN of the execution of the unzip flow other than `probe`, once it started.
+fn started_execution(server: &Server, probe: &str) -> (String, String) {
     wait_for(
         "the upload to start the flow",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || {
-            let reply = server.http("GET", "/v1/executions?flow=unzip", &[], b"");
-            assert_eq!(reply.status, 200, "{}", reply.text());
-            let executions = reply.json()["executions"].clone();
-            let id = executions[0]["id"].as_str()?.to_string();
+            let id = executions(server)
+                .iter()
+                .filter_map(|e| e["id"].as_str())
+                .find(|id| *id != probe)?
+                .to_string();
             let reply = server.http("GET", &format!("/v1/executions/{id}"), &[], b"");
             Some((id, reply.json()["arn"].as_str()?.to_string()))
         },
@@ -216,8 +242,9 @@ fn a_2_gb_archive_of_100_000_entries_resumes_after_kill_9_without_rewriting_fini
     eprintln!("archive: {archive_bytes} bytes in {:?}", started.elapsed());
 
     let mut server = Server::start(&state, &proj);
+    let probe = probe(&server, &proj);
     std::fs::rename(&staged, proj.join("data/uploads/big.zip")).unwrap();
-    let (id, arn) = started_execution(&server);
+    let (id, arn) = started_execution(&server, &probe);
     let marker = wait_for(
         "the extraction to pass 40% of the entries",
         Duration::from_secs(600),
@@ -240,13 +267,11 @@ fn a_2_gb_archive_of_100_000_entries_resumes_after_kill_9_without_rewriting_fini
             .json();
         (e["status"] != "RUNNING").then_some(e)
     });
-    let executions = server
-        .http("GET", "/v1/executions?flow=unzip", &[], b"")
-        .json();
+    let all = executions(&server);
     assert_eq!(
-        executions["executions"].as_array().unwrap().len(),
-        1,
-        "the restart started no second extraction: {executions}"
+        all.len(),
+        2,
+        "the restart started no second extraction: {all:?}"
     );
     let second_peak = peak_rss_kib(server.pid());
     eprintln!(
