@@ -17,6 +17,8 @@ use zip::{CompressionMethod, ZipWriter};
 
 /// Entries extracted per call of the function: small, so that the flow loops.
 const MAX_ENTRIES: usize = 700;
+/// The Python unzipper's ranged reads: small, so that many headers and entries straddle two.
+const READ_AHEAD_BYTES: usize = 3001;
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -57,7 +59,8 @@ fn project(dir: &Path) {
         .replace(
             "timeout: 60s, memory: 256 }",
             &format!(
-                "timeout: 60s, memory: 256, env: {{ UNZIP_MAX_ENTRIES: \"{MAX_ENTRIES}\" }} }}"
+                "timeout: 60s, memory: 256, env: {{ UNZIP_MAX_ENTRIES: \"{MAX_ENTRIES}\", \
+                 UNZIP_READ_AHEAD_BYTES: \"{READ_AHEAD_BYTES}\" }} }}"
             ),
         );
     assert_eq!(

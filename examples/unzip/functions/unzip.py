@@ -2,13 +2,13 @@
 ``context.objects``.
 
 Event: ``{"archive": "BUCKET/KEY", "to": "BUCKET/PREFIX/", "marker": N or null}``, with the
-optional ``budget_seconds``, ``max_entries`` and ``url_encoded`` (also read from the
-environment as ``UNZIP_BUDGET_SECONDS``, ``UNZIP_MAX_ENTRIES``, ``UNZIP_URL_ENCODED``; the
-event wins). Result: ``{"marker": NEXT or null, "written": n, "done": bool, "entries": total}``.
+optional ``budget_seconds``, ``max_entries``, ``url_encoded`` and ``read_ahead_bytes`` (also
+read from the environment as ``UNZIP_BUDGET_SECONDS``, ``UNZIP_MAX_ENTRIES``,
+``UNZIP_URL_ENCODED``, ``UNZIP_READ_AHEAD_BYTES``; the event wins). Result: ``{"marker": NEXT or null, "written": n, "done": bool, "entries": total}``.
 
 ``zipfile`` reads the archive through :class:`RangedObject`, a seekable file whose reads are
-ranged requests of ``READ_AHEAD`` bytes: the end of central directory and the central
-directory first, then each entry's bytes as they are decompressed. Each entry is streamed into
+ranged requests of ``READ_AHEAD`` bytes (or ``read_ahead_bytes``): the end of central
+directory and the central directory first, then each entry's bytes as they are decompressed. Each entry is streamed into
 ``context.objects.put`` (a chunked upload), so neither the archive nor an entry is ever held
 whole. No entry is started once half of the time the call had left at its start is spent (or
 ``budget_seconds``, or ``max_entries``): the call returns the next entry's index as its marker,
@@ -74,19 +74,21 @@ class RangedObject(io.RawIOBase):
         if size is None or size < 0:
             size = self.size - self._pos
         size = min(size, self.size - self._pos)
-        if size <= 0:
-            return b""
-        offset = self._pos - self._buffer_start
-        if not 0 <= offset < len(self._buffer):
-            # A ranged read from here: the bytes asked for, and at least the read-ahead.
-            end = min(self.size, self._pos + max(size, self._read_ahead))
-            self._buffer = memoryview(self._objects.get(self._key, self._pos, end))
-            self._buffer_start, offset = self._pos, 0
-            if not self._buffer:
-                raise CorruptArchive("%s: the object ended at byte %d" % (self._key, self._pos))
-        data = bytes(self._buffer[offset : offset + size])
-        self._pos += len(data)
-        return data
+        parts = []
+        while size > 0:
+            offset = self._pos - self._buffer_start
+            if not 0 <= offset < len(self._buffer):
+                # A ranged read from here: the bytes asked for, and at least the read-ahead.
+                end = min(self.size, self._pos + max(size, self._read_ahead))
+                self._buffer = memoryview(self._objects.get(self._key, self._pos, end))
+                self._buffer_start, offset = self._pos, 0
+                if not self._buffer:
+                    raise CorruptArchive("%s: the object ended at byte %d" % (self._key, self._pos))
+            part = self._buffer[offset : offset + size]
+            parts.append(part)
+            self._pos += len(part)
+            size -= len(part)
+        return b"".join(parts)
 
     def readinto(self, target):
         data = self.read(len(target))
@@ -145,6 +147,9 @@ class Request:
             raise InvalidEvent("to: %s" % e) from None
         self.marker = self._count("marker", event.get("marker"), 0, minimum=0)
         self.max_entries = self._count("max_entries", setting("max_entries"), None, minimum=1)
+        self.read_ahead = self._count(
+            "read_ahead_bytes", setting("read_ahead_bytes"), READ_AHEAD, minimum=1
+        )
         budget = setting("budget_seconds")
         try:
             self.budget = None if budget is None else float(budget)
@@ -162,7 +167,7 @@ class Request:
         except (TypeError, ValueError):
             count = -1
         if isinstance(value, (bool, float)) or count < minimum:
-            raise InvalidEvent("%s must be a count of entries, not %r" % (name, value))
+            raise InvalidEvent("%s must be a positive count, not %r" % (name, value))
         return count
 
 
@@ -175,7 +180,7 @@ def handler(event, context):
         budget = min(budget, request.budget)
     objects = context.objects
     try:
-        archive = zipfile.ZipFile(RangedObject(objects, request.archive))
+        archive = zipfile.ZipFile(RangedObject(objects, request.archive, request.read_ahead))
     except Exception as e:
         _fail(request.archive, None, e)
     entries = archive.infolist()
