@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Unzip benchmark: the built-in `unzip` function over a local storage, beside Info-ZIP `unzip -q`.
+"""Unzip benchmark: the built-in `unzip` function and the Python unzipper over a local storage,
+beside Info-ZIP `unzip -q` and Python's `zipfile`.
 
-    python3 bench/objects/unzip.py [--runs 3] [--size-mib 200] [--systems sluice,unzip]
+    python3 bench/objects/unzip.py [--runs 3] [--size-mib 200]
+                                   [--systems sluice,sluice-python,unzip,zipfile]
                                    [--scratch bench/.peers/objects] [--no-build] [--sluice PATH]
 
 Builds once (kept in --scratch) a deflated zip of about --size-mib MiB: 2,000 text files of
@@ -9,7 +11,10 @@ about 48 KiB (words drawn from a fixed vocabulary, so they compress as logs do) 
 32 MiB binaries making up the rest. Each run extracts it into a fresh directory: `sluice` as
 `sluice run` of a copy of examples/unzip given the archive's upload event (the whole process:
 start, the flow, ranged reads of the archive, streamed writes of every entry, the queue message
-and the archive's deletion), `unzip` as `unzip -q -o ARCHIVE -d DIR`. Systems are interleaved
+and the archive's deletion), `sluice-python` likewise with the flow `unzip-python` (the archive
+under python-uploads/, extracted by functions/unzip.py through ranged reads of the object API),
+`unzip` as `unzip -q -o ARCHIVE -d DIR`, `zipfile` as Python's
+`zipfile.ZipFile(ARCHIVE).extractall(DIR)`. Systems are interleaved
 run by run; reported per system (median of --runs): seconds, MiB of archive per second, and the
 process's peak resident memory (GNU time's %M). Both outputs are checked to hold the same files with
 the same bytes. Prints a markdown table and
@@ -96,21 +101,37 @@ def timed(cmd: list[str], where: Path) -> tuple[float, float, str]:
         return seconds, int(rss_file.read_text().split()[-1]) / 1024, out.read().decode()
 
 
-def run_sluice(binary: Path, archive: Path, where: Path) -> tuple[float, float, Path]:
+def run_flow(binary: Path, archive: Path, where: Path, flow: str, uploads: str) -> tuple[float, float, Path]:
+    """`sluice run` of a copy of examples/unzip: `flow` given the upload event of the archive,
+    linked under the folder `uploads`."""
     project = where / "unzip"
     shutil.copytree(REPO / "examples" / "unzip", project,
-                    ignore=shutil.ignore_patterns("data", ".sluice"))
-    (project / "data" / "uploads").mkdir(parents=True)
-    os.link(archive, project / "data" / "uploads" / "a.zip")
+                    ignore=shutil.ignore_patterns("data", ".sluice", "__pycache__"))
+    (project / "data" / uploads).mkdir(parents=True)
+    os.link(archive, project / "data" / uploads / "a.zip")
     event = {"Records": [{"eventName": "ObjectCreated:Put",
-                          "s3": {"object": {"key": "uploads/a.zip", "size": archive.stat().st_size}}}]}
-    cmd = [str(binary), "--data-dir", str(where / "state"), "run", str(project),
+                          "s3": {"object": {"key": f"{uploads}/a.zip", "size": archive.stat().st_size}}}]}
+    cmd = [str(binary), "--data-dir", str(where / "state"), "run", str(project), "--flow", flow,
            "--input", json.dumps(event), "--json"]
     seconds, rss, out = timed(cmd, where)
     line = json.loads(out.strip().splitlines()[-1])
     if line.get("status") != "SUCCEEDED":
         raise RuntimeError(f"sluice: {line}")
     return seconds, rss, project / "data" / "unzipped" / "a"
+
+
+def run_sluice(binary: Path, archive: Path, where: Path) -> tuple[float, float, Path]:
+    return run_flow(binary, archive, where, "unzip", "uploads")
+
+
+def run_sluice_python(binary: Path, archive: Path, where: Path) -> tuple[float, float, Path]:
+    return run_flow(binary, archive, where, "unzip-python", "python-uploads")
+
+
+def run_zipfile(python: Path, archive: Path, where: Path) -> tuple[float, float, Path]:
+    script = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])"
+    seconds, rss, _ = timed([str(python), "-c", script, str(archive), str(where / "out")], where)
+    return seconds, rss, where / "out"
 
 
 def run_unzip(binary: Path, archive: Path, where: Path) -> tuple[float, float, Path]:
@@ -122,7 +143,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--size-mib", type=int, default=200)
-    ap.add_argument("--systems", default="sluice,unzip")
+    ap.add_argument("--systems", default="sluice,sluice-python,unzip,zipfile")
     ap.add_argument("--scratch", default=str(BENCH / ".peers" / "objects"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--sluice", help="the sluice binary (default: target/release/sluice)")
@@ -134,7 +155,8 @@ def main() -> int:
         subprocess.run(["cargo", "build", "--release", "-p", "sluice"], cwd=REPO, check=True)
     if not Path(GNU_TIME).exists():
         sys.exit(f"no {GNU_TIME} (apt-get install time)")
-    found = {"sluice": sluice, "unzip": Path(shutil.which("unzip") or "/nonexistent")}
+    found = {"sluice": sluice, "sluice-python": sluice, "zipfile": Path(sys.executable),
+             "unzip": Path(shutil.which("unzip") or "/nonexistent")}
     for system in systems:
         if not found.get(system) or not found[system].exists():
             sys.exit(f"no binary for {system} (build sluice; install unzip: apt-get install unzip)")
@@ -149,7 +171,8 @@ def main() -> int:
         entries = len(z.infolist())
         unpacked_mib = sum(i.file_size for i in z.infolist()) / (1024 * 1024)
     started, load_before = dt.datetime.now(dt.timezone.utc), os.getloadavg()
-    run = {"sluice": run_sluice, "unzip": run_unzip}
+    run = {"sluice": run_sluice, "sluice-python": run_sluice_python, "unzip": run_unzip,
+           "zipfile": run_zipfile}
     raw: dict[str, list[dict]] = {s: [] for s in systems}
     digests = set()
     for i in range(args.runs):

@@ -2,7 +2,8 @@
 //! the built-in `unzip` extracts it over several calls (a cap on entries per call makes the
 //! Choice loop), every entry lands byte-identical under `unzipped/NAME/`, the `unzipped` queue
 //! gets a message and the archive is deleted. A Zip64 archive extracts the same way; a corrupt
-//! one fails its execution naming the archive and the entry.
+//! one fails its execution naming the archive and the entry. The same holds of the Python
+//! unzipper (`functions/unzip.py`), which a zip dropped under `python-uploads/` goes through.
 
 mod common;
 
@@ -16,6 +17,8 @@ use zip::{CompressionMethod, ZipWriter};
 
 /// Entries extracted per call of the function: small, so that the flow loops.
 const MAX_ENTRIES: usize = 700;
+/// The Python unzipper's ranged reads: small, so that many headers and entries straddle two.
+const READ_AHEAD_BYTES: usize = 3001;
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -25,17 +28,50 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The example, its function capped at [`MAX_ENTRIES`] entries a call.
+/// One of the example's two unzippers: the folder whose uploads it extracts, and its flow.
+#[derive(Clone, Copy)]
+struct Unzipper {
+    uploads: &'static str,
+    flow: &'static str,
+}
+
+/// The built-in `unzip`.
+const BUILTIN: Unzipper = Unzipper {
+    uploads: "uploads",
+    flow: "unzip",
+};
+
+/// `functions/unzip.py`.
+const PYTHON: Unzipper = Unzipper {
+    uploads: "python-uploads",
+    flow: "unzip-python",
+};
+
+/// The example, both its unzippers capped at [`MAX_ENTRIES`] entries a call.
 fn project(dir: &Path) {
     common::copy_project(&common::repo().join("examples/unzip"), dir);
     let yaml = std::fs::read_to_string(dir.join("sluice.yaml")).unwrap();
-    let capped = yaml.replace(
-        "options: { budget_seconds: 20 }",
-        &format!("options: {{ budget_seconds: 20, max_entries: {MAX_ENTRIES} }}"),
+    let capped = yaml
+        .replace(
+            "options: { budget_seconds: 20 }",
+            &format!("options: {{ budget_seconds: 20, max_entries: {MAX_ENTRIES} }}"),
+        )
+        .replace(
+            "timeout: 60s, memory: 256 }",
+            &format!(
+                "timeout: 60s, memory: 256, env: {{ UNZIP_MAX_ENTRIES: \"{MAX_ENTRIES}\", \
+                 UNZIP_READ_AHEAD_BYTES: \"{READ_AHEAD_BYTES}\" }} }}"
+            ),
+        );
+    assert_eq!(
+        capped.matches(&format!("{MAX_ENTRIES}")).count(),
+        2,
+        "the example's function settings changed"
     );
-    assert_ne!(yaml, capped, "the example's function options changed");
     std::fs::write(dir.join("sluice.yaml"), capped).unwrap();
-    std::fs::create_dir_all(dir.join("data/uploads")).unwrap();
+    for unzipper in [BUILTIN, PYTHON] {
+        std::fs::create_dir_all(dir.join("data").join(unzipper.uploads)).unwrap();
+    }
 }
 
 /// A zip of `files` (with a directory entry for each folder), deflated, with Zip64 headers
@@ -58,16 +94,21 @@ fn archive(files: &[(String, Vec<u8>)], zip64: bool) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// Puts an archive under `data/uploads/` in one rename, as an uploader finishing would.
-fn upload(project: &Path, name: &str, bytes: &[u8]) {
-    common::drop_file(project.join("data/uploads").join(name), bytes);
+/// Puts an archive in the unzipper's upload folder in one rename, as an uploader finishing
+/// would.
+fn upload(project: &Path, unzipper: Unzipper, name: &str, bytes: &[u8]) {
+    common::drop_file(
+        project.join("data").join(unzipper.uploads).join(name),
+        bytes,
+    );
 }
 
-/// The executions of the flow that ended, once `count` have.
-fn ended(server: &Server, count: usize) -> Vec<Value> {
+/// The executions of the unzipper's flow that ended, once `count` have.
+fn ended(server: &Server, unzipper: Unzipper, count: usize) -> Vec<Value> {
     let mut executions = Vec::new();
     wait_for("the unzip executions to end", || {
-        let reply = server.http("GET", "/v1/executions?flow=unzip", &[], b"");
+        let path = format!("/v1/executions?flow={}", unzipper.flow);
+        let reply = server.http("GET", &path, &[], b"");
         assert_eq!(reply.status, 200, "{}", reply.text());
         executions = reply.json()["executions"]
             .as_array()
@@ -124,6 +165,15 @@ fn assert_extracted(project: &Path, folder: &str, files: &[(String, Vec<u8>)]) {
 
 #[test]
 fn uploaded_zips_are_extracted_in_a_loop_then_notified_and_deleted() {
+    extracted_in_a_loop_then_notified_and_deleted(BUILTIN);
+}
+
+#[test]
+fn the_python_unzipper_extracts_in_a_loop_then_notifies_and_deletes() {
+    extracted_in_a_loop_then_notified_and_deleted(PYTHON);
+}
+
+fn extracted_in_a_loop_then_notified_and_deleted(unzipper: Unzipper) {
     let tmp = tempfile::tempdir().unwrap();
     let proj = tmp.path().join("proj");
     project(&proj);
@@ -139,7 +189,7 @@ fn uploaded_zips_are_extracted_in_a_loop_then_notified_and_deleted() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     files.push(("media/big.bin".into(), big));
-    upload(&proj, "site 1.zip", &archive(&files, false));
+    upload(&proj, unzipper, "site 1.zip", &archive(&files, false));
     let zip64_files: Vec<(String, Vec<u8>)> = (0..5)
         .map(|i| {
             (
@@ -148,9 +198,9 @@ fn uploaded_zips_are_extracted_in_a_loop_then_notified_and_deleted() {
             )
         })
         .collect();
-    upload(&proj, "wide.zip", &archive(&zip64_files, true));
+    upload(&proj, unzipper, "wide.zip", &archive(&zip64_files, true));
 
-    let executions = ended(&server, 2);
+    let executions = ended(&server, unzipper, 2);
     for execution in &executions {
         assert_eq!(execution["status"], "SUCCEEDED", "{execution}");
     }
@@ -165,10 +215,11 @@ fn uploaded_zips_are_extracted_in_a_loop_then_notified_and_deleted() {
     // The files and a directory entry for each of the 91 `logs/` folders and `media/`:
     // directories are stepped over, not written.
     let entries = files.len() + 7 * 13 + 1;
-    assert_eq!(outputs[0]["archive"], "uploads/site 1.zip");
+    let uploads = unzipper.uploads;
+    assert_eq!(outputs[0]["archive"], format!("{uploads}/site 1.zip"));
     assert_eq!(outputs[0]["written"], files.len());
     assert_eq!(outputs[0]["calls"], entries.div_ceil(MAX_ENTRIES));
-    assert_eq!(outputs[1]["archive"], "uploads/wide.zip");
+    assert_eq!(outputs[1]["archive"], format!("{uploads}/wide.zip"));
     assert_eq!(outputs[1]["written"], 5);
     assert_eq!(outputs[1]["calls"], 1);
 
@@ -182,7 +233,7 @@ fn uploaded_zips_are_extracted_in_a_loop_then_notified_and_deleted() {
     assert_eq!(notified[0]["written"], files.len());
     assert_eq!(notified[1]["to"], "unzipped/wide/");
     assert!(
-        std::fs::read_dir(proj.join("data/uploads"))
+        std::fs::read_dir(proj.join("data").join(uploads))
             .unwrap()
             .next()
             .is_none(),
@@ -192,6 +243,15 @@ fn uploaded_zips_are_extracted_in_a_loop_then_notified_and_deleted() {
 
 #[test]
 fn a_corrupt_archive_fails_its_execution_naming_the_archive_and_the_entry() {
+    fails_naming_the_archive_and_the_entry(BUILTIN);
+}
+
+#[test]
+fn a_corrupt_archive_fails_the_python_unzipper_naming_the_archive_and_the_entry() {
+    fails_naming_the_archive_and_the_entry(PYTHON);
+}
+
+fn fails_naming_the_archive_and_the_entry(unzipper: Unzipper) {
     let tmp = tempfile::tempdir().unwrap();
     let proj = tmp.path().join("proj");
     project(&proj);
@@ -211,20 +271,25 @@ fn a_corrupt_archive_fails_its_execution_naming_the_archive_and_the_entry() {
     for b in &mut bytes[name_at + 200..name_at + 260] {
         *b ^= 0xa5;
     }
-    upload(&proj, "bad.zip", &bytes);
+    upload(&proj, unzipper, "bad.zip", &bytes);
 
-    let executions = ended(&server, 1);
+    let executions = ended(&server, unzipper, 1);
     let execution = &executions[0];
     assert_eq!(execution["status"], "FAILED", "{execution}");
     assert_eq!(execution["error"], "Unzip.CorruptArchive", "{execution}");
     let cause = execution["cause"].as_str().unwrap();
+    // A Python function's cause is Lambda's error document; the built-in's is the message.
+    let message = serde_json::from_str::<Value>(cause).map_or(cause.to_string(), |c| {
+        c["errorMessage"].as_str().unwrap_or(cause).to_string()
+    });
+    let uploads = unzipper.uploads;
     assert!(
-        cause.starts_with("uploads/bad.zip: entry 'a/broken.bin': "),
+        message.starts_with(&format!("{uploads}/bad.zip: entry 'a/broken.bin': ")),
         "{cause}"
     );
     assert!(notifications(&server).is_empty());
     assert!(
-        proj.join("data/uploads/bad.zip").exists(),
+        proj.join("data").join(uploads).join("bad.zip").exists(),
         "a failed archive is kept"
     );
     assert!(!proj.join("data/unzipped/bad/a/broken.bin").exists());

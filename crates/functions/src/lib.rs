@@ -88,6 +88,7 @@
 //! Writes to a full pipe wait while the files catch up, as on a terminal.
 
 mod bootstrap;
+mod byte_range;
 mod config;
 mod error;
 mod instance;

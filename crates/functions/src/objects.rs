@@ -1,6 +1,8 @@
 //! The object API served to functions on their loopback listener:
-//! `GET|PUT /sluice/objects/{key}` and `GET /sluice/objects?prefix=p`. Objects are streamed
-//! both ways, so memory stays bounded whatever their size.
+//! `GET|HEAD|PUT /sluice/objects/{key}` and `GET /sluice/objects?prefix=p`. Objects are
+//! streamed both ways, so memory stays bounded whatever their size; a `GET` with
+//! `Range: bytes=...` reads one range of an object (206, or 416 when the object has no such
+//! bytes).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,16 +10,18 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http_body_util::BodyExt;
 use object_store::path::Path;
 use object_store::{
-    GetOptions, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
+    GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions,
+    PutPayload, WriteMultipart,
 };
 use serde::Serialize;
 
+use crate::byte_range::ByteRange;
 use crate::server::api_error;
 
 /// Checks that `key` is a safe object key: relative, `/`-separated, with no empty,
@@ -65,7 +69,10 @@ type Store = Option<Arc<dyn ObjectStore>>;
 pub(crate) fn router(store: Store) -> Router {
     Router::new()
         .route("/sluice/objects", get(list))
-        .route("/sluice/objects/{*key}", get(get_object).put(put_object))
+        .route(
+            "/sluice/objects/{*key}",
+            get(get_object).head(head_object).put(put_object),
+        )
         .with_state(store)
 }
 
@@ -129,15 +136,121 @@ fn parse_key(key: &str) -> Result<Path, ApiError> {
 async fn get_object(
     State(store): State<Store>,
     UrlPath(key): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let store = configured(&store)?;
     let path = parse_key(&key)?;
-    let result = store
-        .get_opts(&path, GetOptions::default())
+    let range = match headers.get(header::RANGE) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| "Range is not ASCII".to_string())
+                .and_then(ByteRange::parse)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidRange", e))?,
+        ),
+    };
+    let options = GetOptions {
+        range: range.map(ByteRange::to_get_range),
+        ..GetOptions::default()
+    };
+    let result = match store.get_opts(&path, options).await {
+        Ok(result) => result,
+        Err(e) => {
+            // A store refuses an unsatisfiable range in its own words: its size tells.
+            if let (Some(range), false) = (range, matches!(e, object_store::Error::NotFound { .. }))
+                && let Ok(meta) = store.head(&path).await
+                && range.resolve(meta.size).is_none()
+            {
+                return Ok(unsatisfiable(&key, meta.size));
+            }
+            return Err(ApiError::store(e, &key));
+        }
+    };
+    let size = result.meta.size;
+    let mut response_headers = described(&result.meta);
+    let status = match range {
+        None => StatusCode::OK,
+        Some(range) if range.resolve(size).is_none() => return Ok(unsatisfiable(&key, size)),
+        Some(_) => {
+            let served = &result.range;
+            response_headers.insert(
+                header::CONTENT_RANGE,
+                header_value(format!(
+                    "bytes {}-{}/{size}",
+                    served.start,
+                    served.end.saturating_sub(1)
+                )),
+            );
+            StatusCode::PARTIAL_CONTENT
+        }
+    };
+    response_headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(result.range.end - result.range.start),
+    );
+    let body = Body::from_stream(result.into_stream());
+    Ok((status, response_headers, body).into_response())
+}
+
+/// `HEAD`: the object's size (`Content-Length`), entity tag and modification time, no body.
+async fn head_object(
+    State(store): State<Store>,
+    UrlPath(key): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let store = configured(&store)?;
+    let path = parse_key(&key)?;
+    let meta = store
+        .head(&path)
         .await
         .map_err(|e| ApiError::store(e, &key))?;
-    let body = Body::from_stream(result.into_stream());
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
+    let mut headers = described(&meta);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
+    Ok((StatusCode::OK, headers).into_response())
+}
+
+/// The headers describing an object, whatever part of it is served.
+fn described(meta: &ObjectMeta) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::LAST_MODIFIED,
+        header_value(
+            meta.last_modified
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
+        ),
+    );
+    if let Some(e_tag) = meta.e_tag.as_deref()
+        && let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", e_tag.trim_matches('"')))
+    {
+        headers.insert(header::ETAG, value);
+    }
+    headers
+}
+
+/// 416, with the object's size in `Content-Range` as RFC 9110 asks.
+fn unsatisfiable(key: &str, size: u64) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "InvalidRange",
+        format!("object {key} of {size} bytes has none of the bytes asked for"),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_RANGE,
+        header_value(format!("bytes */{size}")),
+    );
+    response
+}
+
+/// A header value of text built here (digits, ASCII words).
+fn header_value(text: String) -> HeaderValue {
+    HeaderValue::try_from(text).expect("an ASCII header value")
 }
 
 async fn put_object(

@@ -267,6 +267,12 @@ async fn node_handlers() {
     assert_eq!(o["listed"], json!([{"key": "node/x.txt", "size": 9}]));
     assert_eq!(o["missing"], "NoSuchKey");
     assert_eq!(o["escape"], "InvalidKey");
+    assert_eq!(o["slice"], json!(b"node".to_vec()));
+    assert_eq!(o["last"], "node");
+    assert_eq!(o["size"], 9);
+    assert!(o["etag"].as_str().is_some_and(|t| t.len() > 2), "{o}");
+    assert_eq!(o["pastEnd"], "InvalidRange");
+    assert_eq!(o["headMissing"], "NoSuchKey");
     let logs = h.pool.logs_for_request("node-req");
     assert!(
         logs.iter()
@@ -710,6 +716,76 @@ async fn object_api_from_python() {
         "hello"
     );
     assert!(!h.dir.path().join("x").exists());
+    h.pool.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranged_reads_heads_and_streamed_puts_from_python() {
+    let h = Harness::new(vec![python("ranges", "ranges")]).await;
+    let out = h.invoke("ranges", json!({})).await.unwrap();
+    assert_eq!(out["slice"], json!([10, 11, 12, 13]));
+    assert_eq!(out["from"], 24);
+    assert_eq!(out["last"], json!([253, 254, 255]));
+    assert_eq!(out["past_end"], 4, "a range past the end is cut at the end");
+    assert_eq!(out["empty"], "");
+    assert_eq!(out["head"]["key"], "r/data.bin");
+    assert_eq!(out["head"]["size"], 1024);
+    assert!(out["head"]["etag"].as_str().is_some(), "{out}");
+    assert!(
+        out["head"]["last_modified"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(" GMT")),
+        "{out}"
+    );
+    assert_eq!(out["at_end"], "InvalidRange");
+    assert_eq!(out["missing"], "NoSuchKey");
+    assert_eq!(out["head_missing"], "NoSuchKey");
+    let streamed_size = 1024 * 1024 + 3;
+    assert_eq!(
+        out["streamed"],
+        json!({"key": "r/streamed.bin", "size": streamed_size})
+    );
+    assert_eq!(out["streamed_back"], true);
+    let root = h.dir.path().join("objects");
+    assert_eq!(
+        std::fs::metadata(root.join("r/streamed.bin"))
+            .unwrap()
+            .len(),
+        streamed_size
+    );
+
+    let bounded = &out["raw_bounded"];
+    assert_eq!(bounded["status"], 206);
+    assert_eq!(bounded["content_range"], "bytes 1-3/1024");
+    assert_eq!(bounded["content_length"], "3");
+    assert_eq!(bounded["body"], "\u{1}\u{2}\u{3}");
+    assert_eq!(out["raw_suffix"]["status"], 206);
+    assert_eq!(out["raw_suffix"]["content_range"], "bytes 1022-1023/1024");
+    assert_eq!(out["raw_whole"], "1024");
+    let unsatisfiable = &out["raw_unsatisfiable"];
+    assert_eq!(unsatisfiable["status"], 416);
+    assert_eq!(unsatisfiable["content_range"], "bytes */1024");
+    assert!(
+        unsatisfiable["body"]
+            .as_str()
+            .unwrap()
+            .contains("r/data.bin of 1024 bytes"),
+        "{unsatisfiable}"
+    );
+    assert_eq!(out["raw_empty_suffix"], 416);
+    let malformed = &out["raw_malformed"];
+    assert_eq!(malformed["status"], 400);
+    assert!(
+        malformed["body"]
+            .as_str()
+            .unwrap()
+            .contains("Range 'bytes=5-1' ends before it starts"),
+        "{malformed}"
+    );
+    let head = &out["raw_head"];
+    assert_eq!(head["status"], 200);
+    assert_eq!(head["content_length"], "1024");
+    assert_eq!(head["body"], "");
     h.pool.shutdown().await;
 }
 

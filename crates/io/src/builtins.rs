@@ -105,6 +105,8 @@ pub struct BuiltinFunction {
 pub struct BuiltinFunctions {
     storage: Storage,
     functions: HashMap<String, (Arc<BuiltinFunction>, Arc<Semaphore>)>,
+    /// Archives the `unzip` calls left unfinished, kept parsed for the calls that go on.
+    archives: Arc<crate::unzip::OpenArchives>,
     fallback: Arc<dyn Invoker>,
 }
 
@@ -125,6 +127,7 @@ impl BuiltinFunctions {
         BuiltinFunctions {
             storage,
             functions,
+            archives: Arc::default(),
             fallback,
         }
     }
@@ -140,6 +143,7 @@ impl Invoker for BuiltinFunctions {
             return self.fallback.invoke(request);
         };
         let storage = self.storage.clone();
+        let archives = self.archives.clone();
         Box::pin(async move {
             let _permit = permits.acquire_owned().await.map_err(|_| TaskError {
                 error: "Sluice.StorageError".into(),
@@ -147,8 +151,9 @@ impl Invoker for BuiltinFunctions {
             })?;
             let handle = Handle::current();
             let payload = request.payload;
-            let call =
-                tokio::task::spawn_blocking(move || run(&function, &storage, &handle, &payload));
+            let call = tokio::task::spawn_blocking(move || {
+                run(&function, &storage, &handle, &archives, &payload)
+            });
             within_timeout(request.timeout_seconds, call)
                 .await?
                 .unwrap_or_else(|e| {
@@ -166,6 +171,7 @@ fn run(
     function: &BuiltinFunction,
     storage: &Storage,
     handle: &Handle,
+    archives: &crate::unzip::OpenArchives,
     payload: &Value,
 ) -> Result<Value, TaskError> {
     match function.handler {
@@ -179,7 +185,7 @@ fn run(
         Handler::Unzip => {
             let request = crate::unzip::UnzipRequest::from_args(&arguments(function, payload)?)
                 .map_err(invalid)?;
-            crate::unzip::unzip(storage, handle, &request)
+            crate::unzip::unzip(storage, handle, archives, &request)
         }
         Handler::CopyFiles => {
             let request = crate::copy_files::CopyRequest::from_args(&arguments(function, payload)?)

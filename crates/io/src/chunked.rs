@@ -60,6 +60,11 @@ impl ObjectReader {
         self.size
     }
 
+    /// The object's entity tag when it was opened, if the storage gives one.
+    pub fn e_tag(&self) -> Option<&str> {
+        self.e_tag.as_deref()
+    }
+
     /// Another reader of the same object (the same version and entity tag), from byte `start`.
     pub fn at(&self, start: u64) -> ObjectReader {
         ObjectReader {

@@ -219,35 +219,64 @@ function objectPath(key) {
   return '/sluice/objects/' + String(key).split('/').map(encodeURIComponent).join('/');
 }
 
-async function objectCall(method, urlPath, body) {
+async function objectCall(method, urlPath, body, extraHeaders) {
   const headers = body === undefined ? {} : { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length };
+  Object.assign(headers, extraHeaders || {});
   const res = await request(method, urlPath, body, headers);
-  if (res.status >= 200 && res.status < 300) return res.body;
+  if (res.status >= 200 && res.status < 300) return res;
   let message = res.body.toString('utf8');
   try {
     message = JSON.parse(message).errorMessage || message;
   } catch (_) {
     // keep the raw text
   }
-  const code = res.status === 404 ? 'NoSuchKey' : res.status === 400 ? 'InvalidKey' : 'ObjectStoreError';
-  throw new ObjectError(message, code);
+  const codes = { 404: 'NoSuchKey', 400: 'InvalidKey', 416: 'InvalidRange' };
+  throw new ObjectError(message || `HTTP ${res.status}`, codes[res.status] || 'ObjectStoreError');
+}
+
+// The Range header reading [start, end) as Buffer.subarray does (null for the whole object,
+// '' when empty); a negative start reads the last -start bytes.
+function rangeHeader(start, end) {
+  if (start !== undefined && start !== null && start < 0) {
+    if (end !== undefined && end !== null) throw new RangeError('a negative start reads the last bytes: give no end');
+    return `bytes=-${-start}`;
+  }
+  const first = start || 0;
+  if (end === undefined || end === null) return first ? `bytes=${first}-` : null;
+  if (end < 0) throw new RangeError(`end must be a byte position, not ${end}`);
+  return end > first ? `bytes=${first}-${end - 1}` : '';
 }
 
 // Sluice's object API: the configured object store, whatever its backend.
 const objects = {
-  // Resolves to a Buffer; rejects with code 'NoSuchKey' when the object is missing.
-  async get(key) {
-    return objectCall('GET', objectPath(key));
+  // Resolves to a Buffer: the whole object, or its bytes [start, end) (`{start, end}`, end
+  // excluded; start alone reads to the end, a negative start the last -start bytes) by a
+  // ranged read. Rejects with code 'NoSuchKey' when the object is missing, 'InvalidRange'
+  // when start is at or past its end.
+  async get(key, { start, end } = {}) {
+    const range = rangeHeader(start, end);
+    if (range === '') return Buffer.alloc(0);
+    return (await objectCall('GET', objectPath(key), undefined, range ? { Range: range } : {})).body;
+  },
+  // Resolves to {key, size, etag, lastModified} without reading the object.
+  async head(key) {
+    const res = await objectCall('HEAD', objectPath(key));
+    return {
+      key,
+      size: Number(res.headers['content-length'] || 0),
+      etag: res.headers.etag || null,
+      lastModified: res.headers['last-modified'] || null,
+    };
   },
   // Stores a Buffer, Uint8Array or string (UTF-8); resolves to {key, size}.
   async put(key, data) {
     const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
-    return JSON.parse((await objectCall('PUT', objectPath(key), body)).toString('utf8'));
+    return JSON.parse((await objectCall('PUT', objectPath(key), body)).body.toString('utf8'));
   },
   // Resolves to [{key, size}] for keys starting with prefix.
   async list(prefix) {
     const query = new URLSearchParams({ prefix: prefix || '' }).toString();
-    return JSON.parse((await objectCall('GET', '/sluice/objects?' + query)).toString('utf8'));
+    return JSON.parse((await objectCall('GET', '/sluice/objects?' + query)).body.toString('utf8'));
   },
 };
 

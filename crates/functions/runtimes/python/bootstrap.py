@@ -120,25 +120,30 @@ class _Api:
             parts.append(chunk[:size])
 
 
-def _loopback(method, path, body, content_type):
-    """Calls Sluice's loopback API: ``(status, body bytes, errorMessage of a failure)``."""
+# Bytes read from a streamed request body (a file object) at a time.
+_BODY_BLOCK = 256 * 1024
+
+
+def _loopback(method, path, body=None, headers=None):
+    """Calls Sluice's loopback API: ``(status, response headers, body bytes, errorMessage of a
+    failure)``. A ``body`` with a ``read`` method is streamed, chunked."""
     import http.client
 
-    conn = http.client.HTTPConnection(_HOST, int(_PORT))
+    conn = http.client.HTTPConnection(_HOST, int(_PORT), blocksize=_BODY_BLOCK)
     try:
-        headers = {"Content-Type": content_type} if body is not None else {}
-        conn.request(method, path, body=body, headers=headers)
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
+        got = _Headers((name.lower(), value) for name, value in resp.getheaders())
     finally:
         conn.close()
     if resp.status < 300:
-        return resp.status, data, ""
+        return resp.status, got, data, ""
     try:
         message = json.loads(data).get("errorMessage", "")
     except ValueError:
         message = data.decode("utf-8", "replace")
-    return resp.status, data, message
+    return resp.status, got, data, message
 
 
 class ObjectError(Exception):
@@ -153,15 +158,38 @@ class InvalidKey(ObjectError, ValueError):
     """The key was rejected (absolute, '..', empty segment, backslash, ...)."""
 
 
+class InvalidRange(ObjectError, ValueError):
+    """The object has none of the bytes asked for (a range starting at or past its end)."""
+
+
+def _range_header(start, end):
+    """The ``Range`` header reading ``[start:end]`` as a slice does (``None`` for the whole
+    object), or ``""`` when the slice is empty."""
+    if start is not None and start < 0:
+        if end is not None:
+            raise ValueError("a negative start reads the object's last bytes: give no end")
+        return "bytes=-%d" % -start
+    start = start or 0
+    if end is None:
+        return "bytes=%d-" % start if start else None
+    if end < 0:
+        raise ValueError("end must be a byte position, not %d" % end)
+    return "bytes=%d-%d" % (start, end - 1) if end > start else ""
+
+
 class Objects:
     """Sluice's object API: the configured object store, whatever its backend."""
 
-    def _call(self, method, path, body=None):
-        status, data, message = _loopback(method, path, body, "application/octet-stream")
-        if status in (200, 201, 204):
-            return data
+    def _call(self, method, path, body=None, headers=None):
+        if body is not None:
+            headers = dict(headers or {}, **{"Content-Type": "application/octet-stream"})
+        status, got, data, message = _loopback(method, path, body, headers)
+        if status < 300:
+            return got, data
         if status == 404:
-            raise NoSuchKey(message)
+            raise NoSuchKey(message or "object not found: " + path)
+        if status == 416:
+            raise InvalidRange(message)
         if status == 400:
             raise InvalidKey(message)
         raise ObjectError("%s (HTTP %d)" % (message, status))
@@ -170,22 +198,42 @@ class Objects:
     def _path(key):
         return "/sluice/objects/" + _quote(key, "/")
 
-    def get(self, key):
-        """Returns the bytes of object ``key``; raises ``NoSuchKey`` (a ``KeyError``)."""
-        return self._call("GET", self._path(key))
+    def get(self, key, start=None, end=None):
+        """Returns the bytes of object ``key``, or those of its slice ``[start:end]`` (``end``
+        excluded; ``start`` alone reads to the end, a negative ``start`` the last ``-start``
+        bytes) read by a ranged request. Raises ``NoSuchKey`` (a ``KeyError``), and
+        ``InvalidRange`` when ``start`` is at or past the end."""
+        header = _range_header(start, end)
+        if header == "":
+            return b""
+        return self._call("GET", self._path(key), headers={"Range": header} if header else None)[1]
+
+    def head(self, key):
+        """Returns ``{"key", "size", "etag", "last_modified"}`` of object ``key`` without reading
+        it; raises ``NoSuchKey``."""
+        got, _ = self._call("HEAD", self._path(key))
+        return {
+            "key": key,
+            "size": int(got.get("Content-Length", "0")),
+            "etag": got.get("ETag"),
+            "last_modified": got.get("Last-Modified"),
+        }
 
     def put(self, key, data):
-        """Stores ``data`` (bytes or str, UTF-8 encoded) as ``key``; returns ``{key, size}``."""
+        """Stores ``data`` as ``key``: bytes, str (UTF-8 encoded), or a file object, which is
+        streamed (read in blocks, never whole). Returns ``{key, size}``."""
         if isinstance(data, str):
             data = data.encode("utf-8")
-        return json.loads(self._call("PUT", self._path(key), bytes(data)))
+        elif not hasattr(data, "read"):
+            data = bytes(data)
+        return json.loads(self._call("PUT", self._path(key), data)[1])
 
     def list(self, prefix=""):
         """Lists objects whose key starts with ``prefix``: ``[{"key": .., "size": ..}]``."""
         import urllib.parse
 
         query = urllib.parse.urlencode({"prefix": prefix})
-        return json.loads(self._call("GET", "/sluice/objects?" + query))
+        return json.loads(self._call("GET", "/sluice/objects?" + query)[1])
 
 
 class QueueError(Exception):
@@ -246,7 +294,7 @@ class Queues:
 
         path = "/sluice/queues/%s/messages" % urllib.parse.quote(queue, safe="")
         body = json.dumps({"messages": messages}).encode("utf-8")
-        status, data, message = _loopback("POST", path, body, "application/json")
+        status, _, data, message = _loopback("POST", path, body, {"Content-Type": "application/json"})
         if status >= 300:
             code = "QueueError"
             try:
