@@ -14,6 +14,30 @@ use sluice_functions::{
 };
 use tempfile::TempDir;
 
+/// The environment of every instance with one setting (`MY_SETTING`) configured: Lambda's
+/// variables, plus `PATH`, `HOME` and `LANG` from the node's own.
+const LAMBDA_ENVIRONMENT: [&str; 19] = [
+    "AWS_DEFAULT_REGION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_TIMEOUT",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "HOME",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+    "LANG",
+    "MY_SETTING",
+    "PATH",
+    "TZ",
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+];
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -981,28 +1005,7 @@ async fn env_probe() {
             .starts_with("127.0.0.1:")
     );
     assert_eq!(env["PATH"], std::env::var("PATH").unwrap().as_str());
-    let expected = [
-        "AWS_DEFAULT_REGION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_TIMEOUT",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_RUNTIME_API",
-        "AWS_REGION",
-        "HOME",
-        "LAMBDA_RUNTIME_DIR",
-        "LAMBDA_TASK_ROOT",
-        "LANG",
-        "MY_SETTING",
-        "PATH",
-        "PYTHONPYCACHEPREFIX",
-        "TZ",
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-    ];
+    let expected: Vec<&str> = [LAMBDA_ENVIRONMENT.as_slice(), &["PYTHONPYCACHEPREFIX"]].concat();
     let unexpected: Vec<&String> = env
         .keys()
         .filter(|k| !expected.contains(&k.as_str()))
@@ -1195,27 +1198,7 @@ async fn node_instances_run_limited_in_their_own_environment() {
     assert!((116..=140).contains(&heap), "heap limit {heap} MB");
     let code_dir = std::fs::canonicalize(fixtures().join("node")).unwrap();
     assert_eq!(v["cwd"], code_dir.display().to_string());
-    let expected = [
-        "AWS_DEFAULT_REGION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_TIMEOUT",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_INITIALIZATION_TYPE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_LAMBDA_RUNTIME_API",
-        "AWS_REGION",
-        "HOME",
-        "LAMBDA_RUNTIME_DIR",
-        "LAMBDA_TASK_ROOT",
-        "LANG",
-        "MY_SETTING",
-        "PATH",
-        "TZ",
-        "_HANDLER",
-        "_X_AMZN_TRACE_ID",
-    ];
+    let expected = LAMBDA_ENVIRONMENT;
     let got: Vec<&str> = v["env"]
         .as_array()
         .unwrap()
