@@ -17,6 +17,7 @@ use crate::change::{Change, Datum, Kind};
 use crate::pg::lsn_text;
 use crate::position::binlog_offset;
 use base64::Engine as _;
+use canal::CanalWriter;
 use serde_json::{Map, Value, json};
 
 /// A message format.
@@ -44,8 +45,41 @@ impl Format {
     /// The message for `change` of the source `source`, made at `now_ms`.
     pub fn message(self, source: &str, change: &Change, now_ms: i64) -> Value {
         match self {
-            Format::CanalJson => canal(source, change, now_ms),
+            Format::CanalJson => {
+                let mut text = Vec::new();
+                CanalWriter::default().write(source, change, now_ms, &mut text);
+                // The writer writes JSON: reading it back cannot fail.
+                serde_json::from_slice(&text).unwrap_or(Value::Null)
+            }
             Format::Debezium => debezium(source, change, now_ms),
+        }
+    }
+}
+
+/// Writes the messages of one source in one format as JSON text.
+pub struct Writer {
+    format: Format,
+    canal: CanalWriter,
+}
+
+impl Writer {
+    /// A writer of `format`.
+    pub fn new(format: Format) -> Writer {
+        Writer {
+            format,
+            canal: CanalWriter::default(),
+        }
+    }
+
+    /// Appends the message for `change` of the source `source`, made at `now_ms`, to `out`:
+    /// the text of [`Format::message`].
+    pub fn write(&mut self, source: &str, change: &Change, now_ms: i64, out: &mut Vec<u8>) {
+        match self.format {
+            Format::CanalJson => self.canal.write(source, change, now_ms, out),
+            Format::Debezium => {
+                // Writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, &debezium(source, change, now_ms));
+            }
         }
     }
 }
@@ -70,128 +104,6 @@ fn extension(source: &str, change: &Change) -> Map<String, Value> {
     cdc.insert("snapshot".into(), json!(change.kind == Kind::Read));
     cdc.insert("before_image".into(), json!(change.before_image.as_str()));
     cdc
-}
-
-/// The known values of `row` by column name, strings or null.
-fn text_row(change: &Change, row: &[Datum]) -> Map<String, Value> {
-    let columns = &change.table.columns;
-    let mut map = Map::with_capacity(columns.len());
-    for (c, d) in columns.iter().zip(row) {
-        let value = match d {
-            Datum::Null => Value::Null,
-            Datum::Text(t) => Value::String(t.clone()),
-            Datum::Unknown => continue,
-        };
-        map.insert(c.name.clone(), value);
-    }
-    map
-}
-
-/// The names of the columns `row` does not know.
-fn unknown_columns(change: &Change, row: &[Datum]) -> Vec<String> {
-    change
-        .table
-        .columns
-        .iter()
-        .zip(row)
-        .filter(|(_, d)| !d.is_known())
-        .map(|(c, _)| c.name.clone())
-        .collect()
-}
-
-/// An update's changed columns with their previous values: the columns whose old value is
-/// known and differs from the new one.
-fn changed_columns(change: &Change) -> Map<String, Value> {
-    let Some(before) = &change.before else {
-        return Map::new();
-    };
-    change
-        .table
-        .columns
-        .iter()
-        .zip(before.iter().zip(&change.after))
-        .filter(|(_, (old, new))| old.is_known() && new.is_known() && old != new)
-        .map(|(c, (old, _))| {
-            let value = match old {
-                Datum::Text(t) => Value::String(t.clone()),
-                _ => Value::Null,
-            };
-            (c.name.clone(), value)
-        })
-        .collect()
-}
-
-fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
-    let table = &change.table;
-    let mut cdc = extension(source, change);
-    let mut message = Map::with_capacity(15);
-    message.insert("id".into(), json!(change.id.position));
-    message.insert("database".into(), json!(table.schema));
-    message.insert("table".into(), json!(table.name));
-    if matches!(change.kind, Kind::Truncate | Kind::Ddl) {
-        let (kind, sql) = match &change.ddl {
-            Some(ddl) => (ddl.kind, ddl.sql.clone()),
-            None => {
-                let mut sql = format!("TRUNCATE TABLE {}", table.qualified());
-                for option in &change.truncate_options {
-                    sql.push(' ');
-                    sql.push_str(option);
-                }
-                ("TRUNCATE", sql)
-            }
-        };
-        message.insert("pkNames".into(), Value::Null);
-        message.insert("isDdl".into(), json!(true));
-        message.insert("type".into(), json!(kind));
-        message.insert("es".into(), json!(change.commit_ms));
-        message.insert("ts".into(), json!(now_ms));
-        message.insert("sql".into(), json!(sql));
-        for key in ["sqlType", "mysqlType", "data", "old"] {
-            message.insert(key.into(), Value::Null);
-        }
-    } else {
-        let keys = table.key_names();
-        let kind = match change.kind {
-            Kind::Insert | Kind::Read => "INSERT",
-            Kind::Update => "UPDATE",
-            _ => "DELETE",
-        };
-        message.insert(
-            "pkNames".into(),
-            if keys.is_empty() {
-                Value::Null
-            } else {
-                json!(keys)
-            },
-        );
-        message.insert("isDdl".into(), json!(false));
-        message.insert("type".into(), json!(kind));
-        message.insert("es".into(), json!(change.commit_ms));
-        message.insert("ts".into(), json!(now_ms));
-        message.insert("sql".into(), json!(""));
-        let mut sql_types = Map::with_capacity(table.columns.len());
-        let mut type_names = Map::with_capacity(table.columns.len());
-        for c in &table.columns {
-            sql_types.insert(c.name.clone(), Value::from(c.sql_type));
-            type_names.insert(c.name.clone(), Value::String(c.type_name.clone()));
-        }
-        message.insert("sqlType".into(), Value::Object(sql_types));
-        message.insert("mysqlType".into(), Value::Object(type_names));
-        let row = change.row();
-        message.insert("data".into(), json!([text_row(change, row)]));
-        let old = match change.kind {
-            Kind::Update => json!([changed_columns(change)]),
-            _ => Value::Null,
-        };
-        message.insert("old".into(), old);
-        let unknown = unknown_columns(change, row);
-        if !unknown.is_empty() {
-            cdc.insert("unknown".into(), json!(unknown));
-        }
-    }
-    message.insert("gtid".into(), json!(""));
-    message.insert("_cdc".into(), Value::Object(cdc));
-    Value::Object(message)
 }
 
 /// A value typed as Debezium gives it: integers, floats and booleans as JSON numbers and
@@ -306,5 +218,6 @@ fn debezium_schema_change(source: &str, change: &Change, now_ms: i64) -> Value {
     })
 }
 
+mod canal;
 #[cfg(test)]
 mod tests;

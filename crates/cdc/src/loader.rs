@@ -19,13 +19,14 @@
 //! The `mysql-upsert` built-in (feature `mysql`, see [`crate::mysql::loader`]) does the same
 //! into MySQL/MariaDB; [`Loaders`] serves both.
 
+use crate::change::{Change, Datum, Kind, Table};
 use crate::pg::catalog::split_name;
 use crate::pg::connect::Database;
 use crate::pg::quote_ident;
 use crate::pg::types::from_latin1;
 use serde_json::{Map, Value};
 use sluice_engine::invoke::{
-    InvokeFuture, InvokeRequest, Invoker, Target as Callee, TaskError, within_timeout,
+    InvokeFuture, InvokeRequest, Invoker, Target as Callee, TaskError, invoke_read, within_timeout,
 };
 use sluice_io::{BuiltinFunction, Handler};
 use std::borrow::Cow;
@@ -63,20 +64,79 @@ struct Target {
     types: HashMap<String, String>,
 }
 
-/// What one message asks for, row by row: its rows borrowed from the message.
-#[derive(Debug)]
+/// A row as a loader writes it: the values of the columns it has (NULL as `None`), in
+/// column order, borrowed from a message or a change where they can be.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Row<'a> {
+    /// Column names and values.
+    pub cells: Vec<(&'a str, Option<Cow<'a, str>>)>,
+}
+
+impl<'a> Row<'a> {
+    /// The row of a Canal-JSON `data` or `old` entry: strings as they are, other JSON values as
+    /// their JSON text.
+    fn of_message(map: &'a Map<String, Value>) -> Row<'a> {
+        let cells = map
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Value::Null => None,
+                    Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                    other => Some(Cow::Owned(other.to_string())),
+                };
+                (k.as_str(), value)
+            })
+            .collect();
+        Row { cells }
+    }
+
+    /// The known values of `values`, one per column of `table`.
+    fn of_change(table: &'a Table, values: &'a [Datum]) -> Row<'a> {
+        let cells = table
+            .columns
+            .iter()
+            .zip(values)
+            .filter_map(|(c, d)| match d {
+                Datum::Null => Some((c.name.as_str(), None)),
+                Datum::Text(t) => Some((c.name.as_str(), Some(Cow::Borrowed(t.as_str())))),
+                Datum::Unknown => None,
+            })
+            .collect();
+        Row { cells }
+    }
+
+    /// Whether the row has a value (or NULL) for `column`.
+    fn has(&self, column: &str) -> bool {
+        self.cells.iter().any(|(c, _)| *c == column)
+    }
+
+    /// The value of `column`: `None` when NULL or absent.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.cells
+            .iter()
+            .find(|(c, _)| *c == column)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.cells.iter().map(|(c, _)| *c)
+    }
+}
+
+/// What one message asks for, row by row.
+#[derive(Debug, PartialEq)]
 pub(crate) enum Op<'a> {
-    Upsert(&'a Map<String, Value>),
-    Delete(Cow<'a, Map<String, Value>>),
+    Upsert(Row<'a>),
+    Delete(Row<'a>),
     Truncate,
 }
 
 impl Op<'_> {
     /// The row an upsert writes or a delete matches (none for a truncate).
-    pub(crate) fn row(&self) -> Option<&Map<String, Value>> {
+    pub(crate) fn row(&self) -> Option<&Row<'_>> {
         match self {
-            Op::Upsert(row) => Some(row),
-            Op::Delete(row) => Some(row),
+            Op::Upsert(row) | Op::Delete(row) => Some(row),
             Op::Truncate => None,
         }
     }
@@ -97,6 +157,16 @@ impl PostgresUpsert {
     /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
     pub async fn apply(&self, event: &Value) -> Result<Value, String> {
         let work = work(event, |t| self.target_name(t))?;
+        self.apply_work(&work).await
+    }
+
+    /// Applies `changes` in one transaction, as it applies their Canal-JSON messages.
+    pub async fn apply_changes(&self, changes: &[Change]) -> Result<Value, String> {
+        let work = change_work(changes, |t| self.target_name(t))?;
+        self.apply_work(&work).await
+    }
+
+    async fn apply_work(&self, work: &Work<'_>) -> Result<Value, String> {
         let mut guard = self.session.lock().await;
         if guard.is_none() {
             *guard = Some(Session {
@@ -108,7 +178,7 @@ impl PostgresUpsert {
         let Some(session) = guard.as_mut() else {
             return Err("no connection".into());
         };
-        let outcome = apply(session, &work).await;
+        let outcome = apply(session, work).await;
         if outcome.is_err() && session.client.is_closed() {
             *guard = None;
         }
@@ -244,6 +314,111 @@ pub(crate) fn work(event: &Value, target: impl Fn(&str) -> String) -> Result<Wor
     Ok(work)
 }
 
+/// The row operations of `changes`, the same as those of their Canal-JSON messages, each
+/// change's with its target table (`target` of its source `schema.table`) and key.
+pub(crate) fn change_work(
+    changes: &[Change],
+    target: impl Fn(&str) -> String,
+) -> Result<Work<'_>, String> {
+    let mut work: Work = Vec::new();
+    let mut last: Option<(&Arc<Table>, String, Vec<String>)> = None;
+    for change in changes {
+        let table = &change.table;
+        let ops = change_ops(change)?;
+        if ops.is_empty() {
+            continue;
+        }
+        // Consecutive changes of one table share its target and key.
+        let (name, pk) = match &last {
+            Some((t, name, pk)) if Arc::ptr_eq(t, table) => (name.clone(), pk.clone()),
+            _ => {
+                let name = target(&table.qualified());
+                let pk: Vec<String> = table.key_names().into_iter().map(str::to_string).collect();
+                last = Some((table, name.clone(), pk.clone()));
+                (name, pk)
+            }
+        };
+        if matches!(ops[0], Op::Truncate) {
+            work.push((name, Vec::new(), ops));
+            continue;
+        }
+        if pk.is_empty() {
+            return Err(format!(
+                "table {} has no pkNames: rows cannot be matched",
+                table.qualified()
+            ));
+        }
+        work.push((name, pk, ops));
+    }
+    Ok(work)
+}
+
+/// What a change asks for: what [`parse`] reads from its Canal-JSON message.
+fn change_ops(change: &Change) -> Result<Vec<Op<'_>>, String> {
+    let table = &*change.table;
+    let row = |values| Row::of_change(table, values);
+    let ops = match change.kind {
+        Kind::Truncate => vec![Op::Truncate],
+        Kind::Ddl => Vec::new(),
+        Kind::Insert | Kind::Read => vec![Op::Upsert(row(&change.after))],
+        Kind::Delete => vec![Op::Delete(row(change.row()))],
+        Kind::Update => {
+            let after = row(&change.after);
+            let mut ops = Vec::with_capacity(2);
+            // A changed key: the row under the old key goes first.
+            if let Some(before) = &change.before {
+                let moved = table.columns.iter().enumerate().any(|(i, c)| {
+                    c.key
+                        && matches!((before.get(i), change.after.get(i)),
+                            (Some(old), Some(new)) if old.is_known() && new.is_known() && old != new)
+                });
+                if moved {
+                    let cells = table
+                        .columns
+                        .iter()
+                        .zip(before.iter().zip(&change.after))
+                        .filter(|(c, _)| c.key)
+                        .map(|(c, (old, new))| {
+                            let value = match (old, new) {
+                                (Datum::Text(t), _) | (Datum::Unknown, Datum::Text(t)) => {
+                                    Some(Cow::Borrowed(t.as_str()))
+                                }
+                                _ => None,
+                            };
+                            (c.name.as_str(), value)
+                        })
+                        .collect();
+                    ops.push(Op::Delete(Row { cells }));
+                }
+            }
+            ops.push(Op::Upsert(after));
+            ops
+        }
+    };
+    check_keys(&ops, &table.key_names())?;
+    Ok(ops)
+}
+
+/// Every row of `ops` has a value for each key column.
+fn check_keys<K: AsRef<str>>(ops: &[Op<'_>], pk: &[K]) -> Result<(), String> {
+    for row in ops.iter().filter_map(Op::row) {
+        for k in pk {
+            if row.get(k.as_ref()).is_none() {
+                return Err(format!("key column {} has no value", k.as_ref()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `column` as one of `rows` names it ("" when none has it).
+fn name_in<'a>(rows: [&Row<'a>; 2], column: &str) -> &'a str {
+    rows.iter()
+        .flat_map(|r| r.columns())
+        .find(|c| *c == column)
+        .unwrap_or("")
+}
+
 /// A message's source table, key and row operations (none for DDL other than `TRUNCATE`).
 pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op<'_>>), String> {
     let text = |key: &str| -> Result<&str, String> {
@@ -274,12 +449,13 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op<'_>>), Str
             ));
         }
     };
-    let rows = |key: &str| -> Result<Vec<&Map<String, Value>>, String> {
+    let rows = |key: &str| -> Result<Vec<Row<'_>>, String> {
         match m.get(key) {
             Some(Value::Array(rows)) => rows
                 .iter()
                 .map(|r| {
                     r.as_object()
+                        .map(Row::of_message)
                         .ok_or(format!("field {key} must list objects"))
                 })
                 .collect(),
@@ -291,22 +467,23 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op<'_>>), Str
     let mut ops = Vec::with_capacity(data.len());
     match kind {
         "INSERT" => ops.extend(data.into_iter().map(Op::Upsert)),
-        "DELETE" => ops.extend(data.into_iter().map(|r| Op::Delete(Cow::Borrowed(r)))),
+        "DELETE" => ops.extend(data.into_iter().map(Op::Delete)),
         "UPDATE" => {
             let old = rows("old")?;
             for (i, row) in data.into_iter().enumerate() {
                 // A changed key: the row under the old key goes first.
-                if let Some(before) = old.get(i).filter(|o| pk.iter().any(|k| o.contains_key(k))) {
-                    let mut key = Map::new();
-                    for k in &pk {
-                        let v = before
-                            .get(k)
-                            .or_else(|| row.get(k))
-                            .cloned()
-                            .unwrap_or(Value::Null);
-                        key.insert(k.clone(), v);
-                    }
-                    ops.push(Op::Delete(Cow::Owned(key)));
+                if let Some(before) = old.get(i).filter(|o| pk.iter().any(|k| o.has(k))) {
+                    let cells = pk
+                        .iter()
+                        .map(|k| {
+                            let v = before.get(k).or_else(|| row.get(k));
+                            (
+                                name_in([before, &row], k),
+                                v.map(|v| Cow::Owned(v.to_string())),
+                            )
+                        })
+                        .collect();
+                    ops.push(Op::Delete(Row { cells }));
                 }
                 ops.push(Op::Upsert(row));
             }
@@ -317,16 +494,7 @@ pub(crate) fn parse(m: &Value) -> Result<(String, Vec<String>, Vec<Op<'_>>), Str
             ));
         }
     }
-    for op in &ops {
-        if let Some(row) = op.row() {
-            for k in &pk {
-                match row.get(k) {
-                    Some(Value::String(_)) => {}
-                    _ => return Err(format!("key column {k} has no value")),
-                }
-            }
-        }
-    }
+    check_keys(&ops, &pk)?;
     Ok((table, pk, ops))
 }
 
@@ -360,9 +528,7 @@ pub(crate) fn key_of<'a>(op: &'a Op<'_>, pk: &[String]) -> Vec<&'a str> {
     let Some(row) = op.row() else {
         return Vec::new();
     };
-    pk.iter()
-        .map(|k| row.get(k).and_then(Value::as_str).unwrap_or_default())
-        .collect()
+    pk.iter().map(|k| row.get(k).unwrap_or_default()).collect()
 }
 
 /// The columns and types of target table `name`.
@@ -392,7 +558,7 @@ async fn shape(client: &Client, name: &str) -> Result<Target, String> {
 fn param<'v>(
     target: &Target,
     column: &str,
-    value: &'v Value,
+    value: Option<&'v str>,
 ) -> Result<Option<Cow<'v, str>>, String> {
     let Some(type_name) = target.types.get(column) else {
         return Err(format!(
@@ -401,8 +567,8 @@ fn param<'v>(
         ));
     };
     match value {
-        Value::Null => Ok(None),
-        Value::String(s) if type_name == "bytea" => {
+        None => Ok(None),
+        Some(s) if type_name == "bytea" => {
             let bytes = from_latin1(s).ok_or_else(|| {
                 format!("column {column}: a bytea value has characters beyond U+00FF")
             })?;
@@ -411,13 +577,12 @@ fn param<'v>(
                 bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
             ))))
         }
-        Value::String(s) => Ok(Some(Cow::Borrowed(s))),
-        other => Ok(Some(Cow::Owned(other.to_string()))),
+        Some(s) => Ok(Some(Cow::Borrowed(s))),
     }
 }
 
 /// Rows with the same columns: the column names and the rows.
-pub(crate) type Group<'a> = (Vec<&'a String>, Vec<&'a Map<String, Value>>);
+pub(crate) type Group<'a> = (Vec<&'a str>, Vec<&'a Row<'a>>);
 
 /// The rows of a run by column set (a delete's: the key), in order of first appearance.
 pub(crate) fn groups<'a>(run: &[&'a Op<'a>], pk: &'a [String]) -> Vec<Group<'a>> {
@@ -426,16 +591,36 @@ pub(crate) fn groups<'a>(run: &[&'a Op<'a>], pk: &'a [String]) -> Vec<Group<'a>>
         let Some(row) = op.row() else {
             continue;
         };
-        let cols: Vec<&String> = match op {
-            Op::Delete(_) => pk.iter().collect(),
-            _ => row.keys().collect(),
+        let delete = matches!(op, Op::Delete(_));
+        let same = |cols: &Vec<&str>| {
+            if delete {
+                cols.iter().copied().eq(pk.iter().map(String::as_str))
+            } else {
+                cols.iter().copied().eq(row.columns())
+            }
         };
-        match groups.iter_mut().find(|(c, _)| *c == cols) {
+        match groups.iter_mut().find(|(c, _)| same(c)) {
             Some((_, rows)) => rows.push(row),
-            None => groups.push((cols, vec![row])),
+            None => {
+                let cols = if delete {
+                    pk.iter().map(String::as_str).collect()
+                } else {
+                    row.columns().collect()
+                };
+                groups.push((cols, vec![row]));
+            }
         }
     }
     groups
+}
+
+/// The value of the `index`th column of a group, `column`, in `row`: found in place when the
+/// row has the group's columns in order, as it does unless it is a delete's.
+pub(crate) fn cell<'r>(row: &'r Row<'_>, index: usize, column: &str) -> Option<&'r str> {
+    match row.cells.get(index) {
+        Some((c, value)) if *c == column => value.as_deref(),
+        _ => row.get(column),
+    }
 }
 
 /// Applies a run of operations of one kind with distinct keys: one statement per set of
@@ -465,12 +650,8 @@ async fn flush(
         let mut columns: Vec<Vec<Option<Cow<str>>>> =
             vec![Vec::with_capacity(rows.len()); cols.len()];
         for row in rows {
-            for (values, c) in columns.iter_mut().zip(cols) {
-                values.push(param(
-                    target,
-                    c,
-                    row.get(c.as_str()).unwrap_or(&Value::Null),
-                )?);
+            for (i, (values, c)) in columns.iter_mut().zip(cols).enumerate() {
+                values.push(param(target, c, cell(row, i, c))?);
             }
         }
         let arrays = (1..=cols.len())
@@ -484,7 +665,7 @@ async fn flush(
         let casts = cols
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("u.c{i}::{}", target.types[c.as_str()]))
+            .map(|(i, c)| format!("u.c{i}::{}", target.types[*c]))
             .collect::<Vec<_>>()
             .join(", ");
         let rows_of = format!("SELECT {casts} FROM unnest({arrays}) AS u({aliases})");
@@ -501,7 +682,7 @@ async fn flush(
                     .join(", ");
                 let updates: Vec<String> = cols
                     .iter()
-                    .filter(|c| !pk.contains(c))
+                    .filter(|c| !pk.iter().any(|k| k == *c))
                     .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c)))
                     .collect();
                 let conflict = if updates.is_empty() {
@@ -551,11 +732,19 @@ pub type Applied<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send
 pub trait Loader: Send + Sync {
     /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
     fn apply<'a>(&'a self, event: &'a Value) -> Applied<'a>;
+
+    /// Applies `changes` in one transaction, exactly as it applies their Canal-JSON messages,
+    /// without making them.
+    fn apply_changes<'a>(&'a self, changes: &'a [Change]) -> Applied<'a>;
 }
 
 impl Loader for PostgresUpsert {
     fn apply<'a>(&'a self, event: &'a Value) -> Applied<'a> {
         Box::pin(PostgresUpsert::apply(self, event))
+    }
+
+    fn apply_changes<'a>(&'a self, changes: &'a [Change]) -> Applied<'a> {
+        Box::pin(PostgresUpsert::apply_changes(self, changes))
     }
 }
 
@@ -582,13 +771,48 @@ pub fn loader(
     }
 }
 
-/// A loader (or why its options are wrong) and the permits of its calls at once.
-type Served = (Result<Arc<dyn Loader>, String>, Arc<Semaphore>);
+/// A loader function as the node serves it: its loader (or why its options are wrong) and
+/// the permits of its calls at once.
+#[derive(Clone)]
+pub struct ServedLoader {
+    loader: Result<Arc<dyn Loader>, String>,
+    permits: Arc<Semaphore>,
+}
+
+impl ServedLoader {
+    /// Runs `apply` with the loader once a permit is free; errors as a call's task errors.
+    async fn call<'a, F>(&'a self, timeout: Option<u64>, apply: F) -> Result<Value, TaskError>
+    where
+        F: FnOnce(&'a dyn Loader) -> Applied<'a>,
+    {
+        let failed = |cause: String| TaskError {
+            error: "Sluice.LoaderError".into(),
+            cause,
+        };
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| failed("the loaders have shut down".into()))?;
+        let loader = self.loader.as_ref().map_err(|cause| TaskError {
+            error: "Sluice.InvalidEvent".into(),
+            cause: cause.clone(),
+        })?;
+        within_timeout(timeout, apply(loader.as_ref()))
+            .await?
+            .map_err(failed)
+    }
+
+    /// Applies `changes` as a call with their Canal-JSON messages would.
+    pub async fn apply_changes(&self, changes: &[Change]) -> Result<Value, TaskError> {
+        self.call(None, |l| l.apply_changes(changes)).await
+    }
+}
 
 /// The project's `postgres-upsert` and `mysql-upsert` functions, served in front of the invoker
 /// that calls every other function (the built-in ones included), each with its `concurrency`.
 pub struct Loaders {
-    loaders: HashMap<String, Served>,
+    loaders: HashMap<String, ServedLoader>,
     inner: Arc<dyn Invoker>,
 }
 
@@ -601,38 +825,43 @@ impl Loaders {
             .filter_map(|f| {
                 let loader = loader(f.handler, &f.options)?;
                 let permits = Arc::new(Semaphore::new(f.concurrency.max(1)));
-                Some((f.name.clone(), (loader, permits)))
+                Some((f.name.clone(), ServedLoader { loader, permits }))
             })
             .collect();
         Loaders { loaders, inner }
     }
+
+    /// The loader function `name`, for a caller that has the changes themselves; `None` when
+    /// `name` is not one.
+    pub fn get(&self, name: &str) -> Option<ServedLoader> {
+        self.loaders.get(name).cloned()
+    }
 }
 
 impl Invoker for Loaders {
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        let served = match &request.target {
+            Callee::Function { name, .. } => self.loaders.contains_key(name),
+            Callee::Integration(_) => false,
+        };
+        match served {
+            true => invoke_read(self, request, &payload),
+            false => self.inner.invoke_text(request, payload),
+        }
+    }
+
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let found = match &request.target {
-            Callee::Function { name, .. } => self.loaders.get(name).cloned(),
+            Callee::Function { name, .. } => self.get(name),
             Callee::Integration(_) => None,
         };
-        let Some((loader, permits)) = found else {
+        let Some(served) = found else {
             return self.inner.invoke(request);
         };
-        let failed = |cause: String| TaskError {
-            error: "Sluice.LoaderError".into(),
-            cause,
-        };
         Box::pin(async move {
-            let _permit = permits
-                .acquire_owned()
+            served
+                .call(request.timeout_seconds, |l| l.apply(&request.payload))
                 .await
-                .map_err(|_| failed("the loaders have shut down".into()))?;
-            let loader = loader.map_err(|cause| TaskError {
-                error: "Sluice.InvalidEvent".into(),
-                cause,
-            })?;
-            within_timeout(request.timeout_seconds, loader.apply(&request.payload))
-                .await?
-                .map_err(failed)
         })
     }
 }
@@ -668,8 +897,108 @@ mod tests {
             "pkNames": ["id"], "data": [{"id": "3", "v": "x"}], "old": [{"id": "2"}]});
         let (table, pk, ops) = parse(&m).unwrap();
         assert_eq!((table.as_str(), pk), ("public.t", vec!["id".to_string()]));
-        assert!(matches!(&ops[0], Op::Delete(k) if k["id"] == "2"));
-        assert!(matches!(&ops[1], Op::Upsert(r) if r["id"] == "3"));
+        assert!(matches!(&ops[0], Op::Delete(k) if k.get("id") == Some("2")));
+        assert!(matches!(&ops[1], Op::Upsert(r) if r.get("id") == Some("3")));
+    }
+
+    /// A change's operations, its rows' cells in name order.
+    fn sorted<'a>(ops: Vec<Op<'a>>) -> Vec<Op<'a>> {
+        let sort = |mut row: Row<'a>| {
+            row.cells.sort_by(|a, b| a.0.cmp(b.0));
+            row
+        };
+        ops.into_iter()
+            .map(|op| match op {
+                Op::Upsert(r) => Op::Upsert(sort(r)),
+                Op::Delete(r) => Op::Delete(sort(r)),
+                Op::Truncate => Op::Truncate,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn changes_apply_as_their_canal_json_messages() {
+        use crate::change::{BeforeImage, Column, EventId};
+        use crate::format::Format;
+        let col = |name: &str, key: bool| Column {
+            name: name.into(),
+            type_name: "text".into(),
+            sql_type: 12,
+            key,
+        };
+        let table = Arc::new(Table {
+            catalog: "db".into(),
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![col("id", true), col("region", true), col("v", false)],
+        });
+        let t = |s: &str| Datum::Text(s.into());
+        let change = |kind, after: Vec<Datum>, before: Option<Vec<Datum>>| Change {
+            id: EventId {
+                position: 1,
+                part: 0,
+                ordinal: 0,
+            },
+            txid: None,
+            commit_ms: 0,
+            table: table.clone(),
+            kind,
+            after,
+            before,
+            before_image: BeforeImage::Key,
+            truncate_options: Vec::new(),
+            binlog: None,
+            ddl: None,
+        };
+        let cases = [
+            change(Kind::Insert, vec![t("1"), t("eu"), Datum::Null], None),
+            change(Kind::Read, vec![t("1"), t("eu"), t("x")], None),
+            change(Kind::Update, vec![t("1"), t("eu"), t("y")], None),
+            // The key moved; the old row's other columns unknown.
+            change(
+                Kind::Update,
+                vec![t("2"), t("eu"), t("y")],
+                Some(vec![t("1"), t("eu"), Datum::Unknown]),
+            ),
+            // An unchanged TOASTed value stays unknown.
+            change(
+                Kind::Update,
+                vec![t("2"), t("us"), Datum::Unknown],
+                Some(vec![t("2"), t("eu"), t("y")]),
+            ),
+            change(
+                Kind::Delete,
+                Vec::new(),
+                Some(vec![t("2"), t("us"), Datum::Unknown]),
+            ),
+            change(Kind::Truncate, Vec::new(), None),
+        ];
+        for c in &cases {
+            let message = Format::CanalJson.message("s", c, 0);
+            let (name, pk, from_message) = parse(&message).unwrap();
+            let work = change_work(std::slice::from_ref(c), str::to_string).unwrap();
+            assert_eq!(work.len(), 1, "{:?}", c.kind);
+            let (target, key, from_change) = work.into_iter().next().unwrap();
+            assert_eq!((&target, &key), (&name, &pk), "{:?}", c.kind);
+            assert_eq!(
+                sorted(from_change),
+                sorted(from_message),
+                "{:?}: {message}",
+                c.kind
+            );
+        }
+        let keyless = Arc::new(Table {
+            columns: vec![col("v", false)],
+            ..(*table).clone()
+        });
+        let mut c = change(Kind::Insert, vec![t("1")], None);
+        c.table = keyless;
+        let message = Format::CanalJson.message("s", &c, 0);
+        assert_eq!(
+            change_work(std::slice::from_ref(&c), str::to_string).err(),
+            parse(&message).err(),
+            "the same error"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! gathers messages into batches by size and time and hands each over until it is accepted.
 
 use crate::change::{Change, Kind, Table};
-use crate::format::Format;
+use crate::format::{Format, Writer};
+use crate::loader::ServedLoader;
 use crate::status::Status;
 use serde_json::{Value, json};
 use sluice_engine::invoke::{InvokeRequest, Invoker, Target};
@@ -13,33 +14,83 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// The first and the longest pause before a failed batch is offered again.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(30);
 
-/// A batch of messages, in source order.
-#[derive(Clone, Debug)]
+/// A batch of changes, in source order.
+#[derive(Debug)]
 pub struct Batch {
     /// The source's name.
     pub source: String,
+    /// The format its messages are made in.
+    pub format: Format,
     /// The stable id of its first change.
     pub first_id: String,
     /// The stable id of its last change.
     pub last_id: String,
-    /// The messages.
-    pub messages: Vec<Value>,
+    /// The changes.
+    pub changes: Vec<Change>,
     /// The largest batch the source makes (1: one message per call).
     pub batch_size: usize,
+}
+
+impl Batch {
+    /// The changes' messages, made now.
+    pub fn messages(&self) -> Vec<Value> {
+        let now = now_ms();
+        self.changes
+            .iter()
+            .map(|c| self.format.message(&self.source, c, now))
+            .collect()
+    }
+
+    /// Each change's message as JSON text, made now.
+    pub fn texts(&self) -> Vec<String> {
+        let (now, mut writer) = (now_ms(), Writer::new(self.format));
+        self.changes
+            .iter()
+            .map(|c| {
+                let mut text = Vec::with_capacity(512);
+                writer.write(&self.source, c, now, &mut text);
+                // The writer writes JSON, which is UTF-8.
+                String::from_utf8(text).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// What a function is called with, as JSON text: the list of messages, or the one message
+    /// when the source's `batch_size` is 1.
+    pub fn event_text(&self) -> Vec<u8> {
+        let (now, mut writer) = (now_ms(), Writer::new(self.format));
+        let mut out = Vec::with_capacity(self.changes.len() * 512);
+        let single = self.batch_size == 1 && self.changes.len() == 1;
+        if !single {
+            out.push(b'[');
+        }
+        for (i, c) in self.changes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            writer.write(&self.source, c, now, &mut out);
+        }
+        if !single {
+            out.push(b']');
+        }
+        out
+    }
 }
 
 /// A future a sink returns.
 pub type Delivery = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
-/// Where batches go. A batch is accepted when the future ends with `Ok`.
+/// Where batches go. A batch is accepted when the future ends with `Ok`; a refused one is
+/// offered again.
 pub trait Sink: Send + Sync {
     /// Hands over `batch`.
-    fn deliver(&self, batch: Batch) -> Delivery;
+    fn deliver(&self, batch: Arc<Batch>) -> Delivery;
 }
 
 /// Calls a function with the batch: the list of messages, or the one message when the source's
@@ -52,26 +103,42 @@ pub struct FunctionSink {
 }
 
 impl Sink for FunctionSink {
-    fn deliver(&self, batch: Batch) -> Delivery {
-        let payload = if batch.batch_size == 1 && batch.messages.len() == 1 {
-            batch.messages.into_iter().next().unwrap_or(Value::Null)
-        } else {
-            Value::Array(batch.messages)
-        };
+    fn deliver(&self, batch: Arc<Batch>) -> Delivery {
         let request = InvokeRequest {
             target: Target::Function {
                 name: self.function.clone(),
                 wrap: false,
             },
             resource: format!("sluice:function:{}", self.function),
-            payload,
+            payload: Value::Null,
             idempotency_key: format!("cdc/{}/{}", batch.source, batch.first_id),
             execution: format!("sluice:cdc:{}", batch.source),
             timeout_seconds: None,
         };
-        let call = self.functions.invoke(request);
+        let call = self.functions.invoke_text(request, batch.event_text());
         Box::pin(async move {
             call.await
+                .map(|_| ())
+                .map_err(|e| format!("{}: {}", e.error, e.cause))
+        })
+    }
+}
+
+/// Applies the batch with a built-in loader function (`postgres-upsert`, `mysql-upsert`)
+/// straight from the changes: what a [`FunctionSink`] call with their Canal-JSON messages
+/// does, without making and reading the messages.
+pub struct LoaderSink {
+    /// The loader function.
+    pub loader: ServedLoader,
+}
+
+impl Sink for LoaderSink {
+    fn deliver(&self, batch: Arc<Batch>) -> Delivery {
+        let loader = self.loader.clone();
+        Box::pin(async move {
+            loader
+                .apply_changes(&batch.changes)
+                .await
                 .map(|_| ())
                 .map_err(|e| format!("{}: {}", e.error, e.cause))
         })
@@ -87,14 +154,14 @@ pub struct QueueSink {
 }
 
 impl Sink for QueueSink {
-    fn deliver(&self, batch: Batch) -> Delivery {
+    fn deliver(&self, batch: Arc<Batch>) -> Delivery {
         let (queues, queue) = (self.queues.clone(), self.queue.clone());
         Box::pin(async move {
             let outgoing = batch
-                .messages
-                .iter()
-                .map(|m| Outgoing {
-                    body: m.to_string(),
+                .texts()
+                .into_iter()
+                .map(|body| Outgoing {
+                    body,
                     attributes: Value::Null,
                     delay: Duration::ZERO,
                 })
@@ -124,19 +191,24 @@ pub struct FlowSink {
 }
 
 impl Sink for FlowSink {
-    fn deliver(&self, batch: Batch) -> Delivery {
+    fn deliver(&self, batch: Arc<Batch>) -> Delivery {
         let ids = format!("{}-{}", batch.first_id, batch.last_id);
         let room = 80usize.saturating_sub(ids.len() + 5);
         let source: String = batch.source.chars().take(room).collect();
         let name = format!("cdc-{source}-{ids}");
-        let input = json!({ "source": batch.source, "records": batch.messages });
+        let input = json!({ "source": batch.source, "records": batch.messages() });
         self.flows.start(&self.flow, &name, input)
     }
 }
 
 /// Gathers a source's changes into batches of up to `batch_size`, or what arrived within
-/// `batch_timeout` of a batch's first change, and hands each to the sink until accepted. The
-/// messages are made from the waiting changes for each offer, so a batch is never copied.
+/// `batch_timeout` of a batch's first change, and hands each to the sink until accepted.
+///
+/// One batch is delivered while the next one fills: [`Sinker::flush`] hands a batch over to a
+/// task of its own and returns, after waiting for the batch before it. Each batch carries a
+/// mark, the source position that may be stored once it is accepted; the caller learns the
+/// marks of accepted batches from `flush` and [`Sinker::accepted`] and stores them, so a
+/// position is only stored after every change before it was accepted.
 pub struct Sinker {
     source: String,
     format: Format,
@@ -147,6 +219,7 @@ pub struct Sinker {
     pending: Vec<Change>,
     opened: Option<Instant>,
     reads: Vec<(Arc<Table>, u64)>,
+    in_flight: Option<JoinHandle<Result<u64, Stopped>>>,
 }
 
 /// The source was told to stop while a batch waited to be accepted.
@@ -173,6 +246,7 @@ impl Sinker {
             pending: Vec::with_capacity(batch_size.clamp(1, 10_000)),
             opened: None,
             reads: Vec::new(),
+            in_flight: None,
         }
     }
 
@@ -192,9 +266,14 @@ impl Sinker {
         self.pending.len() >= self.batch_size
     }
 
-    /// Whether no message waits.
+    /// Whether no change waits to be handed over.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// Whether no change waits and none is being delivered.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.in_flight.is_none()
     }
 
     /// When the waiting batch must go, if one waits.
@@ -202,43 +281,36 @@ impl Sinker {
         self.opened.map(|at| at + self.batch_timeout)
     }
 
-    /// Hands the waiting batch to the sink, offering it again with growing pauses until it is
-    /// accepted (the error shown in the status meanwhile), or until `stop`.
-    pub async fn flush(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), Stopped> {
-        let (Some(first), Some(last)) = (self.pending.first(), self.pending.last()) else {
-            return Ok(());
-        };
-        let (first_id, last_id) = (first.id.to_string(), last.id.to_string());
-        let mut pause = FIRST_RETRY;
-        loop {
-            let now = now_ms();
-            let batch = Batch {
-                source: self.source.clone(),
-                first_id: first_id.clone(),
-                last_id: last_id.clone(),
-                messages: self
-                    .pending
-                    .iter()
-                    .map(|c| self.format.message(&self.source, c, now))
-                    .collect(),
-                batch_size: self.batch_size,
-            };
-            match self.sink.deliver(batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(source = %self.source, batch = %first_id, error = %e, "the sink refused a batch; it is offered again");
-                    self.status.sink_failed(&e);
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = stop.changed() => {}
-                    }
-                    if *stop.borrow() {
-                        return Err(Stopped);
-                    }
-                    pause = (pause * 2).min(LAST_RETRY);
-                }
-            }
+    /// Hands the waiting batch, marked `mark`, to a delivery task that offers it to the sink
+    /// again with growing pauses until it is accepted (the error shown in the status
+    /// meanwhile), or until `stop`. Waits first for the batch in flight: returns its mark.
+    pub async fn flush(
+        &mut self,
+        mark: u64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Option<u64>, Stopped> {
+        if self.pending.is_empty() {
+            return Ok(None);
         }
+        let previous = match self.in_flight.is_some() {
+            true => Some(self.accepted().await?),
+            false => None,
+        };
+        let changes = std::mem::replace(
+            &mut self.pending,
+            Vec::with_capacity(self.batch_size.min(10_000)),
+        );
+        let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+            return Ok(previous);
+        };
+        let batch = Arc::new(Batch {
+            source: self.source.clone(),
+            format: self.format,
+            first_id: first.id.to_string(),
+            last_id: last.id.to_string(),
+            changes,
+            batch_size: self.batch_size,
+        });
         let reads = std::mem::take(&mut self.reads)
             .into_iter()
             .map(|(t, n)| (t.qualified(), n))
@@ -246,11 +318,73 @@ impl Sinker {
                 *m.entry(t).or_default() += n;
                 m
             });
-        self.status.delivered(self.pending.len() as u64, reads);
-        self.pending.clear();
         self.opened = None;
-        Ok(())
+        let delivery = deliver(
+            self.sink.clone(),
+            batch,
+            self.status.clone(),
+            reads,
+            stop.clone(),
+        );
+        self.in_flight = Some(tokio::spawn(async move { delivery.await.map(|()| mark) }));
+        Ok(previous)
     }
+
+    /// Waits until the batch in flight is accepted and returns its mark; never ends when none
+    /// is in flight. Cancelling the wait keeps the batch in flight.
+    pub async fn accepted(&mut self) -> Result<u64, Stopped> {
+        let Some(task) = self.in_flight.as_mut() else {
+            return std::future::pending().await;
+        };
+        let outcome = task.await;
+        self.in_flight = None;
+        outcome.unwrap_or(Err(Stopped))
+    }
+
+    /// Hands over the waiting batch and waits until every batch is accepted; returns the mark
+    /// of the last one accepted.
+    pub async fn drain(
+        &mut self,
+        mark: u64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Option<u64>, Stopped> {
+        let flushed = self.flush(mark, stop).await?;
+        if self.in_flight.is_some() {
+            return self.accepted().await.map(Some);
+        }
+        Ok(flushed)
+    }
+}
+
+/// Offers `batch` to `sink` until it is accepted (the error shown in `status` meanwhile), or
+/// until `stop`; counts it in `status` once accepted.
+async fn deliver(
+    sink: Arc<dyn Sink>,
+    batch: Arc<Batch>,
+    status: Arc<Status>,
+    reads: BTreeMap<String, u64>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), Stopped> {
+    let mut pause = FIRST_RETRY;
+    loop {
+        match sink.deliver(batch.clone()).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(source = %batch.source, batch = %batch.first_id, error = %e, "the sink refused a batch; it is offered again");
+                status.sink_failed(&e);
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
+                if *stop.borrow() {
+                    return Err(Stopped);
+                }
+                pause = (pause * 2).min(LAST_RETRY);
+            }
+        }
+    }
+    status.delivered(batch.changes.len() as u64, reads);
+    Ok(())
 }
 
 /// Now, Unix ms.
@@ -268,12 +402,12 @@ mod tests {
 
     /// Records batches, refusing the first `refuse` offers.
     struct Recorder {
-        batches: Mutex<Vec<Batch>>,
+        batches: Mutex<Vec<Arc<Batch>>>,
         refuse: Mutex<u32>,
     }
 
     impl Sink for Recorder {
-        fn deliver(&self, batch: Batch) -> Delivery {
+        fn deliver(&self, batch: Arc<Batch>) -> Delivery {
             let mut refuse = self.refuse.lock().unwrap();
             if *refuse > 0 {
                 *refuse -= 1;
@@ -309,6 +443,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_function_gets_the_list_of_messages_or_the_one_message_as_text() {
+        let batch = |changes: Vec<Change>, batch_size| Batch {
+            source: "s".into(),
+            format: Format::CanalJson,
+            first_id: String::new(),
+            last_id: String::new(),
+            changes,
+            batch_size,
+        };
+        let read = |text: Vec<u8>| serde_json::from_slice::<Value>(&text).unwrap();
+        let two = batch(vec![change(0), change(1)], 10);
+        let event = read(two.event_text());
+        let without_ts = |mut v: Value| {
+            for m in v.as_array_mut().into_iter().flatten() {
+                m["ts"] = Value::Null;
+            }
+            v
+        };
+        assert_eq!(
+            without_ts(event),
+            without_ts(Value::Array(two.messages())),
+            "the list"
+        );
+        let texts: Vec<Value> = two.texts().iter().map(|t| read(t.clone().into())).collect();
+        assert_eq!(texts.len(), 2);
+        assert_eq!(texts[1]["_cdc"]["id"], "00000000000000A0-1");
+        let one = read(batch(vec![change(5)], 1).event_text());
+        assert_eq!(
+            one["_cdc"]["id"], "00000000000000A0-5",
+            "the message itself"
+        );
+        let listed = read(batch(vec![change(5)], 2).event_text());
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "a list of one");
+    }
+
     #[tokio::test]
     async fn batches_fill_to_size_and_a_refused_one_is_offered_again() {
         let sink = Arc::new(Recorder {
@@ -324,25 +494,47 @@ mod tests {
             Duration::from_secs(60),
             status.clone(),
         );
-        let (_stop, mut stopped) = watch::channel(false);
+        let (_stop, stopped) = watch::channel(false);
         assert!(!sinker.push(change(0)));
         assert!(sinker.deadline().is_some());
         assert!(sinker.push(change(1)), "full at batch_size");
-        sinker.flush(&mut stopped).await.unwrap();
+        assert_eq!(
+            sinker.flush(7, &stopped).await.unwrap(),
+            None,
+            "none before"
+        );
         assert!(sinker.is_empty() && sinker.deadline().is_none());
+        assert!(!sinker.is_idle(), "in flight");
+        sinker.push(change(2));
+        assert_eq!(
+            sinker.flush(8, &stopped).await.unwrap(),
+            Some(7),
+            "the first batch was accepted before the second was handed over"
+        );
+        assert_eq!(sinker.accepted().await.unwrap(), 8);
+        assert!(sinker.is_idle());
         let batches = sink.batches.lock().unwrap().clone();
-        assert_eq!(batches.len(), 1, "delivered once, after two refusals");
-        assert_eq!(batches[0].messages.len(), 2);
+        assert_eq!(
+            batches.len(),
+            2,
+            "the first delivered once, after two refusals"
+        );
+        assert_eq!(batches[0].messages().len(), 2);
         assert_eq!(
             (batches[0].first_id.as_str(), batches[0].last_id.as_str()),
             ("00000000000000A0-0", "00000000000000A0-1")
         );
-        assert_eq!(status.events(), 2);
+        assert_eq!(status.events(), 3);
         assert_eq!(status.error(), None, "cleared once accepted");
+        assert_eq!(
+            sinker.drain(9, &stopped).await.unwrap(),
+            None,
+            "nothing left"
+        );
     }
 
     #[tokio::test]
-    async fn a_stop_while_refused_keeps_the_batch() {
+    async fn a_stop_while_refused_accepts_nothing() {
         let sink = Arc::new(Recorder {
             batches: Mutex::new(Vec::new()),
             refuse: Mutex::new(u32::MAX),
@@ -357,15 +549,15 @@ mod tests {
             status.clone(),
         );
         sinker.push(change(0));
-        let (stop, mut stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
         let stopper = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let _ = stop.send(true);
             stop
         });
-        assert!(sinker.flush(&mut stopped).await.is_err());
+        assert!(sinker.drain(1, &stopped).await.is_err(), "no mark to store");
         let _stop = stopper.await.unwrap();
-        assert!(!sinker.is_empty(), "nothing was dropped");
+        assert_eq!(status.events(), 0);
         assert!(status.error().unwrap().contains("down"));
         assert!(sink.batches.lock().unwrap().is_empty());
     }

@@ -3,13 +3,14 @@
 //! streams; on errors it retries from the stored position with growing pauses.
 
 use crate::format::Format;
+use crate::loader::Loaders;
 use crate::pg::catalog::{self, SlotState};
 use crate::pg::connect::Database;
 use crate::pg::decoder::Decoder;
 use crate::pg::snapshot::{self, SnapshotPlan};
 use crate::pg::stream::{self, TICK, until};
 use crate::pg::{object_name, parse_lsn, quote_ident};
-use crate::sink::{FlowSink, FunctionSink, QueueSink, Sink, Sinker, now_ms};
+use crate::sink::{FlowSink, FunctionSink, LoaderSink, QueueSink, Sink, Sinker, now_ms};
 use crate::status::{Phase, Status};
 use pgwire_replication::ReplicationClient;
 use serde_json::{Value, json};
@@ -145,12 +146,14 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Starts a task for each of `configs`, delivering through `targets` and `queues`; `owner`
-    /// names this process in the sources' leases.
+    /// Starts a task for each of `configs`, delivering through `targets` and `queues` (to a
+    /// loader function of `loaders` straight from the changes); `owner` names this process in
+    /// the sources' leases.
     pub fn start(
         configs: &[CdcConfig],
         store: Arc<dyn Store>,
         targets: &Targets,
+        loaders: Option<&Loaders>,
         queues: &Queues,
         owner: &str,
         runtime: &tokio::runtime::Handle,
@@ -159,22 +162,29 @@ impl Sources {
         let mut tasks = Vec::new();
         let mut statuses = Vec::new();
         for config in configs {
-            let (sink, target): (Arc<dyn Sink>, String) = match &config.target {
-                Target::Function(f) => (
+            let loader = match &config.target {
+                Target::Function(f) => loaders.and_then(|l| l.get(f)),
+                _ => None,
+            };
+            let (sink, target): (Arc<dyn Sink>, String) = match (&config.target, loader) {
+                (Target::Function(f), Some(loader)) => {
+                    (Arc::new(LoaderSink { loader }), format!("function:{f}"))
+                }
+                (Target::Function(f), None) => (
                     Arc::new(FunctionSink {
                         functions: targets.functions.clone(),
                         function: f.clone(),
                     }),
                     format!("function:{f}"),
                 ),
-                Target::Queue(q) => (
+                (Target::Queue(q), _) => (
                     Arc::new(QueueSink {
                         queues: queues.clone(),
                         queue: q.clone(),
                     }),
                     format!("queue:{q}"),
                 ),
-                Target::Flow(f) => (
+                (Target::Flow(f), _) => (
                     Arc::new(FlowSink {
                         flows: targets.flows.clone(),
                         flow: f.clone(),
@@ -534,7 +544,7 @@ impl Source {
         while let Some(done) = tasks.join_next().await {
             done.map_err(|e| e.to_string())??;
         }
-        if sinker.flush(stop).await.is_err() {
+        if sinker.drain(position, stop).await.is_err() {
             return Ok(None);
         }
         checkpointer.save("streaming", position).await?;
@@ -577,12 +587,17 @@ pub(crate) async fn deliver_snapshot(
         tokio::select! {
             change = rows.recv() => {
                 let Some(change) = change else { return Ok(true) };
-                if sinker.push(change) && sinker.flush(stop).await.is_err() {
+                if sinker.push(change) && sinker.flush(position, stop).await.is_err() {
+                    return Ok(false);
+                }
+            }
+            accepted = sinker.accepted() => {
+                if accepted.is_err() {
                     return Ok(false);
                 }
             }
             () = until(deadline) => {
-                if sinker.flush(stop).await.is_err() {
+                if sinker.flush(position, stop).await.is_err() {
                     return Ok(false);
                 }
             }

@@ -126,11 +126,11 @@ struct LoaderSink {
 }
 
 impl Sink for LoaderSink {
-    fn deliver(&self, batch: Batch) -> sluice_cdc::sink::Delivery {
+    fn deliver(&self, batch: Arc<Batch>) -> sluice_cdc::sink::Delivery {
         let loader = self.loader.clone();
         let seen = self.seen.clone();
         Box::pin(async move {
-            let messages = Value::Array(batch.messages);
+            let messages = Value::Array(batch.messages());
             loader.apply(&messages).await?;
             if let Value::Array(list) = messages {
                 seen.lock().unwrap().extend(list);

@@ -139,6 +139,8 @@ pub struct App {
     pub topics: Option<Topics>,
     /// The project's event bus rules.
     pub bus: Option<EventBus>,
+    /// The project's loader functions, which CDC sources call with their changes.
+    pub loaders: Option<Arc<Loaders>>,
 }
 
 /// What a process serves: the definitions whose executions it may drive, because it has loaded
@@ -225,8 +227,8 @@ impl App {
             project.builtins.clone(),
             http,
         ));
-        let functions = Arc::new(Loaders::new(&project.builtins, functions));
-        let objects = Arc::new(ObjectIntegrations::new(storage.clone(), functions));
+        let loaders = Arc::new(Loaders::new(&project.builtins, functions));
+        let objects = Arc::new(ObjectIntegrations::new(storage.clone(), loaders.clone()));
         let topics = Topics::new(queues.clone(), project.topics.clone());
         let bus = EventBus::new(queues.clone(), project.rules.clone());
         let invoker = Arc::new(QueueIntegration::new(
@@ -245,6 +247,7 @@ impl App {
         app.uploads = uploads;
         app.topics = Some(topics);
         app.bus = Some(bus);
+        app.loaders = Some(loaders);
         Ok((app, pool))
     }
 
@@ -283,6 +286,7 @@ impl App {
             uploads: None,
             topics: None,
             bus: None,
+            loaders: None,
         })
     }
 }

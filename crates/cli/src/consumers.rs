@@ -143,6 +143,7 @@ pub fn capture(
         configs,
         app.store.clone(),
         targets,
+        app.loaders.as_deref(),
         queues,
         &owner,
         app.runtime.handle(),

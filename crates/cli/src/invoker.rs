@@ -34,8 +34,10 @@ pub fn requests_path(log_dir: &Path) -> PathBuf {
     log_dir.join(REQUESTS_FILE)
 }
 
-impl Invoker for RecordingInvoker {
-    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+impl RecordingInvoker {
+    /// Records `request` under a new request id, then calls it (with `text`, its payload as
+    /// JSON text, when set).
+    fn record_and_call(&self, request: InvokeRequest, text: Option<Vec<u8>>) -> InvokeFuture {
         let request_id = uuid::Uuid::new_v4().to_string();
         if let Target::Function { name, .. } = &request.target
             && let Ok(mut f) = self.requests.lock()
@@ -50,6 +52,16 @@ impl Invoker for RecordingInvoker {
                 .write_line(line.to_string().as_bytes())
                 .and_then(|()| f.flush());
         }
-        self.inner.call(request, request_id)
+        self.inner.call_with(request, text, request_id)
+    }
+}
+
+impl Invoker for RecordingInvoker {
+    fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
+        self.record_and_call(request, None)
+    }
+
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        self.record_and_call(request, Some(payload))
     }
 }

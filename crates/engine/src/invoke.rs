@@ -65,6 +65,35 @@ pub type InvokeFuture = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + 
 pub trait Invoker: Send + Sync {
     /// Calls the target with the payload.
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture;
+
+    /// Calls the target with `payload`, JSON text already written, in place of the request's
+    /// payload. The default reads the text into the request and calls [`Invoker::invoke`];
+    /// an invoker that hands payloads on as text (a function's worker) keeps it as it is.
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        invoke_read(self, request, &payload)
+    }
+}
+
+/// Reads `payload`, JSON text, into `request` and calls `invoker` with it: what
+/// [`Invoker::invoke_text`] does unless an invoker keeps the text. A task error when the text
+/// is not JSON.
+pub fn invoke_read<I: Invoker + ?Sized>(
+    invoker: &I,
+    mut request: InvokeRequest,
+    payload: &[u8],
+) -> InvokeFuture {
+    match serde_json::from_slice(payload) {
+        Ok(value) => {
+            request.payload = value;
+            invoker.invoke(request)
+        }
+        Err(e) => Box::pin(async move {
+            Err(TaskError {
+                error: "States.Runtime".into(),
+                cause: format!("the payload is not JSON: {e}"),
+            })
+        }),
+    }
 }
 
 /// Runs `call` within a Task's `TimeoutSeconds`, when it has one: past it the call is dropped

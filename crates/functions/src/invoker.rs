@@ -8,7 +8,7 @@ use sluice_engine::invoke::{
 
 use crate::config::InvokeMeta;
 use crate::error::{InvokeError, error_names};
-use crate::pool::{FunctionPool, parse_response};
+use crate::pool::{Event, FunctionPool, parse_response};
 
 /// Calls functions through a warm pool. Cheap to clone.
 #[derive(Clone)]
@@ -28,6 +28,17 @@ impl PoolInvoker {
     /// A response over Step Functions' 256 KiB limit fails with `States.DataLimitExceeded`
     /// before it is parsed.
     pub fn call(&self, request: InvokeRequest, request_id: String) -> InvokeFuture {
+        self.call_with(request, None, request_id)
+    }
+
+    /// Like [`PoolInvoker::call`], with the event given as JSON text when `text` is set (the
+    /// request's payload is then not read).
+    pub fn call_with(
+        &self,
+        mut request: InvokeRequest,
+        text: Option<Vec<u8>>,
+        request_id: String,
+    ) -> InvokeFuture {
         let pool = self.pool.clone();
         Box::pin(async move {
             let (name, wrap) = match &request.target {
@@ -45,7 +56,11 @@ impl PoolInvoker {
                 execution: Some(request.execution),
                 trace_id: None,
             };
-            let call = pool.invoke_raw(&name, request.payload, meta);
+            let event = match text {
+                Some(text) => Event::Text(text),
+                None => Event::Value(std::mem::take(&mut request.payload)),
+            };
+            let call = pool.invoke_raw(&name, event, meta);
             let body = within_timeout(request.timeout_seconds, call)
                 .await?
                 .map_err(|e| task_error(e, &request_id, wrap))?;
@@ -56,6 +71,10 @@ impl PoolInvoker {
 }
 
 impl Invoker for PoolInvoker {
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        self.call_with(request, Some(payload), uuid::Uuid::new_v4().to_string())
+    }
+
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         self.call(request, uuid::Uuid::new_v4().to_string())
     }

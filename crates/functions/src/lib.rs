@@ -111,6 +111,6 @@ pub use error::{InvokeError, PoolError, error_names};
 pub use invoker::PoolInvoker;
 pub use logs::{LogLine, LogStream, TAIL_BYTES, function_log_path};
 pub use objects::validate_key;
-pub use pool::{FunctionPool, FunctionStats};
+pub use pool::{Event, FunctionPool, FunctionStats};
 pub use queues::{MAX_BATCH, QueueSend, QueueSendError, QueueSink};
 pub use rotate::{LogLimits, RotatingFile, log_files};

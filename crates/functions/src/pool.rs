@@ -378,7 +378,9 @@ impl FunctionPool {
             .request_id
             .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
             .clone();
-        let body = self.invoke_raw(function, payload, meta).await?;
+        let body = self
+            .invoke_raw(function, Event::Value(payload), meta)
+            .await?;
         parse_response(&request_id, &body)
     }
 
@@ -389,7 +391,7 @@ impl FunctionPool {
     pub async fn invoke_raw(
         &self,
         function: &str,
-        payload: Value,
+        event: Event,
         meta: InvokeMeta,
     ) -> Result<Vec<u8>, InvokeError> {
         let slot =
@@ -399,7 +401,7 @@ impl FunctionPool {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Slot::shut_down_error());
         }
-        let payload = request_body(&payload, slot.spec.config.max_request_bytes)?;
+        let payload = event.body(slot.spec.config.max_request_bytes)?;
         let request_id = meta
             .request_id
             .clone()
@@ -551,6 +553,25 @@ pub(crate) fn parse_response(request_id: &str, body: &[u8]) -> Result<Value, Inv
 
 /// Serialises an event, failing as Lambda does when it is over `limit` bytes; no more than
 /// `limit` bytes are ever produced.
+/// An invocation's event: a JSON value, or JSON text already written (sent as it is).
+pub enum Event {
+    /// A value, serialised for the call.
+    Value(Value),
+    /// JSON text.
+    Text(Vec<u8>),
+}
+
+impl Event {
+    /// The request body, refused past `limit` bytes.
+    fn body(self, limit: usize) -> Result<Bytes, InvokeError> {
+        match self {
+            Event::Value(value) => request_body(&value, limit),
+            Event::Text(text) if text.len() > limit => Err(InvokeError::request_too_large(limit)),
+            Event::Text(text) => Ok(Bytes::from(text)),
+        }
+    }
+}
+
 fn request_body(payload: &Value, limit: usize) -> Result<Bytes, InvokeError> {
     let mut body = Capped {
         bytes: Vec::new(),

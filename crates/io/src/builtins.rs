@@ -27,7 +27,7 @@
 
 use serde_json::{Map, Value, json};
 use sluice_engine::invoke::{
-    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
+    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, invoke_read, within_timeout,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -133,7 +133,25 @@ impl BuiltinFunctions {
     }
 }
 
+/// What `ack` answers: every record of the batch succeeded.
+fn acknowledged() -> Value {
+    json!({ "batchItemFailures": [] })
+}
+
 impl Invoker for BuiltinFunctions {
+    /// `ack` answers without reading the text; the other built-ins read it.
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        let handler = match &request.target {
+            Target::Function { name, .. } => self.functions.get(name).map(|(f, _)| f.handler),
+            Target::Integration(_) => None,
+        };
+        match handler {
+            None => self.fallback.invoke_text(request, payload),
+            Some(Handler::Ack) => Box::pin(async { Ok(acknowledged()) }),
+            Some(_) => invoke_read(self, request, &payload),
+        }
+    }
+
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let found = match &request.target {
             Target::Function { name, .. } => self.functions.get(name).cloned(),
@@ -178,7 +196,7 @@ fn run(
         Handler::CountBy => {
             crate::count_by::count_by(storage, handle, &arguments(function, payload)?)
         }
-        Handler::Ack => Ok(json!({ "batchItemFailures": [] })),
+        Handler::Ack => Ok(acknowledged()),
         Handler::PostgresUpsert | Handler::MysqlUpsert => Err(invalid(
             "the upsert loaders are served by the CDC crate, which this node did not start",
         )),

@@ -39,7 +39,7 @@ use chrono::SecondsFormat;
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value, json};
 use sluice_engine::invoke::{
-    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, within_timeout,
+    InvokeFuture, InvokeRequest, Invoker, Target, TaskError, invoke_read, within_timeout,
 };
 use sluice_lang::dataflow::MAX_PAYLOAD_BYTES;
 use std::ops::Range;
@@ -106,6 +106,13 @@ impl Action {
 }
 
 impl Invoker for ObjectIntegrations {
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        match &request.target {
+            Target::Function { .. } => self.fallback.invoke_text(request, payload),
+            Target::Integration(_) => invoke_read(self, request, &payload),
+        }
+    }
+
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let action = match &request.target {
             Target::Integration(resource) => Action::of(resource),

@@ -7,7 +7,7 @@ use crate::bus::{self, EventBus};
 use crate::queues::{Outgoing, Queues};
 use crate::topics::{Publication, PublishError, Topics};
 use serde_json::{Value, json};
-use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError, invoke_read};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,13 @@ impl QueueIntegration {
 }
 
 impl Invoker for QueueIntegration {
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        match &request.target {
+            Target::Function { .. } => self.inner.invoke_text(request, payload),
+            Target::Integration(_) => invoke_read(self, request, &payload),
+        }
+    }
+
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let resource = match &request.target {
             Target::Integration(r) => r.as_str(),

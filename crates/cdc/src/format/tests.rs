@@ -248,3 +248,54 @@ fn format_names() {
             .contains("canal-json, debezium")
     );
 }
+
+#[test]
+fn canal_fields_come_in_canal_order_and_each_table_keeps_its_own_types() {
+    let m = Format::CanalJson.message("s", &change(Kind::Insert, row(), None), 0);
+    let keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "database",
+            "table",
+            "pkNames",
+            "isDdl",
+            "type",
+            "es",
+            "ts",
+            "sql",
+            "sqlType",
+            "mysqlType",
+            "data",
+            "old",
+            "gtid",
+            "_cdc"
+        ]
+    );
+    let other = Arc::new(Table {
+        name: "other".into(),
+        columns: vec![Column {
+            name: "k".into(),
+            type_name: "text".into(),
+            sql_type: 12,
+            key: true,
+        }],
+        ..(*table()).clone()
+    });
+    let mut second = change(Kind::Insert, vec![text(oid::TEXT, "v")], None);
+    second.table = other;
+    let mut writer = Writer::new(Format::CanalJson);
+    let mut out = Vec::new();
+    for c in [change(Kind::Insert, row(), None), second.clone()] {
+        out.clear();
+        writer.write("s", &c, 0, &mut out);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out).unwrap(),
+            Format::CanalJson.message("s", &c, 0)
+        );
+    }
+    let last: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(last["sqlType"], json!({"k": 12}));
+    assert_eq!(last["pkNames"], json!(["k"]));
+}

@@ -21,7 +21,10 @@
 use super::catalog::split_name;
 use super::connect::{Database, rows, text};
 use super::{bytes_literal, quote_ident};
-use crate::loader::{Applied, Loader, Op, TargetOptions, Work, groups, runs, work};
+use crate::change::Change;
+use crate::loader::{
+    Applied, Loader, Op, TargetOptions, Work, cell, change_work, groups, runs, work,
+};
 use crate::pg::types::from_latin1;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -87,6 +90,16 @@ impl MysqlUpsert {
     /// Applies the messages of `event` in one transaction; returns `{"applied": n}` (rows).
     pub async fn apply(&self, event: &Value) -> Result<Value, String> {
         let work = work(event, |t| self.target_name(t))?;
+        self.apply_work(&work).await
+    }
+
+    /// Applies `changes` in one transaction, as it applies their Canal-JSON messages.
+    pub async fn apply_changes(&self, changes: &[Change]) -> Result<Value, String> {
+        let work = change_work(changes, |t| self.target_name(t))?;
+        self.apply_work(&work).await
+    }
+
+    async fn apply_work(&self, work: &Work<'_>) -> Result<Value, String> {
         let mut guard = self.session.lock().await;
         if guard.is_none() {
             *guard = Some(Session {
@@ -97,7 +110,7 @@ impl MysqlUpsert {
         let Some(session) = guard.as_mut() else {
             return Err("no connection".into());
         };
-        let outcome = apply(session, &self.db.dbname, &work).await;
+        let outcome = apply(session, &self.db.dbname, work).await;
         if outcome.is_err() {
             // The transaction may be open, or the connection broken: start afresh.
             if let Some(mut s) = guard.take() {
@@ -111,6 +124,10 @@ impl MysqlUpsert {
 impl Loader for MysqlUpsert {
     fn apply<'a>(&'a self, event: &'a Value) -> Applied<'a> {
         Box::pin(MysqlUpsert::apply(self, event))
+    }
+
+    fn apply_changes<'a>(&'a self, changes: &'a [Change]) -> Applied<'a> {
+        Box::pin(MysqlUpsert::apply_changes(self, changes))
     }
 }
 
@@ -151,22 +168,20 @@ async fn shape(conn: &mut Conn, default_db: &str, name: &str) -> Result<Target, 
     })
 }
 
-/// A value as an SQL literal for `column` of `target`.
-fn literal(target: &Target, column: &str, value: &Value) -> Result<String, String> {
+/// A value as an SQL literal for `column` of `target` (`None`: NULL).
+fn literal(target: &Target, column: &str, value: Option<&str>) -> Result<String, String> {
     let Some(param) = target.columns.get(column) else {
         return Err(format!(
             "column {column} is not in target table {}",
             target.quoted
         ));
     };
-    let text = match value {
-        Value::Null => return Ok("NULL".into()),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let Some(text) = value else {
+        return Ok("NULL".into());
     };
     match param {
         Param::Text => Ok(bytes_literal(text.as_bytes(), false)),
-        Param::Binary => from_latin1(&text)
+        Param::Binary => from_latin1(text)
             .map(|b| bytes_literal(&b, true))
             .ok_or_else(|| format!("column {column}: a binary value has characters beyond U+00FF")),
         Param::Bit => text
@@ -213,7 +228,7 @@ async fn flush(
             .map_err(fail)?;
         return Ok(run.len());
     }
-    let names = |cols: &[&String]| {
+    let names = |cols: &[&str]| {
         cols.iter()
             .map(|c| quote_ident(c))
             .collect::<Vec<_>>()
@@ -229,7 +244,7 @@ async fn flush(
             _ => {
                 let updates: Vec<String> = cols
                     .iter()
-                    .filter(|c| !pk.contains(c))
+                    .filter(|c| !pk.iter().any(|k| k == *c))
                     .map(|c| format!("{0} = VALUES({0})", quote_ident(c)))
                     .collect();
                 if updates.is_empty() {
@@ -245,7 +260,8 @@ async fn flush(
         for row in rows {
             let tuple = cols
                 .iter()
-                .map(|c| literal(target, c, row.get(c.as_str()).unwrap_or(&Value::Null)))
+                .enumerate()
+                .map(|(i, c)| literal(target, c, cell(row, i, c)))
                 .collect::<Result<Vec<_>, _>>()?
                 .join(", ");
             if !values.is_empty() {
@@ -305,22 +321,22 @@ mod tests {
             .into(),
         };
         assert_eq!(
-            literal(&target, "s", &json!("é")).unwrap(),
+            literal(&target, "s", Some("é")).unwrap(),
             "CONVERT(X'C3A9' USING utf8mb4)"
         );
         assert_eq!(
-            literal(&target, "b", &json!("\u{0}\u{ff}")).unwrap(),
+            literal(&target, "b", Some("\u{0}\u{ff}")).unwrap(),
             "X'00FF'"
         );
-        assert_eq!(literal(&target, "f", &json!("5")).unwrap(), "5");
-        assert_eq!(literal(&target, "s", &Value::Null).unwrap(), "NULL");
+        assert_eq!(literal(&target, "f", Some("5")).unwrap(), "5");
+        assert_eq!(literal(&target, "s", None).unwrap(), "NULL");
         assert!(
-            literal(&target, "f", &json!("x"))
+            literal(&target, "f", Some("x"))
                 .unwrap_err()
                 .contains("BIT")
         );
         assert!(
-            literal(&target, "nope", &json!("1"))
+            literal(&target, "nope", Some("1"))
                 .unwrap_err()
                 .contains("not in target table")
         );

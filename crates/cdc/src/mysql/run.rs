@@ -192,7 +192,7 @@ async fn take_snapshot(
     while let Some(done) = tasks.join_next().await {
         cuts.push(done.map_err(|e| e.to_string())??);
     }
-    if sinker.flush(stop).await.is_err() {
+    if sinker.drain(head, stop).await.is_err() {
         return Ok(None);
     }
     let Some(mut first) = cuts.iter().min_by_key(|c| c.position).cloned() else {

@@ -420,11 +420,12 @@ pub async fn stream(
                 }
                 for change in std::mem::take(&mut decoded.changes) {
                     if sinker.push(change) {
-                        if sinker.flush(stop).await.is_err() {
+                        let Ok(accepted) = sinker.flush(at.committed, stop).await else {
                             return Ok(());
+                        };
+                        if let Some(mark) = accepted {
+                            save(sql, decoder, checkpointer, &mut at, mark, false).await?;
                         }
-                        let target = at.committed;
-                        save(sql, decoder, checkpointer, &mut at, target, false).await?;
                     }
                 }
                 if let Some(end) = decoded.committed {
@@ -432,15 +433,20 @@ pub async fn stream(
                     at.in_txn = false;
                 }
             }
+            accepted = sinker.accepted() => {
+                let Ok(mark) = accepted else { return Ok(()) };
+                save(sql, decoder, checkpointer, &mut at, mark, false).await?;
+            }
             () = until(deadline) => {
-                if sinker.flush(stop).await.is_err() {
+                let Ok(accepted) = sinker.flush(at.committed, stop).await else {
                     return Ok(());
+                };
+                if let Some(mark) = accepted {
+                    save(sql, decoder, checkpointer, &mut at, mark, false).await?;
                 }
-                let target = at.committed;
-                save(sql, decoder, checkpointer, &mut at, target, false).await?;
             }
             _ = tick.tick() => {
-                let target = if !at.in_txn && sinker.is_empty() { at.committed } else { at.stored };
+                let target = if !at.in_txn && sinker.is_idle() { at.committed } else { at.stored };
                 save(sql, decoder, checkpointer, &mut at, target, true).await?;
             }
             _ = stop.changed() => return Ok(()),

@@ -66,11 +66,12 @@ pub async fn stream(
                         status.server_at(wal_end.as_u64());
                         for change in decoder.message(sql, &data).await? {
                             if sinker.push(change) {
-                                if sinker.flush(stop).await.is_err() {
+                                let Ok(accepted) = sinker.flush(at.committed, stop).await else {
                                     return Ok(());
+                                };
+                                if let Some(mark) = accepted {
+                                    save(client, checkpointer, &mut at, mark).await?;
                                 }
-                                let target = at.committed;
-                                save(client, checkpointer, &mut at, target).await?;
                             }
                         }
                     }
@@ -80,7 +81,7 @@ pub async fn stream(
                     }
                     Some(ReplicationEvent::KeepAlive { wal_end, .. }) => {
                         status.server_at(wal_end.as_u64());
-                        if !at.in_txn && sinker.is_empty() {
+                        if !at.in_txn && sinker.is_idle() {
                             at.idle = at.idle.max(wal_end.as_u64());
                         }
                     }
@@ -88,15 +89,20 @@ pub async fn stream(
                     Some(ReplicationEvent::StoppedAt { .. }) => return Ok(()),
                 }
             }
+            accepted = sinker.accepted() => {
+                let Ok(mark) = accepted else { return Ok(()) };
+                save(client, checkpointer, &mut at, mark).await?;
+            }
             () = until(deadline) => {
-                if sinker.flush(stop).await.is_err() {
+                let Ok(accepted) = sinker.flush(at.committed, stop).await else {
                     return Ok(());
+                };
+                if let Some(mark) = accepted {
+                    save(client, checkpointer, &mut at, mark).await?;
                 }
-                let target = at.committed;
-                save(client, checkpointer, &mut at, target).await?;
             }
             _ = tick.tick() => {
-                let target = if !at.in_txn && sinker.is_empty() {
+                let target = if !at.in_txn && sinker.is_idle() {
                     at.committed.max(at.idle)
                 } else {
                     at.stored

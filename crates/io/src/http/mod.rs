@@ -18,7 +18,7 @@ pub use function::HttpFunction;
 pub use task::connection_name;
 
 use bytes::{Bytes, BytesMut};
-use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError};
+use sluice_engine::invoke::{InvokeFuture, InvokeRequest, Invoker, Target, TaskError, invoke_read};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -186,6 +186,17 @@ impl Shared {
 }
 
 impl Invoker for HttpInvoker {
+    fn invoke_text(&self, request: InvokeRequest, payload: Vec<u8>) -> InvokeFuture {
+        let serves = match &request.target {
+            Target::Integration(resource) => resource == HTTP_INVOKE,
+            Target::Function { name, .. } => self.shared.functions.contains_key(name),
+        };
+        match serves {
+            true => invoke_read(self, request, &payload),
+            false => self.fallback.invoke_text(request, payload),
+        }
+    }
+
     fn invoke(&self, request: InvokeRequest) -> InvokeFuture {
         let shared = self.shared.clone();
         match &request.target {
