@@ -189,7 +189,7 @@ fn canal(source: &str, change: &Change, now_ms: i64) -> Value {
             cdc.insert("unknown".into(), json!(unknown));
         }
     }
-    message.insert("gtid".into(), json!(""));
+    message.insert("gtid".into(), json!(change.gtid.as_deref().unwrap_or("")));
     message.insert("_cdc".into(), Value::Object(cdc));
     Value::Object(message)
 }
@@ -277,6 +277,7 @@ fn debezium_source(source: &str, change: &Change) -> Value {
             "file": &**file,
             "pos": binlog_offset(change.id.position),
             "row": change.id.ordinal,
+            "gtid": change.gtid.as_deref(),
         }),
         None => json!({
             "version": env!("CARGO_PKG_VERSION"),

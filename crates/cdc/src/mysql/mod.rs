@@ -5,7 +5,9 @@
 pub mod catalog;
 pub mod connect;
 pub mod ddl;
+pub mod gtid;
 pub mod loader;
+pub mod resume;
 pub mod run;
 pub mod snapshot;
 pub mod stream;
