@@ -103,7 +103,7 @@ pub(crate) async fn open(
     }
     if !kept {
         return Err(Failure::Fatal(Fatal(format!(
-            "the binlog file {file} was purged from the server and source {source} has no GTID position to resume from: changes after {file}:{offset} may be missing; take a new snapshot with `sluice cdc resnapshot {source}`"
+            "the binlog file {file} was purged from the server and source {source} cannot resume by GTID (the server has no GTIDs, or no GTID position was stored): changes after {file}:{offset} may be missing; take a new snapshot with `sluice cdc resnapshot {source}`"
         ))));
     }
     match dump(db, source, mariadb, DumpFrom::File(file, offset)).await? {

@@ -169,6 +169,10 @@ impl Decoder {
                     if own {
                         out.committed = Some(self.commit(end)?);
                     }
+                } else if !self.in_txn && self.txn_gtid.is_some() {
+                    // Any other statement with a GTID of its own (`GRANT`, `ANALYZE`…) ends
+                    // its transaction too.
+                    out.committed = Some(self.commit(end)?);
                 }
             }
             Some(EventData::XidEvent(_)) => {
@@ -195,8 +199,8 @@ impl Decoder {
         Ok(out)
     }
 
-    /// A transaction's GTID event: a statement that ended without a commit the decoder knows
-    /// (one that is not DDL) is passed in the state first.
+    /// A transaction's GTID event: the GTID of one whose end the decoder did not see is passed
+    /// in the state first.
     fn gtid_begins(&mut self, gtid: Gtid) {
         if let (Some((earlier, _)), Some(state)) = (self.txn_gtid.take(), self.gtid.as_mut()) {
             state.add(&earlier);
