@@ -475,14 +475,77 @@ async fn a_restarted_source_resumes_from_its_binlog_position() {
 fn rewrite_stored(f: &Fixture, change: impl FnOnce(&mut Value)) {
     let mut stored = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
     change(&mut stored.progress["binlog"]);
+    store_checkpoint(f, &stored);
+}
+
+/// Stores `checkpoint` for the source, taking and releasing the lease as a node does.
+fn store_checkpoint(f: &Fixture, checkpoint: &sluice_engine::store::CdcCheckpoint) {
     let now = sluice_cdc::sink::now_ms();
     assert!(
         f.store
             .cdc_lease(&f.table, "node-a", now, now + 60_000)
             .unwrap()
     );
-    assert!(f.store.cdc_save("node-a", &stored).unwrap());
+    assert!(f.store.cdc_save("node-a", checkpoint).unwrap());
     f.store.cdc_release(&f.table, "node-a").unwrap();
+}
+
+/// The messages `sink` accepted, once there are at least `n` (failing the test after a minute).
+async fn wait_seen(sink: &LoaderSink, n: usize) -> Vec<Value> {
+    for _ in 0..600 {
+        let seen = sink.seen.lock().unwrap().clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} messages arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_sent_again_after_a_resume_by_gtid_keeps_its_id() {
+    let Some(mut f) = Fixture::new(0).await else {
+        return;
+    };
+    let table = f.table.clone();
+    let (stop, task, status) = f.start(f.sink());
+    f.wait_streaming(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let before = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
+    let sink = f.sink();
+    let (stop, task, status) = f.start(sink.clone());
+    f.source
+        .query_drop(format!(
+            "START TRANSACTION; {}; UPDATE {table} SET note = 'again' WHERE id = 2; COMMIT",
+            rows_sql(&table, 1, 3, "t")
+        ))
+        .await
+        .unwrap();
+    f.converge(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let first = sink.seen.lock().unwrap().clone();
+    assert_eq!(first.len(), 4, "{first:?}");
+    // Back to the position before the transaction, in a file the server does not have: the
+    // server finds the transaction by the GTID position and sends it again.
+    let mut rewound = before.clone();
+    rewound.progress["binlog"]["file"] = "mysql-bin.000000".into();
+    store_checkpoint(&f, &rewound);
+    let sink = f.sink();
+    let (stop, task, _) = f.start(sink.clone());
+    let again = wait_seen(&sink, first.len()).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let ids = |messages: &[Value]| -> Vec<(Value, Value)> {
+        messages
+            .iter()
+            .map(|m| (m["_cdc"]["id"].clone(), m["gtid"].clone()))
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&first));
+    assert!(first.iter().all(|m| m["gtid"] == first[0]["gtid"]));
+    f.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

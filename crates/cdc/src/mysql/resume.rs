@@ -95,16 +95,13 @@ pub(crate) async fn open(
                 tracing::warn!(source, gtid = %state, error = %refused, "the server cannot resume by GTID; resuming at the stored binlog file and offset");
             }
             Err(refused) => {
-                return Err(Failure::Fatal(Fatal(format!(
-                    "source {source} cannot resume: the server refused its GTID position {state} ({refused}) and the binlog file {file} of its stored position {file}:{offset} was purged; changes after it may be missing; take a new snapshot with `sluice cdc resnapshot {source}`"
-                ))));
+                let refused = Some((state, refused.as_str()));
+                return Err(Failure::Fatal(gone(source, file, offset, refused)));
             }
         }
     }
     if !kept {
-        return Err(Failure::Fatal(Fatal(format!(
-            "the binlog file {file} was purged from the server and source {source} cannot resume by GTID (the server has no GTIDs, or no GTID position was stored): changes after {file}:{offset} may be missing; take a new snapshot with `sluice cdc resnapshot {source}`"
-        ))));
+        return Err(Failure::Fatal(gone(source, file, offset, None)));
     }
     match dump(db, source, mariadb, DumpFrom::File(file, offset)).await? {
         Ok((stream, served, first)) => Ok(Opened {
@@ -119,6 +116,19 @@ pub(crate) async fn open(
             binlog_error(&refused)
         )))),
     }
+}
+
+/// Why `source` cannot resume: the binlog `file` of its stored position (at `offset`) was
+/// purged, and the server refused its GTID position (with the server's words) or it has none.
+fn gone(source: &str, file: &str, offset: u64, refused: Option<(&GtidState, &str)>) -> Fatal {
+    let gtid = match refused {
+        Some((state, error)) => format!("the server refused its GTID position {state} ({error})"),
+        None => "it has no GTID position to resume from (none stored, or the server has no GTIDs)"
+            .into(),
+    };
+    Fatal(format!(
+        "source {source} cannot resume: {gtid}, and the binlog file {file} of its stored position {file}:{offset} was purged; changes after it may be missing; take a new snapshot with `sluice cdc resnapshot {source}`"
+    ))
 }
 
 /// Asks the server for its binlog from `from`; the stream with the file and offset its first
@@ -195,6 +205,32 @@ pub fn same_binlog(stored_file: &str, stored: u64, served: &str, served_at: u64)
 mod tests {
     use super::*;
     use crate::position::binlog_position;
+
+    #[test]
+    fn a_source_that_cannot_resume_says_where_it_stopped_and_what_to_do() {
+        let state = GtidState::parse("0-1-42", true).unwrap();
+        let refused = gone(
+            "orders",
+            "mysql-bin.000005",
+            1234,
+            Some((&state, "the slave state is too old")),
+        )
+        .0;
+        let without = gone("orders", "mysql-bin.000005", 1234, None).0;
+        for error in [&refused, &without] {
+            assert!(error.starts_with("source orders cannot resume"), "{error}");
+            assert!(
+                error.contains("mysql-bin.000005:1234 was purged"),
+                "{error}"
+            );
+            assert!(error.contains("`sluice cdc resnapshot orders`"), "{error}");
+        }
+        assert!(
+            refused.contains("refused its GTID position 0-1-42 (the slave state is too old)"),
+            "{refused}"
+        );
+        assert!(without.contains("no GTID position"), "{without}");
+    }
 
     #[test]
     fn a_served_file_of_the_same_binlog_keeps_the_positions() {
