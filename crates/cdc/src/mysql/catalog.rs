@@ -147,7 +147,7 @@ pub async fn binlog_head(conn: &mut Conn) -> Result<Head, String> {
         .unwrap_or(4);
     let gtid = if is_mariadb(conn) {
         gtid_at(conn, &file, offset).await?
-    } else if gtids_enabled(conn).await? {
+    } else if gtids_enabled(conn).await {
         // MySQL's fifth column, `Executed_Gtid_Set`.
         Some(row.get(4).and_then(text).unwrap_or_default())
     } else {
@@ -157,14 +157,16 @@ pub async fn binlog_head(conn: &mut Conn) -> Result<Head, String> {
 }
 
 /// Whether the server gives every transaction a GTID: MariaDB always does, MySQL with
-/// `gtid_mode=ON`.
-pub async fn gtids_enabled(conn: &mut Conn) -> Result<bool, String> {
+/// `gtid_mode=ON` (a MySQL too old to know `gtid_mode` has none).
+pub async fn gtids_enabled(conn: &mut Conn) -> bool {
     if is_mariadb(conn) {
-        return Ok(true);
+        return true;
     }
-    let found = rows(conn, "SELECT @@gtid_mode", "reading gtid_mode").await?;
+    let Ok(found) = rows(conn, "SELECT @@GLOBAL.gtid_mode", "reading gtid_mode").await else {
+        return false;
+    };
     let mode = found.first().and_then(|r| r.first()).and_then(text);
-    Ok(mode.is_some_and(|m| m.eq_ignore_ascii_case("ON")))
+    mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
 }
 
 /// MariaDB's GTID position matching binlog `file` and `offset` (`BINLOG_GTID_POS`; empty

@@ -79,7 +79,7 @@ pub(crate) async fn open(
             )))
         })?;
     if let Some(state) = &gtid
-        && catalog::gtids_enabled(sql).await?
+        && catalog::gtids_enabled(sql).await
     {
         match dump(db, source, mariadb, DumpFrom::Gtid(state)).await? {
             Ok((stream, served, first)) => {
@@ -111,10 +111,10 @@ pub(crate) async fn open(
             gtid,
             by_gtid: false,
         }),
-        Err(refused) => Err(Failure::Fatal(Fatal(format!(
-            "source {source} cannot resume at {file}:{offset}: {}",
+        Err(refused) => Err(Failure::Retry(format!(
+            "source {source} resuming at {file}:{offset}: {}",
             binlog_error(&refused)
-        )))),
+        ))),
     }
 }
 

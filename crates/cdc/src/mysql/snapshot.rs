@@ -1,6 +1,6 @@
 //! The initial copy: each captured table read inside its own consistent snapshot
-//! (`START TRANSACTION WITH CONSISTENT SNAPSHOT`), which records the binlog position it matches,
-//! in primary-key order, in chunks, several tables at once. The stream starts at the earliest
+//! (`START TRANSACTION WITH CONSISTENT SNAPSHOT`), which records the binlog position (and GTID
+//! state) it matches, in primary-key order, in chunks, several tables at once. The stream starts at the earliest
 //! of those positions and skips a table's changes logged before its own.
 
 use super::catalog::{Head, Shape};
