@@ -422,6 +422,13 @@ async fn a_ddl_statement_passes_through_and_later_rows_carry_the_new_column() {
         .position(|m| m["isDdl"] == true)
         .expect("a DDL message");
     assert_eq!(seen[ddl]["type"], "ALTER");
+    let gtid = seen[ddl]["gtid"].as_str().unwrap();
+    assert_eq!(
+        gtid.split('-').count(),
+        3,
+        "the statement's own GTID: {gtid}"
+    );
+    assert_ne!(seen[ddl - 1]["gtid"], seen[ddl]["gtid"]);
     assert!(
         seen[ddl]["sql"]
             .as_str()
