@@ -174,6 +174,9 @@ pub struct Change {
     pub truncate_options: Vec<&'static str>,
     /// The binlog file of the change's position, for a binlog source (`None` for PostgreSQL).
     pub binlog: Option<Arc<str>>,
+    /// The GTID of the change's transaction, for a binlog source whose server has GTIDs
+    /// (MariaDB's `domain-server-seq`, MySQL's `uuid:n`).
+    pub gtid: Option<Arc<str>>,
     /// For a DDL change: the statement.
     pub ddl: Option<Ddl>,
 }
@@ -197,6 +200,7 @@ impl Change {
             before_image: BeforeImage::None,
             truncate_options: Vec::new(),
             binlog: None,
+            gtid: None,
             ddl: None,
         }
     }

@@ -189,6 +189,7 @@ fn debezium_source(source: &str, change: &Change) -> Value {
             "file": &**file,
             "pos": binlog_offset(change.id.position),
             "row": change.id.ordinal,
+            "gtid": change.gtid.as_deref(),
         }),
         None => json!({
             "version": env!("CARGO_PKG_VERSION"),

@@ -948,6 +948,7 @@ mod tests {
             before_image: BeforeImage::Key,
             truncate_options: Vec::new(),
             binlog: None,
+            gtid: None,
             ddl: None,
         };
         let cases = [

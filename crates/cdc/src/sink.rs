@@ -439,6 +439,7 @@ mod tests {
             before_image: BeforeImage::None,
             truncate_options: Vec::new(),
             binlog: None,
+            gtid: None,
             ddl: None,
         }
     }

@@ -62,7 +62,7 @@ struct Inner {
 struct Binlog {
     /// The files' base name (`mysql-bin`).
     base: String,
-    /// The GTID position of the checkpoint (MariaDB `domain-server-seq`), when known.
+    /// The GTID state of the checkpoint (MariaDB's GTID position, MySQL's GTID set), when known.
     gtid: Option<String>,
     /// Each table's snapshot position: its changes logged before it are in the snapshot.
     cuts: BTreeMap<String, u64>,

@@ -1,8 +1,9 @@
 //! MySQL/MariaDB sources on a real server: a table with a column of every type is copied and
 //! streamed with a concurrent writer into another database through the mysql-upsert loader until
 //! the target equals the source; snapshot rows and streamed rows of the same values give the
-//! same text; a DDL statement mid-stream passes through and later rows carry the new column; a
-//! purged binlog stops the source until a re-snapshot. Needs MariaDB (or MySQL) with a row-based
+//! same text; a DDL statement mid-stream passes through and later rows carry the new column;
+//! messages carry their transaction's GTID; a source whose binlog file is gone resumes by GTID,
+//! and one whose GTID position is gone too stops until a re-snapshot. Needs MariaDB (or MySQL) with a row-based
 //! binlog at `$SLUICE_TEST_MYSQL` (default `mysql://root@127.0.0.1:3306/test`; skipped when
 //! absent or the binlog is off, unless `SLUICE_REQUIRE_SERVICES=1`).
 
@@ -421,6 +422,13 @@ async fn a_ddl_statement_passes_through_and_later_rows_carry_the_new_column() {
         .position(|m| m["isDdl"] == true)
         .expect("a DDL message");
     assert_eq!(seen[ddl]["type"], "ALTER");
+    let gtid = seen[ddl]["gtid"].as_str().unwrap();
+    assert_eq!(
+        gtid.split('-').count(),
+        3,
+        "the statement's own GTID: {gtid}"
+    );
+    assert_ne!(seen[ddl - 1]["gtid"], seen[ddl]["gtid"]);
     assert!(
         seen[ddl]["sql"]
             .as_str()
@@ -469,6 +477,181 @@ async fn a_restarted_source_resumes_from_its_binlog_position() {
     f.cleanup().await;
 }
 
+/// Stores `change` applied to the source's stored binlog progress (as a node that stopped would
+/// have left it), taking and releasing the lease as a node does.
+fn rewrite_stored(f: &Fixture, change: impl FnOnce(&mut Value)) {
+    let mut stored = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
+    change(&mut stored.progress["binlog"]);
+    store_checkpoint(f, &stored);
+}
+
+/// Stores `checkpoint` for the source, taking and releasing the lease as a node does.
+fn store_checkpoint(f: &Fixture, checkpoint: &sluice_engine::store::CdcCheckpoint) {
+    let now = sluice_cdc::sink::now_ms();
+    assert!(
+        f.store
+            .cdc_lease(&f.table, "node-a", now, now + 60_000)
+            .unwrap()
+    );
+    assert!(f.store.cdc_save("node-a", checkpoint).unwrap());
+    f.store.cdc_release(&f.table, "node-a").unwrap();
+}
+
+/// The messages `sink` accepted, once there are at least `n` (failing the test after a minute).
+async fn wait_seen(sink: &LoaderSink, n: usize) -> Vec<Value> {
+    for _ in 0..600 {
+        let seen = sink.seen.lock().unwrap().clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} messages arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_sent_again_after_a_resume_by_gtid_keeps_its_id() {
+    let Some(mut f) = Fixture::new(0).await else {
+        return;
+    };
+    let table = f.table.clone();
+    let (stop, task, status) = f.start(f.sink());
+    f.wait_streaming(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let before = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
+    let sink = f.sink();
+    let (stop, task, status) = f.start(sink.clone());
+    f.source
+        .query_drop(format!(
+            "START TRANSACTION; {}; UPDATE {table} SET note = 'again' WHERE id = 2; COMMIT",
+            rows_sql(&table, 1, 3, "t")
+        ))
+        .await
+        .unwrap();
+    f.converge(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let first = sink.seen.lock().unwrap().clone();
+    assert_eq!(first.len(), 4, "{first:?}");
+    // Back to the position before the transaction, in a file the server does not have: the
+    // server finds the transaction by the GTID position and sends it again.
+    let mut rewound = before.clone();
+    rewound.progress["binlog"]["file"] = "mysql-bin.000000".into();
+    store_checkpoint(&f, &rewound);
+    let sink = f.sink();
+    let (stop, task, _) = f.start(sink.clone());
+    let again = wait_seen(&sink, first.len()).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let ids = |messages: &[Value]| -> Vec<(Value, Value)> {
+        messages
+            .iter()
+            .map(|m| (m["_cdc"]["id"].clone(), m["gtid"].clone()))
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&first));
+    assert!(first.iter().all(|m| m["gtid"] == first[0]["gtid"]));
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_binlog_file_is_gone_resumes_by_gtid() {
+    let Some(mut f) = Fixture::new(10).await else {
+        return;
+    };
+    let table = f.table.clone();
+    let (stop, task, status) = f.start(f.sink());
+    f.converge(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let stored = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
+    let gtid = stored.progress["binlog"]["gtid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        gtid.contains('-'),
+        "MariaDB's GTID position is stored: {stored:?}"
+    );
+    // The stored file is one the server does not have (as after PURGE BINARY LOGS).
+    rewrite_stored(&f, |binlog| binlog["file"] = "mysql-bin.000000".into());
+    f.source
+        .query_drop(rows_sql(&table, 5000, 5099, "while-away"))
+        .await
+        .unwrap();
+    let sink = f.sink();
+    let (stop, task, status) = f.start(sink.clone());
+    f.converge(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let seen = sink.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 100, "exactly the changes made meanwhile");
+    assert!(seen.iter().all(|m| m["_cdc"]["snapshot"] == false));
+    let view = status.to_json();
+    assert!(view["error"].is_null(), "{view}");
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_carry_their_transactions_gtid() {
+    let Some(mut f) = Fixture::new(0).await else {
+        return;
+    };
+    let table = f.table.clone();
+    let sink = f.sink();
+    let (stop, task, status) = f.start(sink.clone());
+    f.wait_streaming(&status).await;
+    let mut gtids = Vec::new();
+    for (from, to) in [(1, 3), (4, 4)] {
+        f.source
+            .query_drop(rows_sql(&table, from, to, "g"))
+            .await
+            .unwrap();
+        // This session's last GTID (other sessions write to the server meanwhile).
+        let last: String = f
+            .source
+            .query_first("SELECT @@last_gtid")
+            .await
+            .unwrap()
+            .unwrap();
+        gtids.push(last);
+    }
+    f.converge(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let seen = sink.seen.lock().unwrap().clone();
+    let of = |id: &str| -> Vec<&Value> {
+        seen.iter()
+            .filter(|m| m["data"][0]["id"] == id)
+            .map(|m| &m["gtid"])
+            .collect()
+    };
+    for id in ["1", "2", "3"] {
+        assert_eq!(of(id), [&Value::from(gtids[0].clone())], "row {id}");
+    }
+    assert_eq!(of("4"), [&Value::from(gtids[1].clone())]);
+    assert_ne!(gtids[0], gtids[1]);
+    // The stored GTID position is at least as far as the last message's.
+    let stored = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
+    let position = stored.progress["binlog"]["gtid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seq = |gtid: &str| -> u64 { gtid.rsplit('-').next().unwrap().parse().unwrap() };
+    let domain = gtids[1].split('-').next().unwrap().to_string();
+    let entry = position
+        .split(',')
+        .find(|e| e.split('-').next() == Some(domain.as_str()))
+        .unwrap_or_else(|| panic!("domain {domain} in {position}"));
+    assert!(
+        seq(entry) >= seq(&gtids[1]),
+        "{position} after {}",
+        gtids[1]
+    );
+    f.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purged_binlog_file_stops_the_source_until_a_resnapshot() {
     let Some(mut f) = Fixture::new(10).await else {
@@ -478,20 +661,32 @@ async fn a_purged_binlog_file_stops_the_source_until_a_resnapshot() {
     f.converge(&status).await;
     let _ = stop.send(true);
     task.await.unwrap();
-    // A stored position in a file the server does not have (as after PURGE BINARY LOGS).
-    let mut stored = f.store.cdc_checkpoint(&f.table).unwrap().unwrap();
-    stored.progress["binlog"]["file"] = Value::String("mysql-bin.000000".into());
-    let now = sluice_cdc::sink::now_ms();
-    assert!(
-        f.store
-            .cdc_lease(&f.table, "node-a", now, now + 60_000)
-            .unwrap()
-    );
-    assert!(f.store.cdc_save("node-a", &stored).unwrap());
-    f.store.cdc_release(&f.table, "node-a").unwrap();
+    // Neither the stored file nor a transaction of the stored GTID position is on the server
+    // (as when the files holding them were purged).
+    let position: String = f
+        .source
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    let unknown: Vec<String> = position
+        .split(',')
+        .map(|e| format!("{}-999999999999", e.rsplit_once('-').unwrap().0))
+        .collect();
+    let unknown = unknown.join(",");
+    rewrite_stored(&f, |binlog| {
+        binlog["file"] = "mysql-bin.000000".into();
+        binlog["gtid"] = unknown.clone().into();
+    });
     let (stop, task, status) = f.start(f.sink());
     let error = common::failure(&status).await;
     assert!(error.contains("was purged"), "{error}");
+    assert!(error.contains(&f.table), "names the source: {error}");
+    assert!(error.contains(&unknown), "names the GTID position: {error}");
+    assert!(
+        error.contains("mysql-bin.000000:"),
+        "names the position: {error}"
+    );
     assert!(error.contains("sluice cdc resnapshot"), "{error}");
     let _ = stop.send(true);
     task.await.unwrap();

@@ -124,7 +124,9 @@ impl CanalWriter {
             }
             unknown = row.iter().any(|d| !d.is_known());
         }
-        out.extend_from_slice(b",\"gtid\":\"\",\"_cdc\":");
+        out.extend_from_slice(b",\"gtid\":");
+        string(out, change.gtid.as_deref().unwrap_or(""));
+        out.extend_from_slice(b",\"_cdc\":");
         extension(out, source, change);
         if unknown {
             out.pop();

@@ -65,6 +65,7 @@ fn change(kind: Kind, after: Vec<Datum>, before: Option<Vec<Datum>>) -> Change {
         before_image: BeforeImage::Full,
         truncate_options: Vec::new(),
         binlog: None,
+        gtid: None,
         ddl: None,
     }
 }

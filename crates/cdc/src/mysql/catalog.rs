@@ -1,7 +1,7 @@
 //! What a source must know of a captured table: its columns from `information_schema`, each
 //! with how its values are read ([`ValueKind`]), and the checks that it can be captured.
 
-use super::connect::{rows, text};
+use super::connect::{is_mariadb, rows, text};
 use super::types::{ValueKind, sql_type};
 use crate::change::{Column, Table};
 use mysql_async::Conn;
@@ -121,34 +121,63 @@ pub async fn binlog_files(conn: &mut Conn) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// The server's current binlog file and offset.
-pub async fn binlog_head(conn: &mut Conn) -> Result<(String, u64), String> {
+/// A binlog position of the server, with its GTID state there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The binlog file.
+    pub file: String,
+    /// The offset in the file.
+    pub offset: u64,
+    /// The GTID state at that position as the server writes it (MariaDB's GTID position,
+    /// MySQL's executed GTID set), when the server has GTIDs.
+    pub gtid: Option<String>,
+}
+
+/// The server's current binlog position and GTID state.
+pub async fn binlog_head(conn: &mut Conn) -> Result<Head, String> {
     let found = rows(conn, "SHOW MASTER STATUS", "reading the binlog position").await?;
     let row = found
         .first()
         .ok_or("SHOW MASTER STATUS returned nothing: is the binlog on?")?;
     let file = row.first().and_then(text).unwrap_or_default();
-    let pos = row
+    let offset = row
         .get(1)
         .and_then(text)
         .and_then(|p| p.parse().ok())
         .unwrap_or(4);
-    Ok((file, pos))
+    let gtid = if is_mariadb(conn) {
+        gtid_at(conn, &file, offset).await?
+    } else if gtids_enabled(conn).await {
+        // MySQL's fifth column, `Executed_Gtid_Set`.
+        Some(row.get(4).and_then(text).unwrap_or_default())
+    } else {
+        None
+    };
+    Ok(Head { file, offset, gtid })
 }
 
-/// MariaDB's GTID position matching binlog `file` and `offset` (`BINLOG_GTID_POS`), when the
-/// server has one.
-pub async fn gtid_at(conn: &mut Conn, file: &str, offset: u64) -> Option<String> {
+/// Whether the server gives every transaction a GTID: MariaDB always does, MySQL with
+/// `gtid_mode=ON` (a MySQL too old to know `gtid_mode` has none).
+pub async fn gtids_enabled(conn: &mut Conn) -> bool {
+    if is_mariadb(conn) {
+        return true;
+    }
+    let Ok(found) = rows(conn, "SELECT @@GLOBAL.gtid_mode", "reading gtid_mode").await else {
+        return false;
+    };
+    let mode = found.first().and_then(|r| r.first()).and_then(text);
+    mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
+}
+
+/// MariaDB's GTID position matching binlog `file` and `offset` (`BINLOG_GTID_POS`; empty
+/// before the first GTID of the binlog), or `None` when the server does not have that
+/// position (the file was purged).
+pub async fn gtid_at(conn: &mut Conn, file: &str, offset: u64) -> Result<Option<String>, String> {
     let found = rows(
         conn,
         &format!("SELECT BINLOG_GTID_POS({}, {offset})", literal(file)),
-        "reading the GTID position",
+        &format!("reading the GTID position of {file}:{offset}"),
     )
-    .await
-    .ok()?;
-    found
-        .first()?
-        .first()
-        .and_then(text)
-        .filter(|g| !g.is_empty())
+    .await?;
+    Ok(found.first().and_then(|r| r.first()).and_then(text))
 }

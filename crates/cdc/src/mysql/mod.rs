@@ -1,11 +1,14 @@
 //! The MySQL/MariaDB source: a consistent snapshot of each table with the binlog position it
 //! matches, then the row-based binlog (`binlog_format=ROW`, `binlog_row_image=FULL`) from the
-//! earliest of those positions, decoded into the same changes as PostgreSQL's.
+//! earliest of those positions (found again by GTID on a restart where the server has them),
+//! decoded into the same changes as PostgreSQL's.
 
 pub mod catalog;
 pub mod connect;
 pub mod ddl;
+pub mod gtid;
 pub mod loader;
+pub mod resume;
 pub mod run;
 pub mod snapshot;
 pub mod stream;

@@ -1,15 +1,15 @@
 //! One session of a MySQL/MariaDB source: the snapshot when none was finished, then the binlog
-//! from the stored position (or from the snapshot's).
+//! from the stored position (or from the snapshot's), found by GTID where the server has them.
 
-use super::catalog::{self, Shape};
+use super::catalog::{self, Head, Shape};
 use super::connect::Database;
+use super::resume::{self, Start};
 use super::snapshot::{self, Cut};
-use super::stream::{self, Decoder, binlog_error};
+use super::stream::{self, Decoder};
 use crate::position::{binlog_base, binlog_offset, binlog_position};
 use crate::source::{Checkpointer, Failure, Fatal, Source, deliver_snapshot};
 use crate::status::Phase;
-use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStream, BinlogStreamRequest, Conn};
+use mysql_async::Conn;
 use std::collections::BTreeMap;
 use tokio::sync::watch;
 
@@ -45,10 +45,11 @@ pub(crate) async fn run_once(
         }
         shapes.push(shape);
     }
+    let name = &source.config.name;
     let checkpointer = source.checkpointer();
     let mut sinker = source.sinker();
     let status = checkpointer.status();
-    let (file, position, cuts) = match source.checkpoint().await? {
+    let start = match source.checkpoint().await? {
         Some(c) if c.phase == "streaming" => {
             let binlog = c.progress.get("binlog");
             let Some(file) = binlog
@@ -57,26 +58,28 @@ pub(crate) async fn run_once(
                 .map(str::to_string)
             else {
                 return Err(Failure::Fatal(Fatal(format!(
-                    "the stored position of {} names no binlog file; take a new snapshot with `sluice cdc resnapshot {}`",
-                    source.config.name, source.config.name
+                    "the stored position of {name} names no binlog file; take a new snapshot with `sluice cdc resnapshot {name}`"
                 ))));
             };
-            if !catalog::binlog_files(&mut sql).await?.contains(&file) {
-                return Err(Failure::Fatal(Fatal(format!(
-                    "the binlog file {file} was purged from the server: changes after {file}:{} may be missing; take a new snapshot with `sluice cdc resnapshot {}`",
-                    binlog_offset(c.position),
-                    source.config.name
-                ))));
-            }
             let cuts: BTreeMap<String, u64> = binlog
                 .and_then(|b| b.get("snapshot"))
                 .and_then(|s| serde_json::from_value(s.clone()).ok())
                 .unwrap_or_default();
+            let gtid = binlog
+                .and_then(|b| b.get("gtid"))
+                .and_then(|g| g.as_str())
+                .map(str::to_string);
             status.use_binlog(binlog_base(&file));
             status.set_binlog_cuts(cuts.clone());
+            status.set_gtid(gtid.clone());
             status.set_phase(Phase::Streaming);
             status.checkpointed(c.position);
-            (file, c.position, cuts)
+            Start {
+                file,
+                position: c.position,
+                gtid,
+                cuts,
+            }
         }
         stored => {
             // A snapshot cut short stored where its binlog began: while that file is kept,
@@ -89,7 +92,11 @@ pub(crate) async fn run_once(
                     .iter()
                     .any(|f| f == file)
             {
-                resume = Some((file.to_string(), c.position));
+                resume = Some(Head {
+                    file: file.to_string(),
+                    offset: binlog_offset(c.position),
+                    gtid: c.progress["binlog"]["gtid"].as_str().map(str::to_string),
+                });
             }
             let Some(taken) = take_snapshot(
                 source,
@@ -108,6 +115,17 @@ pub(crate) async fn run_once(
             taken
         }
     };
+    let opened = resume::open(&db, name, &mut sql, &start).await?;
+    let (mut position, mut cuts) = (start.position, start.cuts);
+    if !resume::same_binlog(&start.file, position, &opened.file, opened.offset) {
+        // Another server of the same GTID history: its positions start over from its file,
+        // and the snapshot positions of the first say nothing of it.
+        tracing::warn!(source = %name, stored = %start.file, served = %opened.file, "the server sends another binlog than the stored position's; positions start over from it");
+        position = binlog_position(&opened.file, opened.offset)?;
+        cuts.clear();
+        status.use_binlog(binlog_base(&opened.file));
+    }
+    tracing::info!(source = %name, file = %opened.file, by_gtid = opened.by_gtid, "binlog stream opened");
     let tables = shapes
         .into_iter()
         .map(|s| {
@@ -115,9 +133,8 @@ pub(crate) async fn run_once(
             (s, at)
         })
         .collect();
-    let offset = binlog_offset(position);
-    let mut decoder = Decoder::new(&db.dbname, tables, &file, offset);
-    let mut binlog = open_stream(&db, &source.config.name, &file, offset).await?;
+    let mut decoder = Decoder::new(&db.dbname, tables, &opened.file, opened.offset, opened.gtid);
+    let mut binlog = opened.stream;
     let outcome = stream::stream(
         &mut binlog,
         &mut sql,
@@ -133,57 +150,39 @@ pub(crate) async fn run_once(
     Ok(())
 }
 
-/// A binlog stream of `db`'s server from `file` at `offset`.
-async fn open_stream(
-    db: &Database,
-    source: &str,
-    file: &str,
-    offset: u64,
-) -> Result<BinlogStream, String> {
-    let mut conn: Conn = db.connect_plain().await?;
-    // Heartbeats every second: a dead connection shows, and the server position is reported.
-    conn.query_drop("SET @master_heartbeat_period = 1000000000")
-        .await
-        .map_err(|e| format!("setting up the binlog session: {e}"))?;
-    let request = BinlogStreamRequest::new(server_id(source))
-        .with_filename(file.as_bytes())
-        .with_pos(offset);
-    conn.get_binlog_stream(request)
-        .await
-        .map_err(|e| binlog_error(&e.to_string()))
-}
-
 /// Copies the tables, each in its own consistent snapshot, and returns where the stream
-/// starts (the earliest table's binlog file and position) with each table's position; `None`
-/// when told to stop meanwhile.
+/// starts (the earliest table's binlog position and GTID state) with each table's position;
+/// `None` when told to stop meanwhile.
 ///
-/// With `resume`, the binlog file and position where a snapshot cut short began, the stream
-/// starts there instead and passes no table's changes over, so that the changes made since
-/// the first attempt (a row it delivered and that was deleted since, above all) still arrive.
-/// Replaying changes a table's snapshot already holds is harmless: each brings its row to a
-/// state it had, and the last one to its present state.
+/// With `resume`, the binlog position where a snapshot cut short began, the stream starts
+/// there instead and passes no table's changes over, so that the changes made since the first
+/// attempt (a row it delivered and that was deleted since, above all) still arrive. Replaying
+/// changes a table's snapshot already holds is harmless: each brings its row to a state it
+/// had, and the last one to its present state.
 #[allow(clippy::too_many_arguments)]
 async fn take_snapshot(
     source: &Source,
     db: &Database,
     sql: &mut Conn,
     shapes: Vec<Shape>,
-    resume: Option<(String, u64)>,
+    resume: Option<Head>,
     checkpointer: &Checkpointer,
     sinker: &mut crate::sink::Sinker,
     stop: &mut watch::Receiver<bool>,
-) -> Result<Option<(String, u64, BTreeMap<String, u64>)>, Failure> {
+) -> Result<Option<Start>, Failure> {
     let status = checkpointer.status();
-    let (head_file, head_offset) = match &resume {
-        Some((file, position)) => (file.clone(), binlog_offset(*position)),
+    let resumed = resume.is_some();
+    let head_at = match resume {
+        Some(head) => head,
         None => catalog::binlog_head(sql).await?,
     };
-    status.use_binlog(binlog_base(&head_file));
+    status.use_binlog(binlog_base(&head_at.file));
+    status.set_gtid(head_at.gtid.clone());
     let estimates = snapshot::estimates(sql, &shapes).await?;
     status.snapshot_started(&estimates);
-    let head = binlog_position(&head_file, head_offset)?;
+    let head = binlog_position(&head_at.file, head_at.offset)?;
     checkpointer.save("snapshot", head).await?;
-    tracing::info!(source = %source.config.name, file = %head_file, "snapshot started");
+    tracing::info!(source = %source.config.name, file = %head_at.file, "snapshot started");
     let (mut rows, mut tasks) = snapshot::start(db, shapes, source.config.batch_size * 2);
     if !deliver_snapshot(&mut rows, sinker, checkpointer, head, stop).await? {
         return Ok(None);
@@ -195,20 +194,30 @@ async fn take_snapshot(
     if sinker.drain(head, stop).await.is_err() {
         return Ok(None);
     }
-    let Some(mut first) = cuts.iter().min_by_key(|c| c.position).cloned() else {
+    let Some(first) = cuts.iter().min_by_key(|c| c.position).cloned() else {
         return Err(Failure::Fatal(Fatal("the source captures no table".into())));
     };
-    let mut by_table: BTreeMap<String, u64> =
-        cuts.into_iter().map(|c| (c.table, c.position)).collect();
-    if resume.is_some() {
-        (first.file, first.position) = (head_file, head);
-        by_table.clear();
-    }
-    status.set_binlog_cuts(by_table.clone());
-    checkpointer.save("streaming", first.position).await?;
+    let start = if resumed {
+        Start {
+            file: head_at.file,
+            position: head,
+            gtid: head_at.gtid,
+            cuts: BTreeMap::new(),
+        }
+    } else {
+        Start {
+            file: first.file,
+            position: first.position,
+            gtid: first.gtid,
+            cuts: cuts.into_iter().map(|c| (c.table, c.position)).collect(),
+        }
+    };
+    status.set_binlog_cuts(start.cuts.clone());
+    status.set_gtid(start.gtid.clone());
+    checkpointer.save("streaming", start.position).await?;
     status.set_phase(Phase::Streaming);
-    tracing::info!(source = %source.config.name, rows = status.events(), file = %first.file, "snapshot done; streaming");
-    Ok(Some((first.file, first.position, by_table)))
+    tracing::info!(source = %source.config.name, rows = status.events(), file = %start.file, "snapshot done; streaming");
+    Ok(Some(start))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The initial copy: each captured table read inside its own consistent snapshot
-//! (`START TRANSACTION WITH CONSISTENT SNAPSHOT`), which records the binlog position it matches,
-//! in primary-key order, in chunks, several tables at once. The stream starts at the earliest
+//! (`START TRANSACTION WITH CONSISTENT SNAPSHOT`), which records the binlog position (and GTID
+//! state) it matches, in primary-key order, in chunks, several tables at once. The stream starts at the earliest
 //! of those positions and skips a table's changes logged before its own.
 
-use super::catalog::Shape;
+use super::catalog::{Head, Shape};
 use super::connect::{Database, is_mariadb, rows, text};
 use super::{bytes_literal, quote_ident};
 use crate::change::{Change, Datum, EventId};
@@ -31,6 +31,8 @@ pub struct Cut {
     pub file: String,
     /// The position (file and offset, see [`crate::position`]).
     pub position: u64,
+    /// The GTID state at the position, when the server has GTIDs.
+    pub gtid: Option<String>,
 }
 
 /// The estimated row count of each table (`information_schema.TABLES`).
@@ -82,9 +84,10 @@ pub fn start(
     (rx, tasks)
 }
 
-/// Opens a consistent snapshot on `conn` and returns the binlog file and offset it matches:
-/// MariaDB reports them without a lock; MySQL's are read under a brief global read lock.
-async fn open_snapshot(conn: &mut Conn) -> Result<(String, u64), String> {
+/// Opens a consistent snapshot on `conn` and returns the binlog position (and GTID state) it
+/// matches: MariaDB reports the position without a lock; MySQL's is read under a brief global
+/// read lock.
+async fn open_snapshot(conn: &mut Conn) -> Result<Head, String> {
     let fail = |e: mysql_async::Error| format!("opening a consistent snapshot: {e}");
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await
@@ -108,10 +111,13 @@ async fn open_snapshot(conn: &mut Conn) -> Result<(String, u64), String> {
         };
         let file = value("Binlog_snapshot_file").filter(|f| !f.is_empty());
         let pos = value("Binlog_snapshot_position").and_then(|p| p.parse().ok());
-        match (file, pos) {
-            (Some(f), Some(p)) => Ok((f, p)),
-            _ => Err("the server reported no binlog snapshot position: is the binlog on?".into()),
-        }
+        let (Some(file), Some(offset)) = (file, pos) else {
+            return Err(
+                "the server reported no binlog snapshot position: is the binlog on?".into(),
+            );
+        };
+        let gtid = super::catalog::gtid_at(conn, &file, offset).await?;
+        Ok(Head { file, offset, gtid })
     } else {
         conn.query_drop("FLUSH TABLES WITH READ LOCK")
             .await
@@ -153,7 +159,7 @@ async fn copy_table(
 ) -> Result<Cut, String> {
     let qualified = shape.table.qualified();
     let mut conn = db.connect().await?;
-    let (file, offset) = open_snapshot(&mut conn).await?;
+    let Head { file, offset, gtid } = open_snapshot(&mut conn).await?;
     let position = binlog_position(&file, offset)?;
     let binlog: Arc<str> = Arc::from(file.as_str());
     let taken_ms = now_ms();
@@ -221,6 +227,7 @@ async fn copy_table(
                     table: qualified,
                     file,
                     position,
+                    gtid,
                 });
             }
         }
@@ -235,5 +242,6 @@ async fn copy_table(
         table: qualified,
         file,
         position,
+        gtid,
     })
 }

@@ -1,10 +1,11 @@
 //! The change stream: binlog events decoded into changes (TABLE_MAP + WRITE/UPDATE/DELETE_ROWS
 //! v1 and v2 with full row images; DDL from QUERY events, after which the table's columns are
-//! read again), batched, and stored only at transaction boundaries (XID, or a QUERY `COMMIT`
-//! or DDL) the sink has accepted.
+//! read again), each carrying its transaction's GTID, batched, and stored with the GTID state
+//! only at transaction boundaries (XID, or a QUERY `COMMIT` or DDL) the sink has accepted.
 
 use super::catalog::{self, Shape};
 use super::ddl;
+use super::gtid::{Gtid, GtidState, MARIADB_GTID_EVENT};
 use crate::change::{BeforeImage, Change, Datum, Ddl, EventId, Kind};
 use crate::pg::stream::{TICK, until};
 use crate::position::{binlog_offset, binlog_position};
@@ -15,7 +16,7 @@ use mysql_async::binlog::EventType;
 use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::row::BinlogRow;
 use mysql_async::{BinlogStream, Conn};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -39,6 +40,10 @@ pub struct Decoder {
     ordinal: u64,
     /// The current transaction's time, Unix ms.
     commit_ms: i64,
+    /// The GTID state after the last transaction that ended, when known.
+    gtid: Option<GtidState>,
+    /// The current transaction's GTID, and its text for its changes.
+    txn_gtid: Option<(Gtid, Arc<str>)>,
 }
 
 /// What one event means for the stream.
@@ -54,8 +59,15 @@ pub struct Decoded {
 
 impl Decoder {
     /// A decoder for the `tables` (each with the position its snapshot matches) of `database`,
-    /// starting in binlog `file` at offset `start`.
-    pub fn new(database: &str, tables: Vec<(Shape, u64)>, file: &str, start: u64) -> Decoder {
+    /// starting in binlog `file` at offset `start`, after GTID state `gtid` (MySQL's is learnt
+    /// from the next file's `PREVIOUS_GTIDS` when not known).
+    pub fn new(
+        database: &str,
+        tables: Vec<(Shape, u64)>,
+        file: &str,
+        start: u64,
+        gtid: Option<GtidState>,
+    ) -> Decoder {
         Decoder {
             tables: tables
                 .into_iter()
@@ -68,7 +80,14 @@ impl Decoder {
             in_txn: false,
             ordinal: 0,
             commit_ms: 0,
+            gtid,
+            txn_gtid: None,
         }
+    }
+
+    /// The GTID state after the last transaction that ended, when known.
+    pub fn gtid(&self) -> Option<&GtidState> {
+        self.gtid.as_ref()
     }
 
     /// The current binlog file.
@@ -91,20 +110,40 @@ impl Decoder {
     ) -> Result<Decoded, String> {
         let header = event.header();
         let end = u64::from(header.log_pos());
-        let start = self.last_end;
         // Events the server makes up (a heartbeat, the format description sent at the start)
         // do not move the position.
         let made_up = matches!(
             header.event_type(),
             Ok(EventType::HEARTBEAT_EVENT | EventType::FORMAT_DESCRIPTION_EVENT)
         );
+        let size = u64::from(header.event_size());
+        // An event of the file begins `size` bytes before its end (a stream resumed by GTID
+        // skips the transactions before it, so the previous event's end is not always it).
+        let start = if end >= size && end > 0 && !made_up {
+            end - size
+        } else {
+            self.last_end
+        };
         if end > 0 && !made_up {
             self.last_end = end;
+        }
+        let mut out = Decoded::default();
+        if header.event_type_raw() == MARIADB_GTID_EVENT {
+            let (gtid, standalone) = Gtid::from_mariadb_event(header.server_id(), event.data())
+                .ok_or_else(|| format!("the GTID event at {}:{start} is cut short", self.file))?;
+            self.gtid_begins(gtid);
+            // It begins the transaction (MariaDB logs no BEGIN after it), unless its statement
+            // stands alone (DDL, which begins at its own QUERY event).
+            if !standalone {
+                self.begin(start, header.timestamp())?;
+                self.in_txn = true;
+                out.began = true;
+            }
+            return Ok(out);
         }
         let data = event
             .read_data()
             .map_err(|e| format!("reading the binlog event at {}:{end}: {e}", self.file))?;
-        let mut out = Decoded::default();
         match data {
             Some(EventData::RotateEvent(r)) => {
                 self.file = Arc::from(rotated_name(r.name_raw()).as_str());
@@ -119,7 +158,7 @@ impl Decoder {
                     out.began = true;
                 } else if text.eq_ignore_ascii_case("COMMIT") {
                     self.in_txn = false;
-                    out.committed = Some(self.at(end)?);
+                    out.committed = Some(self.commit(end)?);
                 } else if let Some(statement) = ddl::classify(text) {
                     // DDL commits by itself; inside a transaction it is only passed on.
                     let own = !self.in_txn;
@@ -128,13 +167,23 @@ impl Decoder {
                     }
                     out.changes = self.ddl(statement, &q.schema(), text, sql).await?;
                     if own {
-                        out.committed = Some(self.at(end)?);
+                        out.committed = Some(self.commit(end)?);
                     }
+                } else if !self.in_txn && self.txn_gtid.is_some() {
+                    // Any other statement with a GTID of its own (`GRANT`, `ANALYZE`…) ends
+                    // its transaction too.
+                    out.committed = Some(self.commit(end)?);
                 }
             }
             Some(EventData::XidEvent(_)) => {
                 self.in_txn = false;
-                out.committed = Some(self.at(end)?);
+                out.committed = Some(self.commit(end)?);
+            }
+            Some(EventData::GtidEvent(g)) => {
+                self.gtid_begins(Gtid::mysql(g.sid(), g.tag().map(|t| t.as_str()), g.gno()));
+            }
+            Some(EventData::PreviousGtidsEvent(p)) if self.gtid.is_none() => {
+                self.gtid = Some(GtidState::from_previous_gtids(&p));
             }
             Some(EventData::RowsEvent(rows)) => {
                 let tme = tme.ok_or_else(|| {
@@ -148,6 +197,29 @@ impl Decoder {
             _ => {}
         }
         Ok(out)
+    }
+
+    /// A transaction's GTID event: the GTID of one whose end the decoder did not see is passed
+    /// in the state first.
+    fn gtid_begins(&mut self, gtid: Gtid) {
+        if let (Some((earlier, _)), Some(state)) = (self.txn_gtid.take(), self.gtid.as_mut()) {
+            state.add(&earlier);
+        }
+        let text = Arc::from(gtid.to_string().as_str());
+        self.txn_gtid = Some((gtid, text));
+    }
+
+    /// The transaction ends at `end`: its GTID joins the state; the position of `end`.
+    fn commit(&mut self, end: u64) -> Result<u64, String> {
+        if let (Some((gtid, _)), Some(state)) = (self.txn_gtid.take(), self.gtid.as_mut()) {
+            state.add(&gtid);
+        }
+        self.at(end)
+    }
+
+    /// The text of the current transaction's GTID, for its changes.
+    fn txn_gtid(&self) -> Option<Arc<str>> {
+        self.txn_gtid.as_ref().map(|(_, text)| text.clone())
     }
 
     fn begin(&mut self, start: u64, timestamp: u32) -> Result<(), String> {
@@ -207,6 +279,7 @@ impl Decoder {
             before_image: BeforeImage::Full,
             truncate_options: Vec::new(),
             binlog: Some(self.file.clone()),
+            gtid: self.txn_gtid(),
             ddl: Some(Ddl {
                 kind: statement.kind,
                 sql: sql_text.to_string(),
@@ -291,6 +364,7 @@ impl Decoder {
                 before_image: BeforeImage::Full,
                 truncate_options: Vec::new(),
                 binlog: Some(self.file.clone()),
+                gtid: self.txn_gtid(),
                 ddl: None,
             });
         }
@@ -301,7 +375,7 @@ impl Decoder {
 /// The file a ROTATE event names: its name through the sequence number, the six or more digits
 /// after a dot (the event's bytes may carry the 4-byte checksum after the name, which may hold a
 /// dot and up to three digits of its own).
-fn rotated_name(raw: &[u8]) -> String {
+pub(super) fn rotated_name(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     let digits_after = |dot: usize| {
         text[dot + 1..]
@@ -363,25 +437,39 @@ fn values(shape: &Shape, row: &BinlogRow) -> Result<Vec<Datum>, String> {
     Ok(out)
 }
 
-/// Where the stream is: what was stored, and what may be stored next.
+/// Where the stream is: what was stored, and what may be stored next, each with the GTID
+/// state there.
 struct Positions {
     /// Stored.
-    stored: u64,
+    stored: (u64, Option<GtidState>),
     /// End of the last transaction whose changes were all pushed to the sinker.
-    committed: u64,
+    committed: (u64, Option<GtidState>),
     /// Inside a transaction.
     in_txn: bool,
-    /// The position whose GTID the status shows.
-    gtid_of: u64,
+    /// The marks of the batches handed to the sinker and not yet accepted, in order.
+    handed: VecDeque<(u64, Option<GtidState>)>,
+}
+
+impl Positions {
+    /// The mark of the handed batch accepted at `position`, with its GTID state; the marks
+    /// before it go.
+    fn accepted(&mut self, position: u64) -> Option<(u64, Option<GtidState>)> {
+        while let Some(mark) = self.handed.pop_front() {
+            if mark.0 == position {
+                return Some(mark);
+            }
+        }
+        None
+    }
 }
 
 /// The next event of `stream`.
-async fn next(stream: &mut BinlogStream) -> Option<mysql_async::Result<Event>> {
+pub(super) async fn next(stream: &mut BinlogStream) -> Option<mysql_async::Result<Event>> {
     std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
 }
 
 /// Streams from `stream` (started at `position`) until `stop`; an error ends the session. `sql`
-/// reads columns after DDL and the GTID of each stored position.
+/// reads columns after DDL.
 pub async fn stream(
     stream: &mut BinlogStream,
     sql: &mut Conn,
@@ -391,11 +479,12 @@ pub async fn stream(
     position: u64,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
+    let start = (position, decoder.gtid().cloned());
     let mut at = Positions {
-        stored: position,
-        committed: position,
+        stored: start.clone(),
+        committed: start,
         in_txn: false,
-        gtid_of: 0,
+        handed: VecDeque::new(),
     };
     let status = checkpointer.status();
     let mut tick = tokio::time::interval(TICK);
@@ -419,39 +508,52 @@ pub async fn stream(
                     at.in_txn = true;
                 }
                 for change in std::mem::take(&mut decoded.changes) {
-                    if sinker.push(change) {
-                        let Ok(accepted) = sinker.flush(at.committed, stop).await else {
-                            return Ok(());
-                        };
-                        if let Some(mark) = accepted {
-                            save(sql, decoder, checkpointer, &mut at, mark, false).await?;
-                        }
+                    if sinker.push(change) && !flush(sinker, checkpointer, &mut at, stop).await? {
+                        return Ok(());
                     }
                 }
                 if let Some(end) = decoded.committed {
-                    at.committed = end;
+                    at.committed = (end, decoder.gtid().cloned());
                     at.in_txn = false;
                 }
             }
             accepted = sinker.accepted() => {
                 let Ok(mark) = accepted else { return Ok(()) };
-                save(sql, decoder, checkpointer, &mut at, mark, false).await?;
+                let stored = at.accepted(mark);
+                save(checkpointer, &mut at, stored).await?;
             }
             () = until(deadline) => {
-                let Ok(accepted) = sinker.flush(at.committed, stop).await else {
+                if !flush(sinker, checkpointer, &mut at, stop).await? {
                     return Ok(());
-                };
-                if let Some(mark) = accepted {
-                    save(sql, decoder, checkpointer, &mut at, mark, false).await?;
                 }
             }
             _ = tick.tick() => {
-                let target = if !at.in_txn && sinker.is_idle() { at.committed } else { at.stored };
-                save(sql, decoder, checkpointer, &mut at, target, true).await?;
+                let committed = (!at.in_txn && sinker.is_idle()).then(|| at.committed.clone());
+                save(checkpointer, &mut at, committed).await?;
             }
             _ = stop.changed() => return Ok(()),
         }
     }
+}
+
+/// Hands the waiting batch to the sinker, marked with the last committed position, and stores
+/// the position of the batch accepted meanwhile; false when told to stop.
+async fn flush(
+    sinker: &mut Sinker,
+    checkpointer: &Checkpointer,
+    at: &mut Positions,
+    stop: &watch::Receiver<bool>,
+) -> Result<bool, String> {
+    let mark = at.committed.clone();
+    let Ok(accepted) = sinker.flush(mark.0, stop).await else {
+        return Ok(false);
+    };
+    at.handed.push_back(mark);
+    if let Some(position) = accepted {
+        let stored = at.accepted(position);
+        save(checkpointer, at, stored).await?;
+    }
+    Ok(true)
 }
 
 /// A binlog error, with what to do when the position is gone.
@@ -465,34 +567,21 @@ pub fn binlog_error(error: &str) -> String {
     }
 }
 
-/// Stores `target` (when it moves forward; the lease is extended either way). With `gtid`, the
-/// position's GTID is read first (`BINLOG_GTID_POS` reads the binlog file, so only the tick does
-/// it); else a position that moved is stored without one.
+/// Stores `mark`, the position after the last change accepted with its GTID state, when it
+/// moved forward, else the stored position again (extending the lease).
 async fn save(
-    sql: &mut Conn,
-    decoder: &Decoder,
     checkpointer: &Checkpointer,
     at: &mut Positions,
-    target: u64,
-    gtid: bool,
+    mark: Option<(u64, Option<GtidState>)>,
 ) -> Result<(), String> {
-    let position = target.max(at.stored);
-    if position != at.gtid_of {
-        let found = if gtid {
-            at.gtid_of = position;
-            let file = crate::position::binlog_file(
-                crate::position::binlog_base(decoder.file()),
-                position,
-            );
-            catalog::gtid_at(sql, &file, binlog_offset(position)).await
-        } else {
-            None
-        };
-        checkpointer.status().set_gtid(found);
+    if let Some(mark) = mark.filter(|m| m.0 > at.stored.0) {
+        at.stored = mark;
     }
-    checkpointer.save("streaming", position).await?;
-    at.stored = position;
-    Ok(())
+    let (position, gtid) = &at.stored;
+    checkpointer
+        .status()
+        .set_gtid(gtid.as_ref().map(ToString::to_string));
+    checkpointer.save("streaming", *position).await
 }
 
 #[cfg(test)]

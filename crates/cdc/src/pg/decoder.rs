@@ -236,6 +236,7 @@ impl Decoder {
             before_image,
             truncate_options: Vec::new(),
             binlog: None,
+            gtid: None,
             ddl: None,
         })
     }

@@ -232,6 +232,7 @@ fn canal_message_of_every_type() {
         before_image: BeforeImage::Full,
         truncate_options: Vec::new(),
         binlog: Some(Arc::from("mysql-bin.000003")),
+        gtid: Some(Arc::from("0-1-42")),
         ddl: None,
     };
     let m = Format::CanalJson.message("orders", &change, 1_795_347_574_212);
@@ -272,8 +273,10 @@ fn canal_message_of_every_type() {
     assert_eq!(m["_cdc"]["file"], "mysql-bin.000003");
     assert_eq!(m["_cdc"]["pos"], 1234);
     assert!(m["_cdc"].get("lsn").is_none());
+    assert_eq!(m["gtid"], "0-1-42", "the transaction's GTID");
     let d = Format::Debezium.message("orders", &change, 0);
     assert_eq!(d["source"]["connector"], "mysql");
+    assert_eq!(d["source"]["gtid"], "0-1-42");
     assert_eq!(d["source"]["file"], "mysql-bin.000003");
     assert_eq!(d["source"]["pos"], 1234);
     assert_eq!(d["source"]["row"], 2);
@@ -310,6 +313,7 @@ fn ddl_messages_carry_the_statement() {
         before_image: BeforeImage::Full,
         truncate_options: Vec::new(),
         binlog: Some(Arc::from("mysql-bin.000001")),
+        gtid: None,
         ddl: Some(crate::change::Ddl {
             kind: "ALTER",
             sql: "ALTER TABLE orders ADD COLUMN status VARCHAR(16)".into(),
@@ -319,10 +323,12 @@ fn ddl_messages_carry_the_statement() {
     assert_eq!(m["isDdl"], true);
     assert_eq!(m["type"], "ALTER");
     assert_eq!(m["sql"], "ALTER TABLE orders ADD COLUMN status VARCHAR(16)");
+    assert_eq!(m["gtid"], "", "no GTID known");
     for key in ["pkNames", "sqlType", "mysqlType", "data", "old"] {
         assert_eq!(m[key], Value::Null, "{key}");
     }
     let d = Format::Debezium.message("s", &change, 0);
     assert_eq!(d["ddl"], "ALTER TABLE orders ADD COLUMN status VARCHAR(16)");
     assert_eq!(d["databaseName"], "shop");
+    assert_eq!(d["source"]["gtid"], Value::Null);
 }
