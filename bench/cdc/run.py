@@ -70,6 +70,8 @@ class Database:
     now: str  # the time a row is made, in an INSERT's SELECT list
     columns: str  # the table's columns
     loaded: str  # the target's extra column
+    analyze: str  # the statement that updates the table's statistics
+    delay_ms: str  # `loaded_at - created_at` in milliseconds
 
     def __init__(self, url: str):
         self.url = url
@@ -97,7 +99,16 @@ class Database:
                 f"FROM {self.series(lo, hi)};")
 
     def setup(self, rows: int) -> None:
-        """Makes the source table of `rows` rows and the empty target."""
+        """Makes the source table of `rows` rows (in statements of 100,000) and the empty target."""
+        self.cleanup()
+        self.query(f"CREATE TABLE {TABLE} ({self.columns});\n" + "\n".join(
+            self.insert(lo, hi, "customer", "(g % 10000) / 100.0",
+                        "CASE WHEN g % 5 = 0 THEN NULL ELSE concat('note ', g) END")
+            for lo, hi in ranges(1, rows, 100_000)) + f"\n{self.analyze}")
+        self.create_target()
+
+    def create_target(self) -> None:
+        """Makes the empty target table: the source's columns and `loaded_at`."""
         raise NotImplementedError
 
     def cleanup(self) -> None:
@@ -133,7 +144,8 @@ class Database:
 
     def delays(self, first_id: int) -> list[float]:
         """`loaded_at - created_at` (ms) of the target's rows from `first_id`."""
-        raise NotImplementedError
+        rows = self.query(f"SELECT {self.delay_ms} FROM {TABLE} WHERE id >= {first_id}", target=True)
+        return [float(r[0]) for r in rows]
 
     def version(self) -> str:
         """The server's version."""
@@ -152,6 +164,8 @@ class Postgres(Database):
     columns = ("id bigint PRIMARY KEY, customer text NOT NULL, amount numeric(10,2), note text, "
                "created_at timestamptz NOT NULL")
     loaded = "loaded_at timestamptz NOT NULL DEFAULT clock_timestamp()"
+    analyze = f"ANALYZE {TABLE};"
+    delay_ms = "extract(epoch FROM loaded_at - created_at) * 1000"
 
     def target_url(self) -> str:
         return self.url.rsplit("/", 1)[0] + "/postgres"
@@ -162,12 +176,7 @@ class Postgres(Database):
     def series(self, lo: int, hi: int) -> str:
         return f"generate_series({lo}, {hi}) g"
 
-    def setup(self, rows: int) -> None:
-        self.cleanup()
-        self.query(f"CREATE TABLE {TABLE} ({self.columns});\n"
-                   + self.insert(1, rows, "customer", "(g % 10000) / 100.0",
-                                 "CASE WHEN g % 5 = 0 THEN NULL ELSE concat('note ', g) END")
-                   + f"\nANALYZE {TABLE};")
+    def create_target(self) -> None:
         self.query(f"CREATE TABLE {TABLE} ({self.columns}, {self.loaded})", target=True)
 
     def slot(self) -> str:
@@ -200,11 +209,6 @@ class Postgres(Database):
         row = "(id, customer, amount, note, created_at)::text"
         return self.value(f"SELECT count(*) || ':' || md5(string_agg({row}, '|' ORDER BY id)) FROM {TABLE} t", target)
 
-    def delays(self, first_id: int) -> list[float]:
-        rows = self.query(f"SELECT extract(epoch FROM loaded_at - created_at) * 1000 FROM {TABLE} "
-                          f"WHERE id >= {first_id}", target=True)
-        return [float(r[0]) for r in rows]
-
     def version(self) -> str:
         return self.value("SHOW server_version")
 
@@ -222,6 +226,8 @@ class Mariadb(Database):
                "note varchar(64), created_at datetime(6) NOT NULL")
     # The start of the loader's statement that inserted the row.
     loaded = "loaded_at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"
+    analyze = f"ANALYZE TABLE {TABLE};"
+    delay_ms = "TIMESTAMPDIFF(MICROSECOND, created_at, loaded_at) / 1000"
     TARGET_DB = "bench_cdc_target"
 
     def __init__(self, url: str):
@@ -243,13 +249,7 @@ class Mariadb(Database):
     def series(self, lo: int, hi: int) -> str:
         return f"(SELECT seq AS g FROM seq_{lo}_to_{hi}) s"
 
-    def setup(self, rows: int) -> None:
-        self.cleanup()
-        step = 100_000
-        self.query(f"CREATE TABLE {TABLE} ({self.columns});\n" + "\n".join(
-            self.insert(lo, min(lo + step - 1, rows), "customer", "(g % 10000) / 100.0",
-                        "CASE WHEN g % 5 = 0 THEN NULL ELSE concat('note ', g) END")
-            for lo in range(1, rows + 1, step)) + f"\nANALYZE TABLE {TABLE};")
+    def create_target(self) -> None:
         self.query(f"CREATE DATABASE {self.TARGET_DB};\n"
                    f"CREATE TABLE {self.TARGET_DB}.{TABLE} ({self.columns}, {self.loaded})")
 
@@ -266,11 +266,6 @@ class Mariadb(Database):
     def digest(self, target: bool) -> str:
         row = "CONCAT_WS('|', id, customer, amount, COALESCE(note, '<null>'), created_at)"
         return ":".join(self.query(f"SELECT COUNT(*), BIT_XOR(CRC32({row})) FROM {TABLE}", target)[0])
-
-    def delays(self, first_id: int) -> list[float]:
-        rows = self.query(f"SELECT TIMESTAMPDIFF(MICROSECOND, created_at, loaded_at) / 1000 FROM {TABLE} "
-                          f"WHERE id >= {first_id}", target=True)
-        return [float(r[0]) for r in rows]
 
     def version(self) -> str:
         return self.value("SELECT VERSION()")
