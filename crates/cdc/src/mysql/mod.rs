@@ -22,12 +22,21 @@ pub fn quote_ident(name: &str) -> String {
 /// A string literal that holds `bytes` exactly whatever the connection's `sql_mode`: a hex
 /// literal, read as text in the connection's character set unless `binary`.
 pub fn bytes_literal(bytes: &[u8], binary: bool) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    if binary {
-        format!("X'{hex}'")
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let (head, tail) = if binary {
+        ("X'", "'")
     } else {
-        format!("CONVERT(X'{hex}' USING utf8mb4)")
+        ("CONVERT(X'", "' USING utf8mb4)")
+    };
+    // Written into one buffer: the loader calls this for every value of every row.
+    let mut out = String::with_capacity(head.len() + 2 * bytes.len() + tail.len());
+    out.push_str(head);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
     }
+    out.push_str(tail);
+    out
 }
 
 #[cfg(test)]
@@ -39,5 +48,7 @@ mod tests {
         assert_eq!(quote_ident("a`b"), "`a``b`");
         assert_eq!(bytes_literal(b"\x00'", true), "X'0027'");
         assert_eq!(bytes_literal(b"z", false), "CONVERT(X'7A' USING utf8mb4)");
+        assert_eq!(bytes_literal(&[0xAB, 0x0F, 0xF0], true), "X'AB0FF0'");
+        assert_eq!(bytes_literal(b"", false), "CONVERT(X'' USING utf8mb4)");
     }
 }
