@@ -5,13 +5,12 @@
 //! quantiles that `ANALYZE` (autovacuum's, after a bulk load) already computed, or its
 //! `most_common_vals` when every value is a common one (a composite key led by a few tenants).
 //! Reading them is a catalog query and a sort of at most a few hundred values whatever the
-//! table's size,
-//! where a `TABLESAMPLE` scan or an `ntile` over the key would read part or all of a
-//! 1M–100M-row table before its copy even starts. They need not be exact or fresh: they only
+//! table's size, where a `TABLESAMPLE` scan or an `ntile` over the key would read part or all of
+//! a 1M–100M-row table before its copy even starts. They need not be exact or fresh: they only
 //! balance the work. Correctness comes from the ranges themselves: half-open (`key >= lo AND
 //! key < hi`), the first unbounded below and the last unbounded above, so that together they
 //! hold every row once, whatever the boundaries. With a composite key the leading column alone
-//! partitions the rows just as well.
+//! partitions the rows just as well, and each chunk still reads along the primary key's index.
 //!
 //! A table without a primary key, without statistics (never analysed) or estimated
 //! (`pg_class.reltuples`) below a threshold is copied as one chunk.
