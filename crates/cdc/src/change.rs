@@ -129,7 +129,11 @@ pub struct EventId {
     /// Which part of the source: `0` for the change stream, `1 + table index` for the
     /// snapshot rows of a table.
     pub part: u32,
-    /// The change's index inside its transaction (or snapshot table).
+    /// The change's index inside its transaction; for a snapshot row, its index inside its
+    /// table. A PostgreSQL snapshot copies a large table in primary-key chunks: there the
+    /// chunk's index is in the high bits and the row's index inside the chunk (in key order)
+    /// in the low 40 (see [`crate::pg::chunks::ordinal`]), unique within the table and the same
+    /// for the same snapshot and chunk plan.
     pub ordinal: u64,
 }
 

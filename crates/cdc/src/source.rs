@@ -47,11 +47,22 @@ pub struct CdcConfig {
     pub batch_size: usize,
     /// How long a partial batch waits.
     pub batch_timeout: Duration,
+    /// Connections a PostgreSQL snapshot copies with at once (see [`crate::pg::chunks`]).
+    pub snapshot_parallel: usize,
+    /// PostgreSQL tables estimated below this many rows are copied whole, as one chunk.
+    pub snapshot_chunk_rows: u64,
     /// Where batches go.
     pub target: Target,
 }
 
 impl CdcConfig {
+    /// The default of `snapshot_parallel`.
+    pub const SNAPSHOT_PARALLEL: usize = 4;
+    /// The most connections `snapshot_parallel` may ask for.
+    pub const MAX_SNAPSHOT_PARALLEL: usize = 64;
+    /// The default of `snapshot_chunk_rows`.
+    pub const SNAPSHOT_CHUNK_ROWS: u64 = 100_000;
+
     /// Checks the settings; an error names the setting at fault.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.url.starts_with("mysql://") {
@@ -78,6 +89,16 @@ impl CdcConfig {
             return Err((
                 "batch_size",
                 format!("batch_size {} is not between 1 and 10000", self.batch_size),
+            ));
+        }
+        if !(1..=Self::MAX_SNAPSHOT_PARALLEL).contains(&self.snapshot_parallel) {
+            return Err((
+                "snapshot_parallel",
+                format!(
+                    "snapshot_parallel {} is not between 1 and {}",
+                    self.snapshot_parallel,
+                    Self::MAX_SNAPSHOT_PARALLEL
+                ),
             ));
         }
         Ok(())
@@ -536,6 +557,8 @@ impl Source {
             position: taken_at,
             taken_ms: now_ms(),
             tables: shapes,
+            parallel: self.config.snapshot_parallel,
+            chunk_rows: self.config.snapshot_chunk_rows,
         };
         let (mut rows, mut tasks) = snapshot::start(db, plan, self.config.batch_size * 2);
         if !deliver_snapshot(&mut rows, sinker, checkpointer, position, stop).await? {

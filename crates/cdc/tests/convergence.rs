@@ -12,8 +12,8 @@ use sluice_cdc::status::Status;
 use sluice_cdc::{Batch, Format, Sink};
 use sluice_engine::store::Store;
 use sluice_queues::triggers::Target;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_postgres::{Client, NoTls};
@@ -71,12 +71,14 @@ async fn digest(client: &Client, table: &str) -> (i64, String) {
 }
 
 /// The loader as a sink, refusing every `fail_every`th batch; it applies the changes of every
-/// other batch straight and the others' Canal-JSON messages, so that both paths converge.
+/// other batch straight and the others' Canal-JSON messages, so that both paths converge, and
+/// notes the key and the `_cdc.ordinal` of every snapshot row it delivered.
 struct LoaderSink {
     loader: Arc<PostgresUpsert>,
     calls: AtomicU64,
     fail_every: Option<u64>,
     refused: AtomicU64,
+    reads: Arc<Mutex<Vec<(String, u64)>>>,
 }
 
 impl Sink for LoaderSink {
@@ -87,15 +89,24 @@ impl Sink for LoaderSink {
             return Box::pin(async { Err("refused on purpose".to_string()) });
         }
         let loader = self.loader.clone();
+        let reads: Vec<(String, u64)> = batch
+            .messages()
+            .iter()
+            .filter(|m| m["_cdc"]["snapshot"] == true)
+            .map(|m| {
+                let key = m["data"][0]["id"].as_str().unwrap_or_default().to_string();
+                (key, m["_cdc"]["ordinal"].as_u64().unwrap_or(u64::MAX))
+            })
+            .collect();
+        let noted = self.reads.clone();
         Box::pin(async move {
             if n.is_multiple_of(2) {
-                loader.apply_changes(&batch.changes).await.map(|_| ())
+                loader.apply_changes(&batch.changes).await?;
             } else {
-                loader
-                    .apply(&Value::Array(batch.messages()))
-                    .await
-                    .map(|_| ())
+                loader.apply(&Value::Array(batch.messages())).await?;
             }
+            noted.lock().unwrap().extend(reads);
+            Ok(())
         })
     }
 }
@@ -203,6 +214,7 @@ impl Fixture {
             calls: AtomicU64::new(0),
             fail_every,
             refused: AtomicU64::new(0),
+            reads: Arc::default(),
         })
     }
 
@@ -217,6 +229,19 @@ impl Fixture {
         Arc<Status>,
     ) {
         common::start(self.config(), self.store.clone(), sink, owner)
+    }
+
+    /// Runs a source of `config` with `sink` until stopped through the returned sender.
+    fn start_with(
+        &self,
+        config: CdcConfig,
+        sink: Arc<LoaderSink>,
+    ) -> (
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+        Arc<Status>,
+    ) {
+        common::start(config, self.store.clone(), sink, "node-a")
     }
 
     /// Waits until the target equals the source (giving up after a generous bound so a broken
@@ -283,6 +308,50 @@ async fn snapshot_then_stream_with_a_concurrent_writer_converges() {
     assert_eq!(stored.phase, "streaming");
     assert!(stored.position > 0);
     assert_eq!(stored.owner, None, "the lease was given up");
+    f.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_table_is_copied_in_key_chunks_with_every_row_once() {
+    let Some(f) = Fixture::new().await else {
+        return;
+    };
+    f.source
+        .batch_execute(&format!(
+            "INSERT INTO {t} (id, customer, amount, note, paid, doc, at)
+             SELECT g, 'more' || g, g * 0.5, 'later ' || g, g % 2 = 0, '{{}}', now()
+             FROM generate_series(3001, 20000) g;
+             ANALYZE {t};",
+            t = f.table
+        ))
+        .await
+        .unwrap();
+    let mut config = f.config();
+    config.snapshot_chunk_rows = 1000;
+    config.snapshot_parallel = 3;
+    let sink = f.sink(None);
+    let (stop, task, status) = f.start_with(config, sink.clone());
+    write(&f.source, &f.table).await;
+    f.converge(&status).await;
+    let _ = stop.send(true);
+    task.await.unwrap();
+    let reads = sink.reads.lock().unwrap().clone();
+    let keys: std::collections::HashSet<&str> = reads.iter().map(|(k, _)| k.as_str()).collect();
+    let ordinals: std::collections::HashSet<u64> = reads.iter().map(|(_, o)| *o).collect();
+    assert_eq!(keys.len(), reads.len(), "a snapshot row came twice");
+    assert_eq!(ordinals.len(), reads.len(), "two snapshot rows share an id");
+    // The writer never touches these rows: the snapshot holds each of them.
+    for id in 2000..=20000 {
+        assert!(
+            keys.contains(id.to_string().as_str()),
+            "row {id} is missing"
+        );
+    }
+    let chunks: std::collections::HashSet<u64> = ordinals.iter().map(|o| o >> 40).collect();
+    assert!(chunks.len() > 3, "the table was split: chunks {chunks:?}");
+    let progress = status.tables();
+    let table = progress.values().next().unwrap();
+    assert_eq!(table.rows, reads.len() as u64, "{}", status.to_json());
     f.cleanup().await;
 }
 

@@ -38,7 +38,7 @@ fn restarted_mid_stream(kind: Kind, down: fn(&mut PrivateServer)) {
     let deadline = Instant::now() + BOUND;
     let tmp = tempfile::tempdir().unwrap();
     let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
-    capture.project(&proj, 200);
+    capture.project(&proj, 200, "");
 
     // Warnings on stderr, where the node says it will resume.
     let mut sluice = common::sluice(&data);

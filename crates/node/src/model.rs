@@ -115,6 +115,10 @@ pub struct TriggerSpec {
     /// How long a partial batch waits (1s).
     #[serde(default, deserialize_with = "settings::queue_duration")]
     pub batch_timeout: Option<Duration>,
+    /// Connections a PostgreSQL snapshot copies with at once (4).
+    pub snapshot_parallel: Option<usize>,
+    /// PostgreSQL tables estimated below this many rows are copied whole (100000).
+    pub snapshot_chunk_rows: Option<u64>,
 }
 
 /// One topic: its subscriptions.

@@ -476,6 +476,12 @@ fn trigger(
         ("format", spec.format.is_some(), "cdc"),
         ("batch_size", spec.batch_size.is_some(), "cdc"),
         ("batch_timeout", spec.batch_timeout.is_some(), "cdc"),
+        ("snapshot_parallel", spec.snapshot_parallel.is_some(), "cdc"),
+        (
+            "snapshot_chunk_rows",
+            spec.snapshot_chunk_rows.is_some(),
+            "cdc",
+        ),
     ];
     for (key, given, owner) in settings {
         if given && owner != kind {
@@ -566,7 +572,7 @@ fn cron_trigger(
     })
 }
 
-/// A `cdc` trigger: its source, tables, format and batches (checked by [`CdcConfig::check`]).
+/// A `cdc` trigger: its source, tables, format, batches and snapshot connections (checked by [`CdcConfig::check`]).
 fn cdc_trigger(
     name: &str,
     url: &str,
@@ -584,6 +590,12 @@ fn cdc_trigger(
         },
         batch_size: spec.batch_size.unwrap_or(100),
         batch_timeout: spec.batch_timeout.unwrap_or(Duration::from_secs(1)),
+        snapshot_parallel: spec
+            .snapshot_parallel
+            .unwrap_or(CdcConfig::SNAPSHOT_PARALLEL),
+        snapshot_chunk_rows: spec
+            .snapshot_chunk_rows
+            .unwrap_or(CdcConfig::SNAPSHOT_CHUNK_ROWS),
         target,
     };
     config.check()?;
@@ -878,7 +890,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(PROJECT_FILE),
-            format!("{base}  orders: {{ cdc: 'postgres://127.0.0.1/test', tables: [public.orders], format: debezium, function: load, batch_size: 50, batch_timeout: 250ms }}\n"),
+            format!("{base}  orders: {{ cdc: 'postgres://127.0.0.1/test', tables: [public.orders], format: debezium, function: load, batch_size: 50, batch_timeout: 250ms, snapshot_parallel: 2, snapshot_chunk_rows: 5000 }}\n"),
         )
         .unwrap();
         let project = load(dir.path()).unwrap_or_else(|ds| panic!("{ds:?}"));
@@ -888,6 +900,8 @@ mod tests {
         assert_eq!(cdc.format, Format::Debezium);
         assert_eq!(cdc.batch_size, 50);
         assert_eq!(cdc.batch_timeout, Duration::from_millis(250));
+        assert_eq!(cdc.snapshot_parallel, 2);
+        assert_eq!(cdc.snapshot_chunk_rows, 5000);
         assert_eq!(cdc.target, Target::Function("load".into()));
 
         let cases = [
@@ -910,6 +924,14 @@ mod tests {
             (
                 "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], batch_size: 0, function: load }\n",
                 "batch_size",
+            ),
+            (
+                "  o: { cdc: 'postgres://127.0.0.1/test', tables: [t], snapshot_parallel: 0, function: load }\n",
+                "snapshot_parallel 0 is not between 1 and 64",
+            ),
+            (
+                "  o: { cron: '@hourly', snapshot_parallel: 2, function: load }\n",
+                "snapshot_parallel is a setting of cdc triggers",
             ),
             (
                 "  o: { cron: '@hourly', tables: [t], function: load }\n",

@@ -1,6 +1,7 @@
 //! The PostgreSQL source: logical replication with pgoutput, after a consistent snapshot.
 
 pub mod catalog;
+pub mod chunks;
 pub mod connect;
 pub mod copy_text;
 pub mod decoder;

@@ -1,5 +1,7 @@
 //! What the source tests share: a store in a temporary directory, a trigger's settings, a
 //! source running as a task, and unique table names.
+// Each test binary uses a part of these helpers.
+#![allow(dead_code)]
 
 use sluice_cdc::source::{CdcConfig, Source};
 use sluice_cdc::status::Status;
@@ -42,6 +44,8 @@ pub fn config(name: &str, url: String, table: String) -> CdcConfig {
         format: Format::CanalJson,
         batch_size: 500,
         batch_timeout: Duration::from_millis(100),
+        snapshot_parallel: CdcConfig::SNAPSHOT_PARALLEL,
+        snapshot_chunk_rows: CdcConfig::SNAPSHOT_CHUNK_ROWS,
         target: Target::Function("load".into()),
     }
 }

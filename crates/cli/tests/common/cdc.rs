@@ -149,7 +149,8 @@ impl Capture {
                         "CREATE TABLE {table} ({PG_COLUMNS});
                          INSERT INTO {table} (id, customer, amount, note, paid, raw, doc, at)
                          SELECT g, 'pre' || g, g * 1.5, 'first ' || g, g % 3 = 0, '\\x0001ff', '[1, 2]', now()
-                         FROM generate_series(1, {rows}) g"
+                         FROM generate_series(1, {rows}) g;
+                         ANALYZE {table}"
                     ),
                 )
                 .unwrap();
@@ -179,8 +180,9 @@ impl Capture {
     }
 
     /// Writes a project in `dir` whose trigger (named after the table) loads each batch of
-    /// `batch_size` changes into the target.
-    pub fn project(&self, dir: &Path, batch_size: usize) {
+    /// `batch_size` changes into the target, with the trigger's further `settings` (`, key:
+    /// value` each).
+    pub fn project(&self, dir: &Path, batch_size: usize, settings: &str) {
         let (handler, captured) = match self.engine {
             Engine::Postgres => ("postgres-upsert", format!("public.{}", self.table)),
             Engine::MySql => ("mysql-upsert", self.table.clone()),
@@ -190,7 +192,7 @@ impl Capture {
             dir.join("sluice.yaml"),
             format!(
                 "functions:\n  load: {{ runtime: builtin, handler: {handler}, options: {{ url: '{}' }} }}\n\
-                 triggers:\n  {}: {{ cdc: '{}', tables: [{captured}], function: load, batch_size: {batch_size}, batch_timeout: 100ms }}\n",
+                 triggers:\n  {}: {{ cdc: '{}', tables: [{captured}], function: load, batch_size: {batch_size}, batch_timeout: 100ms{settings} }}\n",
                 self.target, self.table, self.source
             ),
         )
