@@ -3,7 +3,8 @@
 `sluice serve`, beside the server's fastest way out of the same rows.
 
     python3 bench/cdc/run.py [--source postgres|mariadb|all] [--rows 1000000] [--changes 100000]
-                             [--batch-size 1000] [--rate 10000] [--seconds 10] [--url URL]
+                             [--batch-size 1000] [--snapshot-parallel N] [--rate 10000]
+                             [--seconds 10] [--url URL]
                              [--no-build] [--sluice PATH] [--scratch bench/.peers/cdc]
                              [--timeout 1800]
 
@@ -124,12 +125,15 @@ class Database:
         """The peer: the server's fastest way out for the table's rows in key order."""
         raise NotImplementedError
 
+    #: More settings of the trigger, `, name: value` each.
+    settings = ""
+
     def project(self, handler: str, batch: int) -> str:
         """The project's sluice.yaml: one trigger on the table into `handler` (`ack` or the loader)."""
         options = "" if handler == "ack" else f", options: {{ url: '{self.target_url()}' }}"
         return (f"functions:\n  sink: {{ runtime: builtin, handler: {handler}{options} }}\n"
                 f"triggers:\n  {TABLE}: {{ cdc: '{self.url}', tables: [{self.captured()}], function: sink, "
-                f"batch_size: {batch}, batch_timeout: 200ms }}\n")
+                f"batch_size: {batch}, batch_timeout: 200ms{self.settings} }}\n")
 
     def target_url(self) -> str:
         """The URL of the target database, for the loader."""
@@ -471,6 +475,8 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--changes", type=int, default=100_000)
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--snapshot-parallel", type=int,
+                   help="the trigger's snapshot_parallel (PostgreSQL: connections copying the snapshot)")
     p.add_argument("--rate", type=int, default=10_000, help="rows/s of the latency run")
     p.add_argument("--seconds", type=float, default=10, help="length of the latency run")
     p.add_argument("--url", help="the source's URL (not with --source all)")
@@ -487,6 +493,8 @@ def main() -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     for name in SOURCES if a.source == "all" else [a.source]:
         db = SOURCES[name](a.url or SOURCES[name].default_url)
+        if a.snapshot_parallel and name == "postgres":
+            db.settings = f", snapshot_parallel: {a.snapshot_parallel}"
         run(db, a, scratch)
 
 

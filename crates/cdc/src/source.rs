@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Most snapshot rows a copying task hands over at once.
+pub(crate) const SEND_ROWS: usize = 256;
 /// How long a source's lease lasts unless extended.
 const LEASE: Duration = Duration::from_secs(30);
 /// The longest pause between attempts after errors.
@@ -56,8 +58,13 @@ pub struct CdcConfig {
 }
 
 impl CdcConfig {
-    /// The default of `snapshot_parallel`.
-    pub const SNAPSHOT_PARALLEL: usize = 4;
+    /// The default of `snapshot_parallel`: half the machine's cores, between 1 and 4 (the
+    /// node parses and formats what the connections read, and the database often shares the
+    /// machine).
+    pub fn default_snapshot_parallel() -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores / 2).clamp(1, 4)
+    }
     /// The most connections `snapshot_parallel` may ask for.
     pub const MAX_SNAPSHOT_PARALLEL: usize = 64;
     /// The default of `snapshot_chunk_rows`.
@@ -598,7 +605,7 @@ impl Source {
 /// `position` the snapshot started at (and extending the lease) meanwhile; false when told to
 /// stop first. Progress is only stored by the tick: a snapshot cut short starts over anyway.
 pub(crate) async fn deliver_snapshot(
-    rows: &mut tokio::sync::mpsc::Receiver<crate::change::Change>,
+    rows: &mut tokio::sync::mpsc::Receiver<Vec<crate::change::Change>>,
     sinker: &mut Sinker,
     checkpointer: &Checkpointer,
     position: u64,
@@ -608,10 +615,12 @@ pub(crate) async fn deliver_snapshot(
     loop {
         let deadline = sinker.deadline();
         tokio::select! {
-            change = rows.recv() => {
-                let Some(change) = change else { return Ok(true) };
-                if sinker.push(change) && sinker.flush(position, stop).await.is_err() {
-                    return Ok(false);
+            changes = rows.recv() => {
+                let Some(changes) = changes else { return Ok(true) };
+                for change in changes {
+                    if sinker.push(change) && sinker.flush(position, stop).await.is_err() {
+                        return Ok(false);
+                    }
                 }
             }
             accepted = sinker.accepted() => {

@@ -131,7 +131,7 @@ impl Stopped {
         let deadline = Instant::now() + BOUND;
         let tmp = tempfile::tempdir().unwrap();
         let (proj, data) = (tmp.path().join("p"), tmp.path().join("data"));
-        capture.project(&proj, BATCH as usize);
+        capture.project(&proj, BATCH as usize, "");
         let mut server = Server::start(&data, &proj);
         capture.write(0..ROUNDS / 2);
         capture.converge(deadline, || context(&server));

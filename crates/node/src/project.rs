@@ -592,7 +592,7 @@ fn cdc_trigger(
         batch_timeout: spec.batch_timeout.unwrap_or(Duration::from_secs(1)),
         snapshot_parallel: spec
             .snapshot_parallel
-            .unwrap_or(CdcConfig::SNAPSHOT_PARALLEL),
+            .unwrap_or_else(CdcConfig::default_snapshot_parallel),
         snapshot_chunk_rows: spec
             .snapshot_chunk_rows
             .unwrap_or(CdcConfig::SNAPSHOT_CHUNK_ROWS),

@@ -9,6 +9,7 @@ use super::{bytes_literal, quote_ident};
 use crate::change::{Change, Datum, EventId};
 use crate::position::binlog_position;
 use crate::sink::now_ms;
+use crate::source::SEND_ROWS;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use std::sync::Arc;
@@ -63,14 +64,15 @@ pub async fn estimates(
     Ok(out)
 }
 
-/// Starts copying: the rows of every table come through the returned channel (at most
-/// `buffer` waiting); the join set ends with each table's cut.
+/// Starts copying: the rows of every table come through the returned channel, up to
+/// [`SEND_ROWS`] at a time (about `buffer` rows waiting at most); the join set ends with each
+/// table's cut.
 pub fn start(
     db: &Database,
     tables: Vec<Shape>,
     buffer: usize,
-) -> (mpsc::Receiver<Change>, JoinSet<Result<Cut, String>>) {
-    let (tx, rx) = mpsc::channel(buffer.max(1));
+) -> (mpsc::Receiver<Vec<Change>>, JoinSet<Result<Cut, String>>) {
+    let (tx, rx) = mpsc::channel((buffer / SEND_ROWS).max(2));
     let permits = Arc::new(Semaphore::new(PARALLEL_TABLES));
     let mut tasks = JoinSet::new();
     for (index, shape) in tables.into_iter().enumerate() {
@@ -155,7 +157,7 @@ async fn copy_table(
     db: &Database,
     shape: Shape,
     part: u32,
-    tx: mpsc::Sender<Change>,
+    tx: mpsc::Sender<Vec<Change>>,
 ) -> Result<Cut, String> {
     let qualified = shape.table.qualified();
     let mut conn = db.connect().await?;
@@ -207,7 +209,7 @@ async fn copy_table(
                     .join(", "),
             );
         }
-        for row in chunk {
+        let mut changes = chunk.into_iter().map(|row| {
             let after: Vec<Datum> = shape
                 .kinds
                 .iter()
@@ -222,7 +224,14 @@ async fn copy_table(
             let mut change = Change::snapshot_row(id, taken_ms, table.clone(), after);
             change.binlog = Some(binlog.clone());
             ordinal += 1;
-            if tx.send(change).await.is_err() {
+            change
+        });
+        loop {
+            let some: Vec<Change> = changes.by_ref().take(SEND_ROWS).collect();
+            if some.is_empty() {
+                break;
+            }
+            if tx.send(some).await.is_err() {
                 return Ok(Cut {
                     table: qualified,
                     file,

@@ -11,6 +11,7 @@ use super::copy_text::{CopyText, fields};
 use super::types::normalize;
 use super::{quote_ident, quote_literal};
 use crate::change::{Change, Datum, EventId, Table};
+use crate::source::SEND_ROWS;
 use futures_core::Stream;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
@@ -76,14 +77,15 @@ pub async fn estimates(
     Ok(out)
 }
 
-/// Starts copying: the rows of every table come through the returned channel (at most
-/// `buffer` waiting); the join set ends with the snapshot's outcome.
+/// Starts copying: the rows of every table come through the returned channel, up to
+/// [`SEND_ROWS`] at a time (about `buffer` rows waiting at most); the join set ends with the
+/// snapshot's outcome.
 pub fn start(
     db: &Database,
     plan: SnapshotPlan,
     buffer: usize,
-) -> (mpsc::Receiver<Change>, JoinSet<Result<(), String>>) {
-    let (tx, rx) = mpsc::channel(buffer.max(1));
+) -> (mpsc::Receiver<Vec<Change>>, JoinSet<Result<(), String>>) {
+    let (tx, rx) = mpsc::channel((buffer / SEND_ROWS).max(2));
     let mut tasks = JoinSet::new();
     let db = db.clone();
     tasks.spawn(async move { copy_tables(&db, plan, tx).await });
@@ -109,7 +111,7 @@ struct Output {
     snapshot: Arc<str>,
     position: u64,
     taken_ms: i64,
-    tx: mpsc::Sender<Change>,
+    tx: mpsc::Sender<Vec<Change>>,
 }
 
 /// Plans each table's chunks and copies them, `plan.parallel` at once, in table then key
@@ -117,7 +119,7 @@ struct Output {
 async fn copy_tables(
     db: &Database,
     plan: SnapshotPlan,
-    tx: mpsc::Sender<Change>,
+    tx: mpsc::Sender<Vec<Change>>,
 ) -> Result<(), String> {
     let parallel = plan.parallel.max(1);
     let permits = Arc::new(Semaphore::new(parallel));
@@ -221,6 +223,7 @@ async fn copy_chunk(
     let mut text = CopyText::default();
     let mut rows = Vec::new();
     let mut row = 0u64;
+    let mut out = Vec::with_capacity(SEND_ROWS);
     while let Some(data) = std::future::poll_fn(|cx| copy.as_mut().poll_next(cx)).await {
         let data = data.map_err(fail)?;
         text.feed(&data, |line| {
@@ -246,11 +249,22 @@ async fn copy_chunk(
                 ordinal: chunks::ordinal(chunk, row),
             };
             row += 1;
-            let change = Change::snapshot_row(id, output.taken_ms, table.table.clone(), after);
-            if output.tx.send(change).await.is_err() {
-                return Ok(());
+            out.push(Change::snapshot_row(
+                id,
+                output.taken_ms,
+                table.table.clone(),
+                after,
+            ));
+            if out.len() >= SEND_ROWS {
+                let full = std::mem::replace(&mut out, Vec::with_capacity(SEND_ROWS));
+                if output.tx.send(full).await.is_err() {
+                    return Ok(());
+                }
             }
         }
+    }
+    if !out.is_empty() && output.tx.send(out).await.is_err() {
+        return Ok(());
     }
     if text.unfinished() {
         return Err(format!(

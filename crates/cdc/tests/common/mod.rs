@@ -44,7 +44,7 @@ pub fn config(name: &str, url: String, table: String) -> CdcConfig {
         format: Format::CanalJson,
         batch_size: 500,
         batch_timeout: Duration::from_millis(100),
-        snapshot_parallel: CdcConfig::SNAPSHOT_PARALLEL,
+        snapshot_parallel: CdcConfig::default_snapshot_parallel(),
         snapshot_chunk_rows: CdcConfig::SNAPSHOT_CHUNK_ROWS,
         target: Target::Function("load".into()),
     }
