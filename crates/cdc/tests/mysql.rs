@@ -216,6 +216,21 @@ impl Fixture {
         );
     }
 
+    /// A loader sink, and the source started into it and streaming.
+    async fn streaming(
+        &self,
+    ) -> (
+        Arc<LoaderSink>,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+        Arc<Status>,
+    ) {
+        let sink = self.sink();
+        let (stop, task, status) = self.start(sink.clone());
+        self.wait_streaming(&status).await;
+        (sink, stop, task, status)
+    }
+
     async fn wait_streaming(&self, status: &Status) {
         for _ in 0..600 {
             if status.phase().as_str() == "streaming" {
@@ -321,9 +336,7 @@ async fn snapshot_rows_and_streamed_rows_read_the_same() {
         ))
         .await
         .unwrap();
-    let sink = f.sink();
-    let (stop, task, status) = f.start(sink.clone());
-    f.wait_streaming(&status).await;
+    let (sink, stop, task, status) = f.streaming().await;
     f.source
         .query_drop(format!(
             "INSERT INTO {table} (id, {columns}) VALUES (1, {values})"
@@ -377,9 +390,7 @@ async fn a_ddl_statement_passes_through_and_later_rows_carry_the_new_column() {
         return;
     };
     let table = f.table.clone();
-    let sink = f.sink();
-    let (stop, task, status) = f.start(sink.clone());
-    f.wait_streaming(&status).await;
+    let (sink, stop, task, status) = f.streaming().await;
     f.source
         .query_drop(format!("UPDATE {table} SET note = 'before' WHERE id = 1"))
         .await
@@ -599,9 +610,7 @@ async fn messages_carry_their_transactions_gtid() {
         return;
     };
     let table = f.table.clone();
-    let sink = f.sink();
-    let (stop, task, status) = f.start(sink.clone());
-    f.wait_streaming(&status).await;
+    let (sink, stop, task, status) = f.streaming().await;
     let mut gtids = Vec::new();
     for (from, to) in [(1, 3), (4, 4)] {
         f.source
