@@ -356,6 +356,16 @@ impl Sinker {
     }
 }
 
+/// A batch still in flight when its sinker goes (its source stopped or failed) is abandoned:
+/// the next session replays it from the stored position, and must not race it.
+impl Drop for Sinker {
+    fn drop(&mut self) {
+        if let Some(task) = self.in_flight.take() {
+            task.abort();
+        }
+    }
+}
+
 /// Offers `batch` to `sink` until it is accepted (the error shown in `status` meanwhile), or
 /// until `stop`; counts it in `status` once accepted.
 async fn deliver(
@@ -532,6 +542,57 @@ mod tests {
             None,
             "nothing left"
         );
+    }
+
+    /// Never answers; notes when its delivery is dropped.
+    struct Hanging(Arc<std::sync::atomic::AtomicBool>);
+
+    struct Dropped(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Sink for Hanging {
+        fn deliver(&self, _batch: Arc<Batch>) -> Delivery {
+            let guard = Dropped(self.0.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                std::future::pending().await
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_in_flight_is_abandoned_with_its_sinker() {
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let status = Arc::new(Status::new("s", "function:f"));
+        let mut sinker = Sinker::new(
+            "s",
+            Format::CanalJson,
+            Arc::new(Hanging(dropped.clone())),
+            1,
+            Duration::from_secs(60),
+            status,
+        );
+        let (_stop, stopped) = watch::channel(false);
+        sinker.push(change(0));
+        assert_eq!(sinker.flush(1, &stopped).await.unwrap(), None);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !dropped.load(std::sync::atomic::Ordering::SeqCst),
+            "in flight"
+        );
+        drop(sinker);
+        for _ in 0..100 {
+            if dropped.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the delivery outlived its sinker");
     }
 
     #[tokio::test]
