@@ -162,7 +162,6 @@ class Postgres(Database):
     default_url = "postgres://postgres@127.0.0.1:5432/test"
     peer = "copy"
     peer_title = "COPY"
-    session = "SET synchronous_commit = off;"
     out = "cdc.json"
     loader = "postgres-upsert"
     now = "clock_timestamp()"
@@ -353,8 +352,10 @@ def write_changes(db: Database, rows: int, changes: int) -> float:
 
 def write_paced(db: Database, first_id: int, rate: int, seconds: float) -> tuple[int, float]:
     """Inserts rows from `first_id` at `rate` rows/s for `seconds`, 50 statements a second,
-    each its own transaction (PostgreSQL: `synchronous_commit` off) with `created_at` the time the row is made. Returns the rows
-    written and the seconds until the last one was committed."""
+    each its own durable transaction, with `created_at` the time the row is made. Returns the
+    rows written and the seconds until the last one was committed. (With PostgreSQL's
+    `synchronous_commit` off, a commit reaches the replication stream only when the WAL writer
+    flushes it, up to `wal_writer_delay` later: the latency would be the server's.)"""
     per = max(1, rate // 50)
     period = per / rate
     proc = subprocess.Popen(db.client(False), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
